@@ -1,0 +1,28 @@
+//! The protocol-agnostic core of teahouse.
+//!
+//! [`Hub`] is a cheap-to-clone handle on the chat state: sessions, the nick registry, rooms
+//! and their members. A front-end attaches a session with an [`EventSink`] (its own bounded,
+//! non-blocking outbound queue) and gets a [`SessionGuard`]; it then changes state only
+//! through hub commands ([`Hub::set_nick`], [`Hub::join`], [`Hub::say`], …), which return an
+//! outcome or a [`Refusal`], and receives what happens as [`HubEvent`]s through its sink.
+//!
+//! The hub never sees bytes, wire syntax or sockets, and never waits on a client: fan-out
+//! hands each recipient's sink a shared `Arc<HubEvent>` outside the state lock, and a sink
+//! whose queue is full gets its session removed with [`LeaveReason::SendQueueExceeded`].
+//! [`ConnectionLimiter`] is the policy for how many connections may be open, in all and per
+//! address.
+//!
+//! [`HubEvent`]: teahouse_types::HubEvent
+//! [`LeaveReason::SendQueueExceeded`]: teahouse_types::LeaveReason::SendQueueExceeded
+
+mod error;
+mod hub;
+mod limit;
+mod sink;
+
+pub use error::Refusal;
+pub use hub::{
+    Hub, HubConfig, JoinOutcome, NickOutcome, RoomSummary, SayTarget, SessionGuard, Sent,
+};
+pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
+pub use sink::{EventSink, Overflow};

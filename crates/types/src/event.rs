@@ -1,0 +1,186 @@
+//! What the hub delivers to sessions.
+
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::id::{MessageId, SessionId};
+use crate::nick::Nick;
+use crate::room::RoomName;
+use crate::text::MessageText;
+
+/// One event, shared (behind an `Arc`) by every session it is delivered to.
+///
+/// The `cache` lets each wire format encode the event once and hand the same bytes to every
+/// recipient that uses that format.
+#[derive(Debug)]
+pub struct HubEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// Encodings of this event, one per wire-format key; filled by the first recipient.
+    pub cache: RenderCache,
+}
+
+impl HubEvent {
+    /// Wraps an event kind with an empty cache.
+    pub fn new(kind: EventKind) -> Self {
+        Self {
+            kind,
+            cache: RenderCache::default(),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// `nick` entered `room`; delivered to every member, the newcomer too.
+    Joined {
+        /// The room entered.
+        room: RoomName,
+        /// Who entered.
+        nick: Nick,
+        /// The session that entered.
+        session: SessionId,
+    },
+    /// `nick` left `room` but stays connected; delivered to the remaining members and to the
+    /// leaver.
+    Left {
+        /// The room left.
+        room: RoomName,
+        /// Who left.
+        nick: Nick,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// `nick` left the server; delivered once to every session that shared a room with it.
+    Quit {
+        /// Who left.
+        nick: Nick,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// `old` is now called `new`; delivered once to every session sharing a room, and to the
+    /// renamed session itself.
+    NickChanged {
+        /// The previous nick.
+        old: Nick,
+        /// The new nick.
+        new: Nick,
+    },
+    /// A chat message, to a room or directly to one nick.
+    Message {
+        /// Unique, increasing id.
+        id: MessageId,
+        /// When the hub accepted it.
+        time: SystemTime,
+        /// Who said it.
+        from: Nick,
+        /// Where it was said.
+        target: MessageTarget,
+        /// Plain, action (`/me`) or notice.
+        kind: MessageKind,
+        /// What was said.
+        text: MessageText,
+    },
+    /// A notice from the server itself.
+    Server(ServerNotice),
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageTarget {
+    /// To every member of a room.
+    Room(RoomName),
+    /// Directly to one user (the recipient's nick at the time of sending).
+    Direct(Nick),
+}
+
+/// The flavour of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// An ordinary line.
+    Normal,
+    /// An action (`/me waves`).
+    Action,
+    /// A notice (IRC `NOTICE`): never answered automatically.
+    Notice,
+}
+
+/// Why someone left a room or the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaveReason {
+    /// The user asked to leave, optionally with a parting message.
+    Requested(Option<MessageText>),
+    /// The connection closed without a goodbye (EOF, reset, timeout).
+    ConnectionLost,
+    /// The connection was idle or silent past its deadline.
+    TimedOut,
+    /// The client did not read fast enough; its send queue overflowed.
+    SendQueueExceeded,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+/// A notice from the server itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerNotice {
+    /// The server is shutting down; connections are about to close.
+    ShuttingDown,
+}
+
+/// Encodings of one event, keyed by a small number each wire format picks for itself.
+///
+/// A mutex, not a lock-free map: one event is fanned out by one thread, so the lock is
+/// uncontended, and it is never held while encoding.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    slots: Mutex<Vec<(u32, Option<Bytes>)>>,
+}
+
+impl RenderCache {
+    /// The encoding for `key`, computing it with `render` the first time.
+    ///
+    /// `None` means "this event shows nothing in this format", which is cached too.
+    pub fn get_or_render(&self, key: u32, render: impl FnOnce() -> Option<Bytes>) -> Option<Bytes> {
+        if let Some(hit) = self.lookup(key) {
+            return hit;
+        }
+        let rendered = render();
+        let mut slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        if !slots.iter().any(|(k, _)| *k == key) {
+            slots.push((key, rendered.clone()));
+        }
+        rendered
+    }
+
+    fn lookup(&self, key: u32) -> Option<Option<Bytes>> {
+        let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        slots
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, bytes)| bytes.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_once_per_key() {
+        let cache = RenderCache::default();
+        let mut calls = 0;
+        for _ in 0..3 {
+            let got = cache.get_or_render(1, || {
+                calls += 1;
+                Some(Bytes::from_static(b"x"))
+            });
+            assert_eq!(got.as_deref(), Some(&b"x"[..]));
+        }
+        assert_eq!(calls, 1);
+        assert_eq!(cache.get_or_render(2, || None), None);
+        assert_eq!(cache.get_or_render(2, || Some(Bytes::new())), None);
+    }
+}

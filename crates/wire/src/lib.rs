@@ -1,0 +1,14 @@
+//! Wire formats of teahouse and the byte plumbing every front-end shares.
+//!
+//! - [`text`]: the plain-text protocol's framing (newline-delimited UTF-8 lines, bounded),
+//!   its line encoder and the terminal-safety filter for text that other users wrote.
+//! - [`outbox`]: [`Outbox`], the bounded (in bytes) queue of encoded lines that one
+//!   connection's writer drains in batches, and [`write_batch`], the vectored write of a batch.
+//!
+//! This crate knows nothing of the hub, of rooms or of sockets: it turns values into bytes
+//! and bytes into values, and moves bytes to any `AsyncWrite`.
+
+pub mod outbox;
+pub mod text;
+
+pub use outbox::{Outbox, OutboxClosed, PushError, write_batch};

@@ -1,0 +1,224 @@
+//! The bounded queue of encoded lines between the hub's fan-out and one connection's writer.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::Mutex;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+/// At most this many buffers go into one vectored write (Linux's `IOV_MAX` is 1024; past a
+/// few dozen small lines the system call cost is already amortised).
+const MAX_IOVECS: usize = 64;
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The queue would exceed its byte limit: the connection is too slow and is now closed.
+    #[error("send queue exceeded")]
+    Full,
+    /// The outbox was already closed.
+    #[error("connection is closing")]
+    Closed,
+}
+
+/// How an outbox ended, once its writer has taken everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxClosed {
+    /// Closed on purpose: everything queued before the close was handed out.
+    Graceful,
+    /// Closed because a push would have exceeded the byte limit; the queue was dropped.
+    Overflow,
+}
+
+/// A queue of encoded lines for one connection, bounded in bytes.
+///
+/// Any thread pushes (the hub's fan-out, the session's replies); one writer takes everything
+/// queued at once with [`Outbox::next_batch`] and writes it in one vectored write. A push that
+/// would exceed the limit closes the outbox instead: a client that does not read is cut off
+/// rather than allowed to grow the server's memory or slow anyone else. Pushing never blocks.
+#[derive(Debug)]
+pub struct Outbox {
+    limit_bytes: usize,
+    state: Mutex<State>,
+    /// Wakes the single writer; `notify_one` keeps a permit, so no wake-up is lost.
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Bytes>,
+    queued_bytes: usize,
+    closed: Option<OutboxClosed>,
+}
+
+impl Outbox {
+    /// An empty outbox that holds at most `limit_bytes` of queued lines.
+    pub fn new(limit_bytes: usize) -> Self {
+        Self {
+            limit_bytes,
+            state: Mutex::new(State::default()),
+            ready: Notify::new(),
+        }
+    }
+
+    /// Queues one encoded line (or several, already joined).
+    ///
+    /// # Errors
+    /// [`PushError::Full`] if it would exceed the limit (the outbox is then closed as
+    /// [`OutboxClosed::Overflow`]), [`PushError::Closed`] if it was closed already.
+    pub fn push(&self, bytes: Bytes) -> Result<(), PushError> {
+        {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return Err(PushError::Closed);
+            }
+            if state.queued_bytes + bytes.len() > self.limit_bytes {
+                state.closed = Some(OutboxClosed::Overflow);
+                state.queue = VecDeque::new();
+                state.queued_bytes = 0;
+                drop(state);
+                self.ready.notify_one();
+                return Err(PushError::Full);
+            }
+            state.queued_bytes += bytes.len();
+            state.queue.push_back(bytes);
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Closes the outbox: later pushes fail, and the writer gets what was queued, then the end.
+    /// Closing twice keeps the first cause.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        if state.closed.is_none() {
+            state.closed = Some(OutboxClosed::Graceful);
+        }
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    /// Whether the outbox is closed (for any cause).
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
+    /// Waits until something is queued or the outbox is closed, then moves everything queued
+    /// into `batch` (appending).
+    ///
+    /// Returns `Ok(())` with a non-empty batch, or `Err(cause)` once the outbox is closed and
+    /// drained. Meant for one writer at a time.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: nothing is taken from the queue until the future completes.
+    pub async fn next_batch(&self, batch: &mut Vec<Bytes>) -> Result<(), OutboxClosed> {
+        loop {
+            {
+                let mut state = self.lock();
+                if !state.queue.is_empty() {
+                    state.queued_bytes = 0;
+                    batch.extend(state.queue.drain(..));
+                    return Ok(());
+                }
+                if let Some(cause) = state.closed {
+                    return Err(cause);
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The critical sections cannot panic half-way; a poisoned lock still holds valid state.
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Writes every buffer of `batch` to `writer` with vectored writes, then empties `batch`.
+///
+/// # Errors
+/// The writer's I/O error; `batch` is then left partly written.
+///
+/// # Cancel safety
+/// Not cancel-safe: cancelling it loses track of what was written; only cancel it when the
+/// connection is being abandoned.
+pub async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut Vec<Bytes>,
+) -> io::Result<()> {
+    let mut first = 0;
+    while first < batch.len() {
+        let end = (first + MAX_IOVECS).min(batch.len());
+        let slices: Vec<IoSlice<'_>> = batch[first..end].iter().map(|b| IoSlice::new(b)).collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        drop(slices);
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let head = &mut batch[first];
+            if written >= head.len() {
+                written -= head.len();
+                first += 1;
+            } else {
+                head.advance(written);
+                written = 0;
+            }
+        }
+    }
+    batch.clear();
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn batches_everything_queued_and_ends_after_close() {
+        let outbox = Outbox::new(100);
+        outbox.push(Bytes::from_static(b"a\r\n")).unwrap();
+        outbox.push(Bytes::from_static(b"b\r\n")).unwrap();
+        let mut batch = Vec::new();
+        outbox.next_batch(&mut batch).await.unwrap();
+        assert_eq!(batch.len(), 2);
+        outbox.close();
+        assert_eq!(outbox.push(Bytes::from_static(b"c")), Err(PushError::Closed));
+        assert_eq!(
+            outbox.next_batch(&mut Vec::new()).await,
+            Err(OutboxClosed::Graceful)
+        );
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_and_drops_the_queue() {
+        let outbox = Outbox::new(5);
+        outbox.push(Bytes::from_static(b"abc")).unwrap();
+        assert_eq!(outbox.push(Bytes::from_static(b"def")), Err(PushError::Full));
+        let mut batch = Vec::new();
+        assert_eq!(
+            outbox.next_batch(&mut batch).await,
+            Err(OutboxClosed::Overflow)
+        );
+        assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn write_batch_writes_all_bytes_in_order() {
+        let (mut a, mut b) = tokio::io::duplex(7);
+        let lines: Vec<Bytes> = (0..200).map(|i| Bytes::from(format!("{i}\n"))).collect();
+        let expected: Vec<u8> = lines.iter().flat_map(|l| l.to_vec()).collect();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got).await.unwrap();
+            got
+        });
+        let mut batch = lines;
+        write_batch(&mut a, &mut batch).await.unwrap();
+        assert!(batch.is_empty());
+        drop(a);
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+}
