@@ -202,7 +202,10 @@ impl Hub {
         let (outcome, recipients) = {
             let mut state = self.lock();
             let State {
-                sessions, nicks, rooms, ..
+                sessions,
+                nicks,
+                rooms,
+                ..
             } = &mut *state;
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
             if let Some(&holder) = nicks.get(nick.key())
@@ -387,7 +390,10 @@ impl Hub {
                     let Some(to) = nicks.get(nick.key()).and_then(|id| sessions.get(id)) else {
                         return Err(Refusal::NoSuchNick(nick));
                     };
-                    let to_nick = to.nick.clone().expect("a session in the nick registry has a nick");
+                    let to_nick = to
+                        .nick
+                        .clone()
+                        .expect("a session in the nick registry has a nick");
                     let to_id = nicks[nick.key()];
                     let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
                     (from, recipients, MessageTarget::Direct(to_nick))
@@ -486,6 +492,11 @@ impl Hub {
             (recipients, nick)
         };
         info!(session_id = %session, nick = %nick, reason = ?reason, "session left");
+        if reason == LeaveReason::ServerShutdown {
+            // Everyone is leaving at once and has been told why; nobody needs to hear of
+            // each of the others.
+            return;
+        }
         let event = Arc::new(HubEvent::new(EventKind::Quit { nick, reason }));
         self.fan_out(&recipients, &event, None);
     }

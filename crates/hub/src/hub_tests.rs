@@ -78,7 +78,9 @@ fn join_tells_everyone_and_lists_members() {
     let outcome = hub.join(b.id(), room("Lobby")).unwrap();
     assert_eq!(outcome.room.as_str(), "lobby");
     assert_eq!(outcome.members, vec![nick("alice"), nick("bob")]);
-    assert!(matches!(&ra.take()[..], [EventKind::Joined { nick: n, .. }, EventKind::Joined { nick: m, .. }] if *n == nick("alice") && *m == nick("bob")));
+    assert!(
+        matches!(&ra.take()[..], [EventKind::Joined { nick: n, .. }, EventKind::Joined { nick: m, .. }] if *n == nick("alice") && *m == nick("bob"))
+    );
     assert!(matches!(&rb.take()[..], [EventKind::Joined { nick: n, .. }] if *n == nick("bob")));
     assert_eq!(
         hub.join(a.id(), room("lobby")),
@@ -93,16 +95,33 @@ fn messages_reach_others_not_sender() {
     let (_b, rb) = user(&hub, "bob");
     ra.take();
     rb.take();
-    hub.say(a.id(), SayTarget::Room(room("lobby")), MessageKind::Normal, text("hi"))
-        .unwrap();
+    hub.say(
+        a.id(),
+        SayTarget::Room(room("lobby")),
+        MessageKind::Normal,
+        text("hi"),
+    )
+    .unwrap();
     assert!(ra.take().is_empty());
-    assert!(matches!(&rb.take()[..], [EventKind::Message { from, text: t, .. }] if *from == nick("alice") && t.as_str() == "hi"));
+    assert!(
+        matches!(&rb.take()[..], [EventKind::Message { from, text: t, .. }] if *from == nick("alice") && t.as_str() == "hi")
+    );
     assert_eq!(
-        hub.say(a.id(), SayTarget::Room(room("nowhere")), MessageKind::Normal, text("x")),
+        hub.say(
+            a.id(),
+            SayTarget::Room(room("nowhere")),
+            MessageKind::Normal,
+            text("x")
+        ),
         Err(Refusal::NoSuchRoom(room("nowhere")))
     );
     assert_eq!(
-        hub.say(a.id(), SayTarget::Nick(nick("carol")), MessageKind::Normal, text("x")),
+        hub.say(
+            a.id(),
+            SayTarget::Nick(nick("carol")),
+            MessageKind::Normal,
+            text("x")
+        ),
         Err(Refusal::NoSuchNick(nick("carol")))
     );
 }
@@ -117,7 +136,12 @@ fn direct_message_reaches_only_its_target() {
         r.take();
     }
     let sent = hub
-        .say(a.id(), SayTarget::Nick(nick("BOB")), MessageKind::Normal, text("psst"))
+        .say(
+            a.id(),
+            SayTarget::Nick(nick("BOB")),
+            MessageKind::Normal,
+            text("psst"),
+        )
         .unwrap();
     assert_eq!(sent.target, MessageTarget::Direct(nick("bob")));
     assert_eq!(rb.take().len(), 1);
@@ -151,7 +175,13 @@ fn dropped_guard_counts_as_connection_lost() {
     let (_b, rb) = user(&hub, "bob");
     rb.take();
     drop(a);
-    assert!(matches!(&rb.take()[..], [EventKind::Quit { reason: LeaveReason::ConnectionLost, .. }]));
+    assert!(matches!(
+        &rb.take()[..],
+        [EventKind::Quit {
+            reason: LeaveReason::ConnectionLost,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -168,8 +198,13 @@ fn overflowing_session_is_removed_and_others_still_get_everything() {
     hub.join(s.id(), room("lobby")).unwrap();
     rb.take();
     for i in 0..5 {
-        hub.say(a.id(), SayTarget::Room(room("lobby")), MessageKind::Normal, text(&i.to_string()))
-            .unwrap();
+        hub.say(
+            a.id(),
+            SayTarget::Room(room("lobby")),
+            MessageKind::Normal,
+            text(&i.to_string()),
+        )
+        .unwrap();
     }
     let got = rb.take();
     let messages = got
@@ -178,7 +213,10 @@ fn overflowing_session_is_removed_and_others_still_get_everything() {
         .count();
     assert_eq!(messages, 5);
     assert!(got.iter().any(|e| matches!(e, EventKind::Quit { nick: n, reason: LeaveReason::SendQueueExceeded } if *n == nick("slow"))));
-    assert_eq!(hub.members(&room("lobby")).unwrap(), vec![nick("alice"), nick("bob")]);
+    assert_eq!(
+        hub.members(&room("lobby")).unwrap(),
+        vec![nick("alice"), nick("bob")]
+    );
 }
 
 #[test]
@@ -194,7 +232,9 @@ fn rename_is_told_to_room_and_self() {
     );
     hub.set_nick(a.id(), nick("alicia")).unwrap();
     for r in [&ra, &rb] {
-        assert!(matches!(&r.take()[..], [EventKind::NickChanged { old, new }] if *old == nick("alice") && *new == nick("alicia")));
+        assert!(
+            matches!(&r.take()[..], [EventKind::NickChanged { old, new }] if *old == nick("alice") && *new == nick("alicia"))
+        );
     }
     assert_eq!(
         hub.set_nick(a.id(), nick("alicia")),
@@ -227,7 +267,12 @@ fn too_long_message_is_refused() {
     });
     let (a, _ra) = user(&hub, "alice");
     assert_eq!(
-        hub.say(a.id(), SayTarget::Room(room("lobby")), MessageKind::Normal, text("hello")),
+        hub.say(
+            a.id(),
+            SayTarget::Room(room("lobby")),
+            MessageKind::Normal,
+            text("hello")
+        ),
         Err(Refusal::MessageTooLong { max_bytes: 4 })
     );
 }

@@ -22,7 +22,7 @@ mod sink;
 
 pub use error::Refusal;
 pub use hub::{
-    Hub, HubConfig, JoinOutcome, NickOutcome, RoomSummary, SayTarget, SessionGuard, Sent,
+    Hub, HubConfig, JoinOutcome, NickOutcome, RoomSummary, SayTarget, Sent, SessionGuard,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};

@@ -108,7 +108,9 @@ impl ConnectionLimiter {
 impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
         // Counting cannot panic half-way; a poisoned lock still holds valid counts.
-        self.counts.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.counts
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -167,7 +169,10 @@ mod tests {
         let l = limiter(3, 1);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let _p: Vec<_> = (0..3).map(|_| l.admit(lo).unwrap()).collect();
-        assert_eq!(l.admit(lo).unwrap_err(), LimitRefusal::ServerFull { max: 3 });
+        assert_eq!(
+            l.admit(lo).unwrap_err(),
+            LimitRefusal::ServerFull { max: 3 }
+        );
         assert_eq!(l.open_connections(), 3);
     }
 

@@ -1,1 +1,109 @@
-//! placeholder
+//! The teahouse server as a library: configuration, listeners, wiring and shutdown.
+//!
+//! [`Config`] is the one configuration tree (TOML, unknown keys rejected, typed values).
+//! [`Listeners::bind`] binds every enabled listener (so a caller can bind port 0 and read the
+//! real address), and [`run`] wires the hub to the front-ends and serves until its shutdown
+//! future completes: then it stops accepting, every session says goodbye, and it waits for
+//! them up to a deadline.
+//!
+//! This is the only library that reads config files or picks backends; it installs no log
+//! subscriber and reads no environment (the binary does both).
+
+mod config;
+mod error;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use teahouse_hub::{ConnectionLimiter, Hub};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+pub use config::{Config, LimitsConfig, ListenAddr, ServerSection, TextSection};
+pub use error::Error;
+pub use teahouse_text::Lang;
+pub use teahouse_types::RoomName;
+
+/// The bound listeners, one per enabled face.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The plain-text face, unless disabled.
+    pub text: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every listener that `config` enables.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] naming the address that could not be bound.
+    pub async fn bind(config: &Config) -> Result<Self, Error> {
+        let text = match config.text.addr {
+            ListenAddr::Off => None,
+            ListenAddr::At(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind { addr, source })?,
+            ),
+        };
+        Ok(Self { text })
+    }
+
+    /// The address the plain-text listener is bound to.
+    pub fn text_addr(&self) -> Option<SocketAddr> {
+        self.text.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
+/// Serves until `shutdown` completes, then closes every session and returns.
+///
+/// On shutdown: the listeners stop accepting, every session is told the server is shutting
+/// down and gets `server.close_grace` to take its last lines, and `run` returns once all
+/// sessions have ended or `server.shutdown_timeout` has passed, whichever is first.
+///
+/// # Errors
+/// None yet at run time; the `Result` is for failures of backends that later configs add.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let hub = Hub::new(config.hub_config());
+    let limiter = ConnectionLimiter::new(config.limits.connection_limits());
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    if let Some(listener) = listeners.text {
+        if let Ok(addr) = listener.local_addr() {
+            info!(proto = "text", %addr, lang = config.text.lang.code(), "listening");
+        }
+        tracker.spawn(teahouse_text::serve(
+            listener,
+            hub.clone(),
+            limiter.clone(),
+            config.text_config(),
+            tracker.clone(),
+            token.clone(),
+        ));
+    }
+
+    shutdown.await;
+    info!(
+        sessions = hub.session_count(),
+        "shutting down: closing every session"
+    );
+    token.cancel();
+    tracker.close();
+    if tokio::time::timeout(config.server.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            remaining = tracker.len(),
+            "sessions did not end by the shutdown deadline; abandoning them"
+        );
+    }
+    info!("stopped");
+    Ok(())
+}

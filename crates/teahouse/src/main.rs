@@ -1,1 +1,226 @@
-fn main() {}
+//! `teahouse`: the one binary. `teahouse serve` runs the server, `teahouse chat` the line
+//! client. This is the only crate that installs a log subscriber or reads the environment.
+
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use teahouse_server::{Config, Lang, ListenAddr, Listeners};
+use tracing_subscriber::EnvFilter;
+
+/// teahouse: a self-hosted chat server and its clients.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Chat from this terminal (or a script) over the plain-text protocol.
+    Chat(ChatArgs),
+}
+
+/// Flags of `teahouse serve`; each overrides the config file and has a `TEAHOUSE_` variable.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// A TOML config file (see teahouse.example.toml).
+    #[arg(long, env = "TEAHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Plain-text listener address, or `off`.
+    #[arg(long, env = "TEAHOUSE_TEXT_ADDR")]
+    text_addr: Option<ListenAddr>,
+    /// Language of the plain-text face.
+    #[arg(long, env = "TEAHOUSE_LANG")]
+    lang: Option<LangArg>,
+    /// The room users enter after choosing a nickname.
+    #[arg(long, env = "TEAHOUSE_DEFAULT_ROOM")]
+    default_room: Option<String>,
+    /// Longest accepted line, in bytes.
+    #[arg(long, env = "TEAHOUSE_MAX_LINE_BYTES")]
+    max_line_bytes: Option<NonZeroUsize>,
+    /// Time allowed to choose a nickname (e.g. 60s).
+    #[arg(long, env = "TEAHOUSE_LOGIN_TIMEOUT", value_parser = humantime::parse_duration)]
+    login_timeout: Option<Duration>,
+    /// Bytes queued for one slow connection before it is cut off.
+    #[arg(long, env = "TEAHOUSE_SENDQ_BYTES")]
+    sendq_bytes: Option<NonZeroUsize>,
+    /// Connections open at once, in all.
+    #[arg(long, env = "TEAHOUSE_MAX_CONNECTIONS")]
+    max_connections: Option<NonZeroUsize>,
+    /// Connections open at once from one address (loopback exempt by default).
+    #[arg(long, env = "TEAHOUSE_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<NonZeroUsize>,
+    /// Log filter (RUST_LOG overrides it), e.g. `info` or `teahouse_text=debug`.
+    #[arg(long, env = "TEAHOUSE_LOG", default_value = "info")]
+    log: String,
+    /// Log format.
+    #[arg(long, env = "TEAHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+struct ChatArgs {
+    /// Server address, `host:port` or `host` (port 4567).
+    #[arg(default_value = "127.0.0.1:4567")]
+    addr: String,
+    /// Nickname to ask for at once.
+    #[arg(long)]
+    nick: Option<String>,
+    /// Language of the client's own messages.
+    #[arg(long, env = "TEAHOUSE_LANG", default_value = "en")]
+    lang: LangArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LangArg {
+    En,
+    Zh,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("teahouse: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => match runtime.block_on(serve(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("teahouse: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Chat(args) => {
+            let lang = match args.lang {
+                LangArg::En => teahouse_client::Lang::En,
+                LangArg::Zh => teahouse_client::Lang::Zh,
+            };
+            let config = teahouse_client::line::LineConfig {
+                addr: args.addr,
+                nick: args.nick,
+                lang,
+            };
+            let result = runtime.block_on(teahouse_client::line::run(config));
+            // The terminal reader may hold a blocking stdin read; do not wait for it.
+            runtime.shutdown_background();
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("{}", error.user_message(lang));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log, args.log_format)?;
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    apply_flags(&mut config, &args)?;
+    let listeners = Listeners::bind(&config).await?;
+    teahouse_server::run(config, listeners, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Flags and environment win over the file.
+fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.text_addr {
+        config.text.addr = addr;
+    }
+    if let Some(lang) = args.lang {
+        config.text.lang = match lang {
+            LangArg::En => Lang::En,
+            LangArg::Zh => Lang::Zh,
+        };
+    }
+    if let Some(room) = &args.default_room {
+        config.text.default_room = teahouse_types_room(room)?;
+    }
+    if let Some(v) = args.max_line_bytes {
+        config.text.max_line_bytes = v;
+    }
+    if let Some(v) = args.login_timeout {
+        config.text.login_timeout = v;
+    }
+    if let Some(v) = args.sendq_bytes {
+        config.text.sendq_bytes = v;
+    }
+    if let Some(v) = args.max_connections {
+        config.limits.max_connections = v;
+    }
+    if let Some(v) = args.max_connections_per_ip {
+        config.limits.max_connections_per_ip = v;
+    }
+    Ok(())
+}
+
+fn teahouse_types_room(room: &str) -> anyhow::Result<teahouse_server::RoomName> {
+    teahouse_server::RoomName::parse(room).with_context(|| format!("--default-room {room:?}"))
+}
+
+fn init_logging(filter: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => EnvFilter::try_new(&env).context("parsing RUST_LOG")?,
+        _ => EnvFilter::try_new(filter).with_context(|| format!("parsing --log {filter:?}"))?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
+            _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

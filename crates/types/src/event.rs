@@ -84,8 +84,6 @@ pub enum EventKind {
         /// What was said.
         text: MessageText,
     },
-    /// A notice from the server itself.
-    Server(ServerNotice),
 }
 
 /// Where a message goes.
@@ -123,13 +121,6 @@ pub enum LeaveReason {
     ServerShutdown,
 }
 
-/// A notice from the server itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerNotice {
-    /// The server is shutting down; connections are about to close.
-    ShuttingDown,
-}
-
 /// Encodings of one event, keyed by a small number each wire format picks for itself.
 ///
 /// A mutex, not a lock-free map: one event is fanned out by one thread, so the lock is
@@ -148,7 +139,10 @@ impl RenderCache {
             return hit;
         }
         let rendered = render();
-        let mut slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         if !slots.iter().any(|(k, _)| *k == key) {
             slots.push((key, rendered.clone()));
         }
@@ -156,7 +150,10 @@ impl RenderCache {
     }
 
     fn lookup(&self, key: u32) -> Option<Option<Bytes>> {
-        let slots = self.slots.lock().unwrap_or_else(|poison| poison.into_inner());
+        let slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         slots
             .iter()
             .find(|(k, _)| *k == key)

@@ -16,9 +16,7 @@ mod room;
 mod text;
 
 pub use error::NameError;
-pub use event::{
-    EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, RenderCache, ServerNotice,
-};
+pub use event::{EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, RenderCache};
 pub use fold::casefold;
 pub use id::{MessageId, SessionId};
 pub use nick::{NICK_MAX_CHARS, Nick};

@@ -24,8 +24,19 @@ const FORBIDDEN_FIRST: &[char] = &['$', '&', '+', '%', '~', '-'];
 
 /// Names kept for the server and its services, compared by casefolded key.
 const RESERVED: &[&str] = &[
-    "server", "system", "teahouse", "services", "nickserv", "chanserv", "operserv", "memoserv",
-    "hostserv", "botserv", "histserv", "global", "anonymous",
+    "server",
+    "system",
+    "teahouse",
+    "services",
+    "nickserv",
+    "chanserv",
+    "operserv",
+    "memoserv",
+    "hostserv",
+    "botserv",
+    "histserv",
+    "global",
+    "anonymous",
 ];
 
 /// A nickname that passed validation.
@@ -148,7 +159,9 @@ mod tests {
             Nick::parse("a:b"),
             Err(NameError::ForbiddenChar { ch: ':' })
         );
-        for ch in [',', '*', '!', '@', '#', '\u{7}', '\u{1b}', '\u{202e}', '\u{200b}'] {
+        for ch in [
+            ',', '*', '!', '@', '#', '\u{7}', '\u{1b}', '\u{202e}', '\u{200b}',
+        ] {
             assert_eq!(
                 Nick::parse(&format!("x{ch}y")),
                 Err(NameError::ForbiddenChar { ch }),
@@ -172,10 +185,16 @@ mod tests {
     #[test]
     fn compares_by_casefolded_key() {
         assert_eq!(Nick::parse("Alice").unwrap(), Nick::parse("alice").unwrap());
-        assert_eq!(Nick::parse("ＡＬＩＣＥ").unwrap(), Nick::parse("alice").unwrap());
+        assert_eq!(
+            Nick::parse("ＡＬＩＣＥ").unwrap(),
+            Nick::parse("alice").unwrap()
+        );
         // NFKC: fullwidth letters display as their plain forms.
         assert_eq!(Nick::parse("ＡＬＩＣＥ").unwrap().as_str(), "ALICE");
-        assert_ne!(Nick::parse("alice").unwrap(), Nick::parse("alicia").unwrap());
+        assert_ne!(
+            Nick::parse("alice").unwrap(),
+            Nick::parse("alicia").unwrap()
+        );
     }
 
     proptest! {

@@ -44,6 +44,9 @@ pub struct Outbox {
     state: Mutex<State>,
     /// Wakes the single writer; `notify_one` keeps a permit, so no wake-up is lost.
     ready: Notify,
+    /// Wakes whoever waits in [`Outbox::overflowed`] (`notify_waiters`: every waiter, no
+    /// permit kept; waiters re-check the state).
+    overflow: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +63,7 @@ impl Outbox {
             limit_bytes,
             state: Mutex::new(State::default()),
             ready: Notify::new(),
+            overflow: Notify::new(),
         }
     }
 
@@ -80,6 +84,7 @@ impl Outbox {
                 state.queued_bytes = 0;
                 drop(state);
                 self.ready.notify_one();
+                self.overflow.notify_waiters();
                 return Err(PushError::Full);
             }
             state.queued_bytes += bytes.len();
@@ -98,6 +103,21 @@ impl Outbox {
         }
         drop(state);
         self.ready.notify_one();
+    }
+
+    /// Completes once the outbox has been closed by an overflow; a writer blocked on a client
+    /// that does not read waits on this too, so it can give up at once.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe.
+    pub async fn overflowed(&self) {
+        loop {
+            let notified = self.overflow.notified();
+            if self.lock().closed == Some(OutboxClosed::Overflow) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether the outbox is closed (for any cause).
@@ -132,43 +152,50 @@ impl Outbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The critical sections cannot panic half-way; a poisoned lock still holds valid state.
-        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
-/// Writes every buffer of `batch` to `writer` with vectored writes, then empties `batch`.
+/// Writes every buffer of `batch` to `writer` with vectored writes, removing each from
+/// `batch` once it is written; returns when `batch` is empty.
 ///
 /// # Errors
-/// The writer's I/O error; `batch` is then left partly written.
+/// The writer's I/O error; `batch` then holds what was not written.
 ///
 /// # Cancel safety
-/// Not cancel-safe: cancelling it loses track of what was written; only cancel it when the
-/// connection is being abandoned.
+/// Cancel-safe when the writer's `poll_write_vectored` is (as a `TcpStream`'s is): `batch`
+/// always holds exactly what is still to be written, so a later call resumes.
 pub async fn write_batch<W: AsyncWrite + Unpin>(
     writer: &mut W,
     batch: &mut Vec<Bytes>,
 ) -> io::Result<()> {
-    let mut first = 0;
-    while first < batch.len() {
-        let end = (first + MAX_IOVECS).min(batch.len());
-        let slices: Vec<IoSlice<'_>> = batch[first..end].iter().map(|b| IoSlice::new(b)).collect();
-        let mut written = writer.write_vectored(&slices).await?;
-        drop(slices);
+    while !batch.is_empty() {
+        let count = batch.len().min(MAX_IOVECS);
+        let mut written = {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            for (slice, bytes) in slices.iter_mut().zip(&batch[..count]) {
+                *slice = IoSlice::new(bytes);
+            }
+            writer.write_vectored(&slices[..count]).await?
+        };
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
+        let mut done = 0;
         while written > 0 {
-            let head = &mut batch[first];
+            let head = &mut batch[done];
             if written >= head.len() {
                 written -= head.len();
-                first += 1;
+                done += 1;
             } else {
                 head.advance(written);
                 written = 0;
             }
         }
+        batch.drain(..done);
     }
-    batch.clear();
     writer.flush().await
 }
 
@@ -185,7 +212,10 @@ mod tests {
         outbox.next_batch(&mut batch).await.unwrap();
         assert_eq!(batch.len(), 2);
         outbox.close();
-        assert_eq!(outbox.push(Bytes::from_static(b"c")), Err(PushError::Closed));
+        assert_eq!(
+            outbox.push(Bytes::from_static(b"c")),
+            Err(PushError::Closed)
+        );
         assert_eq!(
             outbox.next_batch(&mut Vec::new()).await,
             Err(OutboxClosed::Graceful)
@@ -196,7 +226,10 @@ mod tests {
     async fn overflow_closes_and_drops_the_queue() {
         let outbox = Outbox::new(5);
         outbox.push(Bytes::from_static(b"abc")).unwrap();
-        assert_eq!(outbox.push(Bytes::from_static(b"def")), Err(PushError::Full));
+        assert_eq!(
+            outbox.push(Bytes::from_static(b"def")),
+            Err(PushError::Full)
+        );
         let mut batch = Vec::new();
         assert_eq!(
             outbox.next_batch(&mut batch).await,
@@ -212,7 +245,9 @@ mod tests {
         let expected: Vec<u8> = lines.iter().flat_map(|l| l.to_vec()).collect();
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got)
+                .await
+                .unwrap();
             got
         });
         let mut batch = lines;

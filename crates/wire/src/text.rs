@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn terminal_safe_strips_controls_but_tab() {
         assert_eq!(terminal_safe("plain"), "plain");
-        assert_eq!(terminal_safe("\u{1b}[31mred\u{7}\tx\u{9b}2J\u{7f}"), "[31mred\tx2J");
+        assert_eq!(
+            terminal_safe("\u{1b}[31mred\u{7}\tx\u{9b}2J\u{7f}"),
+            "[31mred\tx2J"
+        );
     }
 
     proptest! {

@@ -1,0 +1,254 @@
+//! The configuration tree, as read from TOML (see `teahouse.example.toml`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use teahouse_hub::{ConnectionLimits, HubConfig};
+use teahouse_text::{Lang, TextConfig};
+use teahouse_types::RoomName;
+
+use crate::error::Error;
+
+/// Everything the server can be told. Every key has a default; unknown keys are refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Server-wide settings.
+    pub server: ServerSection,
+    /// Connection caps.
+    pub limits: LimitsConfig,
+    /// The plain-text face.
+    pub text: TextSection,
+}
+
+/// Server-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// How long shutdown waits for sessions to end before abandoning them. Five seconds:
+    /// long enough for every client to get its goodbye, short enough for a service manager.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// The longest message body, in bytes, on every face.
+    pub max_message_bytes: NonZeroUsize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: Duration::from_secs(5),
+            max_message_bytes: NonZeroUsize::new(4096).expect("4096 is not zero"),
+        }
+    }
+}
+
+/// Connection caps, shared by every listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Connections open at once, in all. Each idle connection costs a few kilobytes; this
+    /// keeps a runaway client population within a small machine's memory and file limits.
+    pub max_connections: NonZeroUsize,
+    /// Connections open at once from one IP address: enough for a household behind one NAT,
+    /// few enough that one host cannot take the whole server.
+    pub max_connections_per_ip: NonZeroUsize,
+    /// Whether loopback clients are exempt from the per-address cap (tests, bridges and
+    /// bouncers on the same machine).
+    pub loopback_exempt: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: NonZeroUsize::new(100_000).expect("not zero"),
+            max_connections_per_ip: NonZeroUsize::new(16).expect("not zero"),
+            loopback_exempt: true,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub(crate) fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections.get(),
+            max_connections_per_ip: self.max_connections_per_ip.get(),
+            is_loopback_exempt: self.loopback_exempt,
+        }
+    }
+}
+
+/// The plain-text face.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextSection {
+    /// Where to listen, or `off`. Loopback by default, on the seed's port.
+    pub addr: ListenAddr,
+    /// `en` or `zh` (the seed's texts).
+    #[serde(deserialize_with = "de_lang")]
+    pub lang: Lang,
+    /// The room a user enters once their nickname is accepted.
+    #[serde(deserialize_with = "de_room")]
+    pub default_room: RoomName,
+    /// The longest line, in bytes: 4 KiB is several paragraphs, and bounds what the server
+    /// buffers for each connection.
+    pub max_line_bytes: NonZeroUsize,
+    /// How long a new connection may take to choose a nickname.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// Bytes queued for one connection before it is cut off as too slow: 256 KiB is
+    /// thousands of chat lines, far more than a live reader ever lags.
+    pub sendq_bytes: NonZeroUsize,
+    /// How long a closing connection gets to take its last lines.
+    #[serde(with = "humantime_serde")]
+    pub close_grace: Duration,
+    /// TCP keepalive idle time, to find peers that vanished without closing.
+    #[serde(with = "humantime_serde")]
+    pub keepalive: Duration,
+}
+
+impl Default for TextSection {
+    fn default() -> Self {
+        Self {
+            addr: ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 4567))),
+            lang: Lang::En,
+            default_room: RoomName::parse("lobby").expect("lobby is a valid room name"),
+            max_line_bytes: NonZeroUsize::new(4096).expect("not zero"),
+            login_timeout: Duration::from_secs(60),
+            sendq_bytes: NonZeroUsize::new(256 * 1024).expect("not zero"),
+            close_grace: Duration::from_secs(2),
+            keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a TOML config.
+    ///
+    /// # Errors
+    /// [`Error::ParseConfig`], naming the key and line at fault.
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        toml::from_str(text).map_err(|source| Error::ParseConfig { path: None, source })
+    }
+
+    /// Reads and parses a TOML config file.
+    ///
+    /// # Errors
+    /// [`Error::ReadConfig`] or [`Error::ParseConfig`].
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| Error::ParseConfig {
+            path: Some(path.to_owned()),
+            source,
+        })
+    }
+
+    pub(crate) fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            max_message_bytes: self.server.max_message_bytes.get(),
+        }
+    }
+
+    pub(crate) fn text_config(&self) -> TextConfig {
+        TextConfig {
+            lang: self.text.lang,
+            default_room: self.text.default_room.clone(),
+            max_line_bytes: self.text.max_line_bytes.get(),
+            login_timeout: self.text.login_timeout,
+            sendq_bytes: self.text.sendq_bytes.get(),
+            close_grace: self.text.close_grace,
+            keepalive: self.text.keepalive,
+        }
+    }
+}
+
+/// A listener address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// Disabled.
+    Off,
+    /// Listen here (port 0 picks a free port).
+    At(SocketAddr),
+}
+
+impl FromStr for ListenAddr {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "off" {
+            Ok(Self::Off)
+        } else {
+            s.parse().map(Self::At)
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Off => f.write_str("off"),
+            Self::At(addr) => addr.fmt(f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(|_| {
+            serde::de::Error::custom(format!(
+                "expected an address like 127.0.0.1:4567 or `off`, got {s:?}"
+            ))
+        })
+    }
+}
+
+fn de_lang<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Lang, D::Error> {
+    let s = String::deserialize(deserializer)?;
+    Lang::parse(&s)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected `en` or `zh`, got {s:?}")))
+}
+
+fn de_room<'de, D: Deserializer<'de>>(deserializer: D) -> Result<RoomName, D::Error> {
+    let s = String::deserialize(deserializer)?;
+    RoomName::parse(&s).map_err(|e| serde::de::Error::custom(format!("room name {s:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let text = include_str!("../../../teahouse.example.toml");
+        let config = Config::from_toml(text).expect("example config parses");
+        let defaults = Config::default();
+        assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_are_named() {
+        let err = Config::from_toml("[text]\nadress = \"x\"\n").unwrap_err();
+        assert!(format!("{:?}", err).contains("adress"), "{err:?}");
+        let err = Config::from_toml("[text]\nlang = \"fr\"\n").unwrap_err();
+        assert!(format!("{:?}", err).contains("fr"), "{err:?}");
+        let err = Config::from_toml("[text]\nlogin_timeout = \"soon\"\n").unwrap_err();
+        assert!(format!("{:?}", err).contains("login_timeout"), "{err:?}");
+        let err = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
+        assert!(format!("{:?}", err).contains("max_connections"), "{err:?}");
+    }
+
+    #[test]
+    fn off_disables_a_listener() {
+        let config = Config::from_toml("[text]\naddr = \"off\"\nlang = \"zh\"\n").unwrap();
+        assert_eq!(config.text.addr, ListenAddr::Off);
+        assert_eq!(config.text.lang, Lang::Zh);
+    }
+}

@@ -1,0 +1,36 @@
+//! Server start-up failures.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// What stopped the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file could not be read.
+    #[error("cannot read config file {path}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid (the message names the key).
+    #[error("invalid config{}", path.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    ParseConfig {
+        /// The file, if the config came from one.
+        path: Option<PathBuf>,
+        /// What is wrong, and where.
+        #[source]
+        source: toml::de::Error,
+    },
+}

@@ -1,0 +1,198 @@
+//! Bad input and limits: long lines, invalid UTF-8, slow readers, connection caps, shutdown.
+
+use std::time::Duration;
+
+use teahouse_testkit::teahouse_server::Lang;
+use teahouse_testkit::{TestServer, TextClient};
+use tokio::net::TcpSocket;
+
+#[tokio::test]
+async fn an_over_long_line_is_refused_and_the_connection_stays() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    alice.expect("* bob entered the room").await?;
+    // Exactly at the limit passes (message limit is the same 4096 bytes).
+    let at_limit = "x".repeat(4096);
+    alice.send(&at_limit).await?;
+    bob.expect(&format!("alice: {at_limit}")).await?;
+    // One megabyte without a newline, then the rest of the line, then a normal line.
+    alice.send_raw(&vec![b'y'; 1 << 20]).await?;
+    alice.send_raw(b"tail\nstill here\n").await?;
+    alice
+        .expect("! Line too long (over 4096 bytes), not sent")
+        .await?;
+    bob.expect("alice: still here").await?;
+    alice.send("/who").await?;
+    alice.expect("* In lobby (2): alice, bob").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn over_long_line_in_chinese() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.text.lang = Lang::Zh;
+        c.text.max_line_bytes = std::num::NonZeroUsize::new(10).expect("not zero");
+    })
+    .await?;
+    let mut c = server.connect().await?;
+    c.expect("请输入昵称:").await?;
+    c.send("a_name_that_is_too_long").await?;
+    c.expect("! 消息过长(超过10字节),未发送").await?;
+    c.send_raw(b"\xff\xfe\n").await?;
+    c.expect("! 消息不是有效的UTF-8编码,未发送").await?;
+    c.send("小明").await?;
+    c.expect("昵称设置成功").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_refused_and_the_connection_stays() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    alice.expect("* bob entered the room").await?;
+    alice.send_raw(b"caf\xc3 \xff\n").await?;
+    alice.expect("! Line is not valid UTF-8, not sent").await?;
+    alice.send("café").await?;
+    bob.expect("alice: café").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_and_nobody_loses_a_message() -> anyhow::Result<()> {
+    // Enough to fill the kernel's socket buffers (Linux lets a send buffer grow to 4 MiB) and
+    // then the 64 KiB send queue.
+    const MESSAGES: usize = 10_000;
+    let server = TestServer::start_with(|c| {
+        c.text.sendq_bytes = std::num::NonZeroUsize::new(64 * 1024).expect("not zero");
+    })
+    .await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    // The slow client's socket takes little in the kernel, so its outbox fills quickly.
+    let socket = TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut slow = TextClient::from_stream(socket.connect(server.text_addr).await?);
+    slow.expect("Enter a nickname:").await?;
+    slow.send("slow").await?;
+    slow.expect_eventually("* In lobby (3): alice, bob, slow")
+        .await?;
+    bob.expect("* slow entered the room").await?;
+    // From here on `slow` never reads.
+    let payload = "z".repeat(1000);
+    let sender = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            alice.send(&format!("{i} {payload}")).await?;
+        }
+        anyhow::Ok(alice)
+    });
+    let mut seen = 0;
+    let mut saw_cut = false;
+    while seen < MESSAGES {
+        let line = bob.line().await?;
+        if line == "* slow left the room (send queue exceeded)" {
+            saw_cut = true;
+            continue;
+        }
+        let expected = format!("alice: {seen} ");
+        anyhow::ensure!(
+            line.starts_with(&expected),
+            "expected {expected:?}…, got {line:?}"
+        );
+        seen += 1;
+    }
+    let mut alice = sender.await??;
+    if !saw_cut {
+        bob.expect("* slow left the room (send queue exceeded)")
+            .await?;
+    }
+    alice.send("/who").await?;
+    alice
+        .expect_eventually("* In lobby (2): alice, bob")
+        .await?;
+    // The slow client's connection was closed by the server: reading now ends.
+    // The slow client's connection was closed: once it reads again it gets what the kernel
+    // had buffered, then the end of the stream.
+    let rest = slow.expect_closed().await?;
+    anyhow::ensure!(
+        rest.len() < MESSAGES,
+        "the slow client cannot have got everything"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn connection_caps_refuse_with_a_clear_message() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_connections = std::num::NonZeroUsize::new(2).expect("not zero");
+    })
+    .await?;
+    let mut a = server.connect().await?;
+    a.expect("Enter a nickname:").await?;
+    let mut b = server.connect().await?;
+    b.expect("Enter a nickname:").await?;
+    let mut c = server.connect().await?;
+    c.expect("! The server is full, try again later").await?;
+    assert!(c.expect_closed().await?.is_empty());
+    drop(a);
+    // The freed place is reused once the server has seen the close.
+    let mut d = loop {
+        let mut d = server.connect().await?;
+        let line = d.line().await?;
+        if line == "Enter a nickname:" {
+            break d;
+        }
+        assert_eq!(line, "! The server is full, try again later");
+        tokio::task::yield_now().await;
+    };
+    d.send("dave").await?;
+    d.expect("Nickname set: dave").await?;
+    b.send("quit").await?;
+    b.expect("Bye!").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn per_address_cap_applies_when_loopback_is_not_exempt() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_connections_per_ip = std::num::NonZeroUsize::new(1).expect("not zero");
+        c.limits.loopback_exempt = false;
+    })
+    .await?;
+    let mut a = server.connect().await?;
+    a.expect("Enter a nickname:").await?;
+    let mut b = server.connect().await?;
+    b.expect("! Too many connections from your address (at most 1)")
+        .await?;
+    assert!(b.expect_closed().await?.is_empty());
+
+    // Exempt by default: many loopback connections are fine.
+    let open = TestServer::start_with(|c| {
+        c.limits.max_connections_per_ip = std::num::NonZeroUsize::new(1).expect("not zero");
+    })
+    .await?;
+    let _x = open.login("x").await?;
+    let _y = open.login("y").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_tells_every_client_and_returns_promptly() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    let mut pending = server.connect().await?;
+    pending.expect("Enter a nickname:").await?;
+    alice.expect("* bob entered the room").await?;
+    let took = server.stop().await?;
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    for client in [&mut alice, &mut bob, &mut pending] {
+        let rest = client.expect_closed().await?;
+        assert_eq!(
+            rest,
+            vec!["* The server is shutting down, goodbye".to_owned()]
+        );
+    }
+    Ok(())
+}

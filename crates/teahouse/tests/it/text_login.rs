@@ -1,0 +1,140 @@
+//! Login: nickname prompt, refusals, entering the room, in both languages.
+
+use teahouse_testkit::teahouse_server::Lang;
+use teahouse_testkit::{TestServer, TextClient};
+
+#[tokio::test]
+async fn login_refuses_taken_and_invalid_nicks_until_a_free_one() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.login("Alice").await?;
+
+    let mut c = server.connect().await?;
+    c.expect("Enter a nickname:").await?;
+    c.send("alice").await?;
+    c.expect("Nickname alice is already taken, please enter another:")
+        .await?;
+    c.send("ＡＬＩＣＥ").await?;
+    c.expect("Nickname ALICE is already taken, please enter another:")
+        .await?;
+    c.send("two words").await?;
+    c.expect("Nickname not allowed (name contains the character ' ', which is not allowed), please enter another:").await?;
+    c.send("system").await?;
+    c.expect("Nickname not allowed (name is reserved), please enter another:")
+        .await?;
+    c.send(&"x".repeat(33)).await?;
+    c.expect("Nickname not allowed (name is longer than 32 characters), please enter another:")
+        .await?;
+    c.send("a@b").await?;
+    c.expect_prefix("Nickname not allowed (name contains the character '@'")
+        .await?;
+    c.send("").await?;
+    c.expect("Enter a nickname:").await?;
+    c.send("小明").await?;
+    c.expect("Nickname set: 小明").await?;
+    c.expect("* 小明 entered the room").await?;
+    c.expect("* In lobby (2): Alice, 小明").await?;
+    alice.expect("* 小明 entered the room").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unicode_nicks_are_accepted() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let _a = server.login("小明").await?;
+    let _b = server.login("Zoë").await?;
+    let mut c = server.login("alice_2").await?;
+    c.send("/who").await?;
+    c.expect(
+        "* In lobby (3): alice_2, zoë, 小明"
+            .replace("zoë", "Zoë")
+            .as_str(),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_chat_reaches_a_connection_without_a_nickname() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.login("alice").await?;
+    let mut pending = server.connect().await?;
+    pending.expect("Enter a nickname:").await?;
+    alice.send("secret before you came").await?;
+    // Wait until the hub has fanned the message out (bob sees it), then log in.
+    let mut bob = server.login("bob").await?;
+    alice.send("now").await?;
+    bob.expect("alice: now").await?;
+    pending.send("carol").await?;
+    pending.expect("Nickname set: carol").await?;
+    pending.expect("* carol entered the room").await?;
+    pending.expect("* In lobby (3): alice, bob, carol").await?;
+    alice.send("hello carol").await?;
+    pending.expect("alice: hello carol").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn seed_texts_in_chinese() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| c.text.lang = Lang::Zh).await?;
+    let mut a = server.connect().await?;
+    a.expect("请输入昵称:").await?;
+    a.send("小明").await?;
+    a.expect("昵称设置成功").await?;
+    a.expect("系统消息小明进入了聊天室").await?;
+    a.expect("系统消息聊天室lobby中有1人:小明").await?;
+
+    let mut b = server.connect().await?;
+    b.expect("请输入昵称:").await?;
+    b.send("小明").await?;
+    b.expect("当前昵称已经存在,请重新输入").await?;
+    b.send("system").await?;
+    b.expect("昵称不可用(为系统保留),请重新输入").await?;
+    b.send("小红").await?;
+    b.expect("昵称设置成功").await?;
+    b.expect("系统消息小红进入了聊天室").await?;
+    b.expect("系统消息聊天室lobby中有2人:小明, 小红").await?;
+    a.expect("系统消息小红进入了聊天室").await?;
+
+    b.send("你好").await?;
+    a.expect("小红:你好").await?;
+    a.send("/msg 小红 悄悄话").await?;
+    a.expect("[私信给小红]悄悄话").await?;
+    b.expect("[私信]小明:悄悄话").await?;
+    a.send("/bogus").await?;
+    a.expect("! 未知命令/bogus(输入/help查看帮助)").await?;
+
+    b.send("quit").await?;
+    b.expect("退出").await?;
+    assert!(b.expect_closed().await?.is_empty());
+    a.expect("系统消息小红退出了聊天室").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn quit_during_login_says_goodbye() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut c = server.connect().await?;
+    c.expect("Enter a nickname:").await?;
+    c.send("quit").await?;
+    c.expect("Bye!").await?;
+    assert!(c.expect_closed().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_timeout_closes_silent_client_without_delaying_others() -> anyhow::Result<()> {
+    let server =
+        TestServer::start_with(|c| c.text.login_timeout = std::time::Duration::from_millis(500))
+            .await?;
+    let mut silent = TextClient::connect(server.text_addr).await?;
+    silent.expect("Enter a nickname:").await?;
+    // While the silent one holds its login open, others log in at once.
+    let mut alice = server.login("alice").await?;
+    alice.send("/who").await?;
+    alice.expect("* In lobby (1): alice").await?;
+    silent
+        .expect("! No nickname given in time, goodbye")
+        .await?;
+    assert!(silent.expect_closed().await?.is_empty());
+    Ok(())
+}

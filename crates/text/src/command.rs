@@ -1,0 +1,272 @@
+//! What a line does: a nickname attempt during login, then chat or a `/` command.
+
+use teahouse_hub::{NickOutcome, Refusal, SayTarget};
+use teahouse_types::{LeaveReason, MessageKind, MessageText, Nick, RoomName};
+
+use crate::session::{Phase, Session, Step};
+
+/// Runs one received line.
+pub(crate) fn handle_line(session: &mut Session, line: &str) -> Step {
+    if line.trim() == "quit" {
+        return quit(session, None);
+    }
+    match session.phase {
+        Phase::Login => login(session, line.trim()),
+        Phase::Chat { .. } => chat(session, line),
+    }
+}
+
+/// A line during login: `/quit`, `/help`, `/nick NAME`, or the nickname itself.
+fn login(session: &mut Session, line: &str) -> Step {
+    let lang = session.lang();
+    let attempt = match line.strip_prefix('/') {
+        _ if line.is_empty() => {
+            session.reply(lang.prompt());
+            return Step::Continue;
+        }
+        Some(rest) => {
+            let (name, args) = split_command(rest);
+            match name {
+                "quit" => return quit(session, args),
+                "help" => {
+                    help(session);
+                    session.reply(lang.prompt());
+                    return Step::Continue;
+                }
+                "nick" if args.is_some() => args.unwrap_or_default(),
+                _ => {
+                    session.reply(lang.choose_nick_first());
+                    return Step::Continue;
+                }
+            }
+        }
+        None => line,
+    };
+    let nick = match Nick::parse(attempt) {
+        Ok(nick) => nick,
+        Err(error) => {
+            session.reply(lang.nick_invalid(&error));
+            return Step::Continue;
+        }
+    };
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return Step::Close(LeaveReason::ConnectionLost);
+    };
+    match session.hub().set_nick(id, nick) {
+        Ok(NickOutcome::Registered(nick) | NickOutcome::Unchanged(nick)) => {
+            session.reply(lang.nick_accepted(&nick));
+            enter(session, session.shared.config.default_room.clone());
+            Step::Continue
+        }
+        Ok(NickOutcome::Changed { .. }) => Step::Continue,
+        Err(Refusal::NickInUse(nick)) => {
+            session.reply(lang.nick_taken(&nick));
+            Step::Continue
+        }
+        Err(refusal) => refused(session, &refusal),
+    }
+}
+
+/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there.
+fn enter(session: &mut Session, room: RoomName) {
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return;
+    };
+    match session.hub().join(id, room) {
+        Ok(outcome) => {
+            session.reply(session.lang().members(&outcome.room, &outcome.members));
+            session.phase = Phase::Chat { room: outcome.room };
+        }
+        Err(refusal) => {
+            refused(session, &refusal);
+        }
+    }
+}
+
+/// A line once in a room: a command, or something to say.
+fn chat(session: &mut Session, line: &str) -> Step {
+    if line.trim().is_empty() {
+        return Step::Continue;
+    }
+    match line.strip_prefix('/') {
+        Some(rest) if rest.starts_with('/') => say(session, rest, MessageKind::Normal),
+        Some(rest) => command(session, rest),
+        None => say(session, line, MessageKind::Normal),
+    }
+}
+
+/// Dispatches a `/` command (`rest` is what follows the slash).
+fn command(session: &mut Session, rest: &str) -> Step {
+    let lang = session.lang();
+    let (name, args) = split_command(rest);
+    match (name.to_lowercase().as_str(), args) {
+        ("help", _) => help(session),
+        ("quit", reason) => return quit(session, reason),
+        ("who", _) => who(session),
+        ("rooms", _) => {
+            let rooms = session.hub().rooms();
+            session.reply(lang.rooms(&rooms));
+        }
+        ("nick", Some(new)) => nick(session, new),
+        ("me", Some(action)) => return say(session, action, MessageKind::Action),
+        ("msg", Some(args)) => return direct(session, args),
+        ("join", Some(room)) => join(session, room),
+        ("nick", None) => session.reply(lang.usage("/nick NEW")),
+        ("me", None) => session.reply(lang.usage("/me ACTION")),
+        ("msg", None) => session.reply(lang.usage("/msg NICK TEXT")),
+        ("join", None) => session.reply(lang.usage("/join ROOM")),
+        _ => session.reply(lang.unknown_command(name)),
+    }
+    Step::Continue
+}
+
+/// Splits `name args` at the first whitespace; `args` is `None` when empty.
+fn split_command(rest: &str) -> (&str, Option<&str>) {
+    let rest = rest.trim_start();
+    match rest.split_once(char::is_whitespace) {
+        Some((name, args)) => {
+            let args = args.trim();
+            (name, (!args.is_empty()).then_some(args))
+        }
+        None => (rest, None),
+    }
+}
+
+/// `/help`: lists the commands.
+fn help(session: &Session) {
+    for line in session.lang().help() {
+        session.reply(line);
+    }
+}
+
+/// `/who`: the members of the current room.
+fn who(session: &Session) {
+    let Phase::Chat { room } = &session.phase else {
+        return;
+    };
+    match session.hub().members(room) {
+        Ok(members) => session.reply(session.lang().members(room, &members)),
+        Err(refusal) => {
+            refused_reply(session, &refusal);
+        }
+    }
+}
+
+/// `/nick NEW`: renames; everyone sharing the room is told.
+fn nick(session: &Session, new: &str) {
+    let lang = session.lang();
+    let nick = match Nick::parse(new) {
+        Ok(nick) => nick,
+        Err(error) => {
+            session.reply(lang.bad_nick(&error));
+            return;
+        }
+    };
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return;
+    };
+    match session.hub().set_nick(id, nick) {
+        Ok(_) => {}
+        Err(refusal) => refused_reply(session, &refusal),
+    }
+}
+
+/// `/join ROOM`: leaves the current room and enters `ROOM`.
+fn join(session: &mut Session, room: &str) {
+    let lang = session.lang();
+    let room = match RoomName::parse(room) {
+        Ok(room) => room,
+        Err(error) => {
+            session.reply(lang.bad_room(&error));
+            return;
+        }
+    };
+    let Phase::Chat { room: current } = &session.phase else {
+        return;
+    };
+    if *current == room {
+        session.reply(lang.refusal(&Refusal::AlreadyInRoom(current.clone())));
+        return;
+    }
+    let current = current.clone();
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return;
+    };
+    if let Err(refusal) = session.hub().part(id, &current, None) {
+        refused_reply(session, &refusal);
+        return;
+    }
+    enter(session, room);
+}
+
+/// Says `text` to the current room.
+fn say(session: &mut Session, text: &str, kind: MessageKind) -> Step {
+    let Phase::Chat { room } = &session.phase else {
+        return Step::Continue;
+    };
+    let target = SayTarget::Room(room.clone());
+    send(session, target, text, kind)
+}
+
+/// `/msg NICK TEXT`: a direct message; the sender sees a copy.
+fn direct(session: &mut Session, args: &str) -> Step {
+    let lang = session.lang();
+    let Some((to, text)) = args
+        .split_once(char::is_whitespace)
+        .map(|(to, text)| (to, text.trim_start()))
+        .filter(|(_, text)| !text.is_empty())
+    else {
+        session.reply(lang.usage("/msg NICK TEXT"));
+        return Step::Continue;
+    };
+    let Ok(to) = Nick::parse(to) else {
+        // Nobody can hold a name that is not a valid nick.
+        session.reply(lang.no_such_nick(to));
+        return Step::Continue;
+    };
+    send(session, SayTarget::Nick(to), text, MessageKind::Normal)
+}
+
+fn send(session: &mut Session, target: SayTarget, text: &str, kind: MessageKind) -> Step {
+    let lang = session.lang();
+    let text = match MessageText::parse(text) {
+        Ok(text) => text,
+        Err(error) => {
+            session.reply(lang.bad_text(&error));
+            return Step::Continue;
+        }
+    };
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return Step::Close(LeaveReason::ConnectionLost);
+    };
+    match session.hub().say(id, target, kind, text.clone()) {
+        Ok(sent) => {
+            if let teahouse_types::MessageTarget::Direct(to) = sent.target {
+                let safe = teahouse_wire::text::terminal_safe(text.as_str());
+                session.reply(lang.direct_out(&to, &safe));
+            }
+            Step::Continue
+        }
+        Err(refusal) => refused(session, &refusal),
+    }
+}
+
+/// `quit` or `/quit [REASON]`: acknowledges, and leaves with the others told.
+fn quit(session: &mut Session, reason: Option<&str>) -> Step {
+    session.reply(session.lang().quit_ack());
+    let reason = reason.and_then(|r| MessageText::parse(r).ok());
+    Step::Close(LeaveReason::Requested(reason))
+}
+
+/// Tells the user why the hub said no; a closed session ends.
+fn refused(session: &Session, refusal: &Refusal) -> Step {
+    refused_reply(session, refusal);
+    match refusal {
+        Refusal::SessionClosed => Step::Close(LeaveReason::ConnectionLost),
+        _ => Step::Continue,
+    }
+}
+
+fn refused_reply(session: &Session, refusal: &Refusal) {
+    session.reply(session.lang().refusal(refusal));
+}

@@ -1,0 +1,350 @@
+//! Every text the plain-text face shows a user, in each language: one table per language.
+//!
+//! In Chinese (`zh`) the seed's own texts are reproduced exactly (`请输入昵称:`,
+//! `昵称设置成功`, `当前昵称已经存在,请重新输入`, `系统消息X进入了聊天室`,
+//! `系统消息X退出了聊天室`, `X:message`, `退出`). English system notices start with `* `
+//! and errors with `! `, so a person can tell them from chat at a glance.
+
+use std::fmt::Write as _;
+
+use teahouse_hub::{LimitRefusal, Refusal, RoomSummary};
+use teahouse_types::{LeaveReason, NameError, Nick, RoomName, TextError};
+
+/// The language of the plain-text face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Chinese, with the seed's exact texts.
+    Zh,
+}
+
+impl Lang {
+    /// Parses `en` or `zh`.
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Self::En),
+            "zh" => Some(Self::Zh),
+            _ => None,
+        }
+    }
+
+    /// The language code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Zh => "zh",
+        }
+    }
+
+    /// The render-cache key of this language's encoding of events.
+    pub(crate) fn render_key(self) -> u32 {
+        match self {
+            Self::En => 1,
+            Self::Zh => 2,
+        }
+    }
+
+    pub(crate) fn prompt(self) -> &'static str {
+        match self {
+            Self::En => "Enter a nickname:",
+            Self::Zh => "请输入昵称:",
+        }
+    }
+
+    pub(crate) fn nick_accepted(self, nick: &Nick) -> String {
+        match self {
+            Self::En => format!("Nickname set: {nick}"),
+            Self::Zh => "昵称设置成功".to_owned(),
+        }
+    }
+
+    pub(crate) fn nick_taken(self, nick: &Nick) -> String {
+        match self {
+            Self::En => format!("Nickname {nick} is already taken, please enter another:"),
+            Self::Zh => "当前昵称已经存在,请重新输入".to_owned(),
+        }
+    }
+
+    pub(crate) fn nick_invalid(self, error: &NameError) -> String {
+        match self {
+            Self::En => format!("Nickname not allowed ({error}), please enter another:"),
+            Self::Zh => format!("昵称不可用({}),请重新输入", self.name_error(error)),
+        }
+    }
+
+    pub(crate) fn choose_nick_first(self) -> &'static str {
+        match self {
+            Self::En => "! Choose a nickname first (or quit):",
+            Self::Zh => "! 请先输入昵称(或输入quit退出):",
+        }
+    }
+
+    pub(crate) fn entered(self, nick: &Nick) -> String {
+        match self {
+            Self::En => format!("* {nick} entered the room"),
+            Self::Zh => format!("系统消息{nick}进入了聊天室"),
+        }
+    }
+
+    pub(crate) fn left(self, nick: &Nick, reason: &LeaveReason) -> String {
+        match self {
+            Self::En => {
+                let mut line = format!("* {nick} left the room");
+                let why = match reason {
+                    LeaveReason::Requested(None) => None,
+                    LeaveReason::Requested(Some(text)) => {
+                        Some(teahouse_wire::text::terminal_safe(text.as_str()).into_owned())
+                    }
+                    LeaveReason::ConnectionLost => Some("connection lost".to_owned()),
+                    LeaveReason::TimedOut => Some("timed out".to_owned()),
+                    LeaveReason::SendQueueExceeded => Some("send queue exceeded".to_owned()),
+                    LeaveReason::ServerShutdown => Some("server shutting down".to_owned()),
+                };
+                if let Some(why) = why {
+                    let _ = write!(line, " ({why})");
+                }
+                line
+            }
+            // The seed's text, whatever the reason.
+            Self::Zh => format!("系统消息{nick}退出了聊天室"),
+        }
+    }
+
+    pub(crate) fn relayed(self, from: &Nick, text: &str) -> String {
+        match self {
+            Self::En => format!("{from}: {text}"),
+            Self::Zh => format!("{from}:{text}"),
+        }
+    }
+
+    pub(crate) fn action(self, from: &Nick, text: &str) -> String {
+        format!("* {from} {text}")
+    }
+
+    pub(crate) fn notice(self, from: &Nick, text: &str) -> String {
+        format!("-{from}- {text}")
+    }
+
+    pub(crate) fn direct_in(self, from: &Nick, text: &str) -> String {
+        match self {
+            Self::En => format!("[dm] {from}: {text}"),
+            Self::Zh => format!("[私信]{from}:{text}"),
+        }
+    }
+
+    pub(crate) fn direct_out(self, to: &Nick, text: &str) -> String {
+        match self {
+            Self::En => format!("[dm to {to}] {text}"),
+            Self::Zh => format!("[私信给{to}]{text}"),
+        }
+    }
+
+    pub(crate) fn renamed(self, old: &Nick, new: &Nick) -> String {
+        match self {
+            Self::En => format!("* {old} is now known as {new}"),
+            Self::Zh => format!("系统消息{old}改名为{new}"),
+        }
+    }
+
+    pub(crate) fn quit_ack(self) -> &'static str {
+        match self {
+            Self::En => "Bye!",
+            Self::Zh => "退出",
+        }
+    }
+
+    pub(crate) fn members(self, room: &RoomName, members: &[Nick]) -> String {
+        let list = join(members.iter().map(Nick::as_str));
+        match self {
+            Self::En => format!("* In {room} ({}): {list}", members.len()),
+            Self::Zh => format!("系统消息聊天室{room}中有{}人:{list}", members.len()),
+        }
+    }
+
+    pub(crate) fn rooms(self, rooms: &[RoomSummary]) -> String {
+        let list = join(rooms.iter().map(|r| format!("{} ({})", r.name, r.members)));
+        match self {
+            Self::En => format!("* Rooms: {list}"),
+            Self::Zh => format!("系统消息聊天室列表:{list}"),
+        }
+    }
+
+    pub(crate) fn help(self) -> &'static [&'static str] {
+        match self {
+            Self::En => &[
+                "* Type a line to say it to the room. Commands:",
+                "*   /who               who is in this room",
+                "*   /rooms             the rooms and how many are in each",
+                "*   /join ROOM         move to another room (created if new)",
+                "*   /nick NEW          change your nickname",
+                "*   /me ACTION         say what you do (* you waves)",
+                "*   /msg NICK TEXT     a private message to one person",
+                "*   /quit [REASON]     leave (or just type quit)",
+                "*   //text             say a line that starts with /",
+            ],
+            Self::Zh => &[
+                "系统消息输入文字即发送给聊天室所有人。命令:",
+                "系统消息  /who               查看当前聊天室成员",
+                "系统消息  /rooms             查看所有聊天室及人数",
+                "系统消息  /join 聊天室       进入另一个聊天室(不存在则创建)",
+                "系统消息  /nick 新昵称       修改昵称",
+                "系统消息  /me 动作           发送动作(* 你 挥手)",
+                "系统消息  /msg 昵称 内容     发送私信",
+                "系统消息  /quit [原因]       退出(或直接输入quit)",
+                "系统消息  //文字             发送以/开头的文字",
+            ],
+        }
+    }
+
+    pub(crate) fn unknown_command(self, command: &str) -> String {
+        let command = teahouse_wire::text::terminal_safe(command);
+        match self {
+            Self::En => format!("! Unknown command /{command} (try /help)"),
+            Self::Zh => format!("! 未知命令/{command}(输入/help查看帮助)"),
+        }
+    }
+
+    pub(crate) fn usage(self, usage: &str) -> String {
+        match self {
+            Self::En => format!("! Usage: {usage}"),
+            Self::Zh => format!("! 用法:{usage}"),
+        }
+    }
+
+    pub(crate) fn line_too_long(self, max_bytes: usize) -> String {
+        match self {
+            Self::En => format!("! Line too long (over {max_bytes} bytes), not sent"),
+            Self::Zh => format!("! 消息过长(超过{max_bytes}字节),未发送"),
+        }
+    }
+
+    pub(crate) fn invalid_utf8(self) -> &'static str {
+        match self {
+            Self::En => "! Line is not valid UTF-8, not sent",
+            Self::Zh => "! 消息不是有效的UTF-8编码,未发送",
+        }
+    }
+
+    pub(crate) fn bad_text(self, error: &TextError) -> String {
+        match (self, error) {
+            (Self::En, error) => format!("! Not sent: {error}"),
+            (Self::Zh, TextError::Empty) => "! 未发送:消息为空".to_owned(),
+            (Self::Zh, TextError::ForbiddenChar { ch }) => {
+                format!("! 未发送:消息包含控制字符{ch:?}")
+            }
+        }
+    }
+
+    pub(crate) fn bad_room(self, error: &NameError) -> String {
+        match self {
+            Self::En => format!("! Room name not allowed ({error})"),
+            Self::Zh => format!("! 聊天室名称不可用({})", self.name_error(error)),
+        }
+    }
+
+    pub(crate) fn bad_nick(self, error: &NameError) -> String {
+        match self {
+            Self::En => format!("! Nickname not allowed ({error})"),
+            Self::Zh => format!("! 昵称不可用({})", self.name_error(error)),
+        }
+    }
+
+    pub(crate) fn login_timeout(self) -> &'static str {
+        match self {
+            Self::En => "! No nickname given in time, goodbye",
+            Self::Zh => "! 超时未输入昵称,连接已关闭",
+        }
+    }
+
+    pub(crate) fn shutting_down(self) -> &'static str {
+        match self {
+            Self::En => "* The server is shutting down, goodbye",
+            Self::Zh => "系统消息服务器正在关闭",
+        }
+    }
+
+    pub(crate) fn send_queue_exceeded(self) -> &'static str {
+        match self {
+            Self::En => "! Send queue exceeded (you are not reading fast enough), disconnecting",
+            Self::Zh => "! 发送队列已满(接收过慢),连接已断开",
+        }
+    }
+
+    pub(crate) fn limit(self, refusal: LimitRefusal) -> String {
+        match (self, refusal) {
+            (Self::En, LimitRefusal::ServerFull { .. }) => {
+                "! The server is full, try again later".to_owned()
+            }
+            (Self::En, LimitRefusal::TooManyFromAddress { max }) => {
+                format!("! Too many connections from your address (at most {max})")
+            }
+            (Self::Zh, LimitRefusal::ServerFull { .. }) => "! 服务器已满,请稍后再试".to_owned(),
+            (Self::Zh, LimitRefusal::TooManyFromAddress { max }) => {
+                format!("! 来自你的地址的连接过多(最多{max}个)")
+            }
+        }
+    }
+
+    pub(crate) fn refusal(self, refusal: &Refusal) -> String {
+        match self {
+            Self::En => match refusal {
+                Refusal::NotRegistered => "! Choose a nickname first".to_owned(),
+                Refusal::NickInUse(nick) => format!("! Nickname {nick} is already taken"),
+                Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),
+                Refusal::NoSuchRoom(room) => format!("! No such room: {room}"),
+                Refusal::NotInRoom(room) => format!("! You are not in {room}"),
+                Refusal::AlreadyInRoom(room) => format!("! You are already in {room}"),
+                Refusal::MessageTooLong { max_bytes } => {
+                    format!("! Message too long (over {max_bytes} bytes), not sent")
+                }
+                Refusal::SessionClosed => "! Your connection is closing".to_owned(),
+            },
+            Self::Zh => match refusal {
+                Refusal::NotRegistered => "! 请先输入昵称".to_owned(),
+                Refusal::NickInUse(_) => "! 当前昵称已经存在".to_owned(),
+                Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),
+                Refusal::NoSuchRoom(room) => format!("! 聊天室{room}不存在"),
+                Refusal::NotInRoom(room) => format!("! 你不在聊天室{room}中"),
+                Refusal::AlreadyInRoom(room) => format!("! 你已经在聊天室{room}中"),
+                Refusal::MessageTooLong { max_bytes } => {
+                    format!("! 消息过长(超过{max_bytes}字节),未发送")
+                }
+                Refusal::SessionClosed => "! 连接正在关闭".to_owned(),
+            },
+        }
+    }
+
+    pub(crate) fn no_such_nick(self, name: &str) -> String {
+        let name = teahouse_wire::text::terminal_safe(name);
+        match self {
+            Self::En => format!("! No such nickname: {name}"),
+            Self::Zh => format!("! 用户{name}不存在"),
+        }
+    }
+
+    fn name_error(self, error: &NameError) -> String {
+        match self {
+            Self::En => error.to_string(),
+            Self::Zh => match error {
+                NameError::Empty => "不能为空".to_owned(),
+                NameError::TooLong { max } => format!("不能超过{max}个字符"),
+                NameError::ForbiddenChar { ch } => format!("不能包含字符{ch:?}"),
+                NameError::ForbiddenFirstChar { ch } => format!("不能以{ch:?}开头"),
+                NameError::Reserved => "为系统保留".to_owned(),
+            },
+        }
+    }
+}
+
+fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(item.as_ref());
+    }
+    out
+}

@@ -1,0 +1,120 @@
+//! Hub events to plain-text lines.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use teahouse_hub::{EventSink, Overflow};
+use teahouse_types::{EventKind, HubEvent, MessageKind, MessageTarget};
+use teahouse_wire::Outbox;
+use teahouse_wire::outbox::PushError;
+use teahouse_wire::text::{encode_line, terminal_safe};
+
+use crate::lang::Lang;
+
+/// The plain-text line for an event, or `None` if the text face shows nothing for it.
+pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
+    let line = match kind {
+        EventKind::Joined { nick, .. } => lang.entered(nick),
+        EventKind::Left { nick, reason, .. } | EventKind::Quit { nick, reason } => {
+            lang.left(nick, reason)
+        }
+        EventKind::NickChanged { old, new } => lang.renamed(old, new),
+        EventKind::Message {
+            from,
+            target,
+            kind,
+            text,
+            ..
+        } => {
+            let text = terminal_safe(text.as_str());
+            match (target, kind) {
+                (MessageTarget::Room(_), MessageKind::Normal) => lang.relayed(from, &text),
+                (MessageTarget::Direct(_), MessageKind::Normal) => lang.direct_in(from, &text),
+                (_, MessageKind::Action) => lang.action(from, &text),
+                (_, MessageKind::Notice) => lang.notice(from, &text),
+            }
+        }
+    };
+    Some(encode_line(&line))
+}
+
+/// A text session's sink: renders each event once per language (through the event's cache)
+/// and queues the shared bytes on the connection's outbox.
+pub(crate) struct TextSink {
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) lang: Lang,
+}
+
+impl EventSink for TextSink {
+    fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow> {
+        let lang = self.lang;
+        let Some(bytes) = event
+            .cache
+            .get_or_render(lang.render_key(), || self::event(lang, &event.kind))
+        else {
+            return Ok(());
+        };
+        match self.outbox.push(bytes) {
+            Ok(()) | Err(PushError::Closed) => Ok(()),
+            Err(PushError::Full) => Err(Overflow),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use teahouse_types::{LeaveReason, MessageId, MessageText, Nick, RoomName, SessionId};
+
+    use super::*;
+
+    fn line(lang: Lang, kind: EventKind) -> String {
+        String::from_utf8(event(lang, &kind).unwrap().to_vec()).unwrap()
+    }
+
+    fn message(text: &str, target: MessageTarget, kind: MessageKind) -> EventKind {
+        EventKind::Message {
+            id: MessageId::from_raw(1),
+            time: std::time::SystemTime::now(),
+            from: Nick::parse("小明").unwrap(),
+            target,
+            kind,
+            text: MessageText::parse(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn seed_texts_in_chinese() {
+        let nick = Nick::parse("小明").unwrap();
+        let room = RoomName::parse("lobby").unwrap();
+        let joined = EventKind::Joined {
+            room: room.clone(),
+            nick: nick.clone(),
+            session: SessionId::from_raw(1),
+        };
+        assert_eq!(line(Lang::Zh, joined), "系统消息小明进入了聊天室\r\n");
+        let quit = EventKind::Quit {
+            nick,
+            reason: LeaveReason::ConnectionLost,
+        };
+        assert_eq!(line(Lang::Zh, quit), "系统消息小明退出了聊天室\r\n");
+        let said = message("你好", MessageTarget::Room(room), MessageKind::Normal);
+        assert_eq!(line(Lang::Zh, said), "小明:你好\r\n");
+    }
+
+    #[test]
+    fn english_lines_and_control_characters_stripped() {
+        let room = RoomName::parse("lobby").unwrap();
+        let said = message(
+            "\u{1b}[2Jhi\u{7}",
+            MessageTarget::Room(room),
+            MessageKind::Normal,
+        );
+        assert_eq!(line(Lang::En, said), "小明: [2Jhi\r\n");
+        let dm = message(
+            "psst",
+            MessageTarget::Direct(Nick::parse("bob").unwrap()),
+            MessageKind::Normal,
+        );
+        assert_eq!(line(Lang::En, dm), "[dm] 小明: psst\r\n");
+    }
+}

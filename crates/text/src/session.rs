@@ -1,0 +1,269 @@
+//! One plain-text connection: read lines, run them, write what the hub and the commands say.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use teahouse_hub::{ConnectionPermit, Hub, SessionGuard};
+use teahouse_types::{LeaveReason, RoomName};
+use teahouse_wire::outbox::{OutboxClosed, PushError};
+use teahouse_wire::text::{Frame, LineDecoder, encode_line};
+use teahouse_wire::{Outbox, write_batch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span};
+
+use crate::TextConfig;
+use crate::command;
+use crate::lang::Lang;
+use crate::render::TextSink;
+
+/// Read in chunks of this size: a few typed lines, or a pasted paragraph, in one call. The
+/// buffer is released whenever it is empty, so an idle connection holds none.
+const READ_CHUNK_BYTES: usize = 2048;
+
+/// What every session of one listener shares.
+pub(crate) struct Shared {
+    pub(crate) hub: Hub,
+    pub(crate) config: TextConfig,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Where a session is in its life.
+pub(crate) enum Phase {
+    /// Connected, asked for a nickname, in no room.
+    Login,
+    /// Has a nickname and is in `room`.
+    Chat {
+        /// The current room: where plain lines go.
+        room: RoomName,
+    },
+}
+
+/// What the session does after a line.
+pub(crate) enum Step {
+    /// Keep reading.
+    Continue,
+    /// Stop reading, send what is queued, close; the hub is told why.
+    Close(LeaveReason),
+}
+
+/// The state of one session, as commands see it.
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) outbox: Arc<Outbox>,
+    /// Present until the session leaves the hub.
+    pub(crate) guard: Option<SessionGuard>,
+    pub(crate) phase: Phase,
+}
+
+impl Session {
+    pub(crate) fn lang(&self) -> Lang {
+        self.shared.config.lang
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+
+    /// Queues one line for this connection. A reply that overflows the queue closes the
+    /// outbox, which the writer notices.
+    pub(crate) fn reply(&self, line: impl AsRef<str>) {
+        self.push(encode_line(line.as_ref()));
+    }
+
+    fn push(&self, bytes: Bytes) {
+        match self.outbox.push(bytes) {
+            Ok(()) | Err(PushError::Closed | PushError::Full) => {}
+        }
+    }
+
+    /// Leaves the hub with `reason` (others are told) and closes the outbox after what is
+    /// queued.
+    fn leave(&mut self, reason: LeaveReason) {
+        if let Some(guard) = self.guard.take() {
+            guard.quit(reason);
+        }
+        self.outbox.close();
+    }
+}
+
+/// Runs one connection to its end.
+pub(crate) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: ConnectionPermit,
+    shared: Arc<Shared>,
+) {
+    let outbox = Arc::new(Outbox::new(shared.config.sendq_bytes));
+    let sink = Arc::new(TextSink {
+        outbox: Arc::clone(&outbox),
+        lang: shared.config.lang,
+    });
+    let guard = shared.hub.attach(sink);
+    let span = info_span!("session", session_id = %guard.id(), proto = "text", %peer);
+    let session = Session {
+        shared,
+        outbox,
+        guard: Some(guard),
+        phase: Phase::Login,
+    };
+    drive(session, stream).instrument(span).await;
+    drop(permit);
+}
+
+async fn drive(mut session: Session, mut stream: TcpStream) {
+    debug!("session started");
+    let config = &session.shared.config;
+    let login_deadline = Instant::now() + config.login_timeout;
+    let mut close_deadline: Option<Instant> = None;
+    let mut decoder = LineDecoder::new(config.max_line_bytes);
+    let mut rbuf = BytesMut::new();
+    let mut wbatch: Vec<Bytes> = Vec::new();
+    let shutdown = session.shared.shutdown.clone();
+    let outbox = Arc::clone(&session.outbox);
+    let (mut reader, mut writer) = stream.split();
+
+    session.reply(session.lang().prompt());
+    let end = loop {
+        let is_closing = close_deadline.is_some();
+        let is_login = matches!(session.phase, Phase::Login);
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !is_closing => {
+                session.reply(session.lang().shutting_down());
+                session.leave(LeaveReason::ServerShutdown);
+                close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+            }
+            written = write_step(&mut writer, &outbox, &mut wbatch) => match written {
+                Ok(()) => {}
+                Err(WriteEnd::Closed(OutboxClosed::Graceful)) => break None,
+                Err(WriteEnd::Closed(OutboxClosed::Overflow)) => break Some(LeaveReason::SendQueueExceeded),
+                Err(WriteEnd::Io(error)) => {
+                    debug!(%error, "write failed");
+                    break Some(LeaveReason::ConnectionLost);
+                }
+            },
+            () = outbox.overflowed(), if !wbatch.is_empty() => {
+                break Some(LeaveReason::SendQueueExceeded);
+            }
+            read = read_some(&mut reader, &mut rbuf), if !is_closing => {
+                let is_eof = match read {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(error) => {
+                        debug!(%error, "read failed");
+                        break Some(LeaveReason::ConnectionLost);
+                    }
+                };
+                let step = process(&mut session, &mut decoder, &mut rbuf, is_eof);
+                let step = match step {
+                    Step::Continue if is_eof => Step::Close(LeaveReason::ConnectionLost),
+                    step => step,
+                };
+                if let Step::Close(reason) = step {
+                    session.leave(reason);
+                    close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+                }
+                if rbuf.is_empty() {
+                    // Give the read buffer back while the connection idles.
+                    rbuf = BytesMut::new();
+                }
+                // Let the recipients' writers run before reading more: one fast sender must
+                // not fill a healthy reader's queue within a single scheduling turn.
+                tokio::task::yield_now().await;
+            }
+            () = sleep_until(login_deadline), if is_login && !is_closing => {
+                session.reply(session.lang().login_timeout());
+                session.leave(LeaveReason::TimedOut);
+                close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+            }
+            () = sleep_until(close_deadline.unwrap_or(login_deadline)), if is_closing => {
+                debug!("closing connection did not take its last lines in time");
+                break None;
+            }
+        }
+    };
+    if end == Some(LeaveReason::SendQueueExceeded) {
+        // The client is not reading: one best-effort line, never waited for.
+        let line = encode_line(session.lang().send_queue_exceeded());
+        let _ = writer.try_write(&line);
+    }
+    if let Some(reason) = end {
+        session.leave(reason);
+    }
+    let _ = writer.shutdown().await;
+    debug!("session ended");
+}
+
+/// Reads what is available into `rbuf`, growing it by at most one chunk.
+///
+/// # Cancel safety
+/// Cancel-safe: a read that did not complete consumed nothing.
+async fn read_some(
+    reader: &mut tokio::net::tcp::ReadHalf<'_>,
+    rbuf: &mut BytesMut,
+) -> io::Result<usize> {
+    if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
+        rbuf.reserve(READ_CHUNK_BYTES);
+    }
+    reader.read_buf(rbuf).await
+}
+
+/// Runs every complete line in `rbuf` (and the last partial one at end of stream).
+fn process(
+    session: &mut Session,
+    decoder: &mut LineDecoder,
+    rbuf: &mut BytesMut,
+    is_eof: bool,
+) -> Step {
+    loop {
+        let frame = if is_eof {
+            decoder.decode_eof(rbuf)
+        } else {
+            decoder.decode(rbuf)
+        };
+        let Some(frame) = frame else {
+            return Step::Continue;
+        };
+        let step = match frame {
+            Frame::Line(line) => command::handle_line(session, &line),
+            Frame::TooLong => {
+                let max = session.shared.config.max_line_bytes;
+                session.reply(session.lang().line_too_long(max));
+                Step::Continue
+            }
+            Frame::InvalidUtf8 => {
+                session.reply(session.lang().invalid_utf8());
+                Step::Continue
+            }
+        };
+        if let Step::Close(_) = step {
+            return step;
+        }
+    }
+}
+
+enum WriteEnd {
+    Closed(OutboxClosed),
+    Io(io::Error),
+}
+
+/// Takes the next batch if none is in progress, then writes it.
+///
+/// # Cancel safety
+/// Cancel-safe: the batch in progress stays in `wbatch` with what was written removed, and
+/// is resumed by the next call.
+async fn write_step(
+    writer: &mut tokio::net::tcp::WriteHalf<'_>,
+    outbox: &Outbox,
+    wbatch: &mut Vec<Bytes>,
+) -> Result<(), WriteEnd> {
+    if wbatch.is_empty() {
+        outbox.next_batch(wbatch).await.map_err(WriteEnd::Closed)?;
+    }
+    write_batch(writer, wbatch).await.map_err(WriteEnd::Io)
+}
