@@ -2,6 +2,17 @@
 
 use teahouse_types::{Nick, RoomName};
 
+/// Why a room refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannotSend {
+    /// `+n`: only members may send to the room.
+    NotMember,
+    /// `+m`: only voiced members and operators may speak.
+    Moderated,
+    /// The sender matches a ban.
+    Banned,
+}
+
 /// Why the hub refused a command. Not a fault: each front-end maps every variant to a reply.
 ///
 /// Kept exhaustive on purpose: a new variant must break every front-end's `match` until it
@@ -26,8 +37,47 @@ pub enum Refusal {
     /// The session is already a member of that room.
     #[error("you are already in room {0}")]
     AlreadyInRoom(RoomName),
-    /// The message is longer than the hub accepts.
-    #[error("message is longer than {max_bytes} bytes")]
+    /// The command needs room-operator rights.
+    #[error("you are not an operator of {0}")]
+    NotOperator(RoomName),
+    /// The room does not take this message from this session.
+    #[error("cannot send to {room}")]
+    CannotSend {
+        /// The room.
+        room: RoomName,
+        /// Why.
+        reason: CannotSend,
+    },
+    /// `+i` and no invitation.
+    #[error("{0} is invite-only")]
+    InviteOnly(RoomName),
+    /// `+k` and a missing or wrong key.
+    #[error("wrong key for {0}")]
+    BadKey(RoomName),
+    /// `+l` and the room is full.
+    #[error("{0} is full")]
+    RoomFull(RoomName),
+    /// The session matches a ban of the room.
+    #[error("you are banned from {0}")]
+    Banned(RoomName),
+    /// The target of a kick or mode is not in the room.
+    #[error("{nick} is not in {room}")]
+    TargetNotInRoom {
+        /// Who.
+        nick: Nick,
+        /// The room.
+        room: RoomName,
+    },
+    /// The target of an invitation is already in the room.
+    #[error("{nick} is already in {room}")]
+    TargetAlreadyInRoom {
+        /// Who.
+        nick: Nick,
+        /// The room.
+        room: RoomName,
+    },
+    /// The message (or topic, or real name) is longer than the hub accepts.
+    #[error("text is longer than {max_bytes} bytes")]
     MessageTooLong {
         /// The limit, in bytes of UTF-8.
         max_bytes: usize,

@@ -2,9 +2,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use teahouse_types::{EventKind, HubEvent, LeaveReason, MessageKind, MessageText, Nick, RoomName};
+use teahouse_types::{
+    EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, MessageText, ModeChange, Nick,
+    RoomMode, RoomName,
+};
 
 use super::*;
+use crate::error::CannotSend;
 use crate::sink::{EventSink, Overflow};
 
 #[derive(Default)]
@@ -42,19 +46,34 @@ fn text(s: &str) -> MessageText {
     MessageText::parse(s).unwrap()
 }
 
+fn origin() -> SessionOrigin {
+    SessionOrigin {
+        host: "127.0.0.1".into(),
+        user: "u".into(),
+        realname: "Real".into(),
+    }
+}
+
 fn user(hub: &Hub, name: &str) -> (SessionGuard, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
-    let guard = hub.attach(rec.clone());
+    let guard = hub.attach(rec.clone(), origin());
     hub.set_nick(guard.id(), nick(name)).unwrap();
-    hub.join(guard.id(), room("lobby")).unwrap();
+    hub.join(guard.id(), room("lobby"), None).unwrap();
     (guard, rec)
+}
+
+fn nicks(members: Vec<RoomMember>) -> Vec<Nick> {
+    members
+        .into_iter()
+        .map(|m| m.profile.nick.clone())
+        .collect()
 }
 
 #[test]
 fn nick_is_unique_casefolded() {
     let hub = Hub::new(HubConfig::default());
-    let a = hub.attach(Arc::new(Recorder::default()));
-    let b = hub.attach(Arc::new(Recorder::default()));
+    let a = hub.attach(Arc::new(Recorder::default()), origin());
+    let b = hub.attach(Arc::new(Recorder::default()), origin());
     assert_eq!(
         hub.set_nick(a.id(), nick("Alice")),
         Ok(NickOutcome::Registered(nick("Alice")))
@@ -72,18 +91,21 @@ fn join_tells_everyone_and_lists_members() {
     let hub = Hub::new(HubConfig::default());
     let (a, ra) = user(&hub, "alice");
     let rb = Arc::new(Recorder::default());
-    let b = hub.attach(rb.clone());
-    assert_eq!(hub.join(b.id(), room("lobby")), Err(Refusal::NotRegistered));
-    hub.set_nick(b.id(), nick("bob")).unwrap();
-    let outcome = hub.join(b.id(), room("Lobby")).unwrap();
-    assert_eq!(outcome.room.as_str(), "lobby");
-    assert_eq!(outcome.members, vec![nick("alice"), nick("bob")]);
-    assert!(
-        matches!(&ra.take()[..], [EventKind::Joined { nick: n, .. }, EventKind::Joined { nick: m, .. }] if *n == nick("alice") && *m == nick("bob"))
-    );
-    assert!(matches!(&rb.take()[..], [EventKind::Joined { nick: n, .. }] if *n == nick("bob")));
+    let b = hub.attach(rb.clone(), origin());
     assert_eq!(
-        hub.join(a.id(), room("lobby")),
+        hub.join(b.id(), room("lobby"), None),
+        Err(Refusal::NotRegistered)
+    );
+    hub.set_nick(b.id(), nick("bob")).unwrap();
+    let outcome = hub.join(b.id(), room("Lobby"), None).unwrap();
+    assert_eq!(outcome.room.as_str(), "lobby");
+    assert_eq!(nicks(outcome.members), vec![nick("alice"), nick("bob")]);
+    assert!(
+        matches!(&ra.take()[..], [EventKind::Joined { who: n, .. }, EventKind::Joined { who: m, .. }] if n.nick == nick("alice") && m.nick == nick("bob"))
+    );
+    assert!(matches!(&rb.take()[..], [EventKind::Joined { who: n, .. }] if n.nick == nick("bob")));
+    assert_eq!(
+        hub.join(a.id(), room("lobby"), None),
         Err(Refusal::AlreadyInRoom(room("lobby")))
     );
 }
@@ -104,7 +126,7 @@ fn messages_reach_others_not_sender() {
     .unwrap();
     assert!(ra.take().is_empty());
     assert!(
-        matches!(&rb.take()[..], [EventKind::Message { from, text: t, .. }] if *from == nick("alice") && t.as_str() == "hi")
+        matches!(&rb.take()[..], [EventKind::Message { from, text: t, .. }] if from.nick == nick("alice") && t.as_str() == "hi")
     );
     assert_eq!(
         hub.say(
@@ -154,14 +176,17 @@ fn quit_is_announced_once_and_frees_the_nick() {
     let hub = Hub::new(HubConfig::default());
     let (a, _ra) = user(&hub, "alice");
     let (b, rb) = user(&hub, "bob");
-    hub.join(a.id(), room("games")).unwrap();
-    hub.join(b.id(), room("games")).unwrap();
+    hub.join(a.id(), room("games"), None).unwrap();
+    hub.join(b.id(), room("games"), None).unwrap();
     rb.take();
     a.quit(LeaveReason::Requested(None));
     let events = rb.take();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert!(matches!(&events[0], EventKind::Quit { nick: n, .. } if *n == nick("alice")));
-    assert_eq!(hub.members(&room("games")).unwrap(), vec![nick("bob")]);
+    assert!(matches!(&events[0], EventKind::Quit { who: n, .. } if n.nick == nick("alice")));
+    assert_eq!(
+        nicks(hub.members(&room("games")).unwrap()),
+        vec![nick("bob")]
+    );
     assert_eq!(hub.session_count(), 1);
     drop(b);
     assert!(hub.rooms().is_empty());
@@ -193,9 +218,9 @@ fn overflowing_session_is_removed_and_others_still_get_everything() {
         capacity: Some(3),
         ..Recorder::default()
     });
-    let s = hub.attach(slow.clone());
+    let s = hub.attach(slow.clone(), origin());
     hub.set_nick(s.id(), nick("slow")).unwrap();
-    hub.join(s.id(), room("lobby")).unwrap();
+    hub.join(s.id(), room("lobby"), None).unwrap();
     rb.take();
     for i in 0..5 {
         hub.say(
@@ -212,9 +237,9 @@ fn overflowing_session_is_removed_and_others_still_get_everything() {
         .filter(|e| matches!(e, EventKind::Message { .. }))
         .count();
     assert_eq!(messages, 5);
-    assert!(got.iter().any(|e| matches!(e, EventKind::Quit { nick: n, reason: LeaveReason::SendQueueExceeded } if *n == nick("slow"))));
+    assert!(got.iter().any(|e| matches!(e, EventKind::Quit { who: n, reason: LeaveReason::SendQueueExceeded } if n.nick == nick("slow"))));
     assert_eq!(
-        hub.members(&room("lobby")).unwrap(),
+        nicks(hub.members(&room("lobby")).unwrap()),
         vec![nick("alice"), nick("bob")]
     );
 }
@@ -233,7 +258,7 @@ fn rename_is_told_to_room_and_self() {
     hub.set_nick(a.id(), nick("alicia")).unwrap();
     for r in [&ra, &rb] {
         assert!(
-            matches!(&r.take()[..], [EventKind::NickChanged { old, new }] if *old == nick("alice") && *new == nick("alicia"))
+            matches!(&r.take()[..], [EventKind::NickChanged { old, new }] if old.nick == nick("alice") && *new == nick("alicia"))
         );
     }
     assert_eq!(
@@ -264,6 +289,7 @@ fn part_tells_leaver_and_members_and_deletes_empty_room() {
 fn too_long_message_is_refused() {
     let hub = Hub::new(HubConfig {
         max_message_bytes: 4,
+        ..HubConfig::default()
     });
     let (a, _ra) = user(&hub, "alice");
     assert_eq!(
@@ -275,4 +301,234 @@ fn too_long_message_is_refused() {
         ),
         Err(Refusal::MessageTooLong { max_bytes: 4 })
     );
+}
+
+fn mode(is_set: bool, mode: RoomMode) -> ModeChange {
+    ModeChange { is_set, mode }
+}
+
+#[test]
+fn creator_is_operator_and_modes_gate_joining_and_speaking() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, ra) = user(&hub, "alice");
+    let (b, rb) = user(&hub, "bob");
+    let members = hub.members(&room("lobby")).unwrap();
+    assert!(members[0].status.is_operator && !members[1].status.is_operator);
+    assert_eq!(
+        hub.change_modes(
+            b.id(),
+            &room("lobby"),
+            vec![mode(true, RoomMode::Moderated)]
+        ),
+        Err(Refusal::NotOperator(room("lobby")))
+    );
+    ra.take();
+    rb.take();
+    let outcome = hub
+        .change_modes(
+            a.id(),
+            &room("lobby"),
+            vec![
+                mode(true, RoomMode::Moderated),
+                mode(true, RoomMode::TopicLock),
+                mode(true, RoomMode::Voice(nick("nobody"))),
+            ],
+        )
+        .unwrap();
+    assert_eq!(outcome.applied, vec![mode(true, RoomMode::Moderated)]);
+    assert_eq!(outcome.refused.len(), 1);
+    assert!(
+        matches!(&rb.take()[..], [EventKind::ModesChanged { changes, .. }] if changes.len() == 1)
+    );
+    let hi = || MessageText::parse("hi").unwrap();
+    assert!(matches!(
+        hub.say(
+            b.id(),
+            SayTarget::Room(room("lobby")),
+            MessageKind::Normal,
+            hi()
+        ),
+        Err(Refusal::CannotSend {
+            reason: CannotSend::Moderated,
+            ..
+        })
+    ));
+    hub.change_modes(
+        a.id(),
+        &room("lobby"),
+        vec![mode(true, RoomMode::Voice(nick("bob")))],
+    )
+    .unwrap();
+    assert!(
+        hub.say(
+            b.id(),
+            SayTarget::Room(room("lobby")),
+            MessageKind::Normal,
+            hi()
+        )
+        .is_ok()
+    );
+
+    // Invite-only, key, limit, ban: each refuses, an invitation lets one in once.
+    let (c, _rc) = {
+        let rec = Arc::new(Recorder::default());
+        let g = hub.attach(rec.clone(), origin());
+        hub.set_nick(g.id(), nick("carol")).unwrap();
+        (g, rec)
+    };
+    hub.change_modes(
+        a.id(),
+        &room("lobby"),
+        vec![mode(true, RoomMode::InviteOnly)],
+    )
+    .unwrap();
+    assert_eq!(
+        hub.join(c.id(), room("lobby"), None).unwrap_err(),
+        Refusal::InviteOnly(room("lobby"))
+    );
+    assert_eq!(
+        hub.invite(b.id(), &nick("carol"), &room("lobby")),
+        Err(Refusal::NotOperator(room("lobby")))
+    );
+    let invitation = hub.invite(a.id(), &nick("carol"), &room("lobby")).unwrap();
+    assert_eq!(invitation.target, nick("carol"));
+    hub.join(c.id(), room("lobby"), None).unwrap();
+    hub.part(c.id(), &room("lobby"), None).unwrap();
+    assert_eq!(
+        hub.join(c.id(), room("lobby"), None).unwrap_err(),
+        Refusal::InviteOnly(room("lobby"))
+    );
+    hub.change_modes(
+        a.id(),
+        &room("lobby"),
+        vec![
+            mode(false, RoomMode::InviteOnly),
+            mode(true, RoomMode::Key("sesame".into())),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        hub.join(c.id(), room("lobby"), Some("nope")).unwrap_err(),
+        Refusal::BadKey(room("lobby"))
+    );
+    hub.change_modes(
+        a.id(),
+        &room("lobby"),
+        vec![
+            mode(false, RoomMode::Key("sesame".into())),
+            mode(true, RoomMode::Limit(2)),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        hub.join(c.id(), room("lobby"), None).unwrap_err(),
+        Refusal::RoomFull(room("lobby"))
+    );
+    hub.change_modes(
+        a.id(),
+        &room("lobby"),
+        vec![
+            mode(false, RoomMode::Limit(2)),
+            mode(true, RoomMode::Ban("CAROL!*@*".into())),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        hub.join(c.id(), room("lobby"), None).unwrap_err(),
+        Refusal::Banned(room("lobby"))
+    );
+    assert_eq!(hub.room_info(&room("lobby")).unwrap().bans.len(), 1);
+}
+
+#[test]
+fn kick_removes_and_tells_everyone() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, ra) = user(&hub, "alice");
+    let (b, rb) = user(&hub, "bob");
+    assert_eq!(
+        hub.kick(b.id(), &room("lobby"), &nick("alice"), None),
+        Err(Refusal::NotOperator(room("lobby")))
+    );
+    assert_eq!(
+        hub.kick(a.id(), &room("lobby"), &nick("zed"), None),
+        Err(Refusal::TargetNotInRoom {
+            nick: nick("zed"),
+            room: room("lobby")
+        })
+    );
+    ra.take();
+    rb.take();
+    hub.kick(
+        a.id(),
+        &room("lobby"),
+        &nick("BOB"),
+        MessageText::parse("bye").ok(),
+    )
+    .unwrap();
+    assert!(matches!(&rb.take()[..], [EventKind::Kicked { target, .. }] if *target == nick("bob")));
+    assert_eq!(ra.take().len(), 1);
+    assert_eq!(
+        nicks(hub.members(&room("lobby")).unwrap()),
+        vec![nick("alice")]
+    );
+}
+
+#[test]
+fn topic_lock_and_topic_events() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, _ra) = user(&hub, "alice");
+    let (b, rb) = user(&hub, "bob");
+    let topic = MessageText::parse("tea time").unwrap();
+    assert_eq!(
+        hub.set_topic(b.id(), &room("lobby"), Some(topic.clone())),
+        Err(Refusal::NotOperator(room("lobby")))
+    );
+    rb.take();
+    hub.set_topic(a.id(), &room("lobby"), Some(topic.clone()))
+        .unwrap();
+    assert!(
+        matches!(&rb.take()[..], [EventKind::TopicChanged { topic: Some(t), .. }] if *t == topic)
+    );
+    let info = hub.room_info(&room("lobby")).unwrap();
+    assert_eq!(info.topic.unwrap().set_by.as_ref(), "alice!u@127.0.0.1");
+}
+
+#[test]
+fn away_is_told_and_returned_for_direct_messages() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, ra) = user(&hub, "alice");
+    let (b, rb) = user(&hub, "bob");
+    rb.take();
+    hub.set_away(a.id(), MessageText::parse("lunch").ok())
+        .unwrap();
+    assert!(matches!(
+        &rb.take()[..],
+        [EventKind::AwayChanged { away: Some(_), .. }]
+    ));
+    assert!(
+        ra.take()
+            .iter()
+            .all(|e| !matches!(e, EventKind::AwayChanged { .. }))
+    );
+    let sent = hub
+        .say(
+            b.id(),
+            SayTarget::Nick(nick("alice")),
+            MessageKind::Normal,
+            MessageText::parse("x").unwrap(),
+        )
+        .unwrap();
+    assert_eq!(sent.away.unwrap().as_str(), "lunch");
+    assert_eq!(sent.target, MessageTarget::Direct(nick("alice")));
+}
+
+#[test]
+fn whowas_remembers_departed_users() {
+    let hub = Hub::new(HubConfig::default());
+    let (a, _ra) = user(&hub, "alice");
+    a.quit(LeaveReason::Requested(None));
+    let gone = hub.whowas(&nick("ALICE"), 10);
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].profile.realname.as_ref(), "Real");
+    assert_eq!(hub.stats().users, 0);
 }

@@ -20,9 +20,10 @@ mod hub;
 mod limit;
 mod sink;
 
-pub use error::Refusal;
+pub use error::{CannotSend, Refusal};
 pub use hub::{
-    Hub, HubConfig, JoinOutcome, NickOutcome, RoomSummary, SayTarget, Sent, SessionGuard,
+    Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, ModesOutcome, NickOutcome, RoomInfo,
+    RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats, Topic, UserInfo,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};

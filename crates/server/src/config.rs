@@ -153,6 +153,7 @@ impl Config {
     pub(crate) fn hub_config(&self) -> HubConfig {
         HubConfig {
             max_message_bytes: self.server.max_message_bytes.get(),
+            ..HubConfig::default()
         }
     }
 

@@ -11,15 +11,19 @@
 
 mod config;
 mod error;
+mod listener;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use teahouse_hub::{ConnectionLimiter, Hub};
+use teahouse_text::TextFace;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
+
+use crate::listener::{AcceptContext, accept_loop};
 
 pub use config::{Config, LimitsConfig, ListenAddr, ServerSection, TextSection};
 pub use error::Error;
@@ -78,14 +82,15 @@ pub async fn run(
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "text", %addr, lang = config.text.lang.code(), "listening");
         }
-        tracker.spawn(teahouse_text::serve(
-            listener,
-            hub.clone(),
-            limiter.clone(),
-            config.text_config(),
-            tracker.clone(),
-            token.clone(),
-        ));
+        let face = TextFace::new(hub.clone(), config.text_config(), token.clone());
+        let ctx = AcceptContext {
+            proto: "text",
+            limiter: limiter.clone(),
+            tracker: tracker.clone(),
+            shutdown: token.clone(),
+            keepalive: config.text.keepalive,
+        };
+        tracker.spawn(accept_loop(listener, face, ctx));
     }
 
     shutdown.await;
@@ -106,4 +111,20 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+impl listener::Face for TextFace {
+    fn refusal_line(&self, refusal: teahouse_hub::LimitRefusal) -> bytes::Bytes {
+        TextFace::refusal_line(self, refusal)
+    }
+
+    fn run_session(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permit: teahouse_hub::ConnectionPermit,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let face = self.clone();
+        async move { face.run_session(stream, peer, permit).await }
+    }
 }

@@ -55,7 +55,7 @@ fn login(session: &mut Session, line: &str) -> Step {
     match session.hub().set_nick(id, nick) {
         Ok(NickOutcome::Registered(nick) | NickOutcome::Unchanged(nick)) => {
             session.reply(lang.nick_accepted(&nick));
-            enter(session, session.shared.config.default_room.clone());
+            enter(session, session.shared.config.default_room.clone(), None);
             Step::Continue
         }
         Ok(NickOutcome::Changed { .. }) => Step::Continue,
@@ -67,18 +67,26 @@ fn login(session: &mut Session, line: &str) -> Step {
     }
 }
 
-/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there.
-fn enter(session: &mut Session, room: RoomName) {
+/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there; says
+/// whether it worked.
+fn enter(session: &mut Session, room: RoomName, key: Option<&str>) -> bool {
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
-        return;
+        return false;
     };
-    match session.hub().join(id, room) {
+    match session.hub().join(id, room, key) {
         Ok(outcome) => {
-            session.reply(session.lang().members(&outcome.room, &outcome.members));
+            let nicks: Vec<Nick> = outcome
+                .members
+                .iter()
+                .map(|m| m.profile.nick.clone())
+                .collect();
+            session.reply(session.lang().members(&outcome.room, &nicks));
             session.phase = Phase::Chat { room: outcome.room };
+            true
         }
         Err(refusal) => {
             refused(session, &refusal);
+            false
         }
     }
 }
@@ -114,7 +122,7 @@ fn command(session: &mut Session, rest: &str) -> Step {
         ("nick", None) => session.reply(lang.usage("/nick NEW")),
         ("me", None) => session.reply(lang.usage("/me ACTION")),
         ("msg", None) => session.reply(lang.usage("/msg NICK TEXT")),
-        ("join", None) => session.reply(lang.usage("/join ROOM")),
+        ("join", None) => session.reply(lang.usage("/join ROOM [KEY]")),
         _ => session.reply(lang.unknown_command(name)),
     }
     Step::Continue
@@ -145,7 +153,10 @@ fn who(session: &Session) {
         return;
     };
     match session.hub().members(room) {
-        Ok(members) => session.reply(session.lang().members(room, &members)),
+        Ok(members) => {
+            let nicks: Vec<Nick> = members.iter().map(|m| m.profile.nick.clone()).collect();
+            session.reply(session.lang().members(room, &nicks));
+        }
         Err(refusal) => {
             refused_reply(session, &refusal);
         }
@@ -171,9 +182,16 @@ fn nick(session: &Session, new: &str) {
     }
 }
 
-/// `/join ROOM`: leaves the current room and enters `ROOM`.
-fn join(session: &mut Session, room: &str) {
+/// `/join ROOM [KEY]`: enters `ROOM`, then leaves the current room.
+///
+/// Entering first means a refused join (invite-only, wrong key, full, banned) leaves the user
+/// where they were.
+fn join(session: &mut Session, args: &str) {
     let lang = session.lang();
+    let (room, key) = match args.split_once(char::is_whitespace) {
+        Some((room, key)) => (room, Some(key.trim())),
+        None => (args, None),
+    };
     let room = match RoomName::parse(room) {
         Ok(room) => room,
         Err(error) => {
@@ -181,22 +199,31 @@ fn join(session: &mut Session, room: &str) {
             return;
         }
     };
-    let Phase::Chat { room: current } = &session.phase else {
-        return;
-    };
-    if *current == room {
-        session.reply(lang.refusal(&Refusal::AlreadyInRoom(current.clone())));
-        return;
-    }
-    let current = current.clone();
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
         return;
     };
-    if let Err(refusal) = session.hub().part(id, &current, None) {
-        refused_reply(session, &refusal);
+    let previous = match &session.phase {
+        Phase::Chat { room: current } if *current == room => {
+            session.reply(lang.refusal(&Refusal::AlreadyInRoom(current.clone())));
+            return;
+        }
+        Phase::Chat { room: current } => Some(current.clone()),
+        Phase::Login => None,
+    };
+    if let Some(previous) = &previous
+        && session.hub().is_member(id, previous)
+    {
+        // Leave first so the notices read in order; rejoin if the new room refuses.
+        if let Err(refusal) = session.hub().part(id, previous, None) {
+            refused_reply(session, &refusal);
+            return;
+        }
+        if !enter(session, room, key) {
+            enter(session, previous.clone(), None);
+        }
         return;
     }
-    enter(session, room);
+    enter(session, room, key);
 }
 
 /// Says `text` to the current room.

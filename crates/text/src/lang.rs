@@ -7,8 +7,8 @@
 
 use std::fmt::Write as _;
 
-use teahouse_hub::{LimitRefusal, Refusal, RoomSummary};
-use teahouse_types::{LeaveReason, NameError, Nick, RoomName, TextError};
+use teahouse_hub::{CannotSend, LimitRefusal, Refusal, RoomSummary};
+use teahouse_types::{LeaveReason, ModeChange, NameError, Nick, RoomMode, RoomName, TextError};
 
 /// The language of the plain-text face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,6 +148,39 @@ impl Lang {
         }
     }
 
+    pub(crate) fn kicked(self, target: &Nick, by: &Nick, reason: Option<&str>) -> String {
+        match (self, reason) {
+            (Self::En, None) => format!("* {target} was kicked out by {by}"),
+            (Self::En, Some(reason)) => format!("* {target} was kicked out by {by} ({reason})"),
+            (Self::Zh, None) => format!("系统消息{target}被{by}请出了聊天室"),
+            (Self::Zh, Some(reason)) => format!("系统消息{target}被{by}请出了聊天室({reason})"),
+        }
+    }
+
+    pub(crate) fn topic_changed(self, by: &Nick, topic: Option<&str>) -> String {
+        match (self, topic) {
+            (Self::En, Some(topic)) => format!("* {by} set the topic: {topic}"),
+            (Self::En, None) => format!("* {by} cleared the topic"),
+            (Self::Zh, Some(topic)) => format!("系统消息{by}设置了话题:{topic}"),
+            (Self::Zh, None) => format!("系统消息{by}清除了话题"),
+        }
+    }
+
+    pub(crate) fn modes_changed(self, by: &Nick, changes: &[ModeChange]) -> String {
+        let list = join(changes.iter().map(describe_mode));
+        match self {
+            Self::En => format!("* {by} set {list}"),
+            Self::Zh => format!("系统消息{by}设置了{list}"),
+        }
+    }
+
+    pub(crate) fn invited(self, by: &Nick, room: &RoomName) -> String {
+        match self {
+            Self::En => format!("* {by} invites you to {room} (/join {room})"),
+            Self::Zh => format!("系统消息{by}邀请你进入聊天室{room}(/join {room})"),
+        }
+    }
+
     pub(crate) fn quit_ack(self) -> &'static str {
         match self {
             Self::En => "Bye!",
@@ -177,7 +210,7 @@ impl Lang {
                 "* Type a line to say it to the room. Commands:",
                 "*   /who               who is in this room",
                 "*   /rooms             the rooms and how many are in each",
-                "*   /join ROOM         move to another room (created if new)",
+                "*   /join ROOM [KEY]   move to another room (created if new)",
                 "*   /nick NEW          change your nickname",
                 "*   /me ACTION         say what you do (* you waves)",
                 "*   /msg NICK TEXT     a private message to one person",
@@ -300,6 +333,22 @@ impl Lang {
                     format!("! Message too long (over {max_bytes} bytes), not sent")
                 }
                 Refusal::SessionClosed => "! Your connection is closing".to_owned(),
+                Refusal::NotOperator(room) => format!("! You are not an operator of {room}"),
+                Refusal::CannotSend { room, reason } => match reason {
+                    CannotSend::NotMember => format!("! Not sent: you are not in {room}"),
+                    CannotSend::Moderated => {
+                        format!("! Not sent: {room} is moderated and you have no voice")
+                    }
+                    CannotSend::Banned => format!("! Not sent: you are banned from {room}"),
+                },
+                Refusal::InviteOnly(room) => format!("! {room} is invite-only"),
+                Refusal::BadKey(room) => format!("! {room} needs a key: /join {room} KEY"),
+                Refusal::RoomFull(room) => format!("! {room} is full"),
+                Refusal::Banned(room) => format!("! You are banned from {room}"),
+                Refusal::TargetNotInRoom { nick, room } => format!("! {nick} is not in {room}"),
+                Refusal::TargetAlreadyInRoom { nick, room } => {
+                    format!("! {nick} is already in {room}")
+                }
             },
             Self::Zh => match refusal {
                 Refusal::NotRegistered => "! 请先输入昵称".to_owned(),
@@ -312,6 +361,20 @@ impl Lang {
                     format!("! 消息过长(超过{max_bytes}字节),未发送")
                 }
                 Refusal::SessionClosed => "! 连接正在关闭".to_owned(),
+                Refusal::NotOperator(room) => format!("! 你不是聊天室{room}的管理员"),
+                Refusal::CannotSend { room, reason } => match reason {
+                    CannotSend::NotMember => format!("! 未发送:你不在聊天室{room}中"),
+                    CannotSend::Moderated => format!("! 未发送:聊天室{room}已禁言"),
+                    CannotSend::Banned => format!("! 未发送:你已被聊天室{room}封禁"),
+                },
+                Refusal::InviteOnly(room) => format!("! 聊天室{room}仅限受邀者进入"),
+                Refusal::BadKey(room) => format!("! 聊天室{room}需要密码:/join {room} 密码"),
+                Refusal::RoomFull(room) => format!("! 聊天室{room}已满"),
+                Refusal::Banned(room) => format!("! 你已被聊天室{room}封禁"),
+                Refusal::TargetNotInRoom { nick, room } => format!("! {nick}不在聊天室{room}中"),
+                Refusal::TargetAlreadyInRoom { nick, room } => {
+                    format!("! {nick}已经在聊天室{room}中")
+                }
             },
         }
     }
@@ -335,6 +398,23 @@ impl Lang {
                 NameError::Reserved => "为系统保留".to_owned(),
             },
         }
+    }
+}
+
+/// A mode change as IRC writes it (`+o bob`, `-m`): short, and the same in every language.
+fn describe_mode(change: &ModeChange) -> String {
+    let sign = if change.is_set { '+' } else { '-' };
+    match &change.mode {
+        RoomMode::Operator(nick) => format!("{sign}o {nick}"),
+        RoomMode::Voice(nick) => format!("{sign}v {nick}"),
+        RoomMode::TopicLock => format!("{sign}t"),
+        RoomMode::NoExternal => format!("{sign}n"),
+        RoomMode::Moderated => format!("{sign}m"),
+        RoomMode::InviteOnly => format!("{sign}i"),
+        RoomMode::Key(_) => format!("{sign}k"),
+        RoomMode::Limit(limit) if change.is_set => format!("+l {limit}"),
+        RoomMode::Limit(_) => "-l".to_owned(),
+        RoomMode::Ban(mask) => format!("{sign}b {}", teahouse_wire::text::terminal_safe(mask)),
     }
 }
 

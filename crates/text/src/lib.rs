@@ -5,24 +5,64 @@
 //! the room, and lines starting with `/` are commands (`/help` lists them). `quit` leaves.
 //! English or the seed's Chinese texts ([`Lang`]); all texts live in one table (`lang`).
 //!
-//! Main items: [`serve`] (the accept loop for one listener) and [`TextConfig`]. Modules:
-//! `listener` (accept loop, connection caps, accept back-off), `session` (one task per
-//! connection: read, dispatch, write), `command` (the `/` commands), `render` (hub events to
-//! lines) and `lang` (the texts).
+//! Main items: [`TextFace`] (what the server's accept loop hands each connection to) and
+//! [`TextConfig`]. Modules: `session` (one task per connection: read, dispatch, write),
+//! `command` (the `/` commands), `render` (hub events to lines) and `lang` (the texts).
 //!
 //! This crate owns no chat state: everything goes through the [`teahouse_hub::Hub`].
 
 mod command;
 mod lang;
-mod listener;
 mod render;
 mod session;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 pub use lang::Lang;
-pub use listener::serve;
+use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
 use teahouse_types::RoomName;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::Shared;
+
+/// The plain-text face: turns accepted connections into sessions on the hub.
+#[derive(Clone)]
+pub struct TextFace {
+    shared: Arc<Shared>,
+}
+
+impl TextFace {
+    /// A face serving `hub` with `config`; its sessions say goodbye when `shutdown` is
+    /// cancelled.
+    pub fn new(hub: Hub, config: TextConfig, shutdown: CancellationToken) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                hub,
+                config,
+                shutdown,
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TextConfig {
+        &self.shared.config
+    }
+
+    /// The one line sent to a connection refused by a connection cap.
+    pub fn refusal_line(&self, refusal: LimitRefusal) -> Bytes {
+        teahouse_wire::text::encode_line(&self.shared.config.lang.limit(refusal))
+    }
+
+    /// Runs one accepted connection to its end; `permit` is held until then.
+    pub async fn run_session(&self, stream: TcpStream, peer: SocketAddr, permit: ConnectionPermit) {
+        session::run(stream, peer, permit, Arc::clone(&self.shared)).await;
+    }
+}
 
 /// Settings of the plain-text face.
 #[derive(Debug, Clone)]

@@ -14,11 +14,17 @@ use crate::lang::Lang;
 /// The plain-text line for an event, or `None` if the text face shows nothing for it.
 pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
     let line = match kind {
-        EventKind::Joined { nick, .. } => lang.entered(nick),
-        EventKind::Left { nick, reason, .. } | EventKind::Quit { nick, reason } => {
-            lang.left(nick, reason)
+        EventKind::Joined { who, .. } => lang.entered(&who.nick),
+        EventKind::Left { who, reason, .. } | EventKind::Quit { who, reason } => {
+            lang.left(&who.nick, reason)
         }
-        EventKind::NickChanged { old, new } => lang.renamed(old, new),
+        EventKind::Kicked {
+            by, target, reason, ..
+        } => {
+            let reason = reason.as_ref().map(|r| terminal_safe(r.as_str()));
+            lang.kicked(target, &by.nick, reason.as_deref())
+        }
+        EventKind::NickChanged { old, new } => lang.renamed(&old.nick, new),
         EventKind::Message {
             from,
             target,
@@ -27,6 +33,7 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
             ..
         } => {
             let text = terminal_safe(text.as_str());
+            let from = &from.nick;
             match (target, kind) {
                 (MessageTarget::Room(_), MessageKind::Normal) => lang.relayed(from, &text),
                 (MessageTarget::Direct(_), MessageKind::Normal) => lang.direct_in(from, &text),
@@ -34,6 +41,14 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
                 (_, MessageKind::Notice) => lang.notice(from, &text),
             }
         }
+        EventKind::TopicChanged { by, topic, .. } => {
+            let topic = topic.as_ref().map(|t| terminal_safe(t.as_str()));
+            lang.topic_changed(&by.nick, topic.as_deref())
+        }
+        EventKind::ModesChanged { by, changes, .. } => lang.modes_changed(&by.nick, changes),
+        EventKind::Invited { room, by, .. } => lang.invited(&by.nick, room),
+        // Nothing a person at a terminal needs to see.
+        EventKind::AwayChanged { .. } | EventKind::RealnameChanged { .. } => return None,
     };
     Some(encode_line(&line))
 }
@@ -63,9 +78,19 @@ impl EventSink for TextSink {
 
 #[cfg(test)]
 mod tests {
-    use teahouse_types::{LeaveReason, MessageId, MessageText, Nick, RoomName, SessionId};
+    use teahouse_types::{LeaveReason, MessageId, MessageText, Nick, Profile, RoomName, SessionId};
 
     use super::*;
+
+    fn profile(nick: &Nick) -> Arc<Profile> {
+        Arc::new(Profile {
+            nick: nick.clone(),
+            user: "text".into(),
+            host: "127.0.0.1".into(),
+            realname: "".into(),
+            account: None,
+        })
+    }
 
     fn line(lang: Lang, kind: EventKind) -> String {
         String::from_utf8(event(lang, &kind).unwrap().to_vec()).unwrap()
@@ -74,8 +99,7 @@ mod tests {
     fn message(text: &str, target: MessageTarget, kind: MessageKind) -> EventKind {
         EventKind::Message {
             id: MessageId::from_raw(1),
-            time: std::time::SystemTime::now(),
-            from: Nick::parse("小明").unwrap(),
+            from: profile(&Nick::parse("小明").unwrap()),
             target,
             kind,
             text: MessageText::parse(text).unwrap(),
@@ -86,14 +110,15 @@ mod tests {
     fn seed_texts_in_chinese() {
         let nick = Nick::parse("小明").unwrap();
         let room = RoomName::parse("lobby").unwrap();
+        let who = profile(&nick);
         let joined = EventKind::Joined {
             room: room.clone(),
-            nick: nick.clone(),
+            who: who.clone(),
             session: SessionId::from_raw(1),
         };
         assert_eq!(line(Lang::Zh, joined), "系统消息小明进入了聊天室\r\n");
         let quit = EventKind::Quit {
-            nick,
+            who,
             reason: LeaveReason::ConnectionLost,
         };
         assert_eq!(line(Lang::Zh, quit), "系统消息小明退出了聊天室\r\n");

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use teahouse_hub::{ConnectionPermit, Hub, SessionGuard};
+use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, RoomName};
 use teahouse_wire::outbox::{OutboxClosed, PushError};
 use teahouse_wire::text::{Frame, LineDecoder, encode_line};
@@ -103,7 +103,12 @@ pub(crate) async fn run(
         outbox: Arc::clone(&outbox),
         lang: shared.config.lang,
     });
-    let guard = shared.hub.attach(sink);
+    let origin = SessionOrigin {
+        host: peer.ip().to_canonical().to_string(),
+        user: "text".to_owned(),
+        realname: String::new(),
+    };
+    let guard = shared.hub.attach(sink, origin);
     let span = info_span!("session", session_id = %guard.id(), proto = "text", %peer);
     let session = Session {
         shared,

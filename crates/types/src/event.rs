@@ -1,12 +1,14 @@
 //! What the hub delivers to sessions.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use crate::id::{MessageId, SessionId};
+use crate::mode::ModeChange;
 use crate::nick::Nick;
+use crate::profile::Profile;
 use crate::room::RoomName;
 use crate::text::MessageText;
 
@@ -18,6 +20,8 @@ use crate::text::MessageText;
 pub struct HubEvent {
     /// What happened.
     pub kind: EventKind,
+    /// When the hub made the event (IRC's `server-time`).
+    pub time: SystemTime,
     /// Encodings of this event, one per wire-format key; filled by the first recipient.
     pub cache: RenderCache,
 }
@@ -27,6 +31,7 @@ impl HubEvent {
     pub fn new(kind: EventKind) -> Self {
         Self {
             kind,
+            time: SystemTime::now(),
             cache: RenderCache::default(),
         }
     }
@@ -35,37 +40,48 @@ impl HubEvent {
 /// What happened.
 #[derive(Debug, Clone)]
 pub enum EventKind {
-    /// `nick` entered `room`; delivered to every member, the newcomer too.
+    /// `who` entered `room`; delivered to every member, the newcomer too.
     Joined {
         /// The room entered.
         room: RoomName,
         /// Who entered.
-        nick: Nick,
+        who: Arc<Profile>,
         /// The session that entered.
         session: SessionId,
     },
-    /// `nick` left `room` but stays connected; delivered to the remaining members and to the
+    /// `who` left `room` but stays connected; delivered to the remaining members and to the
     /// leaver.
     Left {
         /// The room left.
         room: RoomName,
         /// Who left.
-        nick: Nick,
+        who: Arc<Profile>,
         /// Why.
         reason: LeaveReason,
     },
-    /// `nick` left the server; delivered once to every session that shared a room with it.
+    /// `target` was removed from `room` by `by`; delivered to the members, the kicked one too.
+    Kicked {
+        /// The room.
+        room: RoomName,
+        /// The operator who kicked.
+        by: Arc<Profile>,
+        /// Who was removed.
+        target: Nick,
+        /// The reason given, if any.
+        reason: Option<MessageText>,
+    },
+    /// `who` left the server; delivered once to every session that shared a room with it.
     Quit {
         /// Who left.
-        nick: Nick,
+        who: Arc<Profile>,
         /// Why.
         reason: LeaveReason,
     },
     /// `old` is now called `new`; delivered once to every session sharing a room, and to the
     /// renamed session itself.
     NickChanged {
-        /// The previous nick.
-        old: Nick,
+        /// The user as they were.
+        old: Arc<Profile>,
         /// The new nick.
         new: Nick,
     },
@@ -73,16 +89,54 @@ pub enum EventKind {
     Message {
         /// Unique, increasing id.
         id: MessageId,
-        /// When the hub accepted it.
-        time: SystemTime,
         /// Who said it.
-        from: Nick,
+        from: Arc<Profile>,
         /// Where it was said.
         target: MessageTarget,
         /// Plain, action (`/me`) or notice.
         kind: MessageKind,
         /// What was said.
         text: MessageText,
+    },
+    /// The topic of `room` was set (or cleared, `None`) by `by`; delivered to every member.
+    TopicChanged {
+        /// The room.
+        room: RoomName,
+        /// Who set it.
+        by: Arc<Profile>,
+        /// The new topic.
+        topic: Option<MessageText>,
+    },
+    /// Modes of `room` were changed by `by`; delivered to every member.
+    ModesChanged {
+        /// The room.
+        room: RoomName,
+        /// Who changed them.
+        by: Arc<Profile>,
+        /// What changed, in order.
+        changes: Vec<ModeChange>,
+    },
+    /// `by` invited `target` to `room`; delivered to the target and the room's operators.
+    Invited {
+        /// The room.
+        room: RoomName,
+        /// Who invited.
+        by: Arc<Profile>,
+        /// Who is invited.
+        target: Nick,
+    },
+    /// `who` went away (with a message) or came back (`None`); delivered to sessions sharing
+    /// a room.
+    AwayChanged {
+        /// Who.
+        who: Arc<Profile>,
+        /// The away message, or `None` when back.
+        away: Option<MessageText>,
+    },
+    /// `who` changed their real name; delivered to sessions sharing a room.
+    RealnameChanged {
+        /// Who, with the new real name.
+        who: Arc<Profile>,
     },
 }
 

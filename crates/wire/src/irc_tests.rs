@@ -74,7 +74,12 @@ fn msg_split_vectors() {
             .into_iter()
             .map(|(k, v)| (k, v.unwrap_or_default()))
             .collect();
-        assert_eq!(tag_map(&msg.tags), expected_tags, "tags of {:?}", case.input);
+        assert_eq!(
+            tag_map(&msg.tags),
+            expected_tags,
+            "tags of {:?}",
+            case.input
+        );
         assert_eq!(msg.source, case.atoms.source, "source of {:?}", case.input);
         assert_eq!(msg.command, case.atoms.verb, "verb of {:?}", case.input);
         assert_eq!(msg.params, case.atoms.params, "params of {:?}", case.input);
@@ -138,9 +143,24 @@ fn userhost_split_vectors() {
     assert!(!file.tests.is_empty());
     for case in file.tests {
         let parts = split_source(&case.source);
-        assert_eq!(Some(parts.nick.to_owned()), case.atoms.nick, "{}", case.source);
-        assert_eq!(parts.user.map(str::to_owned), case.atoms.user, "{}", case.source);
-        assert_eq!(parts.host.map(str::to_owned), case.atoms.host, "{}", case.source);
+        assert_eq!(
+            Some(parts.nick.to_owned()),
+            case.atoms.nick,
+            "{}",
+            case.source
+        );
+        assert_eq!(
+            parts.user.map(str::to_owned),
+            case.atoms.user,
+            "{}",
+            case.source
+        );
+        assert_eq!(
+            parts.host.map(str::to_owned),
+            case.atoms.host,
+            "{}",
+            case.source
+        );
     }
 }
 
@@ -164,10 +184,18 @@ fn mask_match_vectors() {
     assert!(!file.tests.is_empty());
     for case in file.tests {
         for m in &case.matches {
-            assert!(mask_matches(&case.mask, m), "{} should match {m}", case.mask);
+            assert!(
+                mask_matches(&case.mask, m),
+                "{} should match {m}",
+                case.mask
+            );
         }
         for f in &case.fails {
-            assert!(!mask_matches(&case.mask, f), "{} should not match {f}", case.mask);
+            assert!(
+                !mask_matches(&case.mask, f),
+                "{} should not match {f}",
+                case.mask
+            );
         }
     }
 }

@@ -1,19 +1,17 @@
-//! The accept loop of the plain-text face.
+//! The accept loop every face shares: connection caps, socket options, accept back-off.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use socket2::{SockRef, TcpKeepalive};
-use teahouse_hub::{ConnectionLimiter, Hub};
+use teahouse_hub::{ConnectionLimiter, ConnectionPermit, LimitRefusal};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
-
-use crate::TextConfig;
-use crate::session::{self, Shared};
 
 /// The first pause after a failed `accept` (out of file descriptors, say); it doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while failures go on, so a full process table is not spun on.
@@ -21,44 +19,50 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// The longest pause between failed `accept`s.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Accepts plain-text connections on `listener` until `shutdown` is cancelled, running each
-/// as a session task tracked by `tracker`.
-///
-/// Returns when `shutdown` is cancelled; sessions then say goodbye and end on their own (wait
-/// for them with `tracker`).
-pub async fn serve(
-    listener: TcpListener,
-    hub: Hub,
-    limiter: ConnectionLimiter,
-    config: TextConfig,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-) {
+/// What a face gives the accept loop.
+pub(crate) trait Face: Clone + Send + Sync + 'static {
+    /// The line a refused connection gets before it is closed.
+    fn refusal_line(&self, refusal: LimitRefusal) -> Bytes;
+    /// Runs one accepted connection to its end.
+    fn run_session(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: ConnectionPermit,
+    ) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// Where a listener's sessions come from and go.
+pub(crate) struct AcceptContext {
+    pub(crate) proto: &'static str,
+    pub(crate) limiter: ConnectionLimiter,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) keepalive: Duration,
+}
+
+/// Accepts connections on `listener` until shutdown, running each as a tracked session task.
+pub(crate) async fn accept_loop<F: Face>(listener: TcpListener, face: F, ctx: AcceptContext) {
     let addr = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
-    let span = info_span!("listener", proto = "text", addr = %addr);
-    let shared = Arc::new(Shared {
-        hub,
-        config,
-        shutdown: shutdown.clone(),
-    });
+    let span = info_span!("listener", proto = ctx.proto, addr = %addr);
     async move {
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             let accepted = tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = ctx.shutdown.cancelled() => break,
                 accepted = listener.accept() => accepted,
             };
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = ACCEPT_BACKOFF_MIN;
-                    admit(stream, peer, &limiter, &shared, &tracker);
+                    admit(stream, peer, &face, &ctx);
                 }
                 Err(error) => {
                     warn!(%error, backoff_ms = backoff.as_millis() as u64, "accept failed");
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = ctx.shutdown.cancelled() => break,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
@@ -71,29 +75,21 @@ pub async fn serve(
     .await;
 }
 
-fn admit(
-    stream: TcpStream,
-    peer: SocketAddr,
-    limiter: &ConnectionLimiter,
-    shared: &Arc<Shared>,
-    tracker: &TaskTracker,
-) {
-    let permit = match limiter.admit(peer.ip()) {
+fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptContext) {
+    let permit = match ctx.limiter.admit(peer.ip()) {
         Ok(permit) => permit,
         Err(refusal) => {
             debug!(%peer, %refusal, "connection refused");
             // A fresh socket's send buffer is empty, so this one line fits without waiting;
             // if it does not, the refused client simply gets no explanation.
-            let line = teahouse_wire::text::encode_line(&shared.config.lang.limit(refusal));
-            let _ = stream.try_write(&line);
+            let _ = stream.try_write(&face.refusal_line(refusal));
             return;
         }
     };
-    if let Err(error) = tune(&stream, shared.config.keepalive) {
+    if let Err(error) = tune(&stream, ctx.keepalive) {
         debug!(%peer, %error, "could not set socket options");
     }
-    let shared = Arc::clone(shared);
-    tracker.spawn(session::run(stream, peer, permit, shared));
+    ctx.tracker.spawn(face.run_session(stream, peer, permit));
 }
 
 /// No Nagle delay for chat lines, and TCP keepalive so a half-open peer is found and

@@ -1,0 +1,554 @@
+//! The hub: sessions, nicks, rooms, and fan-out.
+//!
+//! The state lives behind one `std::sync::Mutex`, held only for short critical sections and
+//! never across fan-out or an `.await`. Commands are split by family: `membership` (join,
+//! part, kick, invite), `speech` (messages, topic, away, real name), `modes`, and `query`
+//! (read-only views for NAMES, WHO, WHOIS, LIST and the like).
+
+mod membership;
+mod modes;
+mod query;
+mod speech;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use teahouse_types::{
+    EventKind, HubEvent, LeaveReason, MemberStatus, MessageText, Nick, Profile, RoomModes,
+    RoomName, SessionId,
+};
+use tracing::{debug, info};
+
+pub use membership::{Invitation, JoinOutcome};
+pub use modes::ModesOutcome;
+pub use query::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
+pub use speech::{SayTarget, Sent};
+
+use crate::error::Refusal;
+use crate::sink::EventSink;
+
+/// How many departed users WHOWAS remembers: enough for "who was that just now", small
+/// enough to be a few hundred kilobytes at most.
+const WHOWAS_CAPACITY: usize = 1024;
+
+/// Hub settings; plain values, filled by the server from its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The longest message body accepted, in bytes of UTF-8. The text protocol's line limit
+    /// bounds it anyway; this keeps every face (and stored history, later) to one limit.
+    pub max_message_bytes: usize,
+    /// The longest topic, in bytes (IRC's `TOPICLEN`).
+    pub max_topic_bytes: usize,
+    /// The longest real name, in bytes.
+    pub max_realname_bytes: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4096,
+            max_topic_bytes: 390,
+            max_realname_bytes: 128,
+        }
+    }
+}
+
+/// Who a new session is before it chooses a nick: where it connects from and, for faces
+/// that know it, a user name and real name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOrigin {
+    /// The host shown for the user (their address).
+    pub host: String,
+    /// The user name (`*` until IRC's `USER` says otherwise).
+    pub user: String,
+    /// The real name.
+    pub realname: String,
+}
+
+/// What [`Hub::set_nick`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NickOutcome {
+    /// The session had no nick and now has one.
+    Registered(Nick),
+    /// The session's nick changed from `old`; sessions sharing a room were told.
+    Changed {
+        /// The nick before.
+        old: Nick,
+        /// The nick now.
+        new: Nick,
+    },
+    /// The session already had exactly this nick.
+    Unchanged(Nick),
+}
+
+/// A cheap-to-clone handle on the chat state.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: HubConfig,
+    next_session: AtomicU64,
+    next_message: AtomicU64,
+    started: SystemTime,
+    /// Short critical sections only, never held across fan-out or an `.await`.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionId, SessionEntry>,
+    /// Casefolded nick key to its session.
+    nicks: HashMap<Arc<str>, SessionId>,
+    /// Casefolded room key to the room.
+    rooms: HashMap<Arc<str>, Room>,
+    /// Recently departed users, newest last, at most [`WHOWAS_CAPACITY`].
+    whowas: VecDeque<Departed>,
+    /// The most sessions with a nick at once.
+    max_users: usize,
+}
+
+struct SessionEntry {
+    nick: Option<Nick>,
+    user: Arc<str>,
+    host: Arc<str>,
+    realname: Arc<str>,
+    /// Snapshot for events; rebuilt whenever a field above changes. `None` without a nick.
+    profile: Option<Arc<Profile>>,
+    /// Rooms this session is in (a handful at most for a person; no order needed).
+    rooms: Vec<RoomName>,
+    sink: Arc<dyn EventSink>,
+    away: Option<MessageText>,
+    is_invisible: bool,
+    signon: SystemTime,
+    last_active: SystemTime,
+}
+
+impl SessionEntry {
+    fn rebuild_profile(&mut self) {
+        self.profile = self.nick.clone().map(|nick| {
+            Arc::new(Profile {
+                nick,
+                user: Arc::clone(&self.user),
+                host: Arc::clone(&self.host),
+                realname: Arc::clone(&self.realname),
+                account: None,
+            })
+        });
+    }
+
+    fn profile(&self) -> Result<Arc<Profile>, Refusal> {
+        self.profile.clone().ok_or(Refusal::NotRegistered)
+    }
+}
+
+/// The recipients of one fan-out, copied out so the state lock can be released.
+type Recipients = Arc<[(SessionId, Arc<dyn EventSink>)]>;
+
+/// A topic with who set it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    /// The text.
+    pub text: MessageText,
+    /// Who set it (`nick!user@host`).
+    pub set_by: Arc<str>,
+    /// When.
+    pub set_at: SystemTime,
+}
+
+/// A ban mask with who set it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// The mask as given (`nick!user@host` with `*` and `?`).
+    pub mask: Arc<str>,
+    /// Who set it (nick).
+    pub set_by: Arc<str>,
+    /// When.
+    pub set_at: SystemTime,
+}
+
+struct Room {
+    name: RoomName,
+    members: HashMap<SessionId, MemberStatus>,
+    /// The members' sinks, rebuilt after a membership change by the next fan-out, so a busy
+    /// room pays one copy per change rather than one per message.
+    snapshot: Option<Recipients>,
+    created: SystemTime,
+    topic: Option<Topic>,
+    modes: RoomModes,
+    /// Bans, with each mask's casefolded form for matching.
+    bans: Vec<(Ban, String)>,
+    /// Sessions invited since the last time they joined.
+    invited: HashSet<SessionId>,
+}
+
+impl Room {
+    fn new(name: RoomName) -> Self {
+        Self {
+            name,
+            members: HashMap::new(),
+            snapshot: None,
+            created: SystemTime::now(),
+            topic: None,
+            // Like most IRC networks: topic by operators, no messages from outside.
+            modes: RoomModes {
+                is_topic_locked: true,
+                is_no_external: true,
+                ..RoomModes::default()
+            },
+            bans: Vec::new(),
+            invited: HashSet::new(),
+        }
+    }
+
+    fn is_banned(&self, profile: &Profile) -> bool {
+        if self.bans.is_empty() {
+            return false;
+        }
+        let target = teahouse_types::casefold(&profile.mask());
+        self.bans
+            .iter()
+            .any(|(_, folded)| teahouse_types::mask_matches(folded, &target))
+    }
+}
+
+/// One attached session; dropping it removes the session from the hub (as a lost connection)
+/// if it was not removed already, so nothing is left behind whatever ends the session.
+pub struct SessionGuard {
+    hub: Hub,
+    id: SessionId,
+}
+
+impl SessionGuard {
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The hub this session is attached to.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Removes the session now, telling everyone who shares a room why.
+    pub fn quit(self, reason: LeaveReason) {
+        self.hub.remove(self.id, reason);
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.hub.remove(self.id, LeaveReason::ConnectionLost);
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                next_session: AtomicU64::new(1),
+                next_message: AtomicU64::new(1),
+                started: SystemTime::now(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The hub's settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// When the hub was created.
+    pub fn started(&self) -> SystemTime {
+        self.inner.started
+    }
+
+    /// Attaches a new session, without a nick and in no room; events for it go to `sink`.
+    pub fn attach(&self, sink: Arc<dyn EventSink>, origin: SessionOrigin) -> SessionGuard {
+        let id = SessionId::from_raw(self.inner.next_session.fetch_add(1, Ordering::Relaxed));
+        let now = SystemTime::now();
+        self.lock().sessions.insert(
+            id,
+            SessionEntry {
+                nick: None,
+                user: origin.user.into(),
+                host: origin.host.into(),
+                realname: origin.realname.into(),
+                profile: None,
+                rooms: Vec::new(),
+                sink,
+                away: None,
+                is_invisible: false,
+                signon: now,
+                last_active: now,
+            },
+        );
+        SessionGuard {
+            hub: self.clone(),
+            id,
+        }
+    }
+
+    /// Sets the user name and real name (IRC's `USER`); nobody is told.
+    ///
+    /// # Errors
+    /// [`Refusal::MessageTooLong`] for an over-long real name, [`Refusal::SessionClosed`].
+    pub fn set_user(&self, session: SessionId, user: &str, realname: &str) -> Result<(), Refusal> {
+        let max_bytes = self.inner.config.max_realname_bytes;
+        if realname.len() > max_bytes {
+            return Err(Refusal::MessageTooLong { max_bytes });
+        }
+        let mut state = self.lock();
+        let entry = state
+            .sessions
+            .get_mut(&session)
+            .ok_or(Refusal::SessionClosed)?;
+        entry.user = user.into();
+        entry.realname = realname.into();
+        entry.rebuild_profile();
+        Ok(())
+    }
+
+    /// Gives the session a nick (its first, or a new one).
+    ///
+    /// A rename is announced with [`EventKind::NickChanged`] to the session itself and to every
+    /// session sharing a room with it.
+    ///
+    /// # Errors
+    /// [`Refusal::NickInUse`] if another session has a nick with the same key;
+    /// [`Refusal::SessionClosed`] if the session is gone.
+    pub fn set_nick(&self, session: SessionId, nick: Nick) -> Result<NickOutcome, Refusal> {
+        let (outcome, event, recipients) = {
+            let mut state = self.lock();
+            let State {
+                sessions,
+                nicks,
+                rooms,
+                max_users,
+                ..
+            } = &mut *state;
+            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
+            if let Some(&holder) = nicks.get(nick.key())
+                && holder != session
+            {
+                return Err(Refusal::NickInUse(nick));
+            }
+            let old_profile = entry.profile.clone();
+            let old = entry.nick.replace(nick.clone());
+            entry.rebuild_profile();
+            match (old, old_profile) {
+                (Some(old), Some(_)) if old.as_str() == nick.as_str() => {
+                    (NickOutcome::Unchanged(nick), None, Vec::new())
+                }
+                (Some(old), Some(old_profile)) => {
+                    nicks.remove(old.key());
+                    nicks.insert(nick.key().into(), session);
+                    let mut recipients = co_members(sessions, rooms, session);
+                    recipients.push((session, Arc::clone(&sessions[&session].sink)));
+                    let event = EventKind::NickChanged {
+                        old: old_profile,
+                        new: nick.clone(),
+                    };
+                    (
+                        NickOutcome::Changed { old, new: nick },
+                        Some(event),
+                        recipients,
+                    )
+                }
+                _ => {
+                    nicks.insert(nick.key().into(), session);
+                    *max_users = (*max_users).max(nicks.len());
+                    (NickOutcome::Registered(nick), None, Vec::new())
+                }
+            }
+        };
+        if let Some(event) = event {
+            debug!(session_id = %session, "nick changed");
+            self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        }
+        Ok(outcome)
+    }
+
+    /// Sets or clears the invisible user mode (hidden from WHO by strangers).
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub fn set_invisible(&self, session: SessionId, is_invisible: bool) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let entry = state
+            .sessions
+            .get_mut(&session)
+            .ok_or(Refusal::SessionClosed)?;
+        entry.is_invisible = is_invisible;
+        Ok(())
+    }
+
+    /// Removes a session: from its rooms, the nick registry and the hub. Every session that
+    /// shared a room gets one [`EventKind::Quit`] with `reason` (none at server shutdown,
+    /// when everyone leaves at once). Removing a session that is already gone does nothing.
+    fn remove(&self, session: SessionId, reason: LeaveReason) {
+        let (recipients, profile) = {
+            let mut state = self.lock();
+            let State {
+                sessions,
+                nicks,
+                rooms,
+                whowas,
+                ..
+            } = &mut *state;
+            let Some(entry) = sessions.remove(&session) else {
+                return;
+            };
+            let (Some(nick), Some(profile)) = (entry.nick, entry.profile) else {
+                return;
+            };
+            nicks.remove(nick.key());
+            if whowas.len() == WHOWAS_CAPACITY {
+                whowas.pop_front();
+            }
+            whowas.push_back(Departed {
+                profile: Arc::clone(&profile),
+                at: SystemTime::now(),
+            });
+            let mut recipients = Vec::new();
+            let mut seen = HashSet::new();
+            for room in &entry.rooms {
+                let Some(slot) = rooms.get_mut(room.key()) else {
+                    continue;
+                };
+                slot.members.remove(&session);
+                slot.snapshot = None;
+                for member in slot.members.keys() {
+                    if seen.insert(*member)
+                        && let Some(other) = sessions.get(member)
+                    {
+                        recipients.push((*member, Arc::clone(&other.sink)));
+                    }
+                }
+                if slot.members.is_empty() {
+                    rooms.remove(room.key());
+                }
+            }
+            for slot in rooms.values_mut() {
+                slot.invited.remove(&session);
+            }
+            (recipients, profile)
+        };
+        info!(session_id = %session, nick = %profile.nick, reason = ?reason, "session left");
+        if reason == LeaveReason::ServerShutdown {
+            // Everyone is leaving at once and has been told why; nobody needs to hear of
+            // each of the others.
+            return;
+        }
+        let event = Arc::new(HubEvent::new(EventKind::Quit {
+            who: profile,
+            reason,
+        }));
+        self.fan_out(&recipients, &event, None);
+    }
+
+    /// Hands `event` to every recipient but `skip`, with no lock held; sessions whose queue
+    /// overflowed are removed afterwards.
+    fn fan_out(
+        &self,
+        recipients: &[(SessionId, Arc<dyn EventSink>)],
+        event: &Arc<HubEvent>,
+        skip: Option<SessionId>,
+    ) {
+        let mut overflowed = Vec::new();
+        for (id, sink) in recipients {
+            if Some(*id) == skip {
+                continue;
+            }
+            if sink.deliver(event).is_err() {
+                overflowed.push(*id);
+            }
+        }
+        for id in overflowed {
+            info!(session_id = %id, "send queue exceeded");
+            self.remove(id, LeaveReason::SendQueueExceeded);
+        }
+    }
+
+    fn next_message_id(&self) -> teahouse_types::MessageId {
+        teahouse_types::MessageId::from_raw(self.inner.next_message.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent before anything that could
+        // panic, so a poisoned lock still guards valid state.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// The sinks of every session sharing at least one room with `session`, each once.
+fn co_members(
+    sessions: &HashMap<SessionId, SessionEntry>,
+    rooms: &HashMap<Arc<str>, Room>,
+    session: SessionId,
+) -> Vec<(SessionId, Arc<dyn EventSink>)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let Some(entry) = sessions.get(&session) else {
+        return out;
+    };
+    for room in &entry.rooms {
+        let Some(slot) = rooms.get(room.key()) else {
+            continue;
+        };
+        for member in slot.members.keys() {
+            if *member != session
+                && seen.insert(*member)
+                && let Some(other) = sessions.get(member)
+            {
+                out.push((*member, Arc::clone(&other.sink)));
+            }
+        }
+    }
+    out
+}
+
+/// The room's recipient list, rebuilt if membership changed since the last fan-out.
+fn room_snapshot(sessions: &HashMap<SessionId, SessionEntry>, room: &mut Room) -> Recipients {
+    if let Some(snapshot) = &room.snapshot {
+        return Arc::clone(snapshot);
+    }
+    let snapshot: Recipients = room
+        .members
+        .keys()
+        .filter_map(|id| sessions.get(id).map(|s| (*id, Arc::clone(&s.sink))))
+        .collect();
+    room.snapshot = Some(Arc::clone(&snapshot));
+    snapshot
+}
+
+/// The room's member list for NAMES and friends, sorted by nick key.
+fn room_members(sessions: &HashMap<SessionId, SessionEntry>, room: &Room) -> Vec<RoomMember> {
+    let mut members: Vec<RoomMember> = room
+        .members
+        .iter()
+        .filter_map(|(id, status)| {
+            let entry = sessions.get(id)?;
+            Some(RoomMember {
+                profile: entry.profile.clone()?,
+                status: *status,
+                is_away: entry.away.is_some(),
+            })
+        })
+        .collect();
+    members.sort_by(|a, b| a.profile.nick.key().cmp(b.profile.nick.key()));
+    members
+}
+
+#[cfg(test)]
+#[path = "../hub_tests.rs"]
+mod tests;

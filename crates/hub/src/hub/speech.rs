@@ -1,0 +1,233 @@
+//! Messages, topics, away and real names.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teahouse_types::{
+    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick, RoomName,
+    SessionId,
+};
+
+use super::{Hub, Recipients, State, Topic, co_members, room_snapshot};
+use crate::error::{CannotSend, Refusal};
+
+/// Where a message is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SayTarget {
+    /// To every other member of a room.
+    Room(RoomName),
+    /// To one user, by nick.
+    Nick(Nick),
+}
+
+/// What [`Hub::say`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The message's id.
+    pub id: MessageId,
+    /// When the hub accepted it.
+    pub time: SystemTime,
+    /// Where it went, as the hub spells it.
+    pub target: MessageTarget,
+    /// For a direct message: the recipient's away message, if away.
+    pub away: Option<MessageText>,
+}
+
+impl Hub {
+    /// Sends a message to a room (every other member) or to one user.
+    ///
+    /// In a room: `+n` keeps out non-members, `+m` silences members without voice, and a
+    /// ban silences a matching member without voice.
+    ///
+    /// # Errors
+    /// [`Refusal::MessageTooLong`], [`Refusal::NotRegistered`], [`Refusal::NoSuchRoom`],
+    /// [`Refusal::CannotSend`], [`Refusal::NoSuchNick`], [`Refusal::SessionClosed`].
+    pub fn say(
+        &self,
+        session: SessionId,
+        target: SayTarget,
+        kind: MessageKind,
+        text: MessageText,
+    ) -> Result<Sent, Refusal> {
+        let max_bytes = self.inner.config.max_message_bytes;
+        if text.as_str().len() > max_bytes {
+            return Err(Refusal::MessageTooLong { max_bytes });
+        }
+        let (from, recipients, target, away) = {
+            let mut state = self.lock();
+            let State {
+                sessions,
+                nicks,
+                rooms,
+                ..
+            } = &mut *state;
+            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
+            let from = entry.profile()?;
+            entry.last_active = SystemTime::now();
+            match target {
+                SayTarget::Room(room) => {
+                    let Some(slot) = rooms.get_mut(room.key()) else {
+                        return Err(Refusal::NoSuchRoom(room));
+                    };
+                    let cannot = |reason| Refusal::CannotSend {
+                        room: slot.name.clone(),
+                        reason,
+                    };
+                    match slot.members.get(&session) {
+                        None if slot.modes.is_no_external => {
+                            return Err(cannot(CannotSend::NotMember));
+                        }
+                        Some(status) if !status.is_operator && !status.is_voiced => {
+                            if slot.modes.is_moderated {
+                                return Err(cannot(CannotSend::Moderated));
+                            }
+                            if slot.is_banned(&from) {
+                                return Err(cannot(CannotSend::Banned));
+                            }
+                        }
+                        None if slot.is_banned(&from) => {
+                            return Err(cannot(CannotSend::Banned));
+                        }
+                        _ => {}
+                    }
+                    let recipients = room_snapshot(sessions, slot);
+                    let target = MessageTarget::Room(slot.name.clone());
+                    (from, recipients, target, None)
+                }
+                SayTarget::Nick(nick) => {
+                    let Some((to_id, to)) = nicks
+                        .get(nick.key())
+                        .and_then(|id| sessions.get(id).map(|e| (*id, e)))
+                    else {
+                        return Err(Refusal::NoSuchNick(nick));
+                    };
+                    let to_nick = to.nick.clone().unwrap_or(nick);
+                    let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
+                    let away = to.away.clone();
+                    (from, recipients, MessageTarget::Direct(to_nick), away)
+                }
+            }
+        };
+        let id = self.next_message_id();
+        let event = Arc::new(HubEvent::new(EventKind::Message {
+            id,
+            from,
+            target: target.clone(),
+            kind,
+            text,
+        }));
+        self.fan_out(&recipients, &event, Some(session));
+        Ok(Sent {
+            id,
+            time: event.time,
+            target,
+            away,
+        })
+    }
+
+    /// Sets (or with `None` clears) the topic of `room`; every member gets
+    /// [`EventKind::TopicChanged`]. Under `+t` only operators may.
+    ///
+    /// # Errors
+    /// [`Refusal::MessageTooLong`], [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`],
+    /// [`Refusal::NotOperator`], [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    pub fn set_topic(
+        &self,
+        session: SessionId,
+        room: &RoomName,
+        topic: Option<MessageText>,
+    ) -> Result<(), Refusal> {
+        let max_bytes = self.inner.config.max_topic_bytes;
+        if topic.as_ref().is_some_and(|t| t.as_str().len() > max_bytes) {
+            return Err(Refusal::MessageTooLong { max_bytes });
+        }
+        let (recipients, event) = {
+            let mut state = self.lock();
+            let State {
+                sessions, rooms, ..
+            } = &mut *state;
+            let by = sessions
+                .get(&session)
+                .ok_or(Refusal::SessionClosed)?
+                .profile()?;
+            let slot = rooms
+                .get_mut(room.key())
+                .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
+            let status = slot
+                .members
+                .get(&session)
+                .ok_or_else(|| Refusal::NotInRoom(slot.name.clone()))?;
+            if slot.modes.is_topic_locked && !status.is_operator {
+                return Err(Refusal::NotOperator(slot.name.clone()));
+            }
+            slot.topic = topic.clone().map(|text| Topic {
+                text,
+                set_by: by.mask().into(),
+                set_at: SystemTime::now(),
+            });
+            let event = EventKind::TopicChanged {
+                room: slot.name.clone(),
+                by,
+                topic,
+            };
+            (room_snapshot(sessions, slot), event)
+        };
+        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        Ok(())
+    }
+
+    /// Marks the session away with a message, or back with `None`; sessions sharing a room
+    /// get [`EventKind::AwayChanged`].
+    ///
+    /// # Errors
+    /// [`Refusal::MessageTooLong`], [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    pub fn set_away(&self, session: SessionId, away: Option<MessageText>) -> Result<(), Refusal> {
+        let max_bytes = self.inner.config.max_topic_bytes;
+        if away.as_ref().is_some_and(|t| t.as_str().len() > max_bytes) {
+            return Err(Refusal::MessageTooLong { max_bytes });
+        }
+        let (recipients, event) = {
+            let mut state = self.lock();
+            let State {
+                sessions, rooms, ..
+            } = &mut *state;
+            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
+            let who = entry.profile()?;
+            entry.away = away.clone();
+            (
+                co_members(sessions, rooms, session),
+                EventKind::AwayChanged { who, away },
+            )
+        };
+        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        Ok(())
+    }
+
+    /// Changes the real name; sessions sharing a room, and the session itself, get
+    /// [`EventKind::RealnameChanged`].
+    ///
+    /// # Errors
+    /// [`Refusal::MessageTooLong`], [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    pub fn set_realname(&self, session: SessionId, realname: &str) -> Result<(), Refusal> {
+        let max_bytes = self.inner.config.max_realname_bytes;
+        if realname.len() > max_bytes {
+            return Err(Refusal::MessageTooLong { max_bytes });
+        }
+        let (recipients, event) = {
+            let mut state = self.lock();
+            let State {
+                sessions, rooms, ..
+            } = &mut *state;
+            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
+            entry.realname = realname.into();
+            entry.rebuild_profile();
+            let who = entry.profile()?;
+            let own = Arc::clone(&entry.sink);
+            let mut recipients = co_members(sessions, rooms, session);
+            recipients.push((session, own));
+            (recipients, EventKind::RealnameChanged { who })
+        };
+        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! Room modes and member status.
+
+use std::sync::Arc;
+
+use crate::nick::Nick;
+
+/// A member's standing in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemberStatus {
+    /// May change modes, the topic under `+t`, kick and invite (IRC `@`).
+    pub is_operator: bool,
+    /// May speak in a moderated room (IRC `+`).
+    pub is_voiced: bool,
+}
+
+/// One room mode, with its argument where it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomMode {
+    /// `o`: a member is an operator.
+    Operator(Nick),
+    /// `v`: a member has voice.
+    Voice(Nick),
+    /// `t`: only operators set the topic.
+    TopicLock,
+    /// `n`: only members may send to the room.
+    NoExternal,
+    /// `m`: only voiced members and operators may speak.
+    Moderated,
+    /// `i`: joining needs an invitation.
+    InviteOnly,
+    /// `k`: joining needs this key.
+    Key(Arc<str>),
+    /// `l`: at most this many members.
+    Limit(usize),
+    /// `b`: users matching this `nick!user@host` mask may not join or speak.
+    Ban(Arc<str>),
+}
+
+/// One change of a room mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeChange {
+    /// Set (`+`) or unset (`-`).
+    pub is_set: bool,
+    /// Which mode.
+    pub mode: RoomMode,
+}
+
+/// The flag modes and parameters of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomModes {
+    /// `+t`.
+    pub is_topic_locked: bool,
+    /// `+n`.
+    pub is_no_external: bool,
+    /// `+m`.
+    pub is_moderated: bool,
+    /// `+i`.
+    pub is_invite_only: bool,
+    /// `+k`.
+    pub key: Option<Arc<str>>,
+    /// `+l`.
+    pub limit: Option<usize>,
+}
