@@ -22,7 +22,7 @@ mod sink;
 
 pub use error::{CannotSend, Refusal};
 pub use hub::{
-    Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, ModesOutcome, NickOutcome, RoomInfo,
+    Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome, RoomInfo,
     RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats, Topic, UserInfo,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};

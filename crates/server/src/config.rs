@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use teahouse_hub::{ConnectionLimits, HubConfig};
+use teahouse_irc::{FloodConfig, IrcConfig};
 use teahouse_text::{Lang, TextConfig};
 use teahouse_types::RoomName;
 
@@ -24,6 +25,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The plain-text face.
     pub text: TextSection,
+    /// The IRC face.
+    pub irc: IrcSection,
 }
 
 /// Server-wide settings.
@@ -126,6 +129,99 @@ impl Default for TextSection {
     }
 }
 
+/// The IRC face.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IrcSection {
+    /// Where to listen, or `off`. Loopback by default, on the usual IRC port.
+    pub addr: ListenAddr,
+    /// The server's name, the source of its replies.
+    pub server_name: String,
+    /// The network name clients show.
+    pub network: String,
+    /// Message of the day, one string per line; empty for none.
+    pub motd: Vec<String>,
+    /// A connection password clients must send with PASS; unset for none. Prefer the
+    /// `TEAHOUSE_IRC_PASSWORD` environment variable to writing it here.
+    pub password: Option<String>,
+    /// How long a connection may take to register.
+    #[serde(with = "humantime_serde")]
+    pub registration_timeout: Duration,
+    /// Idle time after which the server PINGs a client.
+    #[serde(with = "humantime_serde")]
+    pub ping_interval: Duration,
+    /// Time after an unanswered PING before the client is dropped.
+    #[serde(with = "humantime_serde")]
+    pub ping_timeout: Duration,
+    /// Bytes queued for one connection before it is cut off (`SendQ exceeded`).
+    pub sendq_bytes: NonZeroUsize,
+    /// Flood control.
+    pub flood: FloodSection,
+}
+
+impl fmt::Debug for IrcSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IrcSection")
+            .field("addr", &self.addr)
+            .field("server_name", &self.server_name)
+            .field("network", &self.network)
+            .field("motd", &self.motd)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("registration_timeout", &self.registration_timeout)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("sendq_bytes", &self.sendq_bytes)
+            .field("flood", &self.flood)
+            .finish()
+    }
+}
+
+impl Default for IrcSection {
+    fn default() -> Self {
+        let defaults = IrcConfig::default();
+        Self {
+            addr: ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 6667))),
+            server_name: defaults.server_name,
+            network: defaults.network,
+            motd: Vec::new(),
+            password: None,
+            registration_timeout: defaults.registration_timeout,
+            ping_interval: defaults.ping_interval,
+            ping_timeout: defaults.ping_timeout,
+            sendq_bytes: NonZeroUsize::new(defaults.sendq_bytes).expect("not zero"),
+            flood: FloodSection::default(),
+        }
+    }
+}
+
+/// IRC flood control: a client may send `burst` lines at once, then `lines_per_second`;
+/// beyond that its lines are delayed (fake lag), and once `recvq_bytes` of its input wait
+/// unprocessed it is disconnected with `Excess Flood`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodSection {
+    /// Whether flood control is on (turn it off only for benchmarks).
+    pub enabled: bool,
+    /// Lines at once: enough for a client's connect burst (CAP, NICK, USER, a few JOINs).
+    pub burst: u32,
+    /// Lines per second after the burst: brisk typing, not a script.
+    pub lines_per_second: f64,
+    /// Unprocessed input held for a slowed client before it is cut off.
+    pub recvq_bytes: NonZeroUsize,
+}
+
+impl Default for FloodSection {
+    fn default() -> Self {
+        let defaults = FloodConfig::default();
+        Self {
+            enabled: true,
+            burst: defaults.burst,
+            lines_per_second: defaults.lines_per_second,
+            recvq_bytes: NonZeroUsize::new(defaults.recvq_bytes).expect("not zero"),
+        }
+    }
+}
+
 impl Config {
     /// Parses a TOML config.
     ///
@@ -154,6 +250,26 @@ impl Config {
         HubConfig {
             max_message_bytes: self.server.max_message_bytes.get(),
             ..HubConfig::default()
+        }
+    }
+
+    pub(crate) fn irc_config(&self) -> IrcConfig {
+        let irc = &self.irc;
+        IrcConfig {
+            server_name: irc.server_name.clone(),
+            network: irc.network.clone(),
+            motd: irc.motd.clone(),
+            password: irc.password.clone(),
+            registration_timeout: irc.registration_timeout,
+            ping_interval: irc.ping_interval,
+            ping_timeout: irc.ping_timeout,
+            sendq_bytes: irc.sendq_bytes.get(),
+            close_grace: self.text.close_grace,
+            flood: irc.flood.enabled.then_some(FloodConfig {
+                burst: irc.flood.burst.max(1),
+                lines_per_second: irc.flood.lines_per_second.max(0.01),
+                recvq_bytes: irc.flood.recvq_bytes.get(),
+            }),
         }
     }
 
@@ -244,6 +360,13 @@ mod tests {
         assert!(format!("{:?}", err).contains("login_timeout"), "{err:?}");
         let err = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
         assert!(format!("{:?}", err).contains("max_connections"), "{err:?}");
+    }
+
+    #[test]
+    fn irc_password_is_redacted_in_debug() {
+        let config = Config::from_toml("[irc]\npassword = \"hunter2\"\n").unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert_eq!(config.irc.password.as_deref(), Some("hunter2"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use teahouse_hub::{ConnectionLimiter, Hub};
+use teahouse_irc::IrcFace;
 use teahouse_text::TextFace;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +26,9 @@ use tracing::{info, warn};
 
 use crate::listener::{AcceptContext, accept_loop};
 
-pub use config::{Config, LimitsConfig, ListenAddr, ServerSection, TextSection};
+pub use config::{
+    Config, FloodSection, IrcSection, LimitsConfig, ListenAddr, ServerSection, TextSection,
+};
 pub use error::Error;
 pub use teahouse_text::Lang;
 pub use teahouse_types::RoomName;
@@ -35,6 +38,8 @@ pub use teahouse_types::RoomName;
 pub struct Listeners {
     /// The plain-text face, unless disabled.
     pub text: Option<TcpListener>,
+    /// The IRC face, unless disabled.
+    pub irc: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -43,20 +48,30 @@ impl Listeners {
     /// # Errors
     /// [`Error::Bind`] naming the address that could not be bound.
     pub async fn bind(config: &Config) -> Result<Self, Error> {
-        let text = match config.text.addr {
-            ListenAddr::Off => None,
-            ListenAddr::At(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| Error::Bind { addr, source })?,
-            ),
-        };
-        Ok(Self { text })
+        Ok(Self {
+            text: bind(config.text.addr).await?,
+            irc: bind(config.irc.addr).await?,
+        })
     }
 
     /// The address the plain-text listener is bound to.
     pub fn text_addr(&self) -> Option<SocketAddr> {
         self.text.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address the IRC listener is bound to.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        self.irc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
+async fn bind(addr: ListenAddr) -> Result<Option<TcpListener>, Error> {
+    match addr {
+        ListenAddr::Off => Ok(None),
+        ListenAddr::At(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| Error::Bind { addr, source }),
     }
 }
 
@@ -92,6 +107,20 @@ pub async fn run(
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }
+    if let Some(listener) = listeners.irc {
+        if let Ok(addr) = listener.local_addr() {
+            info!(proto = "irc", %addr, server_name = %config.irc.server_name, "listening");
+        }
+        let face = IrcFace::new(hub.clone(), config.irc_config(), token.clone());
+        let ctx = AcceptContext {
+            proto: "irc",
+            limiter: limiter.clone(),
+            tracker: tracker.clone(),
+            shutdown: token.clone(),
+            keepalive: config.text.keepalive,
+        };
+        tracker.spawn(accept_loop(listener, face, ctx));
+    }
 
     shutdown.await;
     info!(
@@ -116,6 +145,22 @@ pub async fn run(
 impl listener::Face for TextFace {
     fn refusal_line(&self, refusal: teahouse_hub::LimitRefusal) -> bytes::Bytes {
         TextFace::refusal_line(self, refusal)
+    }
+
+    fn run_session(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permit: teahouse_hub::ConnectionPermit,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let face = self.clone();
+        async move { face.run_session(stream, peer, permit).await }
+    }
+}
+
+impl listener::Face for IrcFace {
+    fn refusal_line(&self, refusal: teahouse_hub::LimitRefusal) -> bytes::Bytes {
+        IrcFace::refusal_line(self, refusal)
     }
 
     fn run_session(

@@ -37,6 +37,15 @@ struct ServeArgs {
     /// Plain-text listener address, or `off`.
     #[arg(long, env = "TEAHOUSE_TEXT_ADDR")]
     text_addr: Option<ListenAddr>,
+    /// IRC listener address, or `off`.
+    #[arg(long, env = "TEAHOUSE_IRC_ADDR")]
+    irc_addr: Option<ListenAddr>,
+    /// IRC connection password (PASS); the environment keeps it out of `ps`.
+    #[arg(long, env = "TEAHOUSE_IRC_PASSWORD", hide_env_values = true)]
+    irc_password: Option<String>,
+    /// Turn IRC flood control off (for benchmarks only).
+    #[arg(long, env = "TEAHOUSE_NO_FLOOD_CONTROL")]
+    no_flood_control: bool,
     /// Language of the plain-text face.
     #[arg(long, env = "TEAHOUSE_LANG")]
     lang: Option<LangArg>,
@@ -151,6 +160,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.text_addr {
         config.text.addr = addr;
+    }
+    if let Some(addr) = args.irc_addr {
+        config.irc.addr = addr;
+    }
+    if let Some(password) = &args.irc_password {
+        config.irc.password = Some(password.clone());
+    }
+    if args.no_flood_control {
+        config.irc.flood.enabled = false;
     }
     if let Some(lang) = args.lang {
         config.text.lang = match lang {

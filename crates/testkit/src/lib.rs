@@ -27,6 +27,8 @@ pub const WAIT: Duration = Duration::from_secs(15);
 pub struct TestServer {
     /// The plain-text listener's address.
     pub text_addr: SocketAddr,
+    /// The IRC listener's address.
+    pub irc_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), teahouse_server::Error>>,
 }
@@ -41,17 +43,20 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let mut config = Config::default();
         config.text.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.irc.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
         adjust(&mut config);
         let listeners = Listeners::bind(&config)
             .await
             .context("binding test listeners")?;
         let text_addr = listeners.text_addr().context("text listener is off")?;
+        let irc_addr = listeners.irc_addr().context("irc listener is off")?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(teahouse_server::run(config, listeners, async move {
             let _ = stopped.await;
         }));
         Ok(Self {
             text_addr,
+            irc_addr,
             stop: Some(stop),
             task,
         })
@@ -74,6 +79,22 @@ impl TestServer {
     /// A connected plain-text client.
     pub async fn connect(&self) -> anyhow::Result<TextClient> {
         TextClient::connect(self.text_addr).await
+    }
+
+    /// A connected IRC client (not yet registered).
+    pub async fn irc(&self) -> anyhow::Result<TextClient> {
+        TextClient::connect(self.irc_addr).await
+    }
+
+    /// An IRC client registered as `nick` (no capabilities), with the welcome burst read up
+    /// to the end of the MOTD.
+    pub async fn irc_login(&self, nick: &str) -> anyhow::Result<TextClient> {
+        let mut client = self.irc().await?;
+        client.send(&format!("NICK {nick}")).await?;
+        client.send(&format!("USER {nick} 0 * :{nick} Real")).await?;
+        client.expect_prefix(&format!(":teahouse.local 001 {nick} ")).await?;
+        client.expect_eventually_prefix(&format!(":teahouse.local 422 {nick} ")).await?;
+        Ok(client)
     }
 
     /// A client logged in as `nick` (English texts), with its join lines consumed.
@@ -186,6 +207,21 @@ impl TextClient {
                 .with_context(|| format!("closed before {expected:?}; saw {skipped:?}"))?;
             if got == expected {
                 return Ok(skipped);
+            }
+            skipped.push(got);
+        }
+    }
+
+    /// Skips lines until one starts with `prefix`; returns it.
+    pub async fn expect_eventually_prefix(&mut self, prefix: &str) -> anyhow::Result<String> {
+        let mut skipped = Vec::new();
+        loop {
+            let got = self
+                .next_line()
+                .await?
+                .with_context(|| format!("closed before {prefix:?}…; saw {skipped:?}"))?;
+            if got.starts_with(prefix) {
+                return Ok(got);
             }
             skipped.push(got);
         }

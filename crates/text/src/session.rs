@@ -1,6 +1,5 @@
 //! One plain-text connection: read lines, run them, write what the hub and the commands say.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,9 +7,10 @@ use bytes::{Bytes, BytesMut};
 use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, RoomName};
 use teahouse_wire::outbox::{OutboxClosed, PushError};
+use teahouse_wire::Outbox;
+use teahouse_wire::conn::{WriteEnd, read_some, write_step};
 use teahouse_wire::text::{Frame, LineDecoder, encode_line};
-use teahouse_wire::{Outbox, write_batch};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -20,10 +20,6 @@ use crate::TextConfig;
 use crate::command;
 use crate::lang::Lang;
 use crate::render::TextSink;
-
-/// Read in chunks of this size: a few typed lines, or a pasted paragraph, in one call. The
-/// buffer is released whenever it is empty, so an idle connection holds none.
-const READ_CHUNK_BYTES: usize = 2048;
 
 /// What every session of one listener shares.
 pub(crate) struct Shared {
@@ -204,20 +200,6 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
     debug!("session ended");
 }
 
-/// Reads what is available into `rbuf`, growing it by at most one chunk.
-///
-/// # Cancel safety
-/// Cancel-safe: a read that did not complete consumed nothing.
-async fn read_some(
-    reader: &mut tokio::net::tcp::ReadHalf<'_>,
-    rbuf: &mut BytesMut,
-) -> io::Result<usize> {
-    if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-        rbuf.reserve(READ_CHUNK_BYTES);
-    }
-    reader.read_buf(rbuf).await
-}
-
 /// Runs every complete line in `rbuf` (and the last partial one at end of stream).
 fn process(
     session: &mut Session,
@@ -250,25 +232,4 @@ fn process(
             return step;
         }
     }
-}
-
-enum WriteEnd {
-    Closed(OutboxClosed),
-    Io(io::Error),
-}
-
-/// Takes the next batch if none is in progress, then writes it.
-///
-/// # Cancel safety
-/// Cancel-safe: the batch in progress stays in `wbatch` with what was written removed, and
-/// is resumed by the next call.
-async fn write_step(
-    writer: &mut tokio::net::tcp::WriteHalf<'_>,
-    outbox: &Outbox,
-    wbatch: &mut Vec<Bytes>,
-) -> Result<(), WriteEnd> {
-    if wbatch.is_empty() {
-        outbox.next_batch(wbatch).await.map_err(WriteEnd::Closed)?;
-    }
-    write_batch(writer, wbatch).await.map_err(WriteEnd::Io)
 }

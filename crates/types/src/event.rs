@@ -124,6 +124,8 @@ pub enum EventKind {
         by: Arc<Profile>,
         /// Who is invited.
         target: Nick,
+        /// The invited session.
+        session: SessionId,
     },
     /// `who` went away (with a message) or came back (`None`); delivered to sessions sharing
     /// a room.

@@ -2,6 +2,7 @@
 //!
 //! - [`text`]: the plain-text protocol's framing (newline-delimited UTF-8 lines, bounded),
 //!   its line encoder and the terminal-safety filter for text that other users wrote.
+//! - [`conn`]: the cancel-safe read and write steps of a session loop.
 //! - [`irc`]: the IRC line format with IRCv3 tags: a parser that never panics, an encoder,
 //!   a builder for server lines, source splitting and mask matching.
 //! - [`outbox`]: [`Outbox`], the bounded (in bytes) queue of encoded lines that one
@@ -10,6 +11,7 @@
 //! This crate knows nothing of the hub, of rooms or of sockets: it turns values into bytes
 //! and bytes into values, and moves bytes to any `AsyncWrite`.
 
+pub mod conn;
 pub mod irc;
 pub mod outbox;
 pub mod text;

@@ -292,6 +292,7 @@ impl Hub {
                 room: slot.name.clone(),
                 by,
                 target: target_nick,
+                session: target_id,
             };
             (recipients, event, invitation)
         };

@@ -22,7 +22,7 @@ use teahouse_types::{
 use tracing::{debug, info};
 
 pub use membership::{Invitation, JoinOutcome};
-pub use modes::ModesOutcome;
+pub use modes::{MAX_BANS, ModesOutcome};
 pub use query::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 pub use speech::{SayTarget, Sent};
 

@@ -157,7 +157,7 @@ impl Lines {
 async fn serve(args: &[&str]) -> anyhow::Result<(Child, std::net::SocketAddr)> {
     let mut child = Command::new(BIN)
         .arg("serve")
-        .args(["--text-addr", "127.0.0.1:0"])
+        .args(["--text-addr", "127.0.0.1:0", "--irc-addr", "127.0.0.1:0"])
         .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -173,6 +173,7 @@ async fn serve(args: &[&str]) -> anyhow::Result<(Child, std::net::SocketAddr)> {
             .context("server exited before listening")?;
         if let Some(rest) = line.split(" addr=").nth(1)
             && line.contains("listening")
+            && line.contains("proto=\"text\"")
         {
             let addr = rest.split_whitespace().next().context("address")?;
             break addr.parse()?;
@@ -232,7 +233,7 @@ async fn config_file_is_read_and_flags_win() -> anyhow::Result<()> {
 
     std::fs::write(&path, "[text]\nlangauge = \"zh\"\n")?;
     let output = Command::new(BIN)
-        .args(["serve", "--config", path_str])
+        .args(["serve", "--config", path_str, "--irc-addr", "off"])
         .output()
         .await?;
     assert!(!output.status.success());

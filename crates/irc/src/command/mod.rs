@@ -1,0 +1,171 @@
+//! IRC commands: one dispatch table, preconditions checked once, one module per family.
+//!
+//! `registration` (CAP, PASS, NICK, USER, the welcome burst), `channel` (JOIN, PART, TOPIC,
+//! NAMES, LIST, KICK, INVITE, MODE on channels), `message` (PRIVMSG, NOTICE, TAGMSG),
+//! `user` (WHO, WHOIS, WHOWAS, AWAY, ISON, USERHOST, SETNAME, user MODE) and `server` (PING,
+//! PONG, QUIT, VERSION, TIME, LUSERS, MOTD).
+
+mod channel;
+mod message;
+mod registration;
+mod server;
+mod user;
+
+use teahouse_hub::{CannotSend, Refusal};
+use teahouse_wire::irc::Message;
+
+use crate::render::channel as channel_name;
+use crate::reply;
+use crate::session::Session;
+
+pub(crate) use registration::send_isupport;
+
+/// Who may run a command.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Before and after registration.
+    Always,
+    /// Only once registered (451 before).
+    Registered,
+}
+
+/// One command: its name, who may run it, how many parameters it needs, and its handler.
+struct Spec {
+    name: &'static str,
+    access: Access,
+    min_params: usize,
+    handler: fn(&mut Session, &Message),
+}
+
+/// Every command, by name.
+const COMMANDS: &[Spec] = &[
+    Spec { name: "CAP", access: Access::Always, min_params: 1, handler: registration::cap },
+    Spec { name: "PASS", access: Access::Always, min_params: 1, handler: registration::pass },
+    Spec { name: "NICK", access: Access::Always, min_params: 0, handler: registration::nick },
+    Spec { name: "USER", access: Access::Always, min_params: 4, handler: registration::user },
+    Spec { name: "PING", access: Access::Always, min_params: 1, handler: server::ping },
+    Spec { name: "PONG", access: Access::Always, min_params: 0, handler: server::pong },
+    Spec { name: "QUIT", access: Access::Always, min_params: 0, handler: server::quit },
+    Spec { name: "JOIN", access: Access::Registered, min_params: 1, handler: channel::join },
+    Spec { name: "PART", access: Access::Registered, min_params: 1, handler: channel::part },
+    Spec { name: "TOPIC", access: Access::Registered, min_params: 1, handler: channel::topic },
+    Spec { name: "NAMES", access: Access::Registered, min_params: 0, handler: channel::names },
+    Spec { name: "LIST", access: Access::Registered, min_params: 0, handler: channel::list },
+    Spec { name: "KICK", access: Access::Registered, min_params: 2, handler: channel::kick },
+    Spec { name: "INVITE", access: Access::Registered, min_params: 2, handler: channel::invite },
+    Spec { name: "MODE", access: Access::Registered, min_params: 1, handler: user::mode },
+    Spec { name: "PRIVMSG", access: Access::Registered, min_params: 0, handler: message::privmsg },
+    Spec { name: "NOTICE", access: Access::Registered, min_params: 0, handler: message::notice },
+    Spec { name: "TAGMSG", access: Access::Registered, min_params: 1, handler: message::tagmsg },
+    Spec { name: "WHO", access: Access::Registered, min_params: 0, handler: user::who },
+    Spec { name: "WHOIS", access: Access::Registered, min_params: 1, handler: user::whois },
+    Spec { name: "WHOWAS", access: Access::Registered, min_params: 1, handler: user::whowas },
+    Spec { name: "AWAY", access: Access::Registered, min_params: 0, handler: user::away },
+    Spec { name: "ISON", access: Access::Registered, min_params: 1, handler: user::ison },
+    Spec { name: "USERHOST", access: Access::Registered, min_params: 1, handler: user::userhost },
+    Spec { name: "SETNAME", access: Access::Registered, min_params: 1, handler: user::setname },
+    Spec { name: "VERSION", access: Access::Registered, min_params: 0, handler: server::version },
+    Spec { name: "TIME", access: Access::Registered, min_params: 0, handler: server::time },
+    Spec { name: "LUSERS", access: Access::Registered, min_params: 0, handler: server::lusers },
+    Spec { name: "MOTD", access: Access::Registered, min_params: 0, handler: server::motd },
+];
+
+/// Runs one parsed message: checks access and parameter count, then calls its handler.
+pub(crate) fn dispatch(session: &mut Session, message: &Message) {
+    let name = message.command.to_ascii_uppercase();
+    let Some(spec) = COMMANDS.iter().find(|spec| spec.name == name) else {
+        if session.is_registered {
+            session.numeric(reply::ERR_UNKNOWNCOMMAND, &[&message.command, "Unknown command"]);
+        } else {
+            session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
+        }
+        return;
+    };
+    if spec.access == Access::Registered && !session.is_registered {
+        session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
+        return;
+    }
+    if message.params.len() < spec.min_params {
+        need_more_params(session, spec.name);
+        return;
+    }
+    (spec.handler)(session, message);
+}
+
+/// 461.
+fn need_more_params(session: &mut Session, command: &str) {
+    session.numeric(reply::ERR_NEEDMOREPARAMS, &[command, "Not enough parameters"]);
+}
+
+/// The numeric for a hub refusal.
+fn refused(session: &mut Session, refusal: &Refusal) {
+    match refusal {
+        Refusal::NotRegistered | Refusal::SessionClosed => {
+            session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
+        }
+        Refusal::NickInUse(nick) => {
+            session.numeric(reply::ERR_NICKNAMEINUSE, &[nick.as_str(), "Nickname is already in use"]);
+        }
+        Refusal::NoSuchNick(nick) => {
+            session.numeric(reply::ERR_NOSUCHNICK, &[nick.as_str(), "No such nick/channel"]);
+        }
+        Refusal::NoSuchRoom(room) => {
+            session.numeric(reply::ERR_NOSUCHCHANNEL, &[&channel_name(room.as_str()), "No such channel"]);
+        }
+        Refusal::NotInRoom(room) => {
+            session.numeric(reply::ERR_NOTONCHANNEL, &[&channel_name(room.as_str()), "You're not on that channel"]);
+        }
+        Refusal::AlreadyInRoom(_) => {}
+        Refusal::NotOperator(room) => {
+            session.numeric(reply::ERR_CHANOPRIVSNEEDED, &[&channel_name(room.as_str()), "You're not channel operator"]);
+        }
+        Refusal::CannotSend { room, reason } => {
+            let text = match reason {
+                CannotSend::NotMember => "Cannot send to channel (no external messages)",
+                CannotSend::Moderated => "Cannot send to channel (+m)",
+                CannotSend::Banned => "Cannot send to channel (you are banned)",
+            };
+            session.numeric(reply::ERR_CANNOTSENDTOCHAN, &[&channel_name(room.as_str()), text]);
+        }
+        Refusal::InviteOnly(room) => {
+            session.numeric(reply::ERR_INVITEONLYCHAN, &[&channel_name(room.as_str()), "Cannot join channel (+i)"]);
+        }
+        Refusal::BadKey(room) => {
+            session.numeric(reply::ERR_BADCHANNELKEY, &[&channel_name(room.as_str()), "Cannot join channel (+k)"]);
+        }
+        Refusal::RoomFull(room) => {
+            session.numeric(reply::ERR_CHANNELISFULL, &[&channel_name(room.as_str()), "Cannot join channel (+l)"]);
+        }
+        Refusal::Banned(room) => {
+            session.numeric(reply::ERR_BANNEDFROMCHAN, &[&channel_name(room.as_str()), "Cannot join channel (+b)"]);
+        }
+        Refusal::TargetNotInRoom { nick, room } => {
+            session.numeric(
+                reply::ERR_USERNOTINCHANNEL,
+                &[nick.as_str(), &channel_name(room.as_str()), "They aren't on that channel"],
+            );
+        }
+        Refusal::TargetAlreadyInRoom { nick, room } => {
+            session.numeric(
+                reply::ERR_USERONCHANNEL,
+                &[nick.as_str(), &channel_name(room.as_str()), "is already on channel"],
+            );
+        }
+        Refusal::MessageTooLong { .. } => {
+            session.numeric(reply::ERR_INPUTTOOLONG, &["Input line was too long"]);
+        }
+    }
+}
+
+/// A channel parameter as a room name: it must start with `#` (the only `CHANTYPES`).
+fn parse_channel(name: &str) -> Option<teahouse_types::RoomName> {
+    if !name.starts_with('#') {
+        return None;
+    }
+    teahouse_types::RoomName::parse(name).ok()
+}
+
+/// 403 for a channel name that is not one.
+fn no_such_channel(session: &mut Session, name: &str) {
+    session.numeric(reply::ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+}

@@ -1,0 +1,205 @@
+//! Connection registration: CAP, PASS, NICK, USER, and the welcome burst.
+
+use teahouse_hub::{NickOutcome, Refusal};
+use teahouse_types::{LeaveReason, NICK_MAX_CHARS, Nick, ROOM_MAX_CHARS};
+use teahouse_wire::irc::Message;
+
+use super::{refused, server};
+use crate::cap::{Cap, OFFERED};
+use crate::reply::{self, MAX_MODES, MAX_TARGETS, TEXT_LEN};
+use crate::session::Session;
+
+/// The longest user name kept from USER (`USERLEN`); longer ones are cut.
+const USER_LEN: usize = 16;
+
+/// `CAP LS [302] | LIST | REQ :caps | END`.
+pub(super) fn cap(session: &mut Session, message: &Message) {
+    let sub = message.params[0].to_ascii_uppercase();
+    match sub.as_str() {
+        "LS" => {
+            if !session.is_registered {
+                session.is_negotiating = true;
+            }
+            if message.params.get(1).is_some_and(|v| v.parse::<u32>().is_ok_and(|v| v >= 302)) {
+                session.caps.enable(Cap::CAP_NOTIFY);
+            }
+            let list: Vec<&str> = OFFERED.iter().map(|(name, _)| *name).collect();
+            cap_reply(session, "LS", &list.join(" "));
+        }
+        "LIST" => {
+            let names = session.caps.names();
+            cap_reply(session, "LIST", &names);
+        }
+        "REQ" => {
+            if !session.is_registered {
+                session.is_negotiating = true;
+            }
+            let list = message.params.get(1).map_or("", String::as_str);
+            let verdict = if session.caps.request(list) { "ACK" } else { "NAK" };
+            cap_reply(session, verdict, list);
+        }
+        "END" => {
+            session.is_negotiating = false;
+            try_register(session);
+        }
+        _ => {
+            session.numeric(reply::ERR_INVALIDCAPCMD, &[&message.params[0], "Invalid CAP command"]);
+        }
+    }
+}
+
+fn cap_reply(session: &mut Session, sub: &str, list: &str) {
+    let target = session.target();
+    let mut b = session.server_line();
+    b.command("CAP").param(&target).param(sub).trailing(list);
+    session.send(b.finish());
+}
+
+/// `PASS password`: must come before registration ends.
+pub(super) fn pass(session: &mut Session, message: &Message) {
+    if session.is_registered {
+        session.numeric(reply::ERR_ALREADYREGISTERED, &["You may not reregister"]);
+        return;
+    }
+    session.has_password = match &session.config().password {
+        Some(expected) => message.params[0] == *expected,
+        None => true,
+    };
+}
+
+/// `NICK nickname`: sets the nick before registration, changes it after.
+pub(super) fn nick(session: &mut Session, message: &Message) {
+    let Some(wanted) = message.params.first().filter(|n| !n.is_empty()) else {
+        session.numeric(reply::ERR_NONICKNAMEGIVEN, &["No nickname given"]);
+        return;
+    };
+    let nick = match Nick::parse(wanted) {
+        Ok(nick) => nick,
+        Err(error) => {
+            let text = format!("Erroneous nickname: {error}");
+            session.numeric(reply::ERR_ERRONEUSNICKNAME, &[wanted, &text]);
+            return;
+        }
+    };
+    match session.hub().set_nick(session.id, nick) {
+        Ok(NickOutcome::Registered(nick) | NickOutcome::Changed { new: nick, .. })
+        | Ok(NickOutcome::Unchanged(nick)) => {
+            session.nick = Some(nick);
+            if !session.is_registered {
+                try_register(session);
+            }
+        }
+        Err(Refusal::NickInUse(taken)) => {
+            let target = session.target();
+            let mut b = session.server_line();
+            b.command(reply::ERR_NICKNAMEINUSE)
+                .param(&target)
+                .param(wanted)
+                .trailing(&format!("Nickname {taken} is already in use"));
+            session.send(b.finish());
+        }
+        Err(refusal) => refused(session, &refusal),
+    }
+}
+
+/// `USER username 0 * :realname`.
+pub(super) fn user(session: &mut Session, message: &Message) {
+    if session.is_registered || session.user.is_some() {
+        session.numeric(reply::ERR_ALREADYREGISTERED, &["You may not reregister"]);
+        return;
+    }
+    let name: String = message.params[0]
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '@' | '!' | ':' | ' '))
+        .take(USER_LEN)
+        .collect();
+    let name = if name.is_empty() { "user".to_owned() } else { format!("~{name}") };
+    let realname: String = message.params[3].chars().filter(|c| !c.is_control()).collect();
+    let realname = truncate(&realname, 128).to_owned();
+    if let Err(refusal) = session.hub().set_user(session.id, &name, &realname) {
+        refused(session, &refusal);
+        return;
+    }
+    session.user = Some((name, realname));
+    try_register(session);
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Completes registration once NICK, USER and CAP END (if negotiating) are in.
+fn try_register(session: &mut Session) {
+    if session.is_registered || session.is_negotiating || session.nick.is_none() {
+        return;
+    }
+    let Some((user, _)) = session.user.clone() else {
+        return;
+    };
+    if !session.has_password {
+        session.numeric(reply::ERR_PASSWDMISMATCH, &["Password incorrect"]);
+        session.send(reply::error_line("Closing link: bad password"));
+        session.close = Some(LeaveReason::Requested(None));
+        return;
+    }
+    session.is_registered = true;
+    let nick = session.target();
+    let server = session.server_name().to_owned();
+    let network = session.config().network.clone();
+    let welcome = format!("Welcome to the {network} IRC network, {nick}!{user}@{}", session.host);
+    session.numeric(reply::RPL_WELCOME, &[&welcome]);
+    let yourhost = format!("Your host is {server}, running version {}", crate::VERSION);
+    session.numeric(reply::RPL_YOURHOST, &[&yourhost]);
+    let created = format!(
+        "This server was created {}",
+        humantime::format_rfc3339_seconds(session.shared.created)
+    );
+    session.numeric(reply::RPL_CREATED, &[&created]);
+    let target = session.target();
+    let mut b = session.server_line();
+    b.command(reply::RPL_MYINFO)
+        .param(&target)
+        .param(&server)
+        .param(crate::VERSION)
+        .param("i")
+        .param("biklmnotv")
+        .param("bklov");
+    session.send(b.finish());
+    send_isupport(session);
+    server::send_lusers(session);
+    server::send_motd(session);
+}
+
+/// The ISUPPORT (005) lines: at most 13 tokens each.
+pub(crate) fn send_isupport(session: &mut Session) {
+    let network = format!("NETWORK={}", session.config().network);
+    let tokens = [
+        format!("AWAYLEN={TEXT_LEN}"),
+        "CASEMAPPING=rfc8265".to_owned(),
+        "CHANMODES=b,k,l,imnt".to_owned(),
+        format!("CHANNELLEN={}", ROOM_MAX_CHARS + 1),
+        "CHANTYPES=#".to_owned(),
+        "ELIST=".to_owned(),
+        format!("KICKLEN={TEXT_LEN}"),
+        format!("MAXLIST=b:{}", teahouse_hub::MAX_BANS),
+        format!("MAXTARGETS={MAX_TARGETS}"),
+        format!("MODES={MAX_MODES}"),
+        network,
+        format!("NICKLEN={NICK_MAX_CHARS}"),
+        "PREFIX=(ov)@+".to_owned(),
+        format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},JOIN:,PART:,KICK:1,NAMES:1,LIST:,WHOIS:1"),
+        format!("TOPICLEN={TEXT_LEN}"),
+        format!("USERLEN={}", USER_LEN + 1),
+        "UTF8ONLY".to_owned(),
+    ];
+    for chunk in tokens.chunks(13) {
+        let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        params.push("are supported by this server");
+        session.numeric(reply::RPL_ISUPPORT, &params);
+    }
+}

@@ -1,0 +1,128 @@
+//! The IRC face of teahouse: real IRC clients (irssi, WeeChat, HexChat, bots) on the same
+//! hub as the plain-text face, so `#lobby` here is room `lobby` there.
+//!
+//! Main items: [`IrcFace`] (what the server's accept loop hands each connection to) and
+//! [`IrcConfig`]. Modules: `session` (one task per connection: read with flood control,
+//! dispatch, write, liveness), `command/` (one module per command family), `cap` (IRCv3
+//! capabilities), `reply` (numerics and their texts), `render` (hub events to IRC lines,
+//! encoded once per capability set) and `limit` (the flood token bucket).
+//!
+//! The session is transport-agnostic in spirit: it reads and writes bytes and knows nothing
+//! of TCP beyond the stream it is given. Channels are rooms as soon as they are parsed; this
+//! crate keeps no chat state beyond the session.
+
+mod cap;
+mod command;
+mod limit;
+mod render;
+mod reply;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::Shared;
+
+/// The version string clients see (`VERSION`, 002, 004).
+pub const VERSION: &str = concat!("teahouse-", env!("CARGO_PKG_VERSION"));
+
+/// Settings of the IRC face.
+#[derive(Debug, Clone)]
+pub struct IrcConfig {
+    /// The server's name, the source of its numerics.
+    pub server_name: String,
+    /// The network name (`NETWORK` in ISUPPORT).
+    pub network: String,
+    /// Message of the day, one entry per line; empty sends 422.
+    pub motd: Vec<String>,
+    /// A connection password (`PASS`), if the server requires one.
+    pub password: Option<String>,
+    /// How long a connection may take to register (NICK, USER, CAP END).
+    pub registration_timeout: Duration,
+    /// After this long without a line from the client, the server sends a PING.
+    pub ping_interval: Duration,
+    /// After a PING, this long without a line closes the connection (`Ping timeout`).
+    pub ping_timeout: Duration,
+    /// The most bytes queued for one connection before it is cut off (`SendQ exceeded`).
+    pub sendq_bytes: usize,
+    /// How long a closing connection gets to take its last lines.
+    pub close_grace: Duration,
+    /// Flood control; `None` turns it off (benchmarks).
+    pub flood: Option<FloodConfig>,
+}
+
+/// Flood control: a token bucket of lines with fake lag, and a cut-off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloodConfig {
+    /// Lines a client may send at once before it is slowed.
+    pub burst: u32,
+    /// Lines per second it may send after that.
+    pub lines_per_second: f64,
+    /// Unprocessed input held for a slowed client before it is disconnected with
+    /// `Excess Flood`.
+    pub recvq_bytes: usize,
+}
+
+impl Default for IrcConfig {
+    fn default() -> Self {
+        Self {
+            server_name: "teahouse.local".to_owned(),
+            network: "teahouse".to_owned(),
+            motd: Vec::new(),
+            password: None,
+            registration_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(120),
+            ping_timeout: Duration::from_secs(60),
+            sendq_bytes: 256 * 1024,
+            close_grace: Duration::from_secs(2),
+            flood: Some(FloodConfig::default()),
+        }
+    }
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            burst: 20,
+            lines_per_second: 4.0,
+            recvq_bytes: 8192,
+        }
+    }
+}
+
+/// The IRC face: turns accepted connections into sessions on the hub.
+#[derive(Clone)]
+pub struct IrcFace {
+    shared: Arc<Shared>,
+}
+
+impl IrcFace {
+    /// A face serving `hub` with `config`; its sessions say goodbye when `shutdown` is
+    /// cancelled.
+    pub fn new(hub: Hub, config: IrcConfig, shutdown: CancellationToken) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                hub,
+                config,
+                shutdown,
+                created: SystemTime::now(),
+            }),
+        }
+    }
+
+    /// The line sent to a connection refused by a connection cap.
+    pub fn refusal_line(&self, refusal: LimitRefusal) -> Bytes {
+        reply::error_line(&format!("Closing link: {refusal}"))
+    }
+
+    /// Runs one accepted connection to its end; `permit` is held until then.
+    pub async fn run_session(&self, stream: TcpStream, peer: SocketAddr, permit: ConnectionPermit) {
+        session::run(stream, peer, permit, Arc::clone(&self.shared)).await;
+    }
+}

@@ -1,0 +1,395 @@
+//! Hub events to IRC lines, encoded once per render-relevant capability set.
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use teahouse_hub::{EventSink, Overflow};
+use teahouse_types::{
+    EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, ModeChange, Profile, RoomMode,
+    SessionId,
+};
+use teahouse_wire::Outbox;
+use teahouse_wire::irc::{LineBuilder, MAX_LINE_BYTES};
+use teahouse_wire::outbox::PushError;
+
+use crate::cap::{Cap, CapSet};
+
+/// Render-cache keys of this face start here (the text face uses small numbers).
+const RENDER_KEY_BASE: u32 = 0x1_0000;
+
+/// A session's sink: filters what its capabilities ask to hear, renders each event once per
+/// capability set through the event's cache, and queues the shared bytes.
+pub(crate) struct IrcSink {
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) caps: Arc<CapSet>,
+    /// Set once the hub has given the session its id.
+    pub(crate) session: OnceLock<SessionId>,
+}
+
+impl EventSink for IrcSink {
+    fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow> {
+        let wanted = match &event.kind {
+            EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
+            EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
+            EventKind::Invited { session, .. } => {
+                self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
+            }
+            _ => true,
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let bits = self.caps.bits() & Cap::RENDER_MASK;
+        let Some(bytes) = event
+            .cache
+            .get_or_render(RENDER_KEY_BASE | bits, || render(event, bits))
+        else {
+            return Ok(());
+        };
+        match self.outbox.push(bytes) {
+            Ok(()) | Err(PushError::Closed) => Ok(()),
+            Err(PushError::Full) => Err(Overflow),
+        }
+    }
+}
+
+/// The IRC lines for `event` for a recipient with capability `bits`.
+pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
+    let has = |cap: Cap| bits & cap.bits() != 0;
+    let mut line = Tagged::new(event.time, has(Cap::SERVER_TIME));
+    let bytes = match &event.kind {
+        EventKind::Joined { room, who, .. } => {
+            let b = line.start(who, has(Cap::ACCOUNT_TAG));
+            b.command("JOIN").param(&channel(room.as_str()));
+            if has(Cap::EXTENDED_JOIN) {
+                b.param(who.account.as_deref().unwrap_or("*"))
+                    .trailing(&who.realname);
+            }
+            b.finish()
+        }
+        EventKind::Left {
+            room, who, reason, ..
+        } => {
+            let b = line.start(who, has(Cap::ACCOUNT_TAG));
+            b.command("PART").param(&channel(room.as_str()));
+            if let LeaveReason::Requested(Some(text)) = reason {
+                b.trailing(text.as_str());
+            }
+            b.finish()
+        }
+        EventKind::Kicked {
+            room,
+            by,
+            target,
+            reason,
+        } => line
+            .start(by, has(Cap::ACCOUNT_TAG))
+            .command("KICK")
+            .param(&channel(room.as_str()))
+            .param(target.as_str())
+            .trailing(reason.as_ref().map_or(by.nick.as_str(), |r| r.as_str()))
+            .finish(),
+        EventKind::Quit { who, reason } => line
+            .start(who, has(Cap::ACCOUNT_TAG))
+            .command("QUIT")
+            .trailing(&quit_reason(reason))
+            .finish(),
+        EventKind::NickChanged { old, new } => line
+            .start(old, has(Cap::ACCOUNT_TAG))
+            .command("NICK")
+            .trailing(new.as_str())
+            .finish(),
+        EventKind::Message {
+            id,
+            from,
+            target,
+            kind,
+            text,
+        } => {
+            let target = match target {
+                MessageTarget::Room(room) => channel(room.as_str()),
+                MessageTarget::Direct(nick) => nick.as_str().to_owned(),
+            };
+            let msgid = has(Cap::MESSAGE_TAGS).then(|| id.to_string());
+            return Some(message_lines(
+                event.time,
+                has(Cap::SERVER_TIME),
+                msgid.as_deref(),
+                from,
+                has(Cap::ACCOUNT_TAG),
+                &target,
+                *kind,
+                text.as_str(),
+            ));
+        }
+        EventKind::TopicChanged { room, by, topic } => line
+            .start(by, has(Cap::ACCOUNT_TAG))
+            .command("TOPIC")
+            .param(&channel(room.as_str()))
+            .trailing(topic.as_ref().map_or("", |t| t.as_str()))
+            .finish(),
+        EventKind::ModesChanged { room, by, changes } => {
+            let b = line.start(by, has(Cap::ACCOUNT_TAG));
+            b.command("MODE").param(&channel(room.as_str()));
+            let (modestring, args) = mode_string(changes);
+            b.param(&modestring);
+            for arg in &args {
+                b.param(arg);
+            }
+            b.finish()
+        }
+        EventKind::Invited {
+            room, by, target, ..
+        } => line
+            .start(by, has(Cap::ACCOUNT_TAG))
+            .command("INVITE")
+            .param(target.as_str())
+            .param(&channel(room.as_str()))
+            .finish(),
+        EventKind::AwayChanged { who, away } => {
+            let b = line.start(who, has(Cap::ACCOUNT_TAG));
+            b.command("AWAY");
+            if let Some(away) = away {
+                b.trailing(away.as_str());
+            }
+            b.finish()
+        }
+        EventKind::RealnameChanged { who } => line
+            .start(who, has(Cap::ACCOUNT_TAG))
+            .command("SETNAME")
+            .trailing(&who.realname)
+            .finish(),
+    };
+    Some(bytes)
+}
+
+/// A line with the tags every event may carry.
+struct Tagged {
+    builder: LineBuilder,
+    time: Option<SystemTime>,
+}
+
+impl Tagged {
+    fn new(time: SystemTime, has_server_time: bool) -> Self {
+        Self {
+            builder: LineBuilder::new(),
+            time: has_server_time.then_some(time),
+        }
+    }
+
+    /// Writes the tags and `:nick!user@host `.
+    fn start(&mut self, who: &Profile, has_account_tag: bool) -> &mut LineBuilder {
+        if let Some(time) = self.time {
+            self.builder
+                .tag_display("time", humantime::format_rfc3339_millis(time));
+        }
+        if has_account_tag && let Some(account) = &who.account {
+            self.builder.tag("account", Some(account));
+        }
+        self.builder
+            .source_parts(who.nick.as_str(), &who.user, &who.host)
+    }
+}
+
+/// `#room`.
+pub(crate) fn channel(room: &str) -> String {
+    let mut name = String::with_capacity(room.len() + 1);
+    name.push('#');
+    name.push_str(room);
+    name
+}
+
+/// The text of a QUIT line.
+pub(crate) fn quit_reason(reason: &LeaveReason) -> String {
+    match reason {
+        LeaveReason::Requested(Some(text)) => format!("Quit: {text}"),
+        LeaveReason::Requested(None) => "Quit".to_owned(),
+        LeaveReason::ConnectionLost => "Connection lost".to_owned(),
+        LeaveReason::TimedOut => "Ping timeout".to_owned(),
+        LeaveReason::SendQueueExceeded => "SendQ exceeded".to_owned(),
+        LeaveReason::ServerShutdown => "Server shutting down".to_owned(),
+    }
+}
+
+/// `+ov-b` and its arguments, for a MODE line.
+pub(crate) fn mode_string(changes: &[ModeChange]) -> (String, Vec<String>) {
+    let mut modes = String::new();
+    let mut args = Vec::new();
+    let mut sign = None;
+    for change in changes {
+        if sign != Some(change.is_set) {
+            modes.push(if change.is_set { '+' } else { '-' });
+            sign = Some(change.is_set);
+        }
+        let (letter, arg) = match &change.mode {
+            RoomMode::Operator(nick) => ('o', Some(nick.as_str().to_owned())),
+            RoomMode::Voice(nick) => ('v', Some(nick.as_str().to_owned())),
+            RoomMode::TopicLock => ('t', None),
+            RoomMode::NoExternal => ('n', None),
+            RoomMode::Moderated => ('m', None),
+            RoomMode::InviteOnly => ('i', None),
+            RoomMode::Key(key) => ('k', Some(key.to_string())),
+            RoomMode::Limit(limit) => ('l', change.is_set.then(|| limit.to_string())),
+            RoomMode::Ban(mask) => ('b', Some(mask.to_string())),
+        };
+        modes.push(letter);
+        args.extend(arg);
+    }
+    (modes, args)
+}
+
+/// PRIVMSG or NOTICE lines for one message, split so that no line exceeds the IRC limit
+/// (a long message from the text face becomes several lines, cut at character boundaries).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn message_lines(
+    time: SystemTime,
+    has_server_time: bool,
+    msgid: Option<&str>,
+    from: &Profile,
+    has_account_tag: bool,
+    target: &str,
+    kind: MessageKind,
+    text: &str,
+) -> Bytes {
+    let command = if kind == MessageKind::Notice {
+        "NOTICE"
+    } else {
+        "PRIVMSG"
+    };
+    let (open, close) = if kind == MessageKind::Action {
+        ("\u{1}ACTION ", "\u{1}")
+    } else {
+        ("", "")
+    };
+    // ":nick!user@host PRIVMSG target :" + open + text + close + "\r\n" within 512 bytes.
+    let overhead = 1
+        + from.nick.as_str().len()
+        + 1
+        + from.user.len()
+        + 1
+        + from.host.len()
+        + 1
+        + command.len()
+        + 1
+        + target.len()
+        + 2
+        + open.len()
+        + close.len()
+        + 2;
+    let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
+    let mut out = BytesMut::new();
+    for chunk in chunks(text, room) {
+        let mut b = LineBuilder::new();
+        if has_server_time {
+            b.tag_display("time", humantime::format_rfc3339_millis(time));
+        }
+        if let Some(msgid) = msgid {
+            b.tag("msgid", Some(msgid));
+        }
+        if has_account_tag && let Some(account) = &from.account {
+            b.tag("account", Some(account));
+        }
+        b.source_parts(from.nick.as_str(), &from.user, &from.host)
+            .command(command)
+            .param(target);
+        let mut body = String::with_capacity(open.len() + chunk.len() + close.len());
+        body.push_str(open);
+        body.push_str(chunk);
+        body.push_str(close);
+        b.trailing(&body);
+        out.extend_from_slice(&b.finish());
+    }
+    out.freeze()
+}
+
+/// Splits `text` into pieces of at most `max` bytes, at character boundaries.
+fn chunks(text: &str, max: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (head, tail) = rest.split_at(end);
+        rest = tail;
+        Some(head)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use teahouse_types::{MessageId, MessageText, Nick, RoomName};
+
+    use super::*;
+
+    fn who() -> Arc<Profile> {
+        Arc::new(Profile {
+            nick: Nick::parse("alice").unwrap(),
+            user: "al".into(),
+            host: "127.0.0.1".into(),
+            realname: "Alice A".into(),
+            account: None,
+        })
+    }
+
+    fn text(bytes: Bytes) -> String {
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn join_plain_and_extended() {
+        let event = HubEvent::new(EventKind::Joined {
+            room: RoomName::parse("lobby").unwrap(),
+            who: who(),
+            session: SessionId::from_raw(1),
+        });
+        assert_eq!(text(render(&event, 0).unwrap()), ":alice!al@127.0.0.1 JOIN #lobby\r\n");
+        let ext = Cap::EXTENDED_JOIN.bits();
+        assert_eq!(
+            text(render(&event, ext).unwrap()),
+            ":alice!al@127.0.0.1 JOIN #lobby * :Alice A\r\n"
+        );
+    }
+
+    #[test]
+    fn message_tags_and_long_text_split() {
+        let long = "字".repeat(400);
+        let event = HubEvent::new(EventKind::Message {
+            id: MessageId::from_raw(42),
+            from: who(),
+            target: MessageTarget::Room(RoomName::parse("lobby").unwrap()),
+            kind: MessageKind::Normal,
+            text: MessageText::parse(&long).unwrap(),
+        });
+        let bits = Cap::SERVER_TIME.bits() | Cap::MESSAGE_TAGS.bits();
+        let out = text(render(&event, bits).unwrap());
+        let lines: Vec<&str> = out.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 3);
+        let mut joined = String::new();
+        for line in &lines {
+            assert!(line.starts_with("@time="), "{line}");
+            assert!(line.contains(";msgid=42 :alice!al@127.0.0.1 PRIVMSG #lobby :"));
+            let untagged = &line[line.find(" :").unwrap() + 1..];
+            assert!(untagged.len() + 2 <= MAX_LINE_BYTES, "{}", untagged.len());
+            joined.push_str(&line[line.rfind(" :").unwrap() + 2..]);
+        }
+        assert_eq!(joined, long);
+    }
+
+    #[test]
+    fn modes_group_signs() {
+        let changes = vec![
+            ModeChange { is_set: true, mode: RoomMode::Operator(Nick::parse("bob").unwrap()) },
+            ModeChange { is_set: true, mode: RoomMode::Moderated },
+            ModeChange { is_set: false, mode: RoomMode::Ban("x!*@*".into()) },
+        ];
+        assert_eq!(
+            mode_string(&changes),
+            ("+om-b".to_owned(), vec!["bob".to_owned(), "x!*@*".to_owned()])
+        );
+    }
+}

@@ -1,0 +1,510 @@
+//! One IRC connection: read lines under flood control, run them, write replies and events,
+//! keep the client alive with PINGs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
+use teahouse_types::{LeaveReason, Nick, SessionId};
+use teahouse_wire::Outbox;
+use teahouse_wire::conn::{WriteEnd, read_some, write_step};
+use teahouse_wire::irc::{
+    LineBuilder, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES, Message, escape_tag_value,
+};
+use teahouse_wire::outbox::{OutboxClosed, PushError};
+use teahouse_wire::text::{Frame, LineDecoder};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span, trace};
+
+use crate::IrcConfig;
+use crate::cap::{Cap, CapSet};
+use crate::command;
+use crate::limit::TokenBucket;
+use crate::render::IrcSink;
+use crate::reply;
+
+/// The longest line the decoder holds: a full tags section plus a full IRC line. Longer
+/// input is discarded up to its end and answered with 417.
+const MAX_FRAME_BYTES: usize = MAX_CLIENT_TAGS_BYTES + MAX_LINE_BYTES;
+
+/// What every session of one listener shares.
+pub(crate) struct Shared {
+    pub(crate) hub: Hub,
+    pub(crate) config: IrcConfig,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) created: SystemTime,
+}
+
+/// The state of one session, as commands see it.
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) caps: Arc<CapSet>,
+    /// Present until the session leaves the hub.
+    pub(crate) guard: Option<SessionGuard>,
+    pub(crate) id: SessionId,
+    /// The host others see.
+    pub(crate) host: String,
+    /// The nick, once NICK was accepted.
+    pub(crate) nick: Option<Nick>,
+    /// User name and real name, once USER was given.
+    pub(crate) user: Option<(String, String)>,
+    /// Whether the welcome burst was sent.
+    pub(crate) is_registered: bool,
+    /// Whether CAP negotiation holds registration back (between CAP LS/REQ and CAP END).
+    pub(crate) is_negotiating: bool,
+    /// Whether the right PASS was given (or none is needed).
+    pub(crate) has_password: bool,
+    /// The label of the command being run, for labeled-response.
+    pub(crate) label: Option<String>,
+    /// Replies of the command being run, sent together when it ends.
+    pub(crate) pending: Vec<Bytes>,
+    /// Set by a command that ends the session.
+    pub(crate) close: Option<LeaveReason>,
+    batch_counter: u64,
+}
+
+impl Session {
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+
+    pub(crate) fn config(&self) -> &IrcConfig {
+        &self.shared.config
+    }
+
+    pub(crate) fn server_name(&self) -> &str {
+        &self.shared.config.server_name
+    }
+
+    /// The nick numerics are addressed to: the nick, or `*` before one is set.
+    pub(crate) fn target(&self) -> String {
+        self.nick
+            .as_ref()
+            .map_or_else(|| "*".to_owned(), |n| n.as_str().to_owned())
+    }
+
+    /// Queues a numeric reply `:server CODE target params…`; the last parameter is sent as
+    /// the trailing one.
+    pub(crate) fn numeric(&mut self, code: &str, params: &[&str]) {
+        let target = self.target();
+        let mut b = LineBuilder::new();
+        b.source(self.server_name()).command(code).param(&target);
+        if let Some((last, middle)) = params.split_last() {
+            for param in middle {
+                b.param(param);
+            }
+            b.trailing(last);
+        }
+        self.pending.push(b.finish());
+    }
+
+    /// Queues a line as part of this command's replies.
+    pub(crate) fn send(&mut self, line: Bytes) {
+        self.pending.push(line);
+    }
+
+    /// A line with the server as source.
+    pub(crate) fn server_line(&self) -> LineBuilder {
+        let mut b = LineBuilder::new();
+        b.source(self.server_name());
+        b
+    }
+
+    /// Sends the command's replies: as they are, or labeled (one line: tagged; several: in a
+    /// `labeled-response` batch; none: `ACK`).
+    pub(crate) fn flush_replies(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let Some(label) = self.label.take() else {
+            for line in pending {
+                self.push(line);
+            }
+            return;
+        };
+        match pending.len() {
+            0 => {
+                let mut b = LineBuilder::new();
+                b.tag("label", Some(&label))
+                    .source(self.server_name())
+                    .command("ACK");
+                self.push(b.finish());
+            }
+            1 => {
+                let line = prefix_tags(&pending[0], &[("label", &label)]);
+                self.push(line);
+            }
+            _ if self.caps.has(Cap::BATCH) => {
+                self.batch_counter += 1;
+                let id = format!("lr{}", self.batch_counter);
+                let mut start = LineBuilder::new();
+                start
+                    .tag("label", Some(&label))
+                    .source(self.server_name())
+                    .command("BATCH")
+                    .param(&format!("+{id}"))
+                    .param("labeled-response");
+                self.push(start.finish());
+                for line in pending {
+                    self.push(prefix_tags(&line, &[("batch", &id)]));
+                }
+                let mut end = LineBuilder::new();
+                end.source(self.server_name())
+                    .command("BATCH")
+                    .param(&format!("-{id}"));
+                self.push(end.finish());
+            }
+            _ => {
+                for line in pending {
+                    self.push(line);
+                }
+            }
+        }
+    }
+
+    fn push(&self, line: Bytes) {
+        match self.outbox.push(line) {
+            Ok(()) | Err(PushError::Closed | PushError::Full) => {}
+        }
+    }
+
+    /// Leaves the hub with `reason` (others are told) and closes the outbox after what is
+    /// queued.
+    fn leave(&mut self, reason: LeaveReason) {
+        if let Some(guard) = self.guard.take() {
+            guard.quit(reason);
+        }
+        self.outbox.close();
+    }
+}
+
+/// Adds tags to an already encoded line, merging with tags it has.
+fn prefix_tags(line: &[u8], tags: &[(&str, &str)]) -> Bytes {
+    let mut head = String::from("@");
+    for (i, (key, value)) in tags.iter().enumerate() {
+        if i > 0 {
+            head.push(';');
+        }
+        head.push_str(key);
+        head.push('=');
+        escape_tag_value(value, &mut head);
+    }
+    let mut out = BytesMut::with_capacity(line.len() + head.len() + 1);
+    out.extend_from_slice(head.as_bytes());
+    match line.strip_prefix(b"@") {
+        Some(rest) => {
+            out.extend_from_slice(b";");
+            out.extend_from_slice(rest);
+        }
+        None => {
+            out.extend_from_slice(b" ");
+            out.extend_from_slice(line);
+        }
+    }
+    out.freeze()
+}
+
+/// Runs one connection to its end.
+pub(crate) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    permit: ConnectionPermit,
+    shared: Arc<Shared>,
+) {
+    let outbox = Arc::new(Outbox::new(shared.config.sendq_bytes));
+    let caps = Arc::new(CapSet::default());
+    let sink = Arc::new(IrcSink {
+        outbox: Arc::clone(&outbox),
+        caps: Arc::clone(&caps),
+        session: std::sync::OnceLock::new(),
+    });
+    let host = display_host(peer);
+    let origin = SessionOrigin {
+        host: host.clone(),
+        user: "*".to_owned(),
+        realname: String::new(),
+    };
+    let guard = shared.hub.attach(Arc::clone(&sink) as _, origin);
+    let id = guard.id();
+    let _ = sink.session.set(id);
+    let span = info_span!("session", session_id = %id, proto = "irc", %peer);
+    let session = Session {
+        has_password: shared.config.password.is_none(),
+        shared,
+        outbox,
+        caps,
+        guard: Some(guard),
+        id,
+        host,
+        nick: None,
+        user: None,
+        is_registered: false,
+        is_negotiating: false,
+        label: None,
+        pending: Vec::new(),
+        close: None,
+        batch_counter: 0,
+    };
+    drive(session, stream).instrument(span).await;
+    drop(permit);
+}
+
+/// The host shown for a peer: its address, with a leading `0` for IPv6 addresses that would
+/// start with `:` (which IRC would read as a trailing parameter).
+fn display_host(peer: SocketAddr) -> String {
+    let host = peer.ip().to_canonical().to_string();
+    if host.starts_with(':') {
+        format!("0{host}")
+    } else {
+        host
+    }
+}
+
+/// When the session must next do something on its own.
+struct Clock {
+    registration_deadline: Instant,
+    last_activity: Instant,
+    ping_sent: Option<Instant>,
+    close_deadline: Option<Instant>,
+    /// Flood control: input is held until then.
+    resume_at: Option<Instant>,
+}
+
+async fn drive(mut session: Session, mut stream: TcpStream) {
+    debug!("session started");
+    let config = session.shared.config.clone();
+    let now = Instant::now();
+    let mut clock = Clock {
+        registration_deadline: now + config.registration_timeout,
+        last_activity: now,
+        ping_sent: None,
+        close_deadline: None,
+        resume_at: None,
+    };
+    let mut bucket = config
+        .flood
+        .map(|f| TokenBucket::new(f.burst, f.lines_per_second, now));
+    let recvq_bytes = config.flood.map_or(usize::MAX, |f| f.recvq_bytes);
+    let mut decoder = LineDecoder::new(MAX_FRAME_BYTES);
+    let mut rbuf = BytesMut::new();
+    let mut wbatch: Vec<Bytes> = Vec::new();
+    let shutdown = session.shared.shutdown.clone();
+    let outbox = Arc::clone(&session.outbox);
+    let (mut reader, mut writer) = stream.split();
+
+    let end = loop {
+        let is_closing = clock.close_deadline.is_some();
+        let timer = next_timer(&session, &clock, &config);
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled(), if !is_closing => {
+                session.push(reply::error_line("Server shutting down"));
+                session.leave(LeaveReason::ServerShutdown);
+                clock.close_deadline = Some(Instant::now() + config.close_grace);
+            }
+            written = write_step(&mut writer, &outbox, &mut wbatch) => match written {
+                Ok(()) => {}
+                Err(WriteEnd::Closed(OutboxClosed::Graceful)) => break None,
+                Err(WriteEnd::Closed(OutboxClosed::Overflow)) => break Some(LeaveReason::SendQueueExceeded),
+                Err(WriteEnd::Io(error)) => {
+                    debug!(%error, "write failed");
+                    break Some(LeaveReason::ConnectionLost);
+                }
+            },
+            () = outbox.overflowed(), if !wbatch.is_empty() => {
+                break Some(LeaveReason::SendQueueExceeded);
+            }
+            read = read_some(&mut reader, &mut rbuf), if !is_closing && rbuf.len() <= recvq_bytes => {
+                let is_eof = match read {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(error) => {
+                        debug!(%error, "read failed");
+                        break Some(LeaveReason::ConnectionLost);
+                    }
+                };
+                process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, is_eof);
+                if is_eof && session.close.is_none() {
+                    session.close = Some(LeaveReason::ConnectionLost);
+                }
+                if session.close.is_none() && clock.resume_at.is_some() && rbuf.len() > recvq_bytes {
+                    session.push(reply::error_line("Excess Flood"));
+                    session.close = Some(LeaveReason::Requested(teahouse_types::MessageText::parse("Excess Flood").ok()));
+                }
+                if let Some(reason) = session.close.take() {
+                    session.leave(reason);
+                    clock.close_deadline = Some(Instant::now() + config.close_grace);
+                }
+                if rbuf.is_empty() {
+                    // Give the read buffer back while the connection idles.
+                    rbuf = BytesMut::new();
+                }
+                // Let the recipients' writers run before reading more.
+                tokio::task::yield_now().await;
+            }
+            () = sleep_until(timer.unwrap_or(clock.registration_deadline)), if timer.is_some() => {
+                let now = Instant::now();
+                if let Some(close) = clock.close_deadline {
+                    if now >= close {
+                        debug!("closing connection did not take its last lines in time");
+                        break None;
+                    }
+                    continue;
+                }
+                if clock.resume_at.is_some_and(|at| now >= at) {
+                    clock.resume_at = None;
+                    process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, false);
+                } else if !session.is_registered && now >= clock.registration_deadline {
+                    session.push(reply::error_line("Closing link: registration timed out"));
+                    session.close = Some(LeaveReason::TimedOut);
+                } else if let Some(sent) = clock.ping_sent {
+                    if now >= sent + config.ping_timeout {
+                        let text = format!("Closing link: Ping timeout: {} seconds", config.ping_timeout.as_secs());
+                        session.push(reply::error_line(&text));
+                        session.close = Some(LeaveReason::TimedOut);
+                    }
+                } else if now >= clock.last_activity + config.ping_interval {
+                    let mut b = LineBuilder::new();
+                    b.command("PING").trailing(session.server_name());
+                    session.push(b.finish());
+                    clock.ping_sent = Some(now);
+                }
+                if let Some(reason) = session.close.take() {
+                    session.leave(reason);
+                    clock.close_deadline = Some(Instant::now() + config.close_grace);
+                }
+            }
+        }
+    };
+    if end == Some(LeaveReason::SendQueueExceeded) {
+        // The client is not reading: one best-effort line, never waited for.
+        let _ = writer.try_write(&reply::error_line("SendQ exceeded"));
+    }
+    if let Some(reason) = end {
+        session.leave(reason);
+    }
+    let _ = writer.shutdown().await;
+    debug!("session ended");
+}
+
+/// The next instant the session's timer arm must wake at, if any.
+fn next_timer(session: &Session, clock: &Clock, config: &IrcConfig) -> Option<Instant> {
+    if let Some(close) = clock.close_deadline {
+        return Some(close);
+    }
+    let liveness = match clock.ping_sent {
+        Some(sent) => sent + config.ping_timeout,
+        None => clock.last_activity + config.ping_interval,
+    };
+    let mut next = liveness;
+    if !session.is_registered {
+        next = next.min(clock.registration_deadline);
+    }
+    if let Some(resume) = clock.resume_at {
+        next = next.min(resume);
+    }
+    Some(next)
+}
+
+/// Runs the complete lines in `rbuf` while the flood bucket allows.
+fn process(
+    session: &mut Session,
+    decoder: &mut LineDecoder,
+    rbuf: &mut BytesMut,
+    bucket: &mut Option<TokenBucket>,
+    clock: &mut Clock,
+    is_eof: bool,
+) {
+    while session.close.is_none() {
+        if let Some(bucket) = bucket.as_mut() {
+            let now = Instant::now();
+            // Only take a token when a whole line is there to spend it on.
+            if !has_complete_line(rbuf, is_eof) {
+                return;
+            }
+            if !bucket.try_take(now) {
+                clock.resume_at = Some(bucket.next_token_at(now));
+                return;
+            }
+        }
+        let frame = if is_eof {
+            decoder.decode_eof(rbuf)
+        } else {
+            decoder.decode(rbuf)
+        };
+        let Some(frame) = frame else {
+            return;
+        };
+        clock.last_activity = Instant::now();
+        clock.ping_sent = None;
+        match frame {
+            Frame::Line(line) => handle_line(session, &line),
+            Frame::TooLong => {
+                session.numeric(reply::ERR_INPUTTOOLONG, &["Input line was too long"]);
+                session.flush_replies();
+            }
+            Frame::InvalidUtf8 => {
+                let mut b = session.server_line();
+                b.command("FAIL")
+                    .param("*")
+                    .param("INVALID_UTF8")
+                    .trailing("Message rejected: it is not valid UTF-8");
+                session.send(b.finish());
+                session.flush_replies();
+            }
+        }
+    }
+}
+
+/// Whether `rbuf` holds a whole line (or anything at all, at end of stream). A line over the
+/// decoder's limit counts too, so that its 417 is not held back.
+fn has_complete_line(rbuf: &BytesMut, is_eof: bool) -> bool {
+    (is_eof && !rbuf.is_empty()) || rbuf.contains(&b'\n') || rbuf.len() > MAX_FRAME_BYTES
+}
+
+/// Parses and runs one line, then sends its replies.
+fn handle_line(session: &mut Session, line: &str) {
+    trace!(line, "received");
+    if line.trim().is_empty() {
+        return;
+    }
+    let message = match Message::parse(line) {
+        Ok(message) => message,
+        Err(error) => {
+            let command = line
+                .trim_start_matches(' ')
+                .split(' ')
+                .find(|w| !w.starts_with(['@', ':']))
+                .unwrap_or("*")
+                .to_owned();
+            let text = format!("Malformed message: {error}");
+            let command = if command.contains(['\0', '\r']) { "*".to_owned() } else { command };
+            session.numeric(reply::ERR_UNKNOWNERROR, &[&command, &text]);
+            session.flush_replies();
+            return;
+        }
+    };
+    // The tags section and the rest each have their own limit (IRCv3 message-tags).
+    let tags_len = if line.starts_with('@') {
+        line.find(' ').map_or(line.len(), |i| i + 1)
+    } else {
+        0
+    };
+    if tags_len > MAX_CLIENT_TAGS_BYTES || line.len() - tags_len + 2 > MAX_LINE_BYTES {
+        session.numeric(reply::ERR_INPUTTOOLONG, &["Input line was too long"]);
+        session.flush_replies();
+        return;
+    }
+    if session.caps.has(Cap::LABELED_RESPONSE) {
+        session.label = message
+            .tag("label")
+            .filter(|l| !l.is_empty() && l.len() <= 64)
+            .map(str::to_owned);
+    }
+    command::dispatch(session, &message);
+    session.flush_replies();
+}
