@@ -29,10 +29,8 @@ impl Cap {
 
     /// Capabilities whose presence changes how an event is encoded (not merely whether it
     /// is sent): they make up the render-cache key.
-    pub(crate) const RENDER_MASK: u32 = Self::MESSAGE_TAGS.0
-        | Self::SERVER_TIME.0
-        | Self::ACCOUNT_TAG.0
-        | Self::EXTENDED_JOIN.0;
+    pub(crate) const RENDER_MASK: u32 =
+        Self::MESSAGE_TAGS.0 | Self::SERVER_TIME.0 | Self::ACCOUNT_TAG.0 | Self::EXTENDED_JOIN.0;
 }
 
 /// Every capability we offer, by name, in the order `CAP LS` lists them.

@@ -347,7 +347,10 @@ mod tests {
             who: who(),
             session: SessionId::from_raw(1),
         });
-        assert_eq!(text(render(&event, 0).unwrap()), ":alice!al@127.0.0.1 JOIN #lobby\r\n");
+        assert_eq!(
+            text(render(&event, 0).unwrap()),
+            ":alice!al@127.0.0.1 JOIN #lobby\r\n"
+        );
         let ext = Cap::EXTENDED_JOIN.bits();
         assert_eq!(
             text(render(&event, ext).unwrap()),
@@ -383,13 +386,25 @@ mod tests {
     #[test]
     fn modes_group_signs() {
         let changes = vec![
-            ModeChange { is_set: true, mode: RoomMode::Operator(Nick::parse("bob").unwrap()) },
-            ModeChange { is_set: true, mode: RoomMode::Moderated },
-            ModeChange { is_set: false, mode: RoomMode::Ban("x!*@*".into()) },
+            ModeChange {
+                is_set: true,
+                mode: RoomMode::Operator(Nick::parse("bob").unwrap()),
+            },
+            ModeChange {
+                is_set: true,
+                mode: RoomMode::Moderated,
+            },
+            ModeChange {
+                is_set: false,
+                mode: RoomMode::Ban("x!*@*".into()),
+            },
         ];
         assert_eq!(
             mode_string(&changes),
-            ("+om-b".to_owned(), vec!["bob".to_owned(), "x!*@*".to_owned()])
+            (
+                "+om-b".to_owned(),
+                vec!["bob".to_owned(), "x!*@*".to_owned()]
+            )
         );
     }
 }

@@ -104,6 +104,18 @@ impl Session {
         self.pending.push(b.finish());
     }
 
+    /// Queues a numeric reply whose parameters are all data (no text at the end), so the last
+    /// one gets a `:` only if it needs one: `341 me nick #chan`.
+    pub(crate) fn numeric_data(&mut self, code: &str, params: &[&str]) {
+        let target = self.target();
+        let mut b = LineBuilder::new();
+        b.source(self.server_name()).command(code).param(&target);
+        for param in params {
+            b.param(param);
+        }
+        self.pending.push(b.finish());
+    }
+
     /// Queues a line as part of this command's replies.
     pub(crate) fn send(&mut self, line: Bytes) {
         self.pending.push(line);
@@ -363,7 +375,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                     session.close = Some(LeaveReason::TimedOut);
                 } else if let Some(sent) = clock.ping_sent {
                     if now >= sent + config.ping_timeout {
-                        let text = format!("Closing link: Ping timeout: {} seconds", config.ping_timeout.as_secs());
+                        let text = format!("Closing link: Ping timeout: {}", humantime::format_duration(config.ping_timeout));
                         session.push(reply::error_line(&text));
                         session.close = Some(LeaveReason::TimedOut);
                     }
@@ -482,7 +494,11 @@ fn handle_line(session: &mut Session, line: &str) {
                 .unwrap_or("*")
                 .to_owned();
             let text = format!("Malformed message: {error}");
-            let command = if command.contains(['\0', '\r']) { "*".to_owned() } else { command };
+            let command = if command.contains(['\0', '\r']) {
+                "*".to_owned()
+            } else {
+                command
+            };
             session.numeric(reply::ERR_UNKNOWNERROR, &[&command, &text]);
             session.flush_replies();
             return;

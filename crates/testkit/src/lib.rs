@@ -91,9 +91,15 @@ impl TestServer {
     pub async fn irc_login(&self, nick: &str) -> anyhow::Result<TextClient> {
         let mut client = self.irc().await?;
         client.send(&format!("NICK {nick}")).await?;
-        client.send(&format!("USER {nick} 0 * :{nick} Real")).await?;
-        client.expect_prefix(&format!(":teahouse.local 001 {nick} ")).await?;
-        client.expect_eventually_prefix(&format!(":teahouse.local 422 {nick} ")).await?;
+        client
+            .send(&format!("USER {nick} 0 * :{nick} Real"))
+            .await?;
+        client
+            .expect_prefix(&format!(":teahouse.local 001 {nick} "))
+            .await?;
+        client
+            .expect_eventually_prefix(&format!(":teahouse.local 422 {nick} "))
+            .await?;
         Ok(client)
     }
 
@@ -181,7 +187,10 @@ impl TextClient {
 
     /// The next line must be exactly `expected`.
     pub async fn expect(&mut self, expected: &str) -> anyhow::Result<()> {
-        let got = self.line().await?;
+        let got = self
+            .line()
+            .await
+            .with_context(|| format!("waiting for {expected:?}"))?;
         if got != expected {
             bail!("expected line {expected:?}, got {got:?}");
         }
@@ -190,7 +199,10 @@ impl TextClient {
 
     /// The next line must start with `prefix`; returns it.
     pub async fn expect_prefix(&mut self, prefix: &str) -> anyhow::Result<String> {
-        let got = self.line().await?;
+        let got = self
+            .line()
+            .await
+            .with_context(|| format!("waiting for {prefix:?}…"))?;
         if !got.starts_with(prefix) {
             bail!("expected a line starting with {prefix:?}, got {got:?}");
         }

@@ -203,7 +203,9 @@ fn join(session: &mut Session, args: &str) {
         return;
     };
     let previous = match &session.phase {
-        Phase::Chat { room: current } if *current == room => {
+        Phase::Chat { room: current }
+            if *current == room && session.hub().is_member(id, current) =>
+        {
             session.reply(lang.refusal(&Refusal::AlreadyInRoom(current.clone())));
             return;
         }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, RoomName};
-use teahouse_wire::outbox::{OutboxClosed, PushError};
 use teahouse_wire::Outbox;
 use teahouse_wire::conn::{WriteEnd, read_some, write_step};
+use teahouse_wire::outbox::{OutboxClosed, PushError};
 use teahouse_wire::text::{Frame, LineDecoder, encode_line};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -102,7 +102,7 @@ pub(crate) async fn run(
     let origin = SessionOrigin {
         host: peer.ip().to_canonical().to_string(),
         user: "text".to_owned(),
-        realname: String::new(),
+        realname: "plain-text user".to_owned(),
     };
     let guard = shared.hub.attach(sink, origin);
     let span = info_span!("session", session_id = %guard.id(), proto = "text", %peer);

@@ -53,9 +53,14 @@ pub(super) fn join(session: &mut Session, message: &Message) {
                     let chan = channel_name(outcome.room.as_str());
                     session.numeric(reply::RPL_TOPIC, &[&chan, topic.text.as_str()]);
                     let at = secs(topic.set_at);
-                    session.numeric(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
+                    session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
                 }
                 send_names(session, &outcome.room, &outcome.members);
+                // The hub queued this JOIN line at once; send its topic and names now, so
+                // the next channel's JOIN does not come between them.
+                if session.label.is_none() {
+                    session.flush_replies();
+                }
             }
             Err(Refusal::AlreadyInRoom(_)) => {}
             Err(refusal) => refused(session, &refusal),
@@ -65,7 +70,10 @@ pub(super) fn join(session: &mut Session, message: &Message) {
 
 /// `PART #a,#b [:reason]`.
 pub(super) fn part(session: &mut Session, message: &Message) {
-    let reason = message.params.get(1).and_then(|r| MessageText::parse(r).ok());
+    let reason = message
+        .params
+        .get(1)
+        .and_then(|r| MessageText::parse(r).ok());
     for name in message.params[0]
         .split(',')
         .filter(|n| !n.is_empty())
@@ -96,7 +104,7 @@ pub(super) fn topic(session: &mut Session, message: &Message) {
                     Some(topic) => {
                         session.numeric(reply::RPL_TOPIC, &[&chan, topic.text.as_str()]);
                         let at = secs(topic.set_at);
-                        session.numeric(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
+                        session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
                     }
                     None => session.numeric(reply::RPL_NOTOPIC, &[&chan, "No topic is set"]),
                 }
@@ -196,8 +204,15 @@ pub(super) fn kick(session: &mut Session, message: &Message) {
         no_such_channel(session, name);
         return;
     };
-    let reason = message.params.get(2).and_then(|r| MessageText::parse(r).ok());
-    for target in message.params[1].split(',').filter(|n| !n.is_empty()).take(MAX_MODES) {
+    let reason = message
+        .params
+        .get(2)
+        .and_then(|r| MessageText::parse(r).ok());
+    for target in message.params[1]
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .take(MAX_MODES)
+    {
         let Ok(nick) = Nick::parse(target) else {
             session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
             continue;
@@ -222,9 +237,12 @@ pub(super) fn invite(session: &mut Session, message: &Message) {
     match session.hub().invite(session.id, &nick, &room) {
         Ok(invitation) => {
             let chan = channel_name(invitation.room.as_str());
-            session.numeric(reply::RPL_INVITING, &[invitation.target.as_str(), &chan]);
+            session.numeric_data(reply::RPL_INVITING, &[invitation.target.as_str(), &chan]);
             if let Some(away) = invitation.away {
-                session.numeric(reply::RPL_AWAY, &[invitation.target.as_str(), away.as_str()]);
+                session.numeric(
+                    reply::RPL_AWAY,
+                    &[invitation.target.as_str(), away.as_str()],
+                );
             }
         }
         Err(refusal) => refused(session, &refusal),
@@ -270,9 +288,9 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
                 }
                 let mut params = vec![chan.as_str(), flags.as_str()];
                 params.extend(args.iter().map(String::as_str));
-                session.numeric(reply::RPL_CHANNELMODEIS, &params);
+                session.numeric_data(reply::RPL_CHANNELMODEIS, &params);
                 let created = secs(info.created);
-                session.numeric(reply::RPL_CREATIONTIME, &[&chan, &created]);
+                session.numeric_data(reply::RPL_CREATIONTIME, &[&chan, &created]);
             }
             Err(refusal) => refused(session, &refusal),
         }
@@ -298,7 +316,8 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
             'm' => RoomMode::Moderated,
             'i' => RoomMode::InviteOnly,
             'o' | 'v' | 'b' | 'k' | 'l' => {
-                let needs_arg = matches!(letter, 'o' | 'v' | 'b' | 'k') || (letter == 'l' && is_set);
+                let needs_arg =
+                    matches!(letter, 'o' | 'v' | 'b' | 'k') || (letter == 'l' && is_set);
                 let arg = if needs_arg { args.next() } else { None };
                 if needs_arg && arg.is_none() {
                     if letter == 'b' {
@@ -318,7 +337,8 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
                     'o' | 'v' => {
                         let target = arg.map_or("", String::as_str);
                         let Ok(nick) = Nick::parse(target) else {
-                            session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+                            session
+                                .numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
                             continue;
                         };
                         if letter == 'o' {
@@ -351,6 +371,10 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
     if changes.is_empty() {
         return;
     }
+    // Errors about the mode string come before the MODE line the hub sends.
+    if session.label.is_none() {
+        session.flush_replies();
+    }
     match session.hub().change_modes(session.id, &room, changes) {
         Ok(outcome) => {
             for (_, refusal) in &outcome.refused {
@@ -367,7 +391,7 @@ fn send_ban_list(session: &mut Session, room: &RoomName) {
             let chan = channel_name(info.name.as_str());
             for ban in &info.bans {
                 let at = secs(ban.set_at);
-                session.numeric(reply::RPL_BANLIST, &[&chan, &ban.mask, &ban.set_by, &at]);
+                session.numeric_data(reply::RPL_BANLIST, &[&chan, &ban.mask, &ban.set_by, &at]);
             }
             session.numeric(reply::RPL_ENDOFBANLIST, &[&chan, "End of channel ban list"]);
         }
@@ -378,7 +402,11 @@ fn send_ban_list(session: &mut Session, room: &RoomName) {
 /// A ban mask in full `nick!user@host` form: `bob` becomes `bob!*@*`, `*@host` becomes
 /// `*!*@host`, as most servers do.
 fn normalize_mask(mask: &str) -> String {
-    let mask: String = mask.chars().filter(|c| !c.is_control() && *c != ' ').take(100).collect();
+    let mask: String = mask
+        .chars()
+        .filter(|c| !c.is_control() && *c != ' ')
+        .take(100)
+        .collect();
     match (mask.contains('!'), mask.contains('@')) {
         (true, true) => mask,
         (true, false) => format!("{mask}@*"),

@@ -85,9 +85,14 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
                 }
             }
         };
-        match session.hub().say(session.id, say_target, kind, body.clone()) {
+        match session
+            .hub()
+            .say(session.id, say_target, kind, body.clone())
+        {
             Ok(sent) => {
-                if let (MessageTarget::Direct(to), Some(away), false) = (&sent.target, &sent.away, is_notice) {
+                if let (MessageTarget::Direct(to), Some(away), false) =
+                    (&sent.target, &sent.away, is_notice)
+                {
                     session.numeric(reply::RPL_AWAY, &[to.as_str(), away.as_str()]);
                 }
                 if session.caps.has(Cap::ECHO_MESSAGE)
@@ -97,7 +102,10 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
                         MessageTarget::Room(room) => channel_name(room.as_str()),
                         MessageTarget::Direct(nick) => nick.as_str().to_owned(),
                     };
-                    let msgid = session.caps.has(Cap::MESSAGE_TAGS).then(|| sent.id.to_string());
+                    let msgid = session
+                        .caps
+                        .has(Cap::MESSAGE_TAGS)
+                        .then(|| sent.id.to_string());
                     let echo = message_lines(
                         sent.time,
                         session.caps.has(Cap::SERVER_TIME),

@@ -39,35 +39,180 @@ struct Spec {
 
 /// Every command, by name.
 const COMMANDS: &[Spec] = &[
-    Spec { name: "CAP", access: Access::Always, min_params: 1, handler: registration::cap },
-    Spec { name: "PASS", access: Access::Always, min_params: 1, handler: registration::pass },
-    Spec { name: "NICK", access: Access::Always, min_params: 0, handler: registration::nick },
-    Spec { name: "USER", access: Access::Always, min_params: 4, handler: registration::user },
-    Spec { name: "PING", access: Access::Always, min_params: 1, handler: server::ping },
-    Spec { name: "PONG", access: Access::Always, min_params: 0, handler: server::pong },
-    Spec { name: "QUIT", access: Access::Always, min_params: 0, handler: server::quit },
-    Spec { name: "JOIN", access: Access::Registered, min_params: 1, handler: channel::join },
-    Spec { name: "PART", access: Access::Registered, min_params: 1, handler: channel::part },
-    Spec { name: "TOPIC", access: Access::Registered, min_params: 1, handler: channel::topic },
-    Spec { name: "NAMES", access: Access::Registered, min_params: 0, handler: channel::names },
-    Spec { name: "LIST", access: Access::Registered, min_params: 0, handler: channel::list },
-    Spec { name: "KICK", access: Access::Registered, min_params: 2, handler: channel::kick },
-    Spec { name: "INVITE", access: Access::Registered, min_params: 2, handler: channel::invite },
-    Spec { name: "MODE", access: Access::Registered, min_params: 1, handler: user::mode },
-    Spec { name: "PRIVMSG", access: Access::Registered, min_params: 0, handler: message::privmsg },
-    Spec { name: "NOTICE", access: Access::Registered, min_params: 0, handler: message::notice },
-    Spec { name: "TAGMSG", access: Access::Registered, min_params: 1, handler: message::tagmsg },
-    Spec { name: "WHO", access: Access::Registered, min_params: 0, handler: user::who },
-    Spec { name: "WHOIS", access: Access::Registered, min_params: 1, handler: user::whois },
-    Spec { name: "WHOWAS", access: Access::Registered, min_params: 1, handler: user::whowas },
-    Spec { name: "AWAY", access: Access::Registered, min_params: 0, handler: user::away },
-    Spec { name: "ISON", access: Access::Registered, min_params: 1, handler: user::ison },
-    Spec { name: "USERHOST", access: Access::Registered, min_params: 1, handler: user::userhost },
-    Spec { name: "SETNAME", access: Access::Registered, min_params: 1, handler: user::setname },
-    Spec { name: "VERSION", access: Access::Registered, min_params: 0, handler: server::version },
-    Spec { name: "TIME", access: Access::Registered, min_params: 0, handler: server::time },
-    Spec { name: "LUSERS", access: Access::Registered, min_params: 0, handler: server::lusers },
-    Spec { name: "MOTD", access: Access::Registered, min_params: 0, handler: server::motd },
+    Spec {
+        name: "CAP",
+        access: Access::Always,
+        min_params: 1,
+        handler: registration::cap,
+    },
+    Spec {
+        name: "PASS",
+        access: Access::Always,
+        min_params: 1,
+        handler: registration::pass,
+    },
+    Spec {
+        name: "NICK",
+        access: Access::Always,
+        min_params: 0,
+        handler: registration::nick,
+    },
+    Spec {
+        name: "USER",
+        access: Access::Always,
+        min_params: 4,
+        handler: registration::user,
+    },
+    Spec {
+        name: "PING",
+        access: Access::Always,
+        min_params: 1,
+        handler: server::ping,
+    },
+    Spec {
+        name: "PONG",
+        access: Access::Always,
+        min_params: 0,
+        handler: server::pong,
+    },
+    Spec {
+        name: "QUIT",
+        access: Access::Always,
+        min_params: 0,
+        handler: server::quit,
+    },
+    Spec {
+        name: "JOIN",
+        access: Access::Registered,
+        min_params: 1,
+        handler: channel::join,
+    },
+    Spec {
+        name: "PART",
+        access: Access::Registered,
+        min_params: 1,
+        handler: channel::part,
+    },
+    Spec {
+        name: "TOPIC",
+        access: Access::Registered,
+        min_params: 1,
+        handler: channel::topic,
+    },
+    Spec {
+        name: "NAMES",
+        access: Access::Registered,
+        min_params: 0,
+        handler: channel::names,
+    },
+    Spec {
+        name: "LIST",
+        access: Access::Registered,
+        min_params: 0,
+        handler: channel::list,
+    },
+    Spec {
+        name: "KICK",
+        access: Access::Registered,
+        min_params: 2,
+        handler: channel::kick,
+    },
+    Spec {
+        name: "INVITE",
+        access: Access::Registered,
+        min_params: 2,
+        handler: channel::invite,
+    },
+    Spec {
+        name: "MODE",
+        access: Access::Registered,
+        min_params: 1,
+        handler: user::mode,
+    },
+    Spec {
+        name: "PRIVMSG",
+        access: Access::Registered,
+        min_params: 0,
+        handler: message::privmsg,
+    },
+    Spec {
+        name: "NOTICE",
+        access: Access::Registered,
+        min_params: 0,
+        handler: message::notice,
+    },
+    Spec {
+        name: "TAGMSG",
+        access: Access::Registered,
+        min_params: 1,
+        handler: message::tagmsg,
+    },
+    Spec {
+        name: "WHO",
+        access: Access::Registered,
+        min_params: 0,
+        handler: user::who,
+    },
+    Spec {
+        name: "WHOIS",
+        access: Access::Registered,
+        min_params: 1,
+        handler: user::whois,
+    },
+    Spec {
+        name: "WHOWAS",
+        access: Access::Registered,
+        min_params: 1,
+        handler: user::whowas,
+    },
+    Spec {
+        name: "AWAY",
+        access: Access::Registered,
+        min_params: 0,
+        handler: user::away,
+    },
+    Spec {
+        name: "ISON",
+        access: Access::Registered,
+        min_params: 1,
+        handler: user::ison,
+    },
+    Spec {
+        name: "USERHOST",
+        access: Access::Registered,
+        min_params: 1,
+        handler: user::userhost,
+    },
+    Spec {
+        name: "SETNAME",
+        access: Access::Registered,
+        min_params: 1,
+        handler: user::setname,
+    },
+    Spec {
+        name: "VERSION",
+        access: Access::Registered,
+        min_params: 0,
+        handler: server::version,
+    },
+    Spec {
+        name: "TIME",
+        access: Access::Registered,
+        min_params: 0,
+        handler: server::time,
+    },
+    Spec {
+        name: "LUSERS",
+        access: Access::Registered,
+        min_params: 0,
+        handler: server::lusers,
+    },
+    Spec {
+        name: "MOTD",
+        access: Access::Registered,
+        min_params: 0,
+        handler: server::motd,
+    },
 ];
 
 /// Runs one parsed message: checks access and parameter count, then calls its handler.
@@ -75,7 +220,10 @@ pub(crate) fn dispatch(session: &mut Session, message: &Message) {
     let name = message.command.to_ascii_uppercase();
     let Some(spec) = COMMANDS.iter().find(|spec| spec.name == name) else {
         if session.is_registered {
-            session.numeric(reply::ERR_UNKNOWNCOMMAND, &[&message.command, "Unknown command"]);
+            session.numeric(
+                reply::ERR_UNKNOWNCOMMAND,
+                &[&message.command, "Unknown command"],
+            );
         } else {
             session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
         }
@@ -94,7 +242,10 @@ pub(crate) fn dispatch(session: &mut Session, message: &Message) {
 
 /// 461.
 fn need_more_params(session: &mut Session, command: &str) {
-    session.numeric(reply::ERR_NEEDMOREPARAMS, &[command, "Not enough parameters"]);
+    session.numeric(
+        reply::ERR_NEEDMOREPARAMS,
+        &[command, "Not enough parameters"],
+    );
 }
 
 /// The numeric for a hub refusal.
@@ -104,20 +255,35 @@ fn refused(session: &mut Session, refusal: &Refusal) {
             session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
         }
         Refusal::NickInUse(nick) => {
-            session.numeric(reply::ERR_NICKNAMEINUSE, &[nick.as_str(), "Nickname is already in use"]);
+            session.numeric(
+                reply::ERR_NICKNAMEINUSE,
+                &[nick.as_str(), "Nickname is already in use"],
+            );
         }
         Refusal::NoSuchNick(nick) => {
-            session.numeric(reply::ERR_NOSUCHNICK, &[nick.as_str(), "No such nick/channel"]);
+            session.numeric(
+                reply::ERR_NOSUCHNICK,
+                &[nick.as_str(), "No such nick/channel"],
+            );
         }
         Refusal::NoSuchRoom(room) => {
-            session.numeric(reply::ERR_NOSUCHCHANNEL, &[&channel_name(room.as_str()), "No such channel"]);
+            session.numeric(
+                reply::ERR_NOSUCHCHANNEL,
+                &[&channel_name(room.as_str()), "No such channel"],
+            );
         }
         Refusal::NotInRoom(room) => {
-            session.numeric(reply::ERR_NOTONCHANNEL, &[&channel_name(room.as_str()), "You're not on that channel"]);
+            session.numeric(
+                reply::ERR_NOTONCHANNEL,
+                &[&channel_name(room.as_str()), "You're not on that channel"],
+            );
         }
         Refusal::AlreadyInRoom(_) => {}
         Refusal::NotOperator(room) => {
-            session.numeric(reply::ERR_CHANOPRIVSNEEDED, &[&channel_name(room.as_str()), "You're not channel operator"]);
+            session.numeric(
+                reply::ERR_CHANOPRIVSNEEDED,
+                &[&channel_name(room.as_str()), "You're not channel operator"],
+            );
         }
         Refusal::CannotSend { room, reason } => {
             let text = match reason {
@@ -125,30 +291,53 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 CannotSend::Moderated => "Cannot send to channel (+m)",
                 CannotSend::Banned => "Cannot send to channel (you are banned)",
             };
-            session.numeric(reply::ERR_CANNOTSENDTOCHAN, &[&channel_name(room.as_str()), text]);
+            session.numeric(
+                reply::ERR_CANNOTSENDTOCHAN,
+                &[&channel_name(room.as_str()), text],
+            );
         }
         Refusal::InviteOnly(room) => {
-            session.numeric(reply::ERR_INVITEONLYCHAN, &[&channel_name(room.as_str()), "Cannot join channel (+i)"]);
+            session.numeric(
+                reply::ERR_INVITEONLYCHAN,
+                &[&channel_name(room.as_str()), "Cannot join channel (+i)"],
+            );
         }
         Refusal::BadKey(room) => {
-            session.numeric(reply::ERR_BADCHANNELKEY, &[&channel_name(room.as_str()), "Cannot join channel (+k)"]);
+            session.numeric(
+                reply::ERR_BADCHANNELKEY,
+                &[&channel_name(room.as_str()), "Cannot join channel (+k)"],
+            );
         }
         Refusal::RoomFull(room) => {
-            session.numeric(reply::ERR_CHANNELISFULL, &[&channel_name(room.as_str()), "Cannot join channel (+l)"]);
+            session.numeric(
+                reply::ERR_CHANNELISFULL,
+                &[&channel_name(room.as_str()), "Cannot join channel (+l)"],
+            );
         }
         Refusal::Banned(room) => {
-            session.numeric(reply::ERR_BANNEDFROMCHAN, &[&channel_name(room.as_str()), "Cannot join channel (+b)"]);
+            session.numeric(
+                reply::ERR_BANNEDFROMCHAN,
+                &[&channel_name(room.as_str()), "Cannot join channel (+b)"],
+            );
         }
         Refusal::TargetNotInRoom { nick, room } => {
             session.numeric(
                 reply::ERR_USERNOTINCHANNEL,
-                &[nick.as_str(), &channel_name(room.as_str()), "They aren't on that channel"],
+                &[
+                    nick.as_str(),
+                    &channel_name(room.as_str()),
+                    "They aren't on that channel",
+                ],
             );
         }
         Refusal::TargetAlreadyInRoom { nick, room } => {
             session.numeric(
                 reply::ERR_USERONCHANNEL,
-                &[nick.as_str(), &channel_name(room.as_str()), "is already on channel"],
+                &[
+                    nick.as_str(),
+                    &channel_name(room.as_str()),
+                    "is already on channel",
+                ],
             );
         }
         Refusal::MessageTooLong { .. } => {

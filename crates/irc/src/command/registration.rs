@@ -20,7 +20,11 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
             if !session.is_registered {
                 session.is_negotiating = true;
             }
-            if message.params.get(1).is_some_and(|v| v.parse::<u32>().is_ok_and(|v| v >= 302)) {
+            if message
+                .params
+                .get(1)
+                .is_some_and(|v| v.parse::<u32>().is_ok_and(|v| v >= 302))
+            {
                 session.caps.enable(Cap::CAP_NOTIFY);
             }
             let list: Vec<&str> = OFFERED.iter().map(|(name, _)| *name).collect();
@@ -35,7 +39,11 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                 session.is_negotiating = true;
             }
             let list = message.params.get(1).map_or("", String::as_str);
-            let verdict = if session.caps.request(list) { "ACK" } else { "NAK" };
+            let verdict = if session.caps.request(list) {
+                "ACK"
+            } else {
+                "NAK"
+            };
             cap_reply(session, verdict, list);
         }
         "END" => {
@@ -43,7 +51,10 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
             try_register(session);
         }
         _ => {
-            session.numeric(reply::ERR_INVALIDCAPCMD, &[&message.params[0], "Invalid CAP command"]);
+            session.numeric(
+                reply::ERR_INVALIDCAPCMD,
+                &[&message.params[0], "Invalid CAP command"],
+            );
         }
     }
 }
@@ -89,14 +100,11 @@ pub(super) fn nick(session: &mut Session, message: &Message) {
                 try_register(session);
             }
         }
-        Err(Refusal::NickInUse(taken)) => {
-            let target = session.target();
-            let mut b = session.server_line();
-            b.command(reply::ERR_NICKNAMEINUSE)
-                .param(&target)
-                .param(wanted)
-                .trailing(&format!("Nickname {taken} is already in use"));
-            session.send(b.finish());
+        Err(Refusal::NickInUse(_)) => {
+            session.numeric(
+                reply::ERR_NICKNAMEINUSE,
+                &[wanted, "Nickname is already in use"],
+            );
         }
         Err(refusal) => refused(session, &refusal),
     }
@@ -113,8 +121,15 @@ pub(super) fn user(session: &mut Session, message: &Message) {
         .filter(|c| !c.is_control() && !matches!(c, '@' | '!' | ':' | ' '))
         .take(USER_LEN)
         .collect();
-    let name = if name.is_empty() { "user".to_owned() } else { format!("~{name}") };
-    let realname: String = message.params[3].chars().filter(|c| !c.is_control()).collect();
+    let name = if name.is_empty() {
+        "user".to_owned()
+    } else {
+        format!("~{name}")
+    };
+    let realname: String = message.params[3]
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     let realname = truncate(&realname, 128).to_owned();
     if let Err(refusal) = session.hub().set_user(session.id, &name, &realname) {
         refused(session, &refusal);
@@ -151,7 +166,10 @@ fn try_register(session: &mut Session) {
     let nick = session.target();
     let server = session.server_name().to_owned();
     let network = session.config().network.clone();
-    let welcome = format!("Welcome to the {network} IRC network, {nick}!{user}@{}", session.host);
+    let welcome = format!(
+        "Welcome to the {network} IRC network, {nick}!{user}@{}",
+        session.host
+    );
     session.numeric(reply::RPL_WELCOME, &[&welcome]);
     let yourhost = format!("Your host is {server}, running version {}", crate::VERSION);
     session.numeric(reply::RPL_YOURHOST, &[&yourhost]);
@@ -192,7 +210,9 @@ pub(crate) fn send_isupport(session: &mut Session) {
         network,
         format!("NICKLEN={NICK_MAX_CHARS}"),
         "PREFIX=(ov)@+".to_owned(),
-        format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},JOIN:,PART:,KICK:1,NAMES:1,LIST:,WHOIS:1"),
+        format!(
+            "TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},TAGMSG:{MAX_TARGETS},JOIN:,PART:,KICK:1,NAMES:1,LIST:,WHOIS:1"
+        ),
         format!("TOPICLEN={TEXT_LEN}"),
         format!("USERLEN={}", USER_LEN + 1),
         "UTF8ONLY".to_owned(),

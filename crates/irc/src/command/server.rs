@@ -11,7 +11,9 @@ use crate::session::Session;
 pub(super) fn ping(session: &mut Session, message: &Message) {
     let server = session.server_name().to_owned();
     let mut b = session.server_line();
-    b.command("PONG").param(&server).trailing(&message.params[0]);
+    b.command("PONG")
+        .param(&server)
+        .trailing(&message.params[0]);
     session.send(b.finish());
 }
 
@@ -20,17 +22,27 @@ pub(super) fn pong(_session: &mut Session, _message: &Message) {}
 
 /// `QUIT [:reason]`: says goodbye, tells everyone, closes.
 pub(super) fn quit(session: &mut Session, message: &Message) {
-    let reason = message.params.first().and_then(|r| MessageText::parse(r).ok());
-    let shown = reason.as_ref().map_or_else(|| "Quit".to_owned(), |r| format!("Quit: {r}"));
+    let reason = message
+        .params
+        .first()
+        .and_then(|r| MessageText::parse(r).ok());
+    let shown = reason
+        .as_ref()
+        .map_or_else(|| "Quit".to_owned(), |r| format!("Quit: {r}"));
     let host = session.host.clone();
-    session.send(reply::error_line(&format!("Closing link: {host} ({shown})")));
+    session.send(reply::error_line(&format!(
+        "Closing link: {host} ({shown})"
+    )));
     session.close = Some(LeaveReason::Requested(reason));
 }
 
 /// `VERSION`: 351, then the ISUPPORT lines.
 pub(super) fn version(session: &mut Session, _message: &Message) {
     let server = session.server_name().to_owned();
-    session.numeric(reply::RPL_VERSION, &[crate::VERSION, &server, "teahouse chat server"]);
+    session.numeric(
+        reply::RPL_VERSION,
+        &[crate::VERSION, &server, "teahouse chat server"],
+    );
     send_isupport(session);
 }
 
@@ -66,7 +78,10 @@ pub(crate) fn send_lusers(session: &mut Session) {
             &[&stats.unregistered.to_string(), "unknown connection(s)"],
         );
     }
-    session.numeric(reply::RPL_LUSERCHANNELS, &[&stats.rooms.to_string(), "channels formed"]);
+    session.numeric(
+        reply::RPL_LUSERCHANNELS,
+        &[&stats.rooms.to_string(), "channels formed"],
+    );
     let me = format!("I have {} clients and 0 servers", stats.users);
     session.numeric(reply::RPL_LUSERME, &[&me]);
     let (users, max) = (stats.users.to_string(), stats.max_users.to_string());
@@ -84,7 +99,10 @@ pub(crate) fn send_motd(session: &mut Session) {
         return;
     }
     let server = session.server_name().to_owned();
-    session.numeric(reply::RPL_MOTDSTART, &[&format!("- {server} Message of the day - ")]);
+    session.numeric(
+        reply::RPL_MOTDSTART,
+        &[&format!("- {server} Message of the day - ")],
+    );
     for line in &motd {
         session.numeric(reply::RPL_MOTD, &[&format!("- {line}")]);
     }

@@ -33,7 +33,10 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
             .and_then(|n| session.hub().user_info(session.id, &n))
             .is_some();
         if exists {
-            session.numeric(reply::ERR_USERSDONTMATCH, &["Can't change mode for other users"]);
+            session.numeric(
+                reply::ERR_USERSDONTMATCH,
+                &["Can't change mode for other users"],
+            );
         } else {
             session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         }
@@ -41,8 +44,15 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
     }
     let me = session.target();
     let Some(modestring) = message.params.get(1) else {
-        let info = session.nick.clone().and_then(|n| session.hub().user_info(session.id, &n));
-        let modes = if info.is_some_and(|i| i.is_invisible) { "+i" } else { "+" };
+        let info = session
+            .nick
+            .clone()
+            .and_then(|n| session.hub().user_info(session.id, &n));
+        let modes = if info.is_some_and(|i| i.is_invisible) {
+            "+i"
+        } else {
+            "+"
+        };
         session.numeric(reply::RPL_UMODEIS, &[modes]);
         return;
     };
@@ -77,7 +87,11 @@ pub(super) fn who(session: &mut Session, message: &Message) {
         if let Ok(members) = session.hub().members(&room) {
             let chan = channel_name(room.as_str());
             for member in members {
-                let flags = who_flags(member.is_away, member.status, session.caps.has(Cap::MULTI_PREFIX));
+                let flags = who_flags(
+                    member.is_away,
+                    member.status,
+                    session.caps.has(Cap::MULTI_PREFIX),
+                );
                 who_reply(session, &chan, &member.profile, &flags);
             }
         }
@@ -87,8 +101,14 @@ pub(super) fn who(session: &mut Session, message: &Message) {
             let (chan, status) = user
                 .rooms
                 .first()
-                .map_or(("*".to_owned(), MemberStatus::default()), |(r, s)| (channel_name(r.as_str()), *s));
-            let flags = who_flags(user.away.is_some(), status, session.caps.has(Cap::MULTI_PREFIX));
+                .map_or(("*".to_owned(), MemberStatus::default()), |(r, s)| {
+                    (channel_name(r.as_str()), *s)
+                });
+            let flags = who_flags(
+                user.away.is_some(),
+                status,
+                session.caps.has(Cap::MULTI_PREFIX),
+            );
             who_reply(session, &chan, &user.profile, &flags);
         }
     }
@@ -111,7 +131,15 @@ fn who_reply(session: &mut Session, chan: &str, profile: &teahouse_types::Profil
     let real = format!("0 {}", profile.realname);
     session.numeric(
         reply::RPL_WHOREPLY,
-        &[chan, &profile.user, &profile.host, &server, profile.nick.as_str(), flags, &real],
+        &[
+            chan,
+            &profile.user,
+            &profile.host,
+            &server,
+            profile.nick.as_str(),
+            flags,
+            &real,
+        ],
     );
 }
 
@@ -132,7 +160,10 @@ pub(super) fn whois(session: &mut Session, message: &Message) {
 fn send_whois(session: &mut Session, info: &UserInfo) {
     let p = &info.profile;
     let nick = p.nick.as_str();
-    session.numeric(reply::RPL_WHOISUSER, &[nick, &p.user, &p.host, "*", &p.realname]);
+    session.numeric(
+        reply::RPL_WHOISUSER,
+        &[nick, &p.user, &p.host, "*", &p.realname],
+    );
     if !info.rooms.is_empty() {
         let is_multi = session.caps.has(Cap::MULTI_PREFIX);
         let list: Vec<String> = info
@@ -163,7 +194,10 @@ fn send_whois(session: &mut Session, info: &UserInfo) {
         .map_or(0, |d| d.as_secs())
         .to_string();
     let signon = channel::secs(info.signon);
-    session.numeric(reply::RPL_WHOISIDLE, &[nick, &idle, &signon, "seconds idle, signon time"]);
+    session.numeric(
+        reply::RPL_WHOISIDLE,
+        &[nick, &idle, &signon, "seconds idle, signon time"],
+    );
     session.numeric(reply::RPL_ENDOFWHOIS, &[nick, "End of /WHOIS list"]);
 }
 
@@ -181,12 +215,18 @@ pub(super) fn whowas(session: &mut Session, message: &Message) {
         .map(|nick| session.hub().whowas(&nick, count))
         .unwrap_or_default();
     if gone.is_empty() {
-        session.numeric(reply::ERR_WASNOSUCHNICK, &[wanted, "There was no such nickname"]);
+        session.numeric(
+            reply::ERR_WASNOSUCHNICK,
+            &[wanted, "There was no such nickname"],
+        );
     }
     let server = session.server_name().to_owned();
     for departed in gone {
         let p = &departed.profile;
-        session.numeric(reply::RPL_WHOWASUSER, &[p.nick.as_str(), &p.user, &p.host, "*", &p.realname]);
+        session.numeric(
+            reply::RPL_WHOWASUSER,
+            &[p.nick.as_str(), &p.user, &p.host, "*", &p.realname],
+        );
         let when = humantime::format_rfc3339_seconds(departed.at).to_string();
         session.numeric(reply::RPL_WHOISSERVER, &[p.nick.as_str(), &server, &when]);
     }
@@ -203,8 +243,13 @@ pub(super) fn away(session: &mut Session, message: &Message) {
         .and_then(|t| MessageText::parse(t).ok());
     let is_away = text.is_some();
     match session.hub().set_away(session.id, text) {
-        Ok(()) if is_away => session.numeric(reply::RPL_NOWAWAY, &["You have been marked as being away"]),
-        Ok(()) => session.numeric(reply::RPL_UNAWAY, &["You are no longer marked as being away"]),
+        Ok(()) if is_away => {
+            session.numeric(reply::RPL_NOWAWAY, &["You have been marked as being away"])
+        }
+        Ok(()) => session.numeric(
+            reply::RPL_UNAWAY,
+            &["You are no longer marked as being away"],
+        ),
         Err(refusal) => refused(session, &refusal),
     }
 }
@@ -212,8 +257,17 @@ pub(super) fn away(session: &mut Session, message: &Message) {
 /// `ISON nick nick…`.
 pub(super) fn ison(session: &mut Session, message: &Message) {
     let mut online = Vec::new();
-    for wanted in message.params.iter().flat_map(|p| p.split(' ')).filter(|n| !n.is_empty()).take(64) {
-        if let Some(info) = Nick::parse(wanted).ok().and_then(|n| session.hub().user_info(session.id, &n)) {
+    for wanted in message
+        .params
+        .iter()
+        .flat_map(|p| p.split(' '))
+        .filter(|n| !n.is_empty())
+        .take(64)
+    {
+        if let Some(info) = Nick::parse(wanted)
+            .ok()
+            .and_then(|n| session.hub().user_info(session.id, &n))
+        {
             online.push(info.profile.nick.as_str().to_owned());
         }
     }
@@ -224,7 +278,10 @@ pub(super) fn ison(session: &mut Session, message: &Message) {
 pub(super) fn userhost(session: &mut Session, message: &Message) {
     let mut entries = Vec::new();
     for wanted in message.params.iter().take(5) {
-        if let Some(info) = Nick::parse(wanted).ok().and_then(|n| session.hub().user_info(session.id, &n)) {
+        if let Some(info) = Nick::parse(wanted)
+            .ok()
+            .and_then(|n| session.hub().user_info(session.id, &n))
+        {
             let p = &info.profile;
             let away = if info.away.is_some() { '-' } else { '+' };
             entries.push(format!("{}={away}{}@{}", p.nick, p.user, p.host));

@@ -2,6 +2,8 @@
 //! real `teahouse` binary. One test binary, to keep link time down.
 
 mod binary;
+mod irc;
+mod irc_mixed;
 mod text_chat;
 mod text_limits;
 mod text_login;
