@@ -4,6 +4,7 @@
 mod binary;
 mod irc;
 mod irc_mixed;
+mod real_client;
 mod text_chat;
 mod text_limits;
 mod text_login;
