@@ -10,7 +10,7 @@ use teahouse_types::{
     SessionId,
 };
 use teahouse_wire::Outbox;
-use teahouse_wire::irc::{LineBuilder, MAX_LINE_BYTES};
+use teahouse_wire::irc::{LineBuilder, MAX_LINE_BYTES, irc_safe};
 use teahouse_wire::outbox::PushError;
 
 use crate::cap::{Cap, CapSet};
@@ -74,7 +74,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             let b = line.start(who, has(Cap::ACCOUNT_TAG));
             b.command("PART").param(&channel(room.as_str()));
             if let LeaveReason::Requested(Some(text)) = reason {
-                b.trailing(text.as_str());
+                b.trailing(&irc_safe(text.as_str()));
             }
             b.finish()
         }
@@ -88,12 +88,14 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             .command("KICK")
             .param(&channel(room.as_str()))
             .param(target.as_str())
-            .trailing(reason.as_ref().map_or(by.nick.as_str(), |r| r.as_str()))
+            .trailing(&irc_safe(
+                reason.as_ref().map_or(by.nick.as_str(), |r| r.as_str()),
+            ))
             .finish(),
         EventKind::Quit { who, reason } => line
             .start(who, has(Cap::ACCOUNT_TAG))
             .command("QUIT")
-            .trailing(&quit_reason(reason))
+            .trailing(&irc_safe(&quit_reason(reason)))
             .finish(),
         EventKind::NickChanged { old, new } => line
             .start(old, has(Cap::ACCOUNT_TAG))
@@ -127,7 +129,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             .start(by, has(Cap::ACCOUNT_TAG))
             .command("TOPIC")
             .param(&channel(room.as_str()))
-            .trailing(topic.as_ref().map_or("", |t| t.as_str()))
+            .trailing(&irc_safe(topic.as_ref().map_or("", |t| t.as_str())))
             .finish(),
         EventKind::ModesChanged { room, by, changes } => {
             let b = line.start(by, has(Cap::ACCOUNT_TAG));
@@ -151,7 +153,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             let b = line.start(who, has(Cap::ACCOUNT_TAG));
             b.command("AWAY");
             if let Some(away) = away {
-                b.trailing(away.as_str());
+                b.trailing(&irc_safe(away.as_str()));
             }
             b.finish()
         }
@@ -278,8 +280,9 @@ pub(crate) fn message_lines(
         + close.len()
         + 2;
     let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
+    let text = irc_safe(text);
     let mut out = BytesMut::new();
-    for chunk in chunks(text, room) {
+    for chunk in chunks(&text, room) {
         let mut b = LineBuilder::new();
         if has_server_time {
             b.tag_display("time", humantime::format_rfc3339_millis(time));

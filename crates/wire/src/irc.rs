@@ -246,6 +246,35 @@ pub fn escape_tag_value(value: &str, out: &mut String) {
     }
 }
 
+/// Makes text safe to relay to IRC clients: keeps the IRC formatting codes (bold `\x02`,
+/// colour `\x03`, hex colour `\x04`, reset `\x0f`, monospace `\x11`, reverse `\x16`,
+/// italics `\x1d`, strikethrough `\x1e`, underline `\x1f`) and CTCP's `\x01`, and removes
+/// every other control character (ESC, BEL, DEL, C1 …), so no terminal escape sequence
+/// reaches a client that prints text raw.
+pub fn irc_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_unsafe = |c: char| {
+        c.is_control()
+            && !matches!(
+                c,
+                '\u{1}'
+                    | '\u{2}'
+                    | '\u{3}'
+                    | '\u{4}'
+                    | '\u{f}'
+                    | '\u{11}'
+                    | '\u{16}'
+                    | '\u{1d}'
+                    | '\u{1e}'
+                    | '\u{1f}'
+                    | '\t'
+            )
+    };
+    if !text.chars().any(is_unsafe) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.chars().filter(|c| !is_unsafe(*c)).collect())
+}
+
 /// A source split into its parts: `nick!user@host`, `nick@host` or `nick`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceParts<'a> {

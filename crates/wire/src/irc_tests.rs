@@ -219,6 +219,16 @@ fn builder_writes_tags_source_params() {
     assert_eq!(&plain[..], b"PING x\r\n");
 }
 
+#[test]
+fn irc_safe_keeps_formatting_and_drops_escapes() {
+    assert_eq!(
+        irc_safe("\u{2}bold\u{2} \u{3}4red"),
+        "\u{2}bold\u{2} \u{3}4red"
+    );
+    assert_eq!(irc_safe("\u{1}ACTION x\u{1}"), "\u{1}ACTION x\u{1}");
+    assert_eq!(irc_safe("\u{1b}[2Jhi\u{7}\u{9b}\u{7f}"), "[2Jhi");
+}
+
 fn middle() -> impl Strategy<Value = String> {
     "[^ :\r\n\0][^ \r\n\0]{0,8}"
 }

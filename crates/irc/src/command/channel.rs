@@ -4,7 +4,7 @@ use std::time::UNIX_EPOCH;
 
 use teahouse_hub::{Refusal, RoomMember};
 use teahouse_types::{MessageText, ModeChange, Nick, RoomMode, RoomName};
-use teahouse_wire::irc::Message;
+use teahouse_wire::irc::{Message, irc_safe};
 
 use super::{no_such_channel, parse_channel, refused};
 use crate::cap::Cap;
@@ -112,10 +112,11 @@ pub(super) fn topic(session: &mut Session, message: &Message) {
             Err(refusal) => refused(session, &refusal),
         },
         Some(text) => {
+            let text = irc_safe(text);
             let topic = if text.is_empty() {
                 None
             } else {
-                match MessageText::parse(text) {
+                match MessageText::parse(&text) {
                     Ok(topic) => Some(topic),
                     Err(_) => return,
                 }

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use teahouse_hub::UserInfo;
 use teahouse_types::{MemberStatus, MessageText, Nick, RoomName};
-use teahouse_wire::irc::Message;
+use teahouse_wire::irc::{Message, irc_safe};
 
 use super::{channel, parse_channel, refused};
 use crate::cap::Cap;
@@ -239,8 +239,8 @@ pub(super) fn away(session: &mut Session, message: &Message) {
         .params
         .first()
         .filter(|t| !t.is_empty())
-        .map(|t| truncate(t, TEXT_LEN))
-        .and_then(|t| MessageText::parse(t).ok());
+        .map(|t| irc_safe(truncate(t, TEXT_LEN)).into_owned())
+        .and_then(|t| MessageText::parse(&t).ok());
     let is_away = text.is_some();
     match session.hub().set_away(session.id, text) {
         Ok(()) if is_away => {

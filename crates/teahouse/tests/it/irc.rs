@@ -288,6 +288,105 @@ async fn hostile_lines_get_errors_and_the_connection_stays() -> anyhow::Result<(
 }
 
 #[tokio::test]
+async fn notices_external_messages_and_topic_lock() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut op = server.irc_login("op").await?;
+    let mut out = server.irc_login("outsider").await?;
+    join(&mut op, "op", "#n").await?;
+    // +n (the default): no messages from outside; NOTICE errors are never answered.
+    out.send("PRIVMSG #n :from outside").await?;
+    out.expect(&format!(
+        "{S} 404 outsider #n :Cannot send to channel (no external messages)"
+    ))
+    .await?;
+    out.send("NOTICE #n :quiet").await?;
+    out.send("NOTICE nobody :quiet").await?;
+    out.send("NOTICE op :a notice").await?;
+    op.expect(":outsider!~outsider@127.0.0.1 NOTICE op :a notice")
+        .await?;
+    op.send("MODE #n -n").await?;
+    op.expect(":op!~op@127.0.0.1 MODE #n -n").await?;
+    out.send("PRIVMSG #n :from outside").await?;
+    op.expect(":outsider!~outsider@127.0.0.1 PRIVMSG #n :from outside")
+        .await?;
+    out.send("NOTICE #n :a channel notice").await?;
+    op.expect(":outsider!~outsider@127.0.0.1 NOTICE #n :a channel notice")
+        .await?;
+    // -t lets any member set the topic.
+    join(&mut out, "outsider", "#n").await?;
+    op.expect(":outsider!~outsider@127.0.0.1 JOIN #n").await?;
+    op.send("MODE #n -t").await?;
+    op.expect(":op!~op@127.0.0.1 MODE #n -t").await?;
+    out.expect(":op!~op@127.0.0.1 MODE #n -t").await?;
+    out.send("TOPIC #n :anyone may").await?;
+    op.expect(":outsider!~outsider@127.0.0.1 TOPIC #n :anyone may")
+        .await?;
+    // No error ever came back for the notices: the next reply is the PONG.
+    out.send("PING x").await?;
+    out.expect_eventually(&format!("{S} PONG teahouse.local :x"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn escape_sequences_never_reach_other_clients() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut a = server.irc_login("a").await?;
+    let mut b = server.irc_login("b").await?;
+    join(&mut a, "a", "#e").await?;
+    join(&mut b, "b", "#e").await?;
+    a.expect(":b!~b@127.0.0.1 JOIN #e").await?;
+    b.send("PRIVMSG #e :\u{1b}[2J\u{1b}]0;pwned\u{7}\u{2}bold\u{2} \u{3}4red")
+        .await?;
+    a.expect(":b!~b@127.0.0.1 PRIVMSG #e :[2J]0;pwned\u{2}bold\u{2} \u{3}4red")
+        .await?;
+    b.send("AWAY :\u{1b}[5mblink").await?;
+    b.expect_eventually_prefix(&format!("{S} 306 b")).await?;
+    a.send("WHOIS b").await?;
+    a.expect_eventually(&format!("{S} 301 a b :[5mblink"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn garbage_never_hurts_the_server_or_anyone_else() -> anyhow::Result<()> {
+    // Flood control off, so that the garbage is all parsed rather than cut short.
+    let server = TestServer::start_with(|c| c.irc.flood.enabled = false).await?;
+    let mut calm = server.irc_login("calm").await?;
+    let mut junk = server.irc_login("junk").await?;
+    // A fixed pseudo-random stream of bytes, lines of every shape (no sleeps, deterministic).
+    let mut seed: u64 = 0x5eed;
+    let mut bytes = Vec::new();
+    for _ in 0..20_000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let byte = (seed >> 33) as u8;
+        bytes.push(if byte % 17 == 0 { b'\n' } else { byte });
+    }
+    for prefix in [
+        &b"@"[..],
+        b":",
+        b"PRIVMSG ",
+        b"MODE #x ",
+        b"CAP REQ :",
+        b"JOIN ",
+    ] {
+        bytes.extend_from_slice(prefix);
+        bytes.extend_from_slice(&bytes[..200].to_vec());
+        bytes.push(b'\n');
+    }
+    junk.send_raw(&bytes).await?;
+    junk.send("PING survived").await?;
+    junk.expect_eventually(&format!("{S} PONG teahouse.local :survived"))
+        .await?;
+    calm.send("PING calm").await?;
+    calm.expect_eventually(&format!("{S} PONG teahouse.local :calm"))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn privmsg_to_a_thousand_targets_is_capped() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut a = server.irc_login("a").await?;
