@@ -373,7 +373,7 @@ async fn garbage_never_hurts_the_server_or_anyone_else() -> anyhow::Result<()> {
         b"JOIN ",
     ] {
         bytes.extend_from_slice(prefix);
-        bytes.extend_from_slice(&bytes[..200].to_vec());
+        bytes.extend_from_within(..200);
         bytes.push(b'\n');
     }
     junk.send_raw(&bytes).await?;
