@@ -27,6 +27,7 @@ use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::render::IrcSink;
 use crate::session::Shared;
 
 /// The version string clients see (`VERSION`, 002, 004).
@@ -122,7 +123,15 @@ impl IrcFace {
     }
 
     /// Runs one accepted connection to its end; `permit` is held until then.
-    pub async fn run_session(&self, stream: TcpStream, peer: SocketAddr, permit: ConnectionPermit) {
-        session::run(stream, peer, permit, Arc::clone(&self.shared)).await;
+    ///
+    /// Returns the session's future itself (no wrapper), so that an idle connection's task
+    /// is no bigger than it must be.
+    pub fn run_session(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: ConnectionPermit,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        session::run(stream, peer, permit, Arc::clone(&self.shared))
     }
 }

@@ -20,11 +20,25 @@ const RENDER_KEY_BASE: u32 = 0x1_0000;
 
 /// A session's sink: filters what its capabilities ask to hear, renders each event once per
 /// capability set through the event's cache, and queues the shared bytes.
-pub(crate) struct IrcSink {
+pub struct IrcSink {
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) caps: Arc<CapSet>,
     /// Set once the hub has given the session its id.
     pub(crate) session: OnceLock<SessionId>,
+}
+
+impl IrcSink {
+    /// A sink onto `outbox` for a client with the capabilities named in `caps` (as in
+    /// `CAP REQ`); for benchmarks and tests of the fan-out path.
+    pub fn new(outbox: Arc<Outbox>, caps: &str) -> Self {
+        let set = CapSet::default();
+        let _ = set.request(caps);
+        Self {
+            outbox,
+            caps: Arc::new(set),
+            session: OnceLock::new(),
+        }
+    }
 }
 
 impl EventSink for IrcSink {

@@ -288,7 +288,8 @@ struct Clock {
 
 async fn drive(mut session: Session, mut stream: TcpStream) {
     debug!("session started");
-    let config = session.shared.config.clone();
+    let shared = Arc::clone(&session.shared);
+    let config = &shared.config;
     let now = Instant::now();
     let mut clock = Clock {
         registration_deadline: now + config.registration_timeout,
@@ -304,22 +305,37 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
     let mut decoder = LineDecoder::new(MAX_FRAME_BYTES);
     let mut rbuf = BytesMut::new();
     let mut wbatch: Vec<Bytes> = Vec::new();
-    let shutdown = session.shared.shutdown.clone();
     let outbox = Arc::clone(&session.outbox);
     let (mut reader, mut writer) = stream.split();
+    // Long-lived, so a wake-up re-registers nothing: the shutdown wait and one timer that is
+    // only moved when its deadline changes.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let mut deadline = next_timer(&session, &clock, config);
+    let timer = sleep_until(deadline);
+    tokio::pin!(timer);
 
     let end = loop {
         let is_closing = clock.close_deadline.is_some();
-        let timer = next_timer(&session, &clock, &config);
+        let next = next_timer(&session, &clock, config);
+        if next != deadline || timer.is_elapsed() {
+            deadline = next;
+            timer.as_mut().reset(deadline);
+        }
         tokio::select! {
             biased;
-            () = shutdown.cancelled(), if !is_closing => {
+            () = &mut shutdown, if !is_closing => {
                 session.push(reply::error_line("Server shutting down"));
                 session.leave(LeaveReason::ServerShutdown);
                 clock.close_deadline = Some(Instant::now() + config.close_grace);
             }
             written = write_step(&mut writer, &outbox, &mut wbatch) => match written {
-                Ok(()) => {}
+                Ok(()) => {
+                    if wbatch.capacity() > 4 {
+                        // Keep no capacity from a burst while the connection idles.
+                        wbatch = Vec::new();
+                    }
+                }
                 Err(WriteEnd::Closed(OutboxClosed::Graceful)) => break None,
                 Err(WriteEnd::Closed(OutboxClosed::Overflow)) => break Some(LeaveReason::SendQueueExceeded),
                 Err(WriteEnd::Io(error)) => {
@@ -358,7 +374,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                 // Let the recipients' writers run before reading more.
                 tokio::task::yield_now().await;
             }
-            () = sleep_until(timer.unwrap_or(clock.registration_deadline)), if timer.is_some() => {
+            () = &mut timer => {
                 let now = Instant::now();
                 if let Some(close) = clock.close_deadline {
                     if now >= close {
@@ -403,10 +419,10 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
     debug!("session ended");
 }
 
-/// The next instant the session's timer arm must wake at, if any.
-fn next_timer(session: &Session, clock: &Clock, config: &IrcConfig) -> Option<Instant> {
+/// The next instant the session's timer arm must wake at.
+fn next_timer(session: &Session, clock: &Clock, config: &IrcConfig) -> Instant {
     if let Some(close) = clock.close_deadline {
-        return Some(close);
+        return close;
     }
     let liveness = match clock.ping_sent {
         Some(sent) => sent + config.ping_timeout,
@@ -419,7 +435,7 @@ fn next_timer(session: &Session, clock: &Clock, config: &IrcConfig) -> Option<In
     if let Some(resume) = clock.resume_at {
         next = next.min(resume);
     }
-    Some(next)
+    next
 }
 
 /// Runs the complete lines in `rbuf` while the flood bucket allows.

@@ -153,8 +153,7 @@ impl listener::Face for TextFace {
         peer: SocketAddr,
         permit: teahouse_hub::ConnectionPermit,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let face = self.clone();
-        async move { face.run_session(stream, peer, permit).await }
+        TextFace::run_session(self, stream, peer, permit)
     }
 }
 
@@ -169,7 +168,6 @@ impl listener::Face for IrcFace {
         peer: SocketAddr,
         permit: teahouse_hub::ConnectionPermit,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let face = self.clone();
-        async move { face.run_session(stream, peer, permit).await }
+        IrcFace::run_session(self, stream, peer, permit)
     }
 }

@@ -26,6 +26,84 @@ enum Command {
     Serve(ServeArgs),
     /// Chat from this terminal (or a script) over the plain-text protocol.
     Chat(ChatArgs),
+    /// Load-test a chat server (teahouse, or any IRC server) on this machine.
+    Bench(BenchArgs),
+}
+
+/// Flags of `teahouse bench`.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// fanout: N clients in one room, S send M messages each; idle: hold K registered
+    /// connections; churn: connect-register-join-say-quit in a loop.
+    #[arg(value_enum)]
+    workload: WorkloadArg,
+    /// The server (loopback only).
+    #[arg(long, default_value = "127.0.0.1:6667")]
+    addr: std::net::SocketAddr,
+    /// Protocol to speak.
+    #[arg(long, value_enum, default_value_t = ProtoArg::Irc)]
+    proto: ProtoArg,
+    /// fanout: clients (N); idle: connections (K).
+    #[arg(long, short = 'n', default_value_t = 100)]
+    clients: usize,
+    /// fanout: senders (S).
+    #[arg(long, short = 's', default_value_t = 10)]
+    senders: usize,
+    /// fanout: messages per sender (M).
+    #[arg(long, short = 'm', default_value_t = 1000)]
+    messages: usize,
+    /// fanout: closed loop, at most W unacknowledged messages per sender.
+    #[arg(long, conflicts_with = "rate")]
+    window: Option<usize>,
+    /// fanout: paced, R messages per second per sender; churn: cycles per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// fanout: this many more clients that join and never read.
+    #[arg(long, default_value_t = 0)]
+    silent: usize,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
+    /// The server's pid, for its CPU time and memory (from /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// IRC: `NAME:PASSWORD` to OPER with after registering.
+    #[arg(long)]
+    oper: Option<String>,
+    /// IRC: user modes to set after registering (ngIRCd: `+F` lifts flood penalties).
+    #[arg(long)]
+    umode: Option<String>,
+    /// IRC channel to use.
+    #[arg(long, default_value = "#bench")]
+    channel: String,
+    /// Connections set up at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// idle: how long to hold the connections; churn: how long to run.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    duration: Duration,
+    /// Nick prefix (runs against one server must not collide).
+    #[arg(long, default_value = "b")]
+    nick_prefix: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Print progress to stderr.
+    #[arg(long)]
+    progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum WorkloadArg {
+    Fanout,
+    Idle,
+    Churn,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProtoArg {
+    Text,
+    Irc,
 }
 
 /// Flags of `teahouse serve`; each overrides the config file and has a `TEAHOUSE_` variable.
@@ -120,6 +198,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Bench(args) => match runtime.block_on(bench(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("teahouse bench: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Chat(args) => {
             let lang = match args.lang {
                 LangArg::En => teahouse_client::Lang::En,
@@ -142,6 +227,84 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use teahouse_bench::{BenchConfig, Pacing, Proto, Workload};
+    anyhow::ensure!(
+        args.addr.ip().is_loopback(),
+        "teahouse bench only loads servers on this machine (loopback), not {}",
+        args.addr
+    );
+    let proto = match args.proto {
+        ProtoArg::Text => Proto::Text,
+        ProtoArg::Irc => Proto::Irc,
+    };
+    let workload = match args.workload {
+        WorkloadArg::Fanout => Workload::Fanout {
+            clients: args.clients,
+            senders: args.senders,
+            messages: args.messages,
+            pacing: match (args.window, args.rate) {
+                (Some(w), _) => Pacing::Window(w),
+                (None, Some(r)) => Pacing::Rate(r),
+                (None, None) => Pacing::Open,
+            },
+            silent: args.silent,
+        },
+        WorkloadArg::Idle => Workload::Idle {
+            connections: args.clients,
+            hold: args.duration,
+        },
+        WorkloadArg::Churn => Workload::Churn {
+            rate: args.rate.unwrap_or(50.0),
+            duration: args.duration,
+        },
+    };
+    let clients = match workload {
+        Workload::Fanout {
+            clients, silent, ..
+        } => clients + silent,
+        _ => args.clients,
+    };
+    let workload = match workload {
+        Workload::Fanout {
+            senders,
+            messages,
+            pacing,
+            silent,
+            ..
+        } => Workload::Fanout {
+            clients,
+            senders,
+            messages,
+            pacing,
+            silent,
+        },
+        other => other,
+    };
+    let mut config = BenchConfig::new(args.addr, proto, workload);
+    config.payload_bytes = args.payload.max(40);
+    config.server_pid = args.server_pid;
+    config.irc_oper = match &args.oper {
+        Some(spec) => {
+            let (name, password) = spec.split_once(':').context("--oper takes NAME:PASSWORD")?;
+            Some((name.to_owned(), password.to_owned()))
+        }
+        None => None,
+    };
+    config.irc_umode = args.umode.clone();
+    config.channel = args.channel.clone();
+    config.connect_concurrency = args.concurrency;
+    config.is_progress = args.progress;
+    config.nick_prefix = args.nick_prefix.clone();
+    let report = teahouse_bench::run(config).await?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

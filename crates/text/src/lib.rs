@@ -59,8 +59,13 @@ impl TextFace {
     }
 
     /// Runs one accepted connection to its end; `permit` is held until then.
-    pub async fn run_session(&self, stream: TcpStream, peer: SocketAddr, permit: ConnectionPermit) {
-        session::run(stream, peer, permit, Arc::clone(&self.shared)).await;
+    pub fn run_session(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: ConnectionPermit,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        session::run(stream, peer, permit, Arc::clone(&self.shared))
     }
 }
 

@@ -124,23 +124,42 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
     let mut decoder = LineDecoder::new(config.max_line_bytes);
     let mut rbuf = BytesMut::new();
     let mut wbatch: Vec<Bytes> = Vec::new();
-    let shutdown = session.shared.shutdown.clone();
+    let shared = Arc::clone(&session.shared);
     let outbox = Arc::clone(&session.outbox);
     let (mut reader, mut writer) = stream.split();
+    // Long-lived, so a wake-up re-registers nothing.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let login_timer = sleep_until(login_deadline);
+    tokio::pin!(login_timer);
+    let close_timer = sleep_until(login_deadline);
+    tokio::pin!(close_timer);
 
     session.reply(session.lang().prompt());
+    let mut is_close_timer_set = false;
     let end = loop {
         let is_closing = close_deadline.is_some();
+        if let Some(at) = close_deadline
+            && !is_close_timer_set
+        {
+            close_timer.as_mut().reset(at);
+            is_close_timer_set = true;
+        }
         let is_login = matches!(session.phase, Phase::Login);
         tokio::select! {
             biased;
-            () = shutdown.cancelled(), if !is_closing => {
+            () = &mut shutdown, if !is_closing => {
                 session.reply(session.lang().shutting_down());
                 session.leave(LeaveReason::ServerShutdown);
                 close_deadline = Some(Instant::now() + session.shared.config.close_grace);
             }
             written = write_step(&mut writer, &outbox, &mut wbatch) => match written {
-                Ok(()) => {}
+                Ok(()) => {
+                    if wbatch.capacity() > 4 {
+                        // Keep no capacity from a burst while the connection idles.
+                        wbatch = Vec::new();
+                    }
+                }
                 Err(WriteEnd::Closed(OutboxClosed::Graceful)) => break None,
                 Err(WriteEnd::Closed(OutboxClosed::Overflow)) => break Some(LeaveReason::SendQueueExceeded),
                 Err(WriteEnd::Io(error)) => {
@@ -177,12 +196,12 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                 // not fill a healthy reader's queue within a single scheduling turn.
                 tokio::task::yield_now().await;
             }
-            () = sleep_until(login_deadline), if is_login && !is_closing => {
+            () = &mut login_timer, if is_login && !is_closing => {
                 session.reply(session.lang().login_timeout());
                 session.leave(LeaveReason::TimedOut);
                 close_deadline = Some(Instant::now() + session.shared.config.close_grace);
             }
-            () = sleep_until(close_deadline.unwrap_or(login_deadline)), if is_closing => {
+            () = &mut close_timer, if is_closing => {
                 debug!("closing connection did not take its last lines in time");
                 break None;
             }

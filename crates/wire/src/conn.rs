@@ -3,15 +3,21 @@
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::outbox::{Outbox, OutboxClosed, write_batch};
 
-/// Read in chunks of this size: a few typed lines, or a pasted paragraph, in one call. The
-/// buffer is released whenever it is empty, so an idle connection holds none.
+/// Read in chunks of this size: a few typed lines, or a pasted paragraph, in one call.
 pub const READ_CHUNK_BYTES: usize = 2048;
 
-/// Reads what is available into `rbuf`, growing it by at most one chunk.
+/// Reads what is available into `rbuf`: at most one chunk per call.
+///
+/// The bytes land in a stack buffer inside one poll and are copied into `rbuf` only once
+/// they have arrived, so a connection waiting for input holds no read buffer at all (the
+/// caller releases `rbuf` once it is empty).
 ///
 /// # Errors
 /// The reader's I/O error.
@@ -22,10 +28,19 @@ pub async fn read_some<R: AsyncRead + Unpin>(
     reader: &mut R,
     rbuf: &mut BytesMut,
 ) -> io::Result<usize> {
-    if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-        rbuf.reserve(READ_CHUNK_BYTES);
-    }
-    reader.read_buf(rbuf).await
+    std::future::poll_fn(|cx| {
+        let mut chunk = [0u8; READ_CHUNK_BYTES];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                rbuf.extend_from_slice(buf.filled());
+                Poll::Ready(Ok(buf.filled().len()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Why the writing side of a connection stopped.

@@ -139,7 +139,9 @@ impl Outbox {
                 let mut state = self.lock();
                 if !state.queue.is_empty() {
                     state.queued_bytes = 0;
-                    batch.extend(state.queue.drain(..));
+                    // Take the whole queue, allocation and all: an idle connection keeps no
+                    // capacity from its last burst.
+                    batch.extend(std::mem::take(&mut state.queue));
                     return Ok(());
                 }
                 if let Some(cause) = state.closed {
@@ -172,14 +174,17 @@ pub async fn write_batch<W: AsyncWrite + Unpin>(
     batch: &mut Vec<Bytes>,
 ) -> io::Result<()> {
     while !batch.is_empty() {
-        let count = batch.len().min(MAX_IOVECS);
-        let mut written = {
+        // The slice array lives on the stack of one poll, never in the future: a session
+        // task stays small however many buffers one write takes.
+        let mut written = std::future::poll_fn(|cx| {
+            let count = batch.len().min(MAX_IOVECS);
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             for (slice, bytes) in slices.iter_mut().zip(&batch[..count]) {
                 *slice = IoSlice::new(bytes);
             }
-            writer.write_vectored(&slices[..count]).await?
-        };
+            std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count])
+        })
+        .await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

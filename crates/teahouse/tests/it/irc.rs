@@ -362,7 +362,7 @@ async fn garbage_never_hurts_the_server_or_anyone_else() -> anyhow::Result<()> {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let byte = (seed >> 33) as u8;
-        bytes.push(if byte % 17 == 0 { b'\n' } else { byte });
+        bytes.push(if byte.is_multiple_of(17) { b'\n' } else { byte });
     }
     for prefix in [
         &b"@"[..],

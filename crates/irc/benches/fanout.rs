@@ -1,0 +1,85 @@
+//! The hot path: one message said in a room of 1000, encoded once per capability set and
+//! queued on every member's outbox. A regression here shows as a slower `say`.
+//!
+//! Run: `cargo bench -p teahouse-irc --bench fanout`.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use teahouse_hub::{Hub, HubConfig, SayTarget, SessionOrigin};
+use teahouse_irc::IrcSink;
+use teahouse_types::{MessageKind, MessageText, Nick, RoomName};
+use teahouse_wire::Outbox;
+
+const MEMBERS: usize = 1000;
+
+fn fanout(c: &mut Criterion) {
+    let hub = Hub::new(HubConfig::default());
+    let room = RoomName::parse("bench").expect("valid room");
+    let mut guards = Vec::new();
+    let mut outboxes = Vec::new();
+    for i in 0..MEMBERS {
+        let outbox = Arc::new(Outbox::new(usize::MAX));
+        // Half the members with IRCv3 tags, half without: two encodings per message.
+        let caps = if i % 2 == 0 {
+            "server-time message-tags"
+        } else {
+            ""
+        };
+        let sink = Arc::new(IrcSink::new(Arc::clone(&outbox), caps));
+        let origin = SessionOrigin {
+            host: "127.0.0.1".into(),
+            user: "~b".into(),
+            realname: "bench".into(),
+        };
+        let guard = hub.attach(sink, origin);
+        hub.set_nick(
+            guard.id(),
+            Nick::parse(&format!("m{i}")).expect("valid nick"),
+        )
+        .expect("free nick");
+        hub.join(guard.id(), room.clone(), None).expect("join");
+        guards.push(guard);
+        outboxes.push(outbox);
+    }
+    let text = MessageText::parse(&"x".repeat(64)).expect("valid text");
+    let sender = guards[0].id();
+    let mut batch = Vec::new();
+    let mut group = c.benchmark_group("fanout");
+    group.throughput(Throughput::Elements((MEMBERS - 1) as u64));
+    group.bench_function("say_to_1000_irc_members", |b| {
+        b.iter(|| {
+            hub.say(
+                sender,
+                SayTarget::Room(room.clone()),
+                MessageKind::Normal,
+                text.clone(),
+            )
+            .expect("say");
+            // Drain the queues so they stay small, as writers would.
+            for outbox in &outboxes[1..] {
+                batch.clear();
+                let _ = futures_lite_poll(outbox, &mut batch);
+            }
+            black_box(&batch);
+        });
+    });
+    group.finish();
+}
+
+/// Takes what is queued without an async runtime: `next_batch` is ready at once when
+/// something is queued.
+fn futures_lite_poll(outbox: &Outbox, batch: &mut Vec<bytes::Bytes>) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let fut = std::pin::pin!(outbox.next_batch(batch));
+    fut.poll(&mut cx).is_ready()
+}
+
+use std::future::Future as _;
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);

@@ -1,0 +1,65 @@
+//! `teahouse bench` against teahouse itself: every delivery accounted for, both protocols.
+
+use teahouse_bench::{BenchConfig, Pacing, Proto, Workload, run};
+use teahouse_testkit::TestServer;
+
+async fn fanout(proto: Proto, pacing: Pacing) -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| c.irc.flood.enabled = false).await?;
+    let addr = match proto {
+        Proto::Text => server.text_addr,
+        Proto::Irc => server.irc_addr,
+    };
+    let workload = Workload::Fanout {
+        clients: 20,
+        senders: 4,
+        messages: 200,
+        pacing,
+        silent: 0,
+    };
+    let mut config = BenchConfig::new(addr, proto, workload);
+    config.server_pid = Some(std::process::id());
+    let report = run(config).await?;
+    assert_eq!(report.expected, Some(4 * 200 * 19));
+    assert_eq!(report.received, report.expected, "{report}");
+    assert_eq!(report.lost, Some(0), "{report}");
+    assert_eq!(report.duplicated, Some(0), "{report}");
+    assert_eq!(report.out_of_order, Some(0), "{report}");
+    assert!(report.server_cpu_seconds.is_some());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_fanout_over_irc_accounts_for_every_delivery() -> anyhow::Result<()> {
+    fanout(Proto::Irc, Pacing::Open).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_fanout_over_text_with_a_window_accounts_for_every_delivery() -> anyhow::Result<()> {
+    fanout(Proto::Text, Pacing::Window(1)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_idle_and_churn_run_against_teahouse() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| c.irc.flood.enabled = false).await?;
+    let idle = Workload::Idle {
+        connections: 50,
+        hold: std::time::Duration::ZERO,
+    };
+    let mut config = BenchConfig::new(server.irc_addr, Proto::Irc, idle);
+    config.server_pid = Some(std::process::id());
+    let report = run(config).await?;
+    assert!(
+        report.registrations_per_second.is_some_and(|r| r > 0.0),
+        "{report}"
+    );
+    let churn = Workload::Churn {
+        rate: 200.0,
+        duration: std::time::Duration::from_millis(200),
+    };
+    let mut config = BenchConfig::new(server.irc_addr, Proto::Irc, churn);
+    config.nick_prefix = "c".into();
+    let report = run(config).await?;
+    assert_eq!(report.failed, Some(0), "{report}");
+    assert!(report.cycles.is_some_and(|c| c > 0), "{report}");
+    Ok(())
+}
