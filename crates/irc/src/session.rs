@@ -32,6 +32,10 @@ use crate::reply;
 /// input is discarded up to its end and answered with 417.
 const MAX_FRAME_BYTES: usize = MAX_CLIENT_TAGS_BYTES + MAX_LINE_BYTES;
 
+/// Input a session may process before it yields to other tasks: a few dozen lines. Chat at
+/// human speed never reaches it; a flood yields every this many bytes.
+const YIELD_AFTER_BYTES: usize = 16 * 1024;
+
 /// What every session of one listener shares.
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
@@ -315,6 +319,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
     let timer = sleep_until(deadline);
     tokio::pin!(timer);
 
+    let mut unyielded_bytes = 0usize;
     let end = loop {
         let is_closing = clock.close_deadline.is_some();
         let next = next_timer(&session, &clock, config);
@@ -347,9 +352,9 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                 break Some(LeaveReason::SendQueueExceeded);
             }
             read = read_some(&mut reader, &mut rbuf), if !is_closing && rbuf.len() <= recvq_bytes => {
-                let is_eof = match read {
-                    Ok(0) => true,
-                    Ok(_) => false,
+                let (is_eof, read_bytes) = match read {
+                    Ok(0) => (true, 0),
+                    Ok(n) => (false, n),
                     Err(error) => {
                         debug!(%error, "read failed");
                         break Some(LeaveReason::ConnectionLost);
@@ -371,8 +376,15 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                     // Give the read buffer back while the connection idles.
                     rbuf = BytesMut::new();
                 }
-                // Let the recipients' writers run before reading more.
-                tokio::task::yield_now().await;
+                // A client sending a flood (flood control off, or the text face) must let its
+                // recipients' writers run before it reads more: one sender must not fill a
+                // healthy reader's queue within a single scheduling turn. Yielding is costly
+                // (it wakes the other worker), so only after a burst, never per line.
+                unyielded_bytes += read_bytes;
+                if unyielded_bytes >= YIELD_AFTER_BYTES {
+                    unyielded_bytes = 0;
+                    tokio::task::yield_now().await;
+                }
             }
             () = &mut timer => {
                 let now = Instant::now();

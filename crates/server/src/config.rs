@@ -39,6 +39,9 @@ pub struct ServerSection {
     pub shutdown_timeout: Duration,
     /// The longest message body, in bytes, on every face.
     pub max_message_bytes: NonZeroUsize,
+    /// Worker threads of the async runtime; 0 means one per core. Read by the binary when
+    /// it builds the runtime.
+    pub workers: usize,
 }
 
 impl Default for ServerSection {
@@ -46,6 +49,7 @@ impl Default for ServerSection {
         Self {
             shutdown_timeout: Duration::from_secs(5),
             max_message_bytes: NonZeroUsize::new(4096).expect("4096 is not zero"),
+            workers: 0,
         }
     }
 }

@@ -121,6 +121,10 @@ struct ServeArgs {
     /// IRC connection password (PASS); the environment keeps it out of `ps`.
     #[arg(long, env = "TEAHOUSE_IRC_PASSWORD", hide_env_values = true)]
     irc_password: Option<String>,
+    /// Worker threads of the async runtime (0: one per core). On a small machine shared with
+    /// other work, 1 spends the least CPU per delivered message.
+    #[arg(long, env = "TEAHOUSE_WORKERS")]
+    workers: Option<usize>,
     /// Turn IRC flood control off (for benchmarks only).
     #[arg(long, env = "TEAHOUSE_NO_FLOOD_CONTROL")]
     no_flood_control: bool,
@@ -180,10 +184,18 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(args) = &cli.command {
+        // Flag (or TEAHOUSE_WORKERS) first, then the config file; 0 or unset: one per core.
+        let workers = args.workers.or_else(|| {
+            let path = args.config.as_ref()?;
+            Config::load(path).ok().map(|c| c.server.workers)
+        });
+        if let Some(workers) = workers.filter(|w| *w > 0) {
+            builder.worker_threads(workers);
+        }
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("teahouse: cannot start the async runtime: {error}");
@@ -350,6 +362,9 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.sendq_bytes {
         config.text.sendq_bytes = v;
+    }
+    if let Some(v) = args.workers {
+        config.server.workers = v;
     }
     if let Some(v) = args.max_connections {
         config.limits.max_connections = v;

@@ -21,6 +21,10 @@ use crate::command;
 use crate::lang::Lang;
 use crate::render::TextSink;
 
+/// Input a session may process before it yields to other tasks: a few dozen lines. Chat at
+/// human speed never reaches it; a flood yields every this many bytes.
+const YIELD_AFTER_BYTES: usize = 16 * 1024;
+
 /// What every session of one listener shares.
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
@@ -137,6 +141,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
 
     session.reply(session.lang().prompt());
     let mut is_close_timer_set = false;
+    let mut unyielded_bytes = 0usize;
     let end = loop {
         let is_closing = close_deadline.is_some();
         if let Some(at) = close_deadline
@@ -171,9 +176,9 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                 break Some(LeaveReason::SendQueueExceeded);
             }
             read = read_some(&mut reader, &mut rbuf), if !is_closing => {
-                let is_eof = match read {
-                    Ok(0) => true,
-                    Ok(_) => false,
+                let (is_eof, read_bytes) = match read {
+                    Ok(0) => (true, 0),
+                    Ok(n) => (false, n),
                     Err(error) => {
                         debug!(%error, "read failed");
                         break Some(LeaveReason::ConnectionLost);
@@ -192,9 +197,15 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                     // Give the read buffer back while the connection idles.
                     rbuf = BytesMut::new();
                 }
-                // Let the recipients' writers run before reading more: one fast sender must
-                // not fill a healthy reader's queue within a single scheduling turn.
-                tokio::task::yield_now().await;
+                // A client sending a flood must let its recipients' writers run before it
+                // reads more: one sender must not fill a healthy reader's queue within a
+                // single scheduling turn. Yielding is costly (it wakes the other worker), so
+                // only after a burst, never per line.
+                unyielded_bytes += read_bytes;
+                if unyielded_bytes >= YIELD_AFTER_BYTES {
+                    unyielded_bytes = 0;
+                    tokio::task::yield_now().await;
+                }
             }
             () = &mut login_timer, if is_login && !is_closing => {
                 session.reply(session.lang().login_timeout());

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Side by side: teahouse, ngIRCd and InspIRCd on this machine, the same `teahouse bench`
+# workloads against each, in one run; prints a Markdown table (and keeps every JSON result).
+#
+#   bench/compare.sh                 # 3 repeats, median
+#   REPEAT=1 bench/compare.sh        # quicker
+#   BIG=1 bench/compare.sh           # adds idle K=50000 (needs a high `ulimit -n`)
+#
+# Every server listens on 127.0.0.1 only; every load goes to 127.0.0.1. Installs ngIRCd and
+# InspIRCd from Debian's packages if they are missing (needs root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEAT=${REPEAT:-3}
+BIG=${BIG:-0}
+OUT=${OUT:-target/compare}
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: > "$RESULTS"
+
+if ! command -v ngircd >/dev/null || ! command -v inspircd >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ngircd inspircd
+fi
+cargo build --release -q
+BIN=./target/release/teahouse
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() {
+  for _ in $(seq 200); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "server on port $1 did not start" >&2; return 1
+}
+
+# start_<server> PORT [TEXTPORT]: starts it, sets SERVER_PID.
+start_teahouse() {
+  $BIN serve --irc-addr "127.0.0.1:$1" --text-addr "127.0.0.1:$2" --no-flood-control \
+    --max-connections 200000 --workers "${TEAHOUSE_WORKERS:-0}" --log warn >"$OUT/teahouse.log" 2>&1 &
+  SERVER_PID=$!
+}
+
+# teahouse with one runtime worker: the least CPU per delivery on a 2-core machine that the
+# load generator shares.
+start_teahouse1() {
+  TEAHOUSE_WORKERS=1 start_teahouse "$@"
+}
+
+start_ngircd() {
+  local conf="$OUT/ngircd.conf"
+  cat >"$conf" <<CONF
+[Global]
+  Name = ngircd.bench
+  Info = bench
+  Listen = 127.0.0.1
+  Ports = $1
+[Limits]
+  MaxConnections = 0
+  MaxConnectionsIP = 0
+  MaxJoins = 0
+  MaxPenaltyTime = 0
+  PingTimeout = 600
+  PongTimeout = 600
+[Options]
+  DNS = no
+  Ident = no
+  PAM = no
+[Operator]
+  Name = bench
+  Password = bench
+CONF
+  ngircd -n -f "$conf" >"$OUT/ngircd.log" 2>&1 &
+  SERVER_PID=$!
+}
+
+start_inspircd() {
+  local conf="$OUT/inspircd.conf"
+  cat >"$conf" <<CONF
+<server name="inspircd.bench" description="bench" network="bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="127.0.0.1" port="$1" type="clients">
+<power diepass="bench" restartpass="bench">
+<connect allow="*" timeout="60" pingfreq="10m" hardsendq="64M" softsendq="64M" recvq="64M"
+         threshold="1000000" commandrate="1000000000" fakelag="no" localmax="200000"
+         globalmax="200000" maxconnwarn="no" resolvehostnames="no" useident="no" limit="200000"
+         maxchans="100">
+<performance somaxconn="4096" softlimit="200000" clonesonconnect="yes">
+<options allowzerolimit="yes">
+CONF
+  inspircd --nofork --nopid --runasroot --nolog --config="$PWD/$conf" >"$OUT/inspircd.log" 2>&1 &
+  SERVER_PID=$!
+}
+
+# bench SERVER PROTO PORT ARGS...: one run against a fresh server; appends its JSON.
+run_one() {
+  local server=$1 proto=$2; shift 2
+  local port text_port
+  port=$(free_port); text_port=$(free_port)
+  "start_$server" "$port" "$text_port"
+  PIDS+=("$SERVER_PID")
+  local target=$port
+  [ "$proto" = text ] && target=$text_port
+  wait_port "$target"
+  local extra=()
+  case $server in
+    ngircd) extra=(--oper bench:bench --umode +F --concurrency 8) ;;
+    *) extra=(--concurrency 64) ;;
+  esac
+  local json
+  if json=$($BIN bench "$@" --proto "$proto" --addr "127.0.0.1:$target" \
+      --server-pid "$SERVER_PID" --json "${extra[@]}" 2>>"$OUT/bench.err"); then
+    echo "$json" | python3 -c "import json,sys; r=json.load(sys.stdin); r['server']='$server'; r['args']='$*'; print(json.dumps(r))" >>"$RESULTS"
+  else
+    echo "{\"server\":\"$server\",\"proto\":\"$proto\",\"args\":\"$*\",\"error\":true}" >>"$RESULTS"
+  fi
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+WORKLOADS=(
+  "fanout -n 100 -s 10 -m 5000"
+  "fanout -n 100 -s 10 -m 200 --window 1"
+  "fanout -n 500 -s 5 -m 100 --window 1"
+  "fanout -n 100 -s 10 -m 300 --rate 100"
+  "fanout -n 100 -s 10 -m 300 --rate 100 --silent 1"
+  "idle -n 5000"
+)
+[ "$BIG" = 1 ] && WORKLOADS+=("idle -n 50000")
+
+for workload in "${WORKLOADS[@]}"; do
+  for _ in $(seq "$REPEAT"); do
+    # shellcheck disable=SC2086
+    run_one teahouse irc $workload
+    run_one teahouse1 irc $workload
+    case $workload in idle*) ;; *) run_one teahouse1 text $workload ;; esac
+    run_one ngircd irc $workload
+    run_one inspircd irc $workload
+  done
+done
+
+python3 bench/table.py "$RESULTS"
