@@ -6,6 +6,10 @@
 #   REPEAT=1 bench/compare.sh        # quicker
 #   BIG=1 bench/compare.sh           # adds idle K=50000 (needs a high `ulimit -n`)
 #
+# Limits lifted alike: no flood control or fake lag, 64 MiB send queues (InspIRCd's
+# hardsendq, teahouse's sendq), no connection caps. ngIRCd's penalties lift only for operators
+# with user mode +F (the bench OPERs each client); its send buffer limit is compiled in.
+#
 # Every server listens on 127.0.0.1 only; every load goes to 127.0.0.1. Installs ngIRCd and
 # InspIRCd from Debian's packages if they are missing (needs root).
 set -euo pipefail
@@ -43,7 +47,7 @@ wait_port() {
 # start_<server> PORT [TEXTPORT]: starts it, sets SERVER_PID.
 start_teahouse() {
   $BIN serve --irc-addr "127.0.0.1:$1" --text-addr "127.0.0.1:$2" --no-flood-control \
-    --max-connections 200000 --workers "${TEAHOUSE_WORKERS:-0}" --log warn >"$OUT/teahouse.log" 2>&1 &
+    --max-connections 200000 --sendq-bytes 67108864 --workers "${TEAHOUSE_WORKERS:-0}" --log warn >"$OUT/teahouse.log" 2>&1 &
   SERVER_PID=$!
 }
 

@@ -140,7 +140,7 @@ struct ServeArgs {
     /// Time allowed to choose a nickname (e.g. 60s).
     #[arg(long, env = "TEAHOUSE_LOGIN_TIMEOUT", value_parser = humantime::parse_duration)]
     login_timeout: Option<Duration>,
-    /// Bytes queued for one slow connection before it is cut off.
+    /// Bytes queued for one slow connection before it is cut off (text and IRC).
     #[arg(long, env = "TEAHOUSE_SENDQ_BYTES")]
     sendq_bytes: Option<NonZeroUsize>,
     /// Connections open at once, in all.
@@ -362,6 +362,7 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.sendq_bytes {
         config.text.sendq_bytes = v;
+        config.irc.sendq_bytes = v;
     }
     if let Some(v) = args.workers {
         config.server.workers = v;
