@@ -532,3 +532,71 @@ fn whowas_remembers_departed_users() {
     assert_eq!(gone[0].profile.realname.as_ref(), "Real");
     assert_eq!(hub.stats().users, 0);
 }
+
+/// A sink that takes events until told to stop, then overflows.
+struct Stalling {
+    is_stalled: std::sync::atomic::AtomicBool,
+}
+
+impl EventSink for Stalling {
+    fn deliver(&self, _event: &Arc<HubEvent>) -> Result<(), Overflow> {
+        if self.is_stalled.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Overflow)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[test]
+fn a_cascade_of_overflowing_sessions_is_worked_off_without_recursion() {
+    // Deep enough that one stack frame per eviction (the old recursion) would be a risk,
+    // small enough for a quick debug-build test (joins are quadratic: everyone hears each).
+    const SLOW: usize = 1000;
+    let hub = Hub::new(HubConfig::default());
+    let (a, _ra) = user(&hub, "alice");
+    let (_b, rb) = user(&hub, "bob");
+    let mut slow = Vec::new();
+    for i in 0..SLOW {
+        let sink = Arc::new(Stalling {
+            is_stalled: false.into(),
+        });
+        let guard = hub.attach(sink.clone(), origin());
+        hub.set_nick(guard.id(), nick(&format!("s{i}"))).unwrap();
+        hub.join(guard.id(), room("lobby"), None).unwrap();
+        slow.push((guard, sink));
+    }
+    rb.take();
+    for (_, sink) in &slow {
+        sink.is_stalled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    // Every slow member overflows on this message; each eviction tells the room, which
+    // overflows the others still there: a cascade thousands deep.
+    hub.say(
+        a.id(),
+        SayTarget::Room(room("lobby")),
+        MessageKind::Normal,
+        text("hi"),
+    )
+    .unwrap();
+    let quits = rb
+        .take()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                EventKind::Quit {
+                    reason: LeaveReason::SendQueueExceeded,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(quits, SLOW);
+    assert_eq!(
+        nicks(hub.members(&room("lobby")).unwrap()),
+        vec![nick("alice"), nick("bob")]
+    );
+    assert_eq!(hub.session_count(), 2);
+}

@@ -145,8 +145,11 @@ impl SessionEntry {
     }
 }
 
+/// One recipient of a fan-out.
+type Recipient = (SessionId, Arc<dyn EventSink>);
+
 /// The recipients of one fan-out, copied out so the state lock can be released.
-type Recipients = Arc<[(SessionId, Arc<dyn EventSink>)]>;
+type Recipients = Arc<[Recipient]>;
 
 /// A topic with who set it and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,6 +396,18 @@ impl Hub {
     /// shared a room gets one [`EventKind::Quit`] with `reason` (none at server shutdown,
     /// when everyone leaves at once). Removing a session that is already gone does nothing.
     fn remove(&self, session: SessionId, reason: LeaveReason) {
+        if let Some((recipients, event)) = self.detach(session, reason) {
+            self.fan_out(&recipients, &event, None);
+        }
+    }
+
+    /// Takes a session out of the state; returns who must hear of it, and the event, unless
+    /// nobody must (it was gone, had no nick, or the server is shutting down).
+    fn detach(
+        &self,
+        session: SessionId,
+        reason: LeaveReason,
+    ) -> Option<(Vec<Recipient>, Arc<HubEvent>)> {
         let (recipients, profile) = {
             let mut state = self.lock();
             let State {
@@ -402,11 +417,9 @@ impl Hub {
                 whowas,
                 ..
             } = &mut *state;
-            let Some(entry) = sessions.remove(&session) else {
-                return;
-            };
+            let entry = sessions.remove(&session)?;
             let (Some(nick), Some(profile)) = (entry.nick, entry.profile) else {
-                return;
+                return None;
             };
             nicks.remove(nick.key());
             if whowas.len() == WHOWAS_CAPACITY {
@@ -444,17 +457,21 @@ impl Hub {
         if reason == LeaveReason::ServerShutdown {
             // Everyone is leaving at once and has been told why; nobody needs to hear of
             // each of the others.
-            return;
+            return None;
         }
         let event = Arc::new(HubEvent::new(EventKind::Quit {
             who: profile,
             reason,
         }));
-        self.fan_out(&recipients, &event, None);
+        Some((recipients, event))
     }
 
     /// Hands `event` to every recipient but `skip`, with no lock held; sessions whose queue
     /// overflowed are removed afterwards.
+    ///
+    /// Removing a session tells its rooms, which may overflow more queues: the evictions are
+    /// worked off in a loop, never by recursion, so a cascade of slow clients cannot exhaust
+    /// the stack.
     fn fan_out(
         &self,
         recipients: &[(SessionId, Arc<dyn EventSink>)],
@@ -462,17 +479,12 @@ impl Hub {
         skip: Option<SessionId>,
     ) {
         let mut overflowed = Vec::new();
-        for (id, sink) in recipients {
-            if Some(*id) == skip {
-                continue;
-            }
-            if sink.deliver(event).is_err() {
-                overflowed.push(*id);
-            }
-        }
-        for id in overflowed {
+        deliver_all(recipients, event, skip, &mut overflowed);
+        while let Some(id) = overflowed.pop() {
             info!(session_id = %id, "send queue exceeded");
-            self.remove(id, LeaveReason::SendQueueExceeded);
+            if let Some((recipients, event)) = self.detach(id, LeaveReason::SendQueueExceeded) {
+                deliver_all(&recipients, &event, None, &mut overflowed);
+            }
         }
     }
 
@@ -487,6 +499,20 @@ impl Hub {
             .state
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Delivers `event` to every recipient but `skip`; collects those whose queue overflowed.
+fn deliver_all(
+    recipients: &[(SessionId, Arc<dyn EventSink>)],
+    event: &Arc<HubEvent>,
+    skip: Option<SessionId>,
+    overflowed: &mut Vec<SessionId>,
+) {
+    for (id, sink) in recipients {
+        if Some(*id) != skip && sink.deliver(event).is_err() {
+            overflowed.push(*id);
+        }
     }
 }
 
