@@ -32,12 +32,12 @@ fn fault(seq: u32) -> Fault {
     }
 }
 
-/// A plain-text "server" for `clients` clients: registers them, then relays what client 0
-/// says to the others, applying [`fault`].
-async fn fake_server(listener: TcpListener, clients: usize) {
-    let (lines_tx, mut lines_rx) = mpsc::channel::<String>(1024);
+/// A plain-text "server" for `clients` clients: registers them, then relays what each says
+/// to the others, applying [`fault`] to the n-th relayed line.
+async fn fake_server(listener: TcpListener, clients: usize, is_faulty: bool) {
+    let (lines_tx, mut lines_rx) = mpsc::channel::<(usize, String)>(1024);
     let mut writers = Vec::new();
-    for _ in 0..clients {
+    for index in 0..clients {
         let (stream, _) = listener.accept().await.unwrap();
         let (reader, mut writer) = stream.into_split();
         let mut reader = BufReader::new(reader);
@@ -49,17 +49,19 @@ async fn fake_server(listener: TcpListener, clients: usize) {
         tokio::spawn(async move {
             let mut line = String::new();
             while reader.read_line(&mut line).await.unwrap_or(0) > 0 {
-                let _ = tx.send(format!("{nick}: {}", line.trim_end())).await;
+                let _ = tx
+                    .send((index, format!("{nick}: {}", line.trim_end())))
+                    .await;
                 line.clear();
             }
         });
         writers.push(writer);
     }
-    let mut held: Option<String> = None;
+    let mut held: Option<(usize, String)> = None;
     let mut seq = 0;
     while let Some(line) = lines_rx.recv().await {
         let mut out = Vec::new();
-        match fault(seq) {
+        match if is_faulty { fault(seq) } else { Fault::None } {
             Fault::Drop => {}
             Fault::Hold => held = Some(line),
             Fault::Duplicate => {
@@ -73,13 +75,14 @@ async fn fake_server(listener: TcpListener, clients: usize) {
         {
             out.push(h);
         }
-        for line in out {
-            // Client 0 sends; the others receive.
-            for writer in writers.iter_mut().skip(1) {
-                writer
-                    .write_all(format!("{line}\r\n").as_bytes())
-                    .await
-                    .unwrap();
+        for (from, line) in out {
+            for (index, writer) in writers.iter_mut().enumerate() {
+                if index != from {
+                    writer
+                        .write_all(format!("{line}\r\n").as_bytes())
+                        .await
+                        .unwrap();
+                }
             }
         }
         seq += 1;
@@ -91,7 +94,7 @@ async fn a_faulty_server_is_reported_as_faulty() {
     const CLIENTS: usize = 3;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(fake_server(listener, CLIENTS));
+    tokio::spawn(fake_server(listener, CLIENTS, true));
     let mut config = BenchConfig::new(
         addr,
         Proto::Text,
@@ -124,36 +127,10 @@ async fn a_faulty_server_is_reported_as_faulty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_faithful_server_is_reported_clean() {
-    // The same fake, with every fault off, through a relay that passes lines as they come.
+    // The same fake, with every fault off.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut writers = Vec::new();
-        let (tx, mut rx) = mpsc::channel::<String>(1024);
-        for _ in 0..3 {
-            let (stream, _) = listener.accept().await.unwrap();
-            let (reader, mut writer) = stream.into_split();
-            let mut reader = BufReader::new(reader);
-            let mut nick = String::new();
-            reader.read_line(&mut nick).await.unwrap();
-            writer.write_all(b"* In lobby (1): x\r\n").await.unwrap();
-            let nick = nick.trim().to_owned();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut line = String::new();
-                while reader.read_line(&mut line).await.unwrap_or(0) > 0 {
-                    let _ = tx.send(format!("{nick}: {}", line.trim_end())).await;
-                    line.clear();
-                }
-            });
-            writers.push(writer);
-        }
-        while let Some(line) = rx.recv().await {
-            for w in writers.iter_mut().skip(1) {
-                w.write_all(format!("{line}\r\n").as_bytes()).await.unwrap();
-            }
-        }
-    });
+    tokio::spawn(fake_server(listener, 3, false));
     let mut config = BenchConfig::new(
         addr,
         Proto::Text,
