@@ -7,7 +7,9 @@ use teahouse_types::{
 };
 use tracing::debug;
 
-use super::{Hub, Room, RoomMember, State, Topic, room_members, room_snapshot};
+use super::{
+    Hub, Room, RoomMember, State, Topic, actor, member_of, operator_of, room_members, room_snapshot,
+};
 use crate::error::Refusal;
 
 /// What [`Hub::join`] did.
@@ -186,20 +188,8 @@ impl Hub {
                 rooms,
                 ..
             } = &mut *state;
-            let by = sessions
-                .get(&session)
-                .ok_or(Refusal::SessionClosed)?
-                .profile()?;
-            let slot = rooms
-                .get_mut(room.key())
-                .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
-            let status = slot
-                .members
-                .get(&session)
-                .ok_or_else(|| Refusal::NotInRoom(slot.name.clone()))?;
-            if !status.is_operator {
-                return Err(Refusal::NotOperator(slot.name.clone()));
-            }
+            let by = actor(sessions, session)?;
+            let slot = operator_of(rooms, room, session)?;
             let target_id = nicks
                 .get(target.key())
                 .copied()
@@ -248,20 +238,11 @@ impl Hub {
                 rooms,
                 ..
             } = &mut *state;
-            let by = sessions
-                .get(&session)
-                .ok_or(Refusal::SessionClosed)?
-                .profile()?;
+            let by = actor(sessions, session)?;
             let target_id = *nicks
                 .get(target.key())
                 .ok_or_else(|| Refusal::NoSuchNick(target.clone()))?;
-            let slot = rooms
-                .get_mut(room.key())
-                .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
-            let status = slot
-                .members
-                .get(&session)
-                .ok_or_else(|| Refusal::NotInRoom(slot.name.clone()))?;
+            let (slot, status) = member_of(rooms, room, session)?;
             if slot.modes.is_invite_only && !status.is_operator {
                 return Err(Refusal::NotOperator(slot.name.clone()));
             }

@@ -502,6 +502,46 @@ impl Hub {
     }
 }
 
+/// The acting session's profile.
+fn actor(
+    sessions: &HashMap<SessionId, SessionEntry>,
+    session: SessionId,
+) -> Result<Arc<Profile>, Refusal> {
+    sessions
+        .get(&session)
+        .ok_or(Refusal::SessionClosed)?
+        .profile()
+}
+
+/// The room, and the acting session's standing in it.
+fn member_of<'a>(
+    rooms: &'a mut HashMap<Arc<str>, Room>,
+    room: &RoomName,
+    session: SessionId,
+) -> Result<(&'a mut Room, MemberStatus), Refusal> {
+    let slot = rooms
+        .get_mut(room.key())
+        .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
+    let status = *slot
+        .members
+        .get(&session)
+        .ok_or_else(|| Refusal::NotInRoom(slot.name.clone()))?;
+    Ok((slot, status))
+}
+
+/// The room, when the acting session is one of its operators.
+fn operator_of<'a>(
+    rooms: &'a mut HashMap<Arc<str>, Room>,
+    room: &RoomName,
+    session: SessionId,
+) -> Result<&'a mut Room, Refusal> {
+    let (slot, status) = member_of(rooms, room, session)?;
+    if !status.is_operator {
+        return Err(Refusal::NotOperator(slot.name.clone()));
+    }
+    Ok(slot)
+}
+
 /// Delivers `event` to every recipient but `skip`; collects those whose queue overflowed.
 fn deliver_all(
     recipients: &[(SessionId, Arc<dyn EventSink>)],

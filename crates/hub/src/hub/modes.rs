@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use teahouse_types::{EventKind, HubEvent, ModeChange, RoomMode, RoomName, SessionId};
 
-use super::{Ban, Hub, State, room_snapshot};
+use super::{Ban, Hub, State, actor, operator_of, room_snapshot};
 use crate::error::Refusal;
 
 /// How many bans one room keeps (IRC's `MAXLIST`): enough for any real room, and a bound
@@ -44,20 +44,8 @@ impl Hub {
                 rooms,
                 ..
             } = &mut *state;
-            let by = sessions
-                .get(&session)
-                .ok_or(Refusal::SessionClosed)?
-                .profile()?;
-            let slot = rooms
-                .get_mut(room.key())
-                .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
-            let status = slot
-                .members
-                .get(&session)
-                .ok_or_else(|| Refusal::NotInRoom(slot.name.clone()))?;
-            if !status.is_operator {
-                return Err(Refusal::NotOperator(slot.name.clone()));
-            }
+            let by = actor(sessions, session)?;
+            let slot = operator_of(rooms, room, session)?;
             let mut outcome = ModesOutcome::default();
             for change in changes {
                 let is_set = change.is_set;

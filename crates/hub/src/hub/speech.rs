@@ -8,7 +8,7 @@ use teahouse_types::{
     SessionId,
 };
 
-use super::{Hub, Recipients, State, Topic, co_members, room_snapshot};
+use super::{Hub, Recipients, State, Topic, actor, co_members, member_of, room_snapshot};
 use crate::error::{CannotSend, Refusal};
 
 /// Where a message is sent.
@@ -146,17 +146,8 @@ impl Hub {
             let State {
                 sessions, rooms, ..
             } = &mut *state;
-            let by = sessions
-                .get(&session)
-                .ok_or(Refusal::SessionClosed)?
-                .profile()?;
-            let slot = rooms
-                .get_mut(room.key())
-                .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
-            let status = slot
-                .members
-                .get(&session)
-                .ok_or_else(|| Refusal::NotInRoom(slot.name.clone()))?;
+            let by = actor(sessions, session)?;
+            let (slot, status) = member_of(rooms, room, session)?;
             if slot.modes.is_topic_locked && !status.is_operator {
                 return Err(Refusal::NotOperator(slot.name.clone()));
             }
