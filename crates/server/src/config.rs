@@ -113,7 +113,10 @@ pub struct TextSection {
     /// How long a closing connection gets to take its last lines.
     #[serde(with = "humantime_serde")]
     pub close_grace: Duration,
-    /// TCP keepalive idle time, to find peers that vanished without closing.
+    /// How soon a peer that vanished without closing is found: TCP keepalive starts probing
+    /// after this much silence, and `TCP_USER_TIMEOUT` drops data left unacknowledged this
+    /// long plus three probe intervals. One minute: quick enough that a room does not show a
+    /// ghost for long, slow enough for a laptop waking from sleep.
     #[serde(with = "humantime_serde")]
     pub keepalive: Duration,
 }

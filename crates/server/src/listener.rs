@@ -92,13 +92,19 @@ fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptCon
     ctx.tracker.spawn(face.run_session(stream, peer, permit));
 }
 
-/// No Nagle delay for chat lines, and TCP keepalive so a half-open peer is found and
-/// announced as gone.
+/// No Nagle delay for chat lines, and a bound on how long a vanished (half-open) peer can
+/// go unnoticed: when the line is idle, TCP keepalive sends three probes `keepalive` apart
+/// (at most 10 s apart) after `keepalive` of silence; when data is in flight, keepalive does
+/// not run, and `TCP_USER_TIMEOUT` drops the connection once data has gone unacknowledged
+/// for as long. Either way the session ends and its rooms are told.
 fn tune(stream: &TcpStream, keepalive: Duration) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let interval = keepalive.min(Duration::from_secs(10));
     let probes = TcpKeepalive::new()
         .with_time(keepalive)
-        .with_interval(Duration::from_secs(10))
+        .with_interval(interval)
         .with_retries(3);
-    SockRef::from(stream).set_tcp_keepalive(&probes)
+    let socket = SockRef::from(stream);
+    socket.set_tcp_keepalive(&probes)?;
+    socket.set_tcp_user_timeout(Some(keepalive + interval * 3))
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod binary;
+mod half_open;
 mod irc;
 mod irc_mixed;
 mod real_client;
