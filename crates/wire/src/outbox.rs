@@ -3,10 +3,10 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 
 /// At most this many buffers go into one vectored write (Linux's `IOV_MAX` is 1024; past a
 /// few dozen small lines the system call cost is already amortised).
@@ -38,15 +38,14 @@ pub enum OutboxClosed {
 /// queued at once with [`Outbox::next_batch`] and writes it in one vectored write. A push that
 /// would exceed the limit closes the outbox instead: a client that does not read is cut off
 /// rather than allowed to grow the server's memory or slow anyone else. Pushing never blocks.
+///
+/// The outbox has one consumer, the connection's own task, so it keeps a single waker slot
+/// (no waiter list): [`Outbox::next_batch`] and [`Outbox::overflowed`] both park that task's
+/// waker there, and a push wakes it.
 #[derive(Debug)]
 pub struct Outbox {
     limit_bytes: usize,
     state: Mutex<State>,
-    /// Wakes the single writer; `notify_one` keeps a permit, so no wake-up is lost.
-    ready: Notify,
-    /// Wakes whoever waits in [`Outbox::overflowed`] (`notify_waiters`: every waiter, no
-    /// permit kept; waiters re-check the state).
-    overflow: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +53,8 @@ struct State {
     queue: VecDeque<Bytes>,
     queued_bytes: usize,
     closed: Option<OutboxClosed>,
+    /// The consumer task, waiting for a batch or an overflow.
+    waker: Option<Waker>,
 }
 
 impl Outbox {
@@ -62,8 +63,6 @@ impl Outbox {
         Self {
             limit_bytes,
             state: Mutex::new(State::default()),
-            ready: Notify::new(),
-            overflow: Notify::new(),
         }
     }
 
@@ -73,7 +72,7 @@ impl Outbox {
     /// [`PushError::Full`] if it would exceed the limit (the outbox is then closed as
     /// [`OutboxClosed::Overflow`]), [`PushError::Closed`] if it was closed already.
     pub fn push(&self, bytes: Bytes) -> Result<(), PushError> {
-        {
+        let (result, waker) = {
             let mut state = self.lock();
             if state.closed.is_some() {
                 return Err(PushError::Closed);
@@ -82,27 +81,33 @@ impl Outbox {
                 state.closed = Some(OutboxClosed::Overflow);
                 state.queue = VecDeque::new();
                 state.queued_bytes = 0;
-                drop(state);
-                self.ready.notify_one();
-                self.overflow.notify_waiters();
-                return Err(PushError::Full);
+                (Err(PushError::Full), state.waker.take())
+            } else {
+                state.queued_bytes += bytes.len();
+                state.queue.push_back(bytes);
+                (Ok(()), state.waker.take())
             }
-            state.queued_bytes += bytes.len();
-            state.queue.push_back(bytes);
+        };
+        // Woken outside the lock, so the consumer never spins on it.
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        self.ready.notify_one();
-        Ok(())
+        result
     }
 
     /// Closes the outbox: later pushes fail, and the writer gets what was queued, then the end.
     /// Closing twice keeps the first cause.
     pub fn close(&self) {
-        let mut state = self.lock();
-        if state.closed.is_none() {
-            state.closed = Some(OutboxClosed::Graceful);
+        let waker = {
+            let mut state = self.lock();
+            if state.closed.is_none() {
+                state.closed = Some(OutboxClosed::Graceful);
+            }
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        drop(state);
-        self.ready.notify_one();
     }
 
     /// Completes once the outbox has been closed by an overflow; a writer blocked on a client
@@ -111,13 +116,15 @@ impl Outbox {
     /// # Cancel safety
     /// Cancel-safe.
     pub async fn overflowed(&self) {
-        loop {
-            let notified = self.overflow.notified();
-            if self.lock().closed == Some(OutboxClosed::Overflow) {
-                return;
+        std::future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.closed == Some(OutboxClosed::Overflow) {
+                return Poll::Ready(());
             }
-            notified.await;
-        }
+            park(&mut state.waker, cx);
+            Poll::Pending
+        })
+        .await;
     }
 
     /// Whether the outbox is closed (for any cause).
@@ -134,22 +141,22 @@ impl Outbox {
     /// # Cancel safety
     /// Cancel-safe: nothing is taken from the queue until the future completes.
     pub async fn next_batch(&self, batch: &mut Vec<Bytes>) -> Result<(), OutboxClosed> {
-        loop {
-            {
-                let mut state = self.lock();
-                if !state.queue.is_empty() {
-                    state.queued_bytes = 0;
-                    // Take the whole queue, allocation and all: an idle connection keeps no
-                    // capacity from its last burst.
-                    batch.extend(std::mem::take(&mut state.queue));
-                    return Ok(());
-                }
-                if let Some(cause) = state.closed {
-                    return Err(cause);
-                }
+        std::future::poll_fn(|cx| {
+            let mut state = self.lock();
+            if !state.queue.is_empty() {
+                state.queued_bytes = 0;
+                // Take the whole queue, allocation and all: an idle connection keeps no
+                // capacity from its last burst.
+                batch.extend(std::mem::take(&mut state.queue));
+                return Poll::Ready(Ok(()));
             }
-            self.ready.notified().await;
-        }
+            if let Some(cause) = state.closed {
+                return Poll::Ready(Err(cause));
+            }
+            park(&mut state.waker, cx);
+            Poll::Pending
+        })
+        .await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -157,6 +164,14 @@ impl Outbox {
         self.state
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Keeps the task's waker, cloning only when it changed.
+fn park(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 
