@@ -122,6 +122,7 @@ fn messages_reach_others_not_sender() {
         SayTarget::Room(room("lobby")),
         MessageKind::Normal,
         text("hi"),
+        None,
     )
     .unwrap();
     assert!(ra.take().is_empty());
@@ -133,7 +134,8 @@ fn messages_reach_others_not_sender() {
             a.id(),
             SayTarget::Room(room("nowhere")),
             MessageKind::Normal,
-            text("x")
+            text("x"),
+            None
         ),
         Err(Refusal::NoSuchRoom(room("nowhere")))
     );
@@ -142,7 +144,8 @@ fn messages_reach_others_not_sender() {
             a.id(),
             SayTarget::Nick(nick("carol")),
             MessageKind::Normal,
-            text("x")
+            text("x"),
+            None
         ),
         Err(Refusal::NoSuchNick(nick("carol")))
     );
@@ -163,6 +166,7 @@ fn direct_message_reaches_only_its_target() {
             SayTarget::Nick(nick("BOB")),
             MessageKind::Normal,
             text("psst"),
+            None,
         )
         .unwrap();
     assert_eq!(sent.target, MessageTarget::Direct(nick("bob")));
@@ -228,6 +232,7 @@ fn overflowing_session_is_removed_and_others_still_get_everything() {
             SayTarget::Room(room("lobby")),
             MessageKind::Normal,
             text(&i.to_string()),
+            None,
         )
         .unwrap();
     }
@@ -297,7 +302,8 @@ fn too_long_message_is_refused() {
             a.id(),
             SayTarget::Room(room("lobby")),
             MessageKind::Normal,
-            text("hello")
+            text("hello"),
+            None
         ),
         Err(Refusal::MessageTooLong { max_bytes: 4 })
     );
@@ -346,7 +352,8 @@ fn creator_is_operator_and_modes_gate_joining_and_speaking() {
             b.id(),
             SayTarget::Room(room("lobby")),
             MessageKind::Normal,
-            hi()
+            hi(),
+            None
         ),
         Err(Refusal::CannotSend {
             reason: CannotSend::Moderated,
@@ -364,7 +371,8 @@ fn creator_is_operator_and_modes_gate_joining_and_speaking() {
             b.id(),
             SayTarget::Room(room("lobby")),
             MessageKind::Normal,
-            hi()
+            hi(),
+            None
         )
         .is_ok()
     );
@@ -516,6 +524,7 @@ fn away_is_told_and_returned_for_direct_messages() {
             SayTarget::Nick(nick("alice")),
             MessageKind::Normal,
             MessageText::parse("x").unwrap(),
+            None,
         )
         .unwrap();
     assert_eq!(sent.away.unwrap().as_str(), "lunch");
@@ -578,6 +587,7 @@ fn a_cascade_of_overflowing_sessions_is_worked_off_without_recursion() {
         SayTarget::Room(room("lobby")),
         MessageKind::Normal,
         text("hi"),
+        None,
     )
     .unwrap();
     let quits = rb

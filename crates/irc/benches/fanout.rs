@@ -57,6 +57,7 @@ fn fanout(c: &mut Criterion) {
                 SayTarget::Room(room.clone()),
                 MessageKind::Normal,
                 text.clone(),
+                None,
             )
             .expect("say");
             // Drain the queues so they stay small, as writers would.

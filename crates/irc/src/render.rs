@@ -122,22 +122,44 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             target,
             kind,
             text,
+            client_tags,
         } => {
-            let target = match target {
-                MessageTarget::Room(room) => channel(room.as_str()),
-                MessageTarget::Direct(nick) => nick.as_str().to_owned(),
-            };
-            let msgid = has(Cap::MESSAGE_TAGS).then(|| id.to_string());
-            return Some(message_lines(
-                event.time,
-                has(Cap::SERVER_TIME),
-                msgid.as_deref(),
+            let target = target_name(target);
+            let has_tags = has(Cap::MESSAGE_TAGS);
+            let msgid = has_tags.then(|| id.to_string());
+            let line = MessageLine {
+                time: event.time,
+                has_server_time: has(Cap::SERVER_TIME),
+                msgid: msgid.as_deref(),
+                client_tags: client_tags.as_deref().filter(|_| has_tags),
                 from,
-                has(Cap::ACCOUNT_TAG),
-                &target,
-                *kind,
-                text.as_str(),
-            ));
+                has_account_tag: has(Cap::ACCOUNT_TAG),
+                target: &target,
+            };
+            return Some(line.message(*kind, text.as_str()));
+        }
+        EventKind::Tags {
+            id,
+            from,
+            target,
+            client_tags,
+        } => {
+            // Only clients that asked for message tags understand TAGMSG.
+            if !has(Cap::MESSAGE_TAGS) {
+                return None;
+            }
+            let target = target_name(target);
+            let msgid = id.to_string();
+            let line = MessageLine {
+                time: event.time,
+                has_server_time: has(Cap::SERVER_TIME),
+                msgid: Some(&msgid),
+                client_tags: Some(client_tags),
+                from,
+                has_account_tag: has(Cap::ACCOUNT_TAG),
+                target: &target,
+            };
+            return Some(line.tagmsg());
         }
         EventKind::TopicChanged { room, by, topic } => line
             .start(by, has(Cap::ACCOUNT_TAG))
@@ -255,69 +277,98 @@ pub(crate) fn mode_string(changes: &[ModeChange]) -> (String, Vec<String>) {
     (modes, args)
 }
 
-/// PRIVMSG or NOTICE lines for one message, split so that no line exceeds the IRC limit
-/// (a long message from the text face becomes several lines, cut at character boundaries).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn message_lines(
-    time: SystemTime,
-    has_server_time: bool,
-    msgid: Option<&str>,
-    from: &Profile,
-    has_account_tag: bool,
-    target: &str,
-    kind: MessageKind,
-    text: &str,
-) -> Bytes {
-    let command = if kind == MessageKind::Notice {
-        "NOTICE"
-    } else {
-        "PRIVMSG"
-    };
-    let (open, close) = if kind == MessageKind::Action {
-        ("\u{1}ACTION ", "\u{1}")
-    } else {
-        ("", "")
-    };
-    // ":nick!user@host PRIVMSG target :" + open + text + close + "\r\n" within 512 bytes.
-    let overhead = 1
-        + from.nick.as_str().len()
-        + 1
-        + from.user.len()
-        + 1
-        + from.host.len()
-        + 1
-        + command.len()
-        + 1
-        + target.len()
-        + 2
-        + open.len()
-        + close.len()
-        + 2;
-    let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
-    let text = irc_safe(text);
-    let mut out = BytesMut::new();
-    for chunk in chunks(&text, room) {
-        let mut b = LineBuilder::new();
-        if has_server_time {
-            b.tag_display("time", humantime::format_rfc3339_millis(time));
+/// Where a message went, as IRC names it.
+pub(crate) fn target_name(target: &MessageTarget) -> String {
+    match target {
+        MessageTarget::Room(room) => channel(room.as_str()),
+        MessageTarget::Direct(nick) => nick.as_str().to_owned(),
+    }
+}
+
+/// The parts of a message line that the recipient's capabilities decide.
+pub(crate) struct MessageLine<'a> {
+    pub(crate) time: SystemTime,
+    pub(crate) has_server_time: bool,
+    pub(crate) msgid: Option<&'a str>,
+    pub(crate) client_tags: Option<&'a str>,
+    pub(crate) from: &'a Profile,
+    pub(crate) has_account_tag: bool,
+    pub(crate) target: &'a str,
+}
+
+impl MessageLine<'_> {
+    /// Tags and source.
+    fn start(&self, b: &mut LineBuilder) {
+        if let Some(tags) = self.client_tags {
+            b.tags_raw(tags);
         }
-        if let Some(msgid) = msgid {
+        if self.has_server_time {
+            b.tag_display("time", humantime::format_rfc3339_millis(self.time));
+        }
+        if let Some(msgid) = self.msgid {
             b.tag("msgid", Some(msgid));
         }
-        if has_account_tag && let Some(account) = &from.account {
+        if self.has_account_tag
+            && let Some(account) = &self.from.account
+        {
             b.tag("account", Some(account));
         }
-        b.source_parts(from.nick.as_str(), &from.user, &from.host)
-            .command(command)
-            .param(target);
-        let mut body = String::with_capacity(open.len() + chunk.len() + close.len());
-        body.push_str(open);
-        body.push_str(chunk);
-        body.push_str(close);
-        b.trailing(&body);
-        out.extend_from_slice(&b.finish());
+        b.source_parts(self.from.nick.as_str(), &self.from.user, &self.from.host);
     }
-    out.freeze()
+
+    /// PRIVMSG or NOTICE lines, split so that no line exceeds the IRC limit (a long message
+    /// from the text face becomes several lines, cut at character boundaries).
+    pub(crate) fn message(&self, kind: MessageKind, text: &str) -> Bytes {
+        let command = if kind == MessageKind::Notice {
+            "NOTICE"
+        } else {
+            "PRIVMSG"
+        };
+        let (open, close) = if kind == MessageKind::Action {
+            ("\u{1}ACTION ", "\u{1}")
+        } else {
+            ("", "")
+        };
+        let from = self.from;
+        // ":nick!user@host PRIVMSG target :" + open + text + close + "\r\n" within 512 bytes.
+        let overhead = 1
+            + from.nick.as_str().len()
+            + 1
+            + from.user.len()
+            + 1
+            + from.host.len()
+            + 1
+            + command.len()
+            + 1
+            + self.target.len()
+            + 2
+            + open.len()
+            + close.len()
+            + 2;
+        let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
+        let text = irc_safe(text);
+        let mut out = BytesMut::new();
+        for chunk in chunks(&text, room) {
+            let mut b = LineBuilder::new();
+            self.start(&mut b);
+            b.command(command).param(self.target);
+            let mut body = String::with_capacity(open.len() + chunk.len() + close.len());
+            body.push_str(open);
+            body.push_str(chunk);
+            body.push_str(close);
+            b.trailing(&body);
+            out.extend_from_slice(&b.finish());
+        }
+        out.freeze()
+    }
+
+    /// A TAGMSG line.
+    pub(crate) fn tagmsg(&self) -> Bytes {
+        let mut b = LineBuilder::new();
+        self.start(&mut b);
+        b.command("TAGMSG").param(self.target);
+        b.finish()
+    }
 }
 
 /// Splits `text` into pieces of at most `max` bytes, at character boundaries.
@@ -384,6 +435,7 @@ mod tests {
             target: MessageTarget::Room(RoomName::parse("lobby").unwrap()),
             kind: MessageKind::Normal,
             text: MessageText::parse(&long).unwrap(),
+            client_tags: None,
         });
         let bits = Cap::SERVER_TIME.bits() | Cap::MESSAGE_TAGS.bits();
         let out = text(render(&event, bits).unwrap());

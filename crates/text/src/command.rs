@@ -268,7 +268,7 @@ fn send(session: &mut Session, target: SayTarget, text: &str, kind: MessageKind)
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
         return Step::Close(LeaveReason::ConnectionLost);
     };
-    match session.hub().say(id, target, kind, text.clone()) {
+    match session.hub().say(id, target, kind, text.clone(), None) {
         Ok(sent) => {
             if let teahouse_types::MessageTarget::Direct(to) = sent.target {
                 let safe = teahouse_wire::text::terminal_safe(text.as_str());

@@ -46,6 +46,8 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
             lang.topic_changed(&by.nick, topic.as_deref())
         }
         EventKind::ModesChanged { by, changes, .. } => lang.modes_changed(&by.nick, changes),
+        // Client-only tags (typing notices and the like) mean nothing on a terminal.
+        EventKind::Tags { .. } => return None,
         EventKind::Invited { room, by, .. } => lang.invited(&by.nick, room),
         // Nothing a person at a terminal needs to see.
         EventKind::AwayChanged { .. } | EventKind::RealnameChanged { .. } => return None,
@@ -103,6 +105,7 @@ mod tests {
             target,
             kind,
             text: MessageText::parse(text).unwrap(),
+            client_tags: None,
         }
     }
 

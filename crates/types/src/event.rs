@@ -97,6 +97,21 @@ pub enum EventKind {
         kind: MessageKind,
         /// What was said.
         text: MessageText,
+        /// Client-only tags sent with it (IRCv3 `+key=value` pairs, escaped, `;`-joined),
+        /// passed through untouched; faces without tags ignore them.
+        client_tags: Option<Arc<str>>,
+    },
+    /// Client-only tags without a message (IRC `TAGMSG`: typing notifications, reactions);
+    /// routed like a message, shown only by faces that carry tags.
+    Tags {
+        /// Unique, increasing id (shared with messages).
+        id: MessageId,
+        /// Who sent them.
+        from: Arc<Profile>,
+        /// Where.
+        target: MessageTarget,
+        /// The tags (IRCv3 `+key=value` pairs, escaped, `;`-joined).
+        client_tags: Arc<str>,
     },
     /// The topic of `room` was set (or cleared, `None`) by `by`; delivered to every member.
     TopicChanged {

@@ -246,6 +246,23 @@ pub fn escape_tag_value(value: &str, out: &mut String) {
     }
 }
 
+/// The client-only tags (`+key`) of a message, escaped and joined with `;`, ready to pass on;
+/// `None` when it has none.
+pub fn client_only_tags(message: &Message) -> Option<String> {
+    let mut out = String::new();
+    for tag in message.tags.iter().filter(|t| t.key.starts_with('+')) {
+        if !out.is_empty() {
+            out.push(';');
+        }
+        out.push_str(&tag.key);
+        if !tag.value.is_empty() {
+            out.push('=');
+            escape_tag_value(&tag.value, &mut out);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Makes text safe to relay to IRC clients: keeps the IRC formatting codes (bold `\x02`,
 /// colour `\x03`, hex colour `\x04`, reset `\x0f`, monospace `\x11`, reverse `\x16`,
 /// italics `\x1d`, strikethrough `\x1e`, underline `\x1f`) and CTCP's `\x01`, and removes
@@ -339,6 +356,17 @@ impl LineBuilder {
                 self.buf.put_slice(value.as_bytes());
             }
         }
+        self
+    }
+
+    /// Adds tags already escaped and joined with `;` (client-only tags passed through).
+    pub fn tags_raw(&mut self, tags: &str) -> &mut Self {
+        if tags.is_empty() {
+            return self;
+        }
+        self.buf.put_u8(if self.has_tags { b';' } else { b'@' });
+        self.has_tags = true;
+        self.buf.put_slice(tags.as_bytes());
         self
     }
 

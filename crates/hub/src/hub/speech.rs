@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use teahouse_types::{
-    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick, RoomName,
-    SessionId,
+    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick, Profile,
+    RoomName, SessionId,
 };
 
 use super::{Hub, Recipients, State, Topic, actor, co_members, member_of, room_snapshot};
@@ -18,6 +18,14 @@ pub enum SayTarget {
     Room(RoomName),
     /// To one user, by nick.
     Nick(Nick),
+}
+
+/// Where a message goes and who hears it.
+struct Route {
+    from: Arc<Profile>,
+    recipients: Recipients,
+    target: MessageTarget,
+    away: Option<MessageText>,
 }
 
 /// What [`Hub::say`] did.
@@ -34,7 +42,8 @@ pub struct Sent {
 }
 
 impl Hub {
-    /// Sends a message to a room (every other member) or to one user.
+    /// Sends a message to a room (every other member) or to one user, with optional
+    /// client-only tags (passed through to faces that carry them).
     ///
     /// In a room: `+n` keeps out non-members, `+m` silences members without voice, and a
     /// ban silences a matching member without voice.
@@ -48,81 +57,123 @@ impl Hub {
         target: SayTarget,
         kind: MessageKind,
         text: MessageText,
+        client_tags: Option<Arc<str>>,
     ) -> Result<Sent, Refusal> {
         let max_bytes = self.inner.config.max_message_bytes;
         if text.as_str().len() > max_bytes {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
-        let (from, recipients, target, away) = {
-            let mut state = self.lock();
-            let State {
-                sessions,
-                nicks,
-                rooms,
-                ..
-            } = &mut *state;
-            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            let from = entry.profile()?;
-            entry.last_active = SystemTime::now();
-            match target {
-                SayTarget::Room(room) => {
-                    let Some(slot) = rooms.get_mut(room.key()) else {
-                        return Err(Refusal::NoSuchRoom(room));
-                    };
-                    let cannot = |reason| Refusal::CannotSend {
-                        room: slot.name.clone(),
-                        reason,
-                    };
-                    match slot.members.get(&session) {
-                        None if slot.modes.is_no_external => {
-                            return Err(cannot(CannotSend::NotMember));
-                        }
-                        Some(status) if !status.is_operator && !status.is_voiced => {
-                            if slot.modes.is_moderated {
-                                return Err(cannot(CannotSend::Moderated));
-                            }
-                            if slot.is_banned(&from) {
-                                return Err(cannot(CannotSend::Banned));
-                            }
-                        }
-                        None if slot.is_banned(&from) => {
-                            return Err(cannot(CannotSend::Banned));
-                        }
-                        _ => {}
-                    }
-                    let recipients = room_snapshot(sessions, slot);
-                    let target = MessageTarget::Room(slot.name.clone());
-                    (from, recipients, target, None)
-                }
-                SayTarget::Nick(nick) => {
-                    let Some((to_id, to)) = nicks
-                        .get(nick.key())
-                        .and_then(|id| sessions.get(id).map(|e| (*id, e)))
-                    else {
-                        return Err(Refusal::NoSuchNick(nick));
-                    };
-                    let to_nick = to.nick.clone().unwrap_or(nick);
-                    let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
-                    let away = to.away.clone();
-                    (from, recipients, MessageTarget::Direct(to_nick), away)
-                }
-            }
-        };
+        let route = self.route(session, target)?;
         let id = self.next_message_id();
         let event = Arc::new(HubEvent::new(EventKind::Message {
             id,
-            from,
-            target: target.clone(),
+            from: route.from,
+            target: route.target.clone(),
             kind,
             text,
+            client_tags,
         }));
-        self.fan_out(&recipients, &event, Some(session));
+        self.fan_out(&route.recipients, &event, Some(session));
         Ok(Sent {
             id,
             time: event.time,
-            target,
-            away,
+            target: route.target,
+            away: route.away,
         })
+    }
+
+    /// Sends client-only tags without a message (IRC `TAGMSG`), routed and checked like
+    /// [`Hub::say`].
+    ///
+    /// # Errors
+    /// As [`Hub::say`].
+    pub fn send_tags(
+        &self,
+        session: SessionId,
+        target: SayTarget,
+        client_tags: Arc<str>,
+    ) -> Result<Sent, Refusal> {
+        let route = self.route(session, target)?;
+        let id = self.next_message_id();
+        let event = Arc::new(HubEvent::new(EventKind::Tags {
+            id,
+            from: route.from,
+            target: route.target.clone(),
+            client_tags,
+        }));
+        self.fan_out(&route.recipients, &event, Some(session));
+        Ok(Sent {
+            id,
+            time: event.time,
+            target: route.target,
+            away: None,
+        })
+    }
+
+    /// Who a message from `session` to `target` reaches, if the room's rules allow it.
+    fn route(&self, session: SessionId, target: SayTarget) -> Result<Route, Refusal> {
+        let mut state = self.lock();
+        let State {
+            sessions,
+            nicks,
+            rooms,
+            ..
+        } = &mut *state;
+        let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
+        let from = entry.profile()?;
+        entry.last_active = SystemTime::now();
+        match target {
+            SayTarget::Room(room) => {
+                let Some(slot) = rooms.get_mut(room.key()) else {
+                    return Err(Refusal::NoSuchRoom(room));
+                };
+                let cannot = |reason| Refusal::CannotSend {
+                    room: slot.name.clone(),
+                    reason,
+                };
+                match slot.members.get(&session) {
+                    None if slot.modes.is_no_external => {
+                        return Err(cannot(CannotSend::NotMember));
+                    }
+                    Some(status) if !status.is_operator && !status.is_voiced => {
+                        if slot.modes.is_moderated {
+                            return Err(cannot(CannotSend::Moderated));
+                        }
+                        if slot.is_banned(&from) {
+                            return Err(cannot(CannotSend::Banned));
+                        }
+                    }
+                    None if slot.is_banned(&from) => {
+                        return Err(cannot(CannotSend::Banned));
+                    }
+                    _ => {}
+                }
+                let recipients = room_snapshot(sessions, slot);
+                let target = MessageTarget::Room(slot.name.clone());
+                Ok(Route {
+                    from,
+                    recipients,
+                    target,
+                    away: None,
+                })
+            }
+            SayTarget::Nick(nick) => {
+                let Some((to_id, to)) = nicks
+                    .get(nick.key())
+                    .and_then(|id| sessions.get(id).map(|e| (*id, e)))
+                else {
+                    return Err(Refusal::NoSuchNick(nick));
+                };
+                let to_nick = to.nick.clone().unwrap_or(nick);
+                let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
+                Ok(Route {
+                    from,
+                    recipients,
+                    target: MessageTarget::Direct(to_nick),
+                    away: to.away.clone(),
+                })
+            }
+        }
     }
 
     /// Sets (or with `None` clears) the topic of `room`; every member gets

@@ -1,12 +1,14 @@
 //! PRIVMSG, NOTICE and TAGMSG.
 
-use teahouse_hub::SayTarget;
+use std::sync::Arc;
+
+use teahouse_hub::{SayTarget, Sent};
 use teahouse_types::{MessageKind, MessageTarget, MessageText, Nick};
-use teahouse_wire::irc::Message;
+use teahouse_wire::irc::{Message, client_only_tags};
 
 use super::{parse_channel, refused};
 use crate::cap::Cap;
-use crate::render::{channel as channel_name, message_lines};
+use crate::render::{MessageLine, target_name};
 use crate::reply::{self, MAX_TARGETS};
 use crate::session::Session;
 
@@ -21,9 +23,87 @@ pub(super) fn notice(session: &mut Session, message: &Message) {
     send(session, message, true);
 }
 
-/// `TAGMSG target`: client-only tags without text. Relaying client tags is not supported
-/// yet, so there is nothing to deliver; it is accepted silently.
-pub(super) fn tagmsg(_session: &mut Session, _message: &Message) {}
+/// `@+tag=value TAGMSG target[,target]`: client-only tags without text (typing notices,
+/// reactions), passed to recipients that have `message-tags`. Without client-only tags there
+/// is nothing to send; like NOTICE, it never gets an error reply that a client could loop on,
+/// except for targets that do not exist.
+pub(super) fn tagmsg(session: &mut Session, message: &Message) {
+    let Some(tags) = client_only_tags(message) else {
+        return;
+    };
+    let tags: Arc<str> = tags.into();
+    for target in message.params[0]
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .take(MAX_TARGETS)
+    {
+        let Some(say_target) = parse_target(session, target, false) else {
+            continue;
+        };
+        match session
+            .hub()
+            .send_tags(session.id, say_target, Arc::clone(&tags))
+        {
+            Ok(sent) => {
+                if session.caps.has(Cap::ECHO_MESSAGE) && session.caps.has(Cap::MESSAGE_TAGS) {
+                    echo(session, &sent, Some(&tags), None);
+                }
+            }
+            Err(refusal) => refused(session, &refusal),
+        }
+    }
+}
+
+/// A target as the hub names it, or the error reply (unless quiet) and `None`.
+fn parse_target(session: &mut Session, target: &str, is_quiet: bool) -> Option<SayTarget> {
+    if target.starts_with('#') {
+        if let Some(room) = parse_channel(target) {
+            return Some(SayTarget::Room(room));
+        }
+        if !is_quiet {
+            session.numeric(reply::ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
+        }
+        return None;
+    }
+    match Nick::parse(target) {
+        Ok(nick) => Some(SayTarget::Nick(nick)),
+        Err(_) => {
+            if !is_quiet {
+                session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+            }
+            None
+        }
+    }
+}
+
+/// The sender's own copy (`echo-message`), with the label of the command if any.
+fn echo(
+    session: &mut Session,
+    sent: &Sent,
+    client_tags: Option<&str>,
+    body: Option<(MessageKind, &str)>,
+) {
+    let Some(profile) = session.hub().profile_of(session.id) else {
+        return;
+    };
+    let target = target_name(&sent.target);
+    let has_tags = session.caps.has(Cap::MESSAGE_TAGS);
+    let msgid = has_tags.then(|| sent.id.to_string());
+    let line = MessageLine {
+        time: sent.time,
+        has_server_time: session.caps.has(Cap::SERVER_TIME),
+        msgid: msgid.as_deref(),
+        client_tags: client_tags.filter(|_| has_tags),
+        from: &profile,
+        has_account_tag: session.caps.has(Cap::ACCOUNT_TAG),
+        target: &target,
+    };
+    let bytes = match body {
+        Some((kind, text)) => line.message(kind, text),
+        None => line.tagmsg(),
+    };
+    session.send(bytes);
+}
 
 fn send(session: &mut Session, message: &Message, is_notice: bool) {
     let command = if is_notice { "NOTICE" } else { "PRIVMSG" };
@@ -63,60 +143,32 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
         }
         targets.truncate(MAX_TARGETS);
     }
+    let client_tags: Option<Arc<str>> = client_only_tags(message).map(Into::into);
     for target in targets {
-        let say_target = if target.starts_with('#') {
-            match parse_channel(target) {
-                Some(room) => SayTarget::Room(room),
-                None => {
-                    if !is_notice {
-                        session.numeric(reply::ERR_NOSUCHCHANNEL, &[target, "No such channel"]);
-                    }
-                    continue;
-                }
-            }
-        } else {
-            match Nick::parse(target) {
-                Ok(nick) => SayTarget::Nick(nick),
-                Err(_) => {
-                    if !is_notice {
-                        session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
-                    }
-                    continue;
-                }
-            }
+        let Some(say_target) = parse_target(session, target, is_notice) else {
+            continue;
         };
-        match session
-            .hub()
-            .say(session.id, say_target, kind, body.clone())
-        {
+        let result = session.hub().say(
+            session.id,
+            say_target,
+            kind,
+            body.clone(),
+            client_tags.clone(),
+        );
+        match result {
             Ok(sent) => {
                 if let (MessageTarget::Direct(to), Some(away), false) =
                     (&sent.target, &sent.away, is_notice)
                 {
                     session.numeric(reply::RPL_AWAY, &[to.as_str(), away.as_str()]);
                 }
-                if session.caps.has(Cap::ECHO_MESSAGE)
-                    && let Some(profile) = session.hub().profile_of(session.id)
-                {
-                    let shown = match &sent.target {
-                        MessageTarget::Room(room) => channel_name(room.as_str()),
-                        MessageTarget::Direct(nick) => nick.as_str().to_owned(),
-                    };
-                    let msgid = session
-                        .caps
-                        .has(Cap::MESSAGE_TAGS)
-                        .then(|| sent.id.to_string());
-                    let echo = message_lines(
-                        sent.time,
-                        session.caps.has(Cap::SERVER_TIME),
-                        msgid.as_deref(),
-                        &profile,
-                        session.caps.has(Cap::ACCOUNT_TAG),
-                        &shown,
-                        kind,
-                        body.as_str(),
+                if session.caps.has(Cap::ECHO_MESSAGE) {
+                    echo(
+                        session,
+                        &sent,
+                        client_tags.as_deref(),
+                        Some((kind, body.as_str())),
                     );
-                    session.send(echo);
                 }
             }
             Err(refusal) if !is_notice => refused(session, &refusal),

@@ -774,6 +774,39 @@ async fn ircv3_capabilities_change_what_is_sent() -> anyhow::Result<()> {
         "{got}"
     );
 
+    // Client-only tags: relayed to message-tags clients only; TAGMSG likewise.
+    let mut tagged = reg(&server, "tagged", &["message-tags"]).await?;
+    join(&mut tagged, "tagged", "#v3").await?;
+    rich.line().await?;
+    plain.expect(":tagged!~tagged@127.0.0.1 JOIN #v3").await?;
+    rich.send("@+draft/react=tea\\sleaf;+x PRIVMSG #v3 :with tags")
+        .await?;
+    let echo = rich.line().await?;
+    assert!(
+        echo.starts_with("@+draft/react=tea\\sleaf;+x;time="),
+        "{echo}"
+    );
+    let got = tagged.line().await?;
+    assert!(
+        got.starts_with("@+draft/react=tea\\sleaf;+x;msgid="),
+        "{got}"
+    );
+    assert!(
+        got.ends_with(" :rich!~rich@127.0.0.1 PRIVMSG #v3 :with tags"),
+        "{got}"
+    );
+    plain
+        .expect(":rich!~rich@127.0.0.1 PRIVMSG #v3 :with tags")
+        .await?;
+    tagged.send("@+typing=active TAGMSG #v3").await?;
+    let typing = rich.line().await?;
+    assert!(typing.starts_with("@+typing=active;time="), "{typing}");
+    assert!(
+        typing.ends_with(" :tagged!~tagged@127.0.0.1 TAGMSG #v3"),
+        "{typing}"
+    );
+    tagged.send("TAGMSG #v3").await?;
+
     // labeled-response: one reply tagged, several in a batch, none as ACK.
     rich.send("@label=L2 PING x").await?;
     rich.expect(&format!("@label=L2 {S} PONG teahouse.local :x"))
@@ -781,10 +814,10 @@ async fn ircv3_capabilities_change_what_is_sent() -> anyhow::Result<()> {
     rich.send("@label=L3 WHO #v3").await?;
     let start = rich.line().await?;
     assert_eq!(start, format!("@label=L3 {S} BATCH +lr1 labeled-response"));
-    rich.expect_prefix(&format!("@batch=lr1 {S} 352 rich #v3 "))
-        .await?;
-    rich.expect_prefix(&format!("@batch=lr1 {S} 352 rich #v3 "))
-        .await?;
+    for _member in ["plain", "rich", "tagged"] {
+        rich.expect_prefix(&format!("@batch=lr1 {S} 352 rich #v3 "))
+            .await?;
+    }
     rich.expect(&format!("@batch=lr1 {S} 315 rich #v3 :End of /WHO list"))
         .await?;
     rich.expect(&format!("{S} BATCH -lr1")).await?;
