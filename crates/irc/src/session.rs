@@ -9,11 +9,11 @@ use bytes::{Bytes, BytesMut};
 use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, Nick, SessionId};
 use teahouse_wire::Outbox;
-use teahouse_wire::conn::{WriteEnd, read_some, write_step};
+use teahouse_wire::conn::{ReadPacer, read_some, write_step};
 use teahouse_wire::irc::{
     LineBuilder, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES, Message, escape_tag_value,
 };
-use teahouse_wire::outbox::{OutboxClosed, PushError};
+use teahouse_wire::outbox::PushError;
 use teahouse_wire::text::{Frame, LineDecoder};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -31,10 +31,6 @@ use crate::reply;
 /// The longest line the decoder holds: a full tags section plus a full IRC line. Longer
 /// input is discarded up to its end and answered with 417.
 const MAX_FRAME_BYTES: usize = MAX_CLIENT_TAGS_BYTES + MAX_LINE_BYTES;
-
-/// Input a session may process before it yields to other tasks: a few dozen lines. Chat at
-/// human speed never reaches it; a flood yields every this many bytes.
-const YIELD_AFTER_BYTES: usize = 16 * 1024;
 
 /// What every session of one listener shares.
 pub(crate) struct Shared {
@@ -319,7 +315,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
     let timer = sleep_until(deadline);
     tokio::pin!(timer);
 
-    let mut unyielded_bytes = 0usize;
+    let mut pacer = ReadPacer::default();
     let end = loop {
         let is_closing = clock.close_deadline.is_some();
         let next = next_timer(&session, &clock, config);
@@ -334,22 +330,11 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                 session.leave(LeaveReason::ServerShutdown);
                 clock.close_deadline = Some(Instant::now() + config.close_grace);
             }
-            written = write_step(&mut writer, &outbox, &mut wbatch) => match written {
-                Ok(()) => {
-                    if wbatch.capacity() > 4 {
-                        // Keep no capacity from a burst while the connection idles.
-                        wbatch = Vec::new();
-                    }
+            written = write_step(&mut writer, &outbox, &mut wbatch) => {
+                if let Err(end) = written {
+                    debug!(?end, "writing ended");
+                    break end.leave_reason();
                 }
-                Err(WriteEnd::Closed(OutboxClosed::Graceful)) => break None,
-                Err(WriteEnd::Closed(OutboxClosed::Overflow)) => break Some(LeaveReason::SendQueueExceeded),
-                Err(WriteEnd::Io(error)) => {
-                    debug!(%error, "write failed");
-                    break Some(LeaveReason::ConnectionLost);
-                }
-            },
-            () = outbox.overflowed(), if !wbatch.is_empty() => {
-                break Some(LeaveReason::SendQueueExceeded);
             }
             read = read_some(&mut reader, &mut rbuf), if !is_closing && rbuf.len() <= recvq_bytes => {
                 let (is_eof, read_bytes) = match read {
@@ -372,19 +357,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                     session.leave(reason);
                     clock.close_deadline = Some(Instant::now() + config.close_grace);
                 }
-                if rbuf.is_empty() {
-                    // Give the read buffer back while the connection idles.
-                    rbuf = BytesMut::new();
-                }
-                // A client sending a flood (flood control off, or the text face) must let its
-                // recipients' writers run before it reads more: one sender must not fill a
-                // healthy reader's queue within a single scheduling turn. Yielding is costly
-                // (it wakes the other worker), so only after a burst, never per line.
-                unyielded_bytes += read_bytes;
-                if unyielded_bytes >= YIELD_AFTER_BYTES {
-                    unyielded_bytes = 0;
-                    tokio::task::yield_now().await;
-                }
+                pacer.after_read(&mut rbuf, read_bytes).await;
             }
             () = &mut timer => {
                 let now = Instant::now();

@@ -7,8 +7,8 @@ use bytes::{Bytes, BytesMut};
 use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, RoomName};
 use teahouse_wire::Outbox;
-use teahouse_wire::conn::{WriteEnd, read_some, write_step};
-use teahouse_wire::outbox::{OutboxClosed, PushError};
+use teahouse_wire::conn::{ReadPacer, read_some, write_step};
+use teahouse_wire::outbox::PushError;
 use teahouse_wire::text::{Frame, LineDecoder, encode_line};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -20,10 +20,6 @@ use crate::TextConfig;
 use crate::command;
 use crate::lang::Lang;
 use crate::render::TextSink;
-
-/// Input a session may process before it yields to other tasks: a few dozen lines. Chat at
-/// human speed never reaches it; a flood yields every this many bytes.
-const YIELD_AFTER_BYTES: usize = 16 * 1024;
 
 /// What every session of one listener shares.
 pub(crate) struct Shared {
@@ -141,7 +137,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
 
     session.reply(session.lang().prompt());
     let mut is_close_timer_set = false;
-    let mut unyielded_bytes = 0usize;
+    let mut pacer = ReadPacer::default();
     let end = loop {
         let is_closing = close_deadline.is_some();
         if let Some(at) = close_deadline
@@ -158,22 +154,11 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                 session.leave(LeaveReason::ServerShutdown);
                 close_deadline = Some(Instant::now() + session.shared.config.close_grace);
             }
-            written = write_step(&mut writer, &outbox, &mut wbatch) => match written {
-                Ok(()) => {
-                    if wbatch.capacity() > 4 {
-                        // Keep no capacity from a burst while the connection idles.
-                        wbatch = Vec::new();
-                    }
+            written = write_step(&mut writer, &outbox, &mut wbatch) => {
+                if let Err(end) = written {
+                    debug!(?end, "writing ended");
+                    break end.leave_reason();
                 }
-                Err(WriteEnd::Closed(OutboxClosed::Graceful)) => break None,
-                Err(WriteEnd::Closed(OutboxClosed::Overflow)) => break Some(LeaveReason::SendQueueExceeded),
-                Err(WriteEnd::Io(error)) => {
-                    debug!(%error, "write failed");
-                    break Some(LeaveReason::ConnectionLost);
-                }
-            },
-            () = outbox.overflowed(), if !wbatch.is_empty() => {
-                break Some(LeaveReason::SendQueueExceeded);
             }
             read = read_some(&mut reader, &mut rbuf), if !is_closing => {
                 let (is_eof, read_bytes) = match read {
@@ -193,19 +178,7 @@ async fn drive(mut session: Session, mut stream: TcpStream) {
                     session.leave(reason);
                     close_deadline = Some(Instant::now() + session.shared.config.close_grace);
                 }
-                if rbuf.is_empty() {
-                    // Give the read buffer back while the connection idles.
-                    rbuf = BytesMut::new();
-                }
-                // A client sending a flood must let its recipients' writers run before it
-                // reads more: one sender must not fill a healthy reader's queue within a
-                // single scheduling turn. Yielding is costly (it wakes the other worker), so
-                // only after a burst, never per line.
-                unyielded_bytes += read_bytes;
-                if unyielded_bytes >= YIELD_AFTER_BYTES {
-                    unyielded_bytes = 0;
-                    tokio::task::yield_now().await;
-                }
+                pacer.after_read(&mut rbuf, read_bytes).await;
             }
             () = &mut login_timer, if is_login && !is_closing => {
                 session.reply(session.lang().login_timeout());

@@ -1,12 +1,16 @@
-//! The byte-moving steps of a connection's session loop, shared by every face.
+//! The byte-moving steps of a connection's session loop, shared by every face: reading,
+//! pacing after a read, and writing batches from the outbox.
 
 use std::io;
 
 use bytes::{Bytes, BytesMut};
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use teahouse_types::LeaveReason;
 
 use crate::outbox::{Outbox, OutboxClosed, write_batch};
 
@@ -43,6 +47,33 @@ pub async fn read_some<R: AsyncRead + Unpin>(
     .await
 }
 
+/// Input a session may take before it yields to other tasks: a few dozen lines. Chat at
+/// human speed never reaches it; a flood yields every this many bytes, so one sender cannot
+/// fill a healthy reader's queue within a single scheduling turn. Yielding is costly (it
+/// wakes the other runtime worker), so never per line.
+pub const YIELD_AFTER_BYTES: usize = 16 * 1024;
+
+/// The bookkeeping after each read, the same for every face.
+#[derive(Debug, Default)]
+pub struct ReadPacer {
+    unyielded_bytes: usize,
+}
+
+impl ReadPacer {
+    /// Call after the bytes of a read were processed: gives the read buffer back if it is
+    /// empty (an idle connection holds none), and yields after a burst.
+    pub async fn after_read(&mut self, rbuf: &mut BytesMut, read_bytes: usize) {
+        if rbuf.is_empty() {
+            *rbuf = BytesMut::new();
+        }
+        self.unyielded_bytes += read_bytes;
+        if self.unyielded_bytes >= YIELD_AFTER_BYTES {
+            self.unyielded_bytes = 0;
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// Why the writing side of a connection stopped.
 #[derive(Debug)]
 pub enum WriteEnd {
@@ -52,10 +83,25 @@ pub enum WriteEnd {
     Io(io::Error),
 }
 
-/// Takes the next batch from `outbox` if none is in progress, then writes it.
+impl WriteEnd {
+    /// Why the session ends, for the hub: `None` for a graceful close (the session already
+    /// left), a lost connection for a write error, the send queue for an overflow.
+    pub fn leave_reason(&self) -> Option<LeaveReason> {
+        match self {
+            Self::Closed(OutboxClosed::Graceful) => None,
+            Self::Closed(OutboxClosed::Overflow) => Some(LeaveReason::SendQueueExceeded),
+            Self::Io(_) => Some(LeaveReason::ConnectionLost),
+        }
+    }
+}
+
+/// Takes the next batch from `outbox` if none is in progress, then writes it. A write
+/// blocked on a client that does not read ends at once when the outbox overflows. Once a
+/// batch is written, its vector's capacity is given back if it grew, so an idle connection
+/// keeps nothing from its last burst.
 ///
 /// # Errors
-/// [`WriteEnd`] when the outbox is closed and drained, or writing failed.
+/// [`WriteEnd`] when the outbox is closed and drained (or overflowed), or writing failed.
 ///
 /// # Cancel safety
 /// Cancel-safe: the batch in progress stays in `wbatch` with what was written removed, and
@@ -68,5 +114,20 @@ pub async fn write_step<W: AsyncWrite + Unpin>(
     if wbatch.is_empty() {
         outbox.next_batch(wbatch).await.map_err(WriteEnd::Closed)?;
     }
-    write_batch(writer, wbatch).await.map_err(WriteEnd::Io)
+    {
+        let write = write_batch(writer, wbatch);
+        let overflow = outbox.overflowed();
+        tokio::pin!(write, overflow);
+        std::future::poll_fn(|cx| {
+            if overflow.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(WriteEnd::Closed(OutboxClosed::Overflow)));
+            }
+            write.as_mut().poll(cx).map_err(WriteEnd::Io)
+        })
+        .await?;
+    }
+    if wbatch.capacity() > 4 {
+        *wbatch = Vec::new();
+    }
+    Ok(())
 }
