@@ -48,11 +48,6 @@ impl TextFace {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &TextConfig {
-        &self.shared.config
-    }
-
     /// The one line sent to a connection refused by a connection cap.
     pub fn refusal_line(&self, refusal: LimitRefusal) -> Bytes {
         teahouse_wire::text::encode_line(&self.shared.config.lang.limit(refusal))

@@ -127,11 +127,6 @@ impl Outbox {
         .await;
     }
 
-    /// Whether the outbox is closed (for any cause).
-    pub fn is_closed(&self) -> bool {
-        self.lock().closed.is_some()
-    }
-
     /// Waits until something is queued or the outbox is closed, then moves everything queued
     /// into `batch` (appending).
     ///

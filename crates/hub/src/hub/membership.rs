@@ -144,14 +144,8 @@ impl Hub {
             let State {
                 sessions, rooms, ..
             } = &mut *state;
-            let entry = sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-            let profile = entry.profile()?;
-            let Some(slot) = rooms.get_mut(room.key()) else {
-                return Err(Refusal::NoSuchRoom(room.clone()));
-            };
-            if !slot.members.contains_key(&session) {
-                return Err(Refusal::NotInRoom(slot.name.clone()));
-            }
+            let profile = actor(sessions, session)?;
+            let (slot, _) = member_of(rooms, room, session)?;
             // Recipients include the leaver, taken before it is removed.
             let recipients = room_snapshot(sessions, slot);
             let event = EventKind::Left {

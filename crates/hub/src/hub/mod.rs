@@ -93,7 +93,6 @@ struct Inner {
     config: HubConfig,
     next_session: AtomicU64,
     next_message: AtomicU64,
-    started: SystemTime,
     /// Short critical sections only, never held across fan-out or an `.await`.
     state: Mutex<State>,
 }
@@ -231,11 +230,6 @@ impl SessionGuard {
         self.id
     }
 
-    /// The hub this session is attached to.
-    pub fn hub(&self) -> &Hub {
-        &self.hub
-    }
-
     /// Removes the session now, telling everyone who shares a room why.
     pub fn quit(self, reason: LeaveReason) {
         self.hub.remove(self.id, reason);
@@ -256,7 +250,6 @@ impl Hub {
                 config,
                 next_session: AtomicU64::new(1),
                 next_message: AtomicU64::new(1),
-                started: SystemTime::now(),
                 state: Mutex::new(State::default()),
             }),
         }
@@ -265,11 +258,6 @@ impl Hub {
     /// The hub's settings.
     pub fn config(&self) -> &HubConfig {
         &self.inner.config
-    }
-
-    /// When the hub was created.
-    pub fn started(&self) -> SystemTime {
-        self.inner.started
     }
 
     /// Attaches a new session, without a nick and in no room; events for it go to `sink`.

@@ -255,11 +255,6 @@ impl Hub {
         }
     }
 
-    /// The nick of a session, if it has one.
-    pub fn nick_of(&self, session: SessionId) -> Option<Nick> {
-        self.lock().sessions.get(&session)?.nick.clone()
-    }
-
     /// The profile of a session, once it has a nick.
     pub fn profile_of(&self, session: SessionId) -> Option<Arc<Profile>> {
         self.lock().sessions.get(&session)?.profile.clone()

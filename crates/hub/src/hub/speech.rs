@@ -39,6 +39,8 @@ pub struct Sent {
     pub target: MessageTarget,
     /// For a direct message: the recipient's away message, if away.
     pub away: Option<MessageText>,
+    /// The sender as the recipients saw them (for the sender's own copy).
+    pub from: Arc<Profile>,
 }
 
 impl Hub {
@@ -67,7 +69,7 @@ impl Hub {
         let id = self.next_message_id();
         let event = Arc::new(HubEvent::new(EventKind::Message {
             id,
-            from: route.from,
+            from: Arc::clone(&route.from),
             target: route.target.clone(),
             kind,
             text,
@@ -79,6 +81,7 @@ impl Hub {
             time: event.time,
             target: route.target,
             away: route.away,
+            from: route.from,
         })
     }
 
@@ -97,7 +100,7 @@ impl Hub {
         let id = self.next_message_id();
         let event = Arc::new(HubEvent::new(EventKind::Tags {
             id,
-            from: route.from,
+            from: Arc::clone(&route.from),
             target: route.target.clone(),
             client_tags,
         }));
@@ -107,6 +110,7 @@ impl Hub {
             time: event.time,
             target: route.target,
             away: None,
+            from: route.from,
         })
     }
 

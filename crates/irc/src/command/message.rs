@@ -83,9 +83,6 @@ fn echo(
     client_tags: Option<&str>,
     body: Option<(MessageKind, &str)>,
 ) {
-    let Some(profile) = session.hub().profile_of(session.id) else {
-        return;
-    };
     let target = target_name(&sent.target);
     let has_tags = session.caps.has(Cap::MESSAGE_TAGS);
     let msgid = has_tags.then(|| sent.id.to_string());
@@ -94,7 +91,7 @@ fn echo(
         has_server_time: session.caps.has(Cap::SERVER_TIME),
         msgid: msgid.as_deref(),
         client_tags: client_tags.filter(|_| has_tags),
-        from: &profile,
+        from: &sent.from,
         has_account_tag: session.caps.has(Cap::ACCOUNT_TAG),
         target: &target,
     };
