@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span, trace};
+use tracing::{Instrument, debug, debug_span, trace};
 
 use crate::IrcConfig;
 use crate::cap::{Cap, CapSet};
@@ -53,7 +53,7 @@ pub(crate) struct Session {
     /// The nick, once NICK was accepted.
     pub(crate) nick: Option<Nick>,
     /// User name and real name, once USER was given.
-    pub(crate) user: Option<(String, String)>,
+    pub(crate) user: Option<Box<(String, String)>>,
     /// Whether the welcome burst was sent.
     pub(crate) is_registered: bool,
     /// Whether CAP negotiation holds registration back (between CAP LS/REQ and CAP END).
@@ -220,13 +220,17 @@ fn prefix_tags(line: &[u8], tags: &[(&str, &str)]) -> Bytes {
     out.freeze()
 }
 
-/// Runs one connection to its end.
-pub(crate) async fn run(
+/// Sets up one connection and returns the future that runs it to its end.
+///
+/// The setup is done here, outside that future, and the future is the session loop itself:
+/// a value moved into an awaited future keeps its own slot in the enclosing one, so a
+/// wrapper would make every idle connection's task a few hundred bytes bigger.
+pub(crate) fn run(
     stream: TcpStream,
     peer: SocketAddr,
     permit: ConnectionPermit,
     shared: Arc<Shared>,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let outbox = Arc::new(Outbox::new(shared.config.sendq_bytes));
     let caps = Arc::new(CapSet::default());
     let sink = Arc::new(IrcSink {
@@ -243,7 +247,7 @@ pub(crate) async fn run(
     let guard = shared.hub.attach(Arc::clone(&sink) as _, origin);
     let id = guard.id();
     let _ = sink.session.set(id);
-    let span = info_span!("session", session_id = %id, proto = "irc", %peer);
+    let span = debug_span!("session", session_id = %id, proto = "irc", %peer);
     let session = Session {
         has_password: shared.config.password.is_none(),
         shared,
@@ -261,8 +265,7 @@ pub(crate) async fn run(
         close: None,
         batch_counter: 0,
     };
-    drive(session, stream).instrument(span).await;
-    drop(permit);
+    drive(session, stream, permit).instrument(span)
 }
 
 /// The host shown for a peer: its address, with a leading `0` for IPv6 addresses that would
@@ -286,122 +289,145 @@ struct Clock {
     resume_at: Option<Instant>,
 }
 
-async fn drive(mut session: Session, mut stream: TcpStream) {
-    debug!("session started");
-    let shared = Arc::clone(&session.shared);
-    let config = &shared.config;
-    let now = Instant::now();
-    let mut clock = Clock {
-        registration_deadline: now + config.registration_timeout,
-        last_activity: now,
-        ping_sent: None,
-        close_deadline: None,
-        resume_at: None,
-    };
-    let mut bucket = config
-        .flood
-        .map(|f| TokenBucket::new(f.burst, f.lines_per_second, now));
-    let recvq_bytes = config.flood.map_or(usize::MAX, |f| f.recvq_bytes);
-    let mut decoder = LineDecoder::new(MAX_FRAME_BYTES);
-    let mut rbuf = BytesMut::new();
-    let mut wbatch: Vec<Bytes> = Vec::new();
-    let outbox = Arc::clone(&session.outbox);
-    let (mut reader, mut writer) = stream.split();
-    // Long-lived, so a wake-up re-registers nothing: the shutdown wait and one timer that is
-    // only moved when its deadline changes.
-    let shutdown = shared.shutdown.cancelled();
-    tokio::pin!(shutdown);
-    let mut deadline = next_timer(&session, &clock, config);
-    let timer = sleep_until(deadline);
-    tokio::pin!(timer);
+/// The session loop; `permit` is held until the connection ends.
+///
+/// An `async` block rather than an `async fn`: an `async fn` copies its arguments into
+/// locals of its own, so the session state would take its room twice in every task.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store the session twice in every task"
+)]
+fn drive(
+    mut session: Session,
+    mut stream: TcpStream,
+    permit: ConnectionPermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        debug!("session started");
+        let shared = Arc::clone(&session.shared);
+        let config = &shared.config;
+        let (mut clock, mut bucket) = {
+            let now = Instant::now();
+            let clock = Clock {
+                registration_deadline: now + config.registration_timeout,
+                last_activity: now,
+                ping_sent: None,
+                close_deadline: None,
+                resume_at: None,
+            };
+            let bucket = config
+                .flood
+                .map(|f| TokenBucket::new(f.burst, f.lines_per_second, now));
+            (clock, bucket)
+        };
+        let recvq_bytes = config.flood.map_or(usize::MAX, |f| f.recvq_bytes);
+        let mut decoder = LineDecoder::new(MAX_FRAME_BYTES);
+        let mut rbuf = BytesMut::new();
+        let mut wbatch: Vec<Bytes> = Vec::new();
+        let outbox = Arc::clone(&session.outbox);
+        let (mut reader, mut writer) = stream.split();
+        // Long-lived, so a wake-up re-registers nothing: the shutdown wait and one timer that is
+        // only moved when its deadline changes.
+        let shutdown = shared.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let timer = sleep_until(next_timer(&session, &clock, config));
+        tokio::pin!(timer);
 
-    let mut pacer = ReadPacer::default();
-    let end = loop {
-        let is_closing = clock.close_deadline.is_some();
-        let next = next_timer(&session, &clock, config);
-        if next != deadline || timer.is_elapsed() {
-            deadline = next;
-            timer.as_mut().reset(deadline);
-        }
-        tokio::select! {
-            biased;
-            () = &mut shutdown, if !is_closing => {
-                session.push(reply::error_line("Server shutting down"));
-                session.leave(LeaveReason::ServerShutdown);
-                clock.close_deadline = Some(Instant::now() + config.close_grace);
-            }
-            written = write_step(&mut writer, &outbox, &mut wbatch) => {
-                if let Err(end) = written {
-                    debug!(?end, "writing ended");
-                    break end.leave_reason();
+        let mut pacer = ReadPacer::default();
+        let mut should_yield = false;
+        let end = loop {
+            let is_closing = clock.close_deadline.is_some();
+            {
+                let next = next_timer(&session, &clock, config);
+                if next != timer.deadline() || timer.is_elapsed() {
+                    timer.as_mut().reset(next);
                 }
             }
-            read = read_some(&mut reader, &mut rbuf), if !is_closing && rbuf.len() <= recvq_bytes => {
-                let (is_eof, read_bytes) = match read {
-                    Ok(0) => (true, 0),
-                    Ok(n) => (false, n),
-                    Err(error) => {
-                        debug!(%error, "read failed");
-                        break Some(LeaveReason::ConnectionLost);
-                    }
-                };
-                process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, is_eof);
-                if is_eof && session.close.is_none() {
-                    session.close = Some(LeaveReason::ConnectionLost);
-                }
-                if session.close.is_none() && clock.resume_at.is_some() && rbuf.len() > recvq_bytes {
-                    session.push(reply::error_line("Excess Flood"));
-                    session.close = Some(LeaveReason::Requested(teahouse_types::MessageText::parse("Excess Flood").ok()));
-                }
-                if let Some(reason) = session.close.take() {
-                    session.leave(reason);
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if !is_closing => {
+                    session.push(reply::error_line("Server shutting down"));
+                    session.leave(LeaveReason::ServerShutdown);
                     clock.close_deadline = Some(Instant::now() + config.close_grace);
                 }
-                pacer.after_read(&mut rbuf, read_bytes).await;
-            }
-            () = &mut timer => {
-                let now = Instant::now();
-                if let Some(close) = clock.close_deadline {
-                    if now >= close {
-                        debug!("closing connection did not take its last lines in time");
-                        break None;
+                written = write_step(&mut writer, &outbox, &mut wbatch) => {
+                    if let Err(end) = written {
+                        debug!(?end, "writing ended");
+                        break end.leave_reason();
                     }
-                    continue;
                 }
-                if clock.resume_at.is_some_and(|at| now >= at) {
-                    clock.resume_at = None;
-                    process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, false);
-                } else if !session.is_registered && now >= clock.registration_deadline {
-                    session.push(reply::error_line("Closing link: registration timed out"));
-                    session.close = Some(LeaveReason::TimedOut);
-                } else if let Some(sent) = clock.ping_sent {
-                    if now >= sent + config.ping_timeout {
-                        let text = format!("Closing link: Ping timeout: {}", humantime::format_duration(config.ping_timeout));
-                        session.push(reply::error_line(&text));
+                read = read_some(&mut reader, &mut rbuf), if !is_closing && rbuf.len() <= recvq_bytes => {
+                    let (is_eof, read_bytes) = match read {
+                        Ok(0) => (true, 0),
+                        Ok(n) => (false, n),
+                        Err(error) => {
+                            debug!(%error, "read failed");
+                            break Some(LeaveReason::ConnectionLost);
+                        }
+                    };
+                    process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, is_eof);
+                    if is_eof && session.close.is_none() {
+                        session.close = Some(LeaveReason::ConnectionLost);
+                    }
+                    if session.close.is_none() && clock.resume_at.is_some() && rbuf.len() > recvq_bytes {
+                        session.push(reply::error_line("Excess Flood"));
+                        session.close = Some(LeaveReason::Requested(teahouse_types::MessageText::parse("Excess Flood").ok()));
+                    }
+                    if let Some(reason) = session.close.take() {
+                        session.leave(reason);
+                        clock.close_deadline = Some(Instant::now() + config.close_grace);
+                    }
+                    should_yield = pacer.after_read(&mut rbuf, read_bytes);
+                }
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if let Some(close) = clock.close_deadline {
+                        if now >= close {
+                            debug!("closing connection did not take its last lines in time");
+                            break None;
+                        }
+                        continue;
+                    }
+                    if clock.resume_at.is_some_and(|at| now >= at) {
+                        clock.resume_at = None;
+                        process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, false);
+                    } else if !session.is_registered && now >= clock.registration_deadline {
+                        session.push(reply::error_line("Closing link: registration timed out"));
                         session.close = Some(LeaveReason::TimedOut);
+                    } else if let Some(sent) = clock.ping_sent {
+                        if now >= sent + config.ping_timeout {
+                            let text = format!("Closing link: Ping timeout: {}", humantime::format_duration(config.ping_timeout));
+                            session.push(reply::error_line(&text));
+                            session.close = Some(LeaveReason::TimedOut);
+                        }
+                    } else if now >= clock.last_activity + config.ping_interval {
+                        let mut b = LineBuilder::new();
+                        b.command("PING").trailing(session.server_name());
+                        session.push(b.finish());
+                        clock.ping_sent = Some(now);
                     }
-                } else if now >= clock.last_activity + config.ping_interval {
-                    let mut b = LineBuilder::new();
-                    b.command("PING").trailing(session.server_name());
-                    session.push(b.finish());
-                    clock.ping_sent = Some(now);
-                }
-                if let Some(reason) = session.close.take() {
-                    session.leave(reason);
-                    clock.close_deadline = Some(Instant::now() + config.close_grace);
+                    if let Some(reason) = session.close.take() {
+                        session.leave(reason);
+                        clock.close_deadline = Some(Instant::now() + config.close_grace);
+                    }
                 }
             }
+            if should_yield {
+                should_yield = false;
+                tokio::task::yield_now().await;
+            }
+        };
+        if end == Some(LeaveReason::SendQueueExceeded) {
+            // The client is not reading: one best-effort line, never waited for.
+            let _ = writer.try_write(&reply::error_line("SendQ exceeded"));
         }
-    };
-    if end == Some(LeaveReason::SendQueueExceeded) {
-        // The client is not reading: one best-effort line, never waited for.
-        let _ = writer.try_write(&reply::error_line("SendQ exceeded"));
+        if let Some(reason) = end {
+            session.leave(reason);
+        }
+        let _ = writer.shutdown().await;
+        debug!("session ended");
+        drop(permit);
     }
-    if let Some(reason) = end {
-        session.leave(reason);
-    }
-    let _ = writer.shutdown().await;
-    debug!("session ended");
 }
 
 /// The next instant the session's timer arm must wake at.

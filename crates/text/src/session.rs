@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, debug_span};
 
 use crate::TextConfig;
 use crate::command;
@@ -87,13 +87,17 @@ impl Session {
     }
 }
 
-/// Runs one connection to its end.
-pub(crate) async fn run(
+/// Sets up one connection and returns the future that runs it to its end.
+///
+/// The setup is done here, outside that future, and the future is the session loop itself:
+/// a value moved into an awaited future keeps its own slot in the enclosing one, so a
+/// wrapper would make every idle connection's task a few hundred bytes bigger.
+pub(crate) fn run(
     stream: TcpStream,
     peer: SocketAddr,
     permit: ConnectionPermit,
     shared: Arc<Shared>,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     let outbox = Arc::new(Outbox::new(shared.config.sendq_bytes));
     let sink = Arc::new(TextSink {
         outbox: Arc::clone(&outbox),
@@ -105,102 +109,121 @@ pub(crate) async fn run(
         realname: "plain-text user".to_owned(),
     };
     let guard = shared.hub.attach(sink, origin);
-    let span = info_span!("session", session_id = %guard.id(), proto = "text", %peer);
+    let span = debug_span!("session", session_id = %guard.id(), proto = "text", %peer);
     let session = Session {
         shared,
         outbox,
         guard: Some(guard),
         phase: Phase::Login,
     };
-    drive(session, stream).instrument(span).await;
-    drop(permit);
+    drive(session, stream, permit).instrument(span)
 }
 
-async fn drive(mut session: Session, mut stream: TcpStream) {
-    debug!("session started");
-    let config = &session.shared.config;
-    let login_deadline = Instant::now() + config.login_timeout;
-    let mut close_deadline: Option<Instant> = None;
-    let mut decoder = LineDecoder::new(config.max_line_bytes);
-    let mut rbuf = BytesMut::new();
-    let mut wbatch: Vec<Bytes> = Vec::new();
-    let shared = Arc::clone(&session.shared);
-    let outbox = Arc::clone(&session.outbox);
-    let (mut reader, mut writer) = stream.split();
-    // Long-lived, so a wake-up re-registers nothing.
-    let shutdown = shared.shutdown.cancelled();
-    tokio::pin!(shutdown);
-    let login_timer = sleep_until(login_deadline);
-    tokio::pin!(login_timer);
-    let close_timer = sleep_until(login_deadline);
-    tokio::pin!(close_timer);
+/// The session loop; `permit` is held until the connection ends.
+///
+/// An `async` block rather than an `async fn`: an `async fn` copies its arguments into
+/// locals of its own, so the session state would take its room twice in every task.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store the session twice in every task"
+)]
+fn drive(
+    mut session: Session,
+    mut stream: TcpStream,
+    permit: ConnectionPermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        debug!("session started");
+        let config = &session.shared.config;
+        let login_deadline = Instant::now() + config.login_timeout;
+        let mut close_deadline: Option<Instant> = None;
+        let mut decoder = LineDecoder::new(config.max_line_bytes);
+        let mut rbuf = BytesMut::new();
+        let mut wbatch: Vec<Bytes> = Vec::new();
+        let shared = Arc::clone(&session.shared);
+        let outbox = Arc::clone(&session.outbox);
+        let (mut reader, mut writer) = stream.split();
+        // Long-lived, so a wake-up re-registers nothing.
+        let shutdown = shared.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let login_timer = sleep_until(login_deadline);
+        tokio::pin!(login_timer);
+        let close_timer = sleep_until(login_deadline);
+        tokio::pin!(close_timer);
 
-    session.reply(session.lang().prompt());
-    let mut is_close_timer_set = false;
-    let mut pacer = ReadPacer::default();
-    let end = loop {
-        let is_closing = close_deadline.is_some();
-        if let Some(at) = close_deadline
-            && !is_close_timer_set
-        {
-            close_timer.as_mut().reset(at);
-            is_close_timer_set = true;
-        }
-        let is_login = matches!(session.phase, Phase::Login);
-        tokio::select! {
-            biased;
-            () = &mut shutdown, if !is_closing => {
-                session.reply(session.lang().shutting_down());
-                session.leave(LeaveReason::ServerShutdown);
-                close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+        session.reply(session.lang().prompt());
+        let mut is_close_timer_set = false;
+        let mut pacer = ReadPacer::default();
+        let mut should_yield = false;
+        let end = loop {
+            let is_closing = close_deadline.is_some();
+            if let Some(at) = close_deadline
+                && !is_close_timer_set
+            {
+                close_timer.as_mut().reset(at);
+                is_close_timer_set = true;
             }
-            written = write_step(&mut writer, &outbox, &mut wbatch) => {
-                if let Err(end) = written {
-                    debug!(?end, "writing ended");
-                    break end.leave_reason();
-                }
-            }
-            read = read_some(&mut reader, &mut rbuf), if !is_closing => {
-                let (is_eof, read_bytes) = match read {
-                    Ok(0) => (true, 0),
-                    Ok(n) => (false, n),
-                    Err(error) => {
-                        debug!(%error, "read failed");
-                        break Some(LeaveReason::ConnectionLost);
-                    }
-                };
-                let step = process(&mut session, &mut decoder, &mut rbuf, is_eof);
-                let step = match step {
-                    Step::Continue if is_eof => Step::Close(LeaveReason::ConnectionLost),
-                    step => step,
-                };
-                if let Step::Close(reason) = step {
-                    session.leave(reason);
+            let is_login = matches!(session.phase, Phase::Login);
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if !is_closing => {
+                    session.reply(session.lang().shutting_down());
+                    session.leave(LeaveReason::ServerShutdown);
                     close_deadline = Some(Instant::now() + session.shared.config.close_grace);
                 }
-                pacer.after_read(&mut rbuf, read_bytes).await;
+                written = write_step(&mut writer, &outbox, &mut wbatch) => {
+                    if let Err(end) = written {
+                        debug!(?end, "writing ended");
+                        break end.leave_reason();
+                    }
+                }
+                read = read_some(&mut reader, &mut rbuf), if !is_closing => {
+                    let (is_eof, read_bytes) = match read {
+                        Ok(0) => (true, 0),
+                        Ok(n) => (false, n),
+                        Err(error) => {
+                            debug!(%error, "read failed");
+                            break Some(LeaveReason::ConnectionLost);
+                        }
+                    };
+                    let step = process(&mut session, &mut decoder, &mut rbuf, is_eof);
+                    let step = match step {
+                        Step::Continue if is_eof => Step::Close(LeaveReason::ConnectionLost),
+                        step => step,
+                    };
+                    if let Step::Close(reason) = step {
+                        session.leave(reason);
+                        close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+                    }
+                    should_yield = pacer.after_read(&mut rbuf, read_bytes);
+                }
+                () = &mut login_timer, if is_login && !is_closing => {
+                    session.reply(session.lang().login_timeout());
+                    session.leave(LeaveReason::TimedOut);
+                    close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+                }
+                () = &mut close_timer, if is_closing => {
+                    debug!("closing connection did not take its last lines in time");
+                    break None;
+                }
             }
-            () = &mut login_timer, if is_login && !is_closing => {
-                session.reply(session.lang().login_timeout());
-                session.leave(LeaveReason::TimedOut);
-                close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+            if should_yield {
+                should_yield = false;
+                tokio::task::yield_now().await;
             }
-            () = &mut close_timer, if is_closing => {
-                debug!("closing connection did not take its last lines in time");
-                break None;
-            }
+        };
+        if end == Some(LeaveReason::SendQueueExceeded) {
+            // The client is not reading: one best-effort line, never waited for.
+            let line = encode_line(session.lang().send_queue_exceeded());
+            let _ = writer.try_write(&line);
         }
-    };
-    if end == Some(LeaveReason::SendQueueExceeded) {
-        // The client is not reading: one best-effort line, never waited for.
-        let line = encode_line(session.lang().send_queue_exceeded());
-        let _ = writer.try_write(&line);
+        if let Some(reason) = end {
+            session.leave(reason);
+        }
+        let _ = writer.shutdown().await;
+        debug!("session ended");
+        drop(permit);
     }
-    if let Some(reason) = end {
-        session.leave(reason);
-    }
-    let _ = writer.shutdown().await;
-    debug!("session ended");
 }
 
 /// Runs every complete line in `rbuf` (and the last partial one at end of stream).

@@ -4,7 +4,6 @@
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use std::future::Future as _;
 use std::pin::Pin;
 use std::task::Poll;
 
@@ -12,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use teahouse_types::LeaveReason;
 
-use crate::outbox::{Outbox, OutboxClosed, write_batch};
+use crate::outbox::{Outbox, OutboxClosed, poll_write_batch};
 
 /// Read in chunks of this size: a few typed lines, or a pasted paragraph, in one call.
 pub const READ_CHUNK_BYTES: usize = 2048;
@@ -28,11 +27,13 @@ pub const READ_CHUNK_BYTES: usize = 2048;
 ///
 /// # Cancel safety
 /// Cancel-safe: a read that did not complete consumed nothing.
-pub async fn read_some<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    rbuf: &mut BytesMut,
-) -> io::Result<usize> {
-    std::future::poll_fn(|cx| {
+pub fn read_some<'a, R: AsyncRead + Unpin>(
+    reader: &'a mut R,
+    rbuf: &'a mut BytesMut,
+) -> impl Future<Output = io::Result<usize>> + 'a {
+    // A bare poll function, not an `async fn` (which would keep copies of its arguments):
+    // this future is part of every session task, idle or not.
+    std::future::poll_fn(move |cx| {
         let mut chunk = [0u8; READ_CHUNK_BYTES];
         let mut buf = ReadBuf::new(&mut chunk);
         match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
@@ -44,7 +45,6 @@ pub async fn read_some<R: AsyncRead + Unpin>(
             Poll::Pending => Poll::Pending,
         }
     })
-    .await
 }
 
 /// Input a session may take before it yields to other tasks: a few dozen lines. Chat at
@@ -61,16 +61,20 @@ pub struct ReadPacer {
 
 impl ReadPacer {
     /// Call after the bytes of a read were processed: gives the read buffer back if it is
-    /// empty (an idle connection holds none), and yields after a burst.
-    pub async fn after_read(&mut self, rbuf: &mut BytesMut, read_bytes: usize) {
+    /// empty (an idle connection holds none), and says whether the session should now yield
+    /// (after a burst). The caller yields outside its `select!`, so the yield's state does
+    /// not add to the size of every idle session's task.
+    #[must_use]
+    pub fn after_read(&mut self, rbuf: &mut BytesMut, read_bytes: usize) -> bool {
         if rbuf.is_empty() {
             *rbuf = BytesMut::new();
         }
         self.unyielded_bytes += read_bytes;
         if self.unyielded_bytes >= YIELD_AFTER_BYTES {
             self.unyielded_bytes = 0;
-            tokio::task::yield_now().await;
+            return true;
         }
+        false
     }
 }
 
@@ -106,28 +110,24 @@ impl WriteEnd {
 /// # Cancel safety
 /// Cancel-safe: the batch in progress stays in `wbatch` with what was written removed, and
 /// is resumed by the next call.
-pub async fn write_step<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    outbox: &Outbox,
-    wbatch: &mut Vec<Bytes>,
-) -> Result<(), WriteEnd> {
-    if wbatch.is_empty() {
-        outbox.next_batch(wbatch).await.map_err(WriteEnd::Closed)?;
-    }
-    {
-        let write = write_batch(writer, wbatch);
-        let overflow = outbox.overflowed();
-        tokio::pin!(write, overflow);
-        std::future::poll_fn(|cx| {
-            if overflow.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(WriteEnd::Closed(OutboxClosed::Overflow)));
-            }
-            write.as_mut().poll(cx).map_err(WriteEnd::Io)
-        })
-        .await?;
-    }
-    if wbatch.capacity() > 4 {
-        *wbatch = Vec::new();
-    }
-    Ok(())
+pub fn write_step<'a, W: AsyncWrite + Unpin>(
+    writer: &'a mut W,
+    outbox: &'a Outbox,
+    wbatch: &'a mut Vec<Bytes>,
+) -> impl Future<Output = Result<(), WriteEnd>> + 'a {
+    // One poll function and no nested futures: this future is part of every session task,
+    // idle or not, so it holds nothing but its three references.
+    std::future::poll_fn(move |cx| {
+        if wbatch.is_empty() {
+            std::task::ready!(outbox.poll_next_batch(cx, wbatch)).map_err(WriteEnd::Closed)?;
+        }
+        if outbox.poll_overflowed(cx).is_ready() {
+            return Poll::Ready(Err(WriteEnd::Closed(OutboxClosed::Overflow)));
+        }
+        std::task::ready!(poll_write_batch(writer, cx, wbatch)).map_err(WriteEnd::Io)?;
+        if wbatch.capacity() > 4 {
+            *wbatch = Vec::new();
+        }
+        Poll::Ready(Ok(()))
+    })
 }

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+
+use tokio::io::AsyncWrite;
 
 /// At most this many buffers go into one vectored write (Linux's `IOV_MAX` is 1024; past a
 /// few dozen small lines the system call cost is already amortised).
@@ -110,48 +112,48 @@ impl Outbox {
         }
     }
 
-    /// Completes once the outbox has been closed by an overflow; a writer blocked on a client
-    /// that does not read waits on this too, so it can give up at once.
-    ///
-    /// # Cancel safety
-    /// Cancel-safe.
-    pub async fn overflowed(&self) {
-        std::future::poll_fn(|cx| {
-            let mut state = self.lock();
-            if state.closed == Some(OutboxClosed::Overflow) {
-                return Poll::Ready(());
-            }
-            park(&mut state.waker, cx);
-            Poll::Pending
-        })
-        .await;
+    /// Ready once the outbox has been closed by an overflow; a writer blocked on a client
+    /// that does not read polls this too, so it can give up at once. Parks the task's waker
+    /// otherwise.
+    pub fn poll_overflowed(&self, cx: &Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        if state.closed == Some(OutboxClosed::Overflow) {
+            return Poll::Ready(());
+        }
+        park(&mut state.waker, cx);
+        Poll::Pending
     }
 
-    /// Waits until something is queued or the outbox is closed, then moves everything queued
-    /// into `batch` (appending).
-    ///
-    /// Returns `Ok(())` with a non-empty batch, or `Err(cause)` once the outbox is closed and
-    /// drained. Meant for one writer at a time.
+    /// Ready once something is queued or the outbox is closed: moves everything queued into
+    /// `batch` (appending) and gives `Ok(())` with a non-empty batch, or `Err(cause)` once
+    /// the outbox is closed and drained. Parks the task's waker otherwise. Meant for one
+    /// writer at a time; nothing is taken while it is pending.
+    pub fn poll_next_batch(
+        &self,
+        cx: &Context<'_>,
+        batch: &mut Vec<Bytes>,
+    ) -> Poll<Result<(), OutboxClosed>> {
+        let mut state = self.lock();
+        if !state.queue.is_empty() {
+            state.queued_bytes = 0;
+            // Take the whole queue, allocation and all: an idle connection keeps no
+            // capacity from its last burst.
+            batch.extend(std::mem::take(&mut state.queue));
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(cause) = state.closed {
+            return Poll::Ready(Err(cause));
+        }
+        park(&mut state.waker, cx);
+        Poll::Pending
+    }
+
+    /// [`Outbox::poll_next_batch`] as a future.
     ///
     /// # Cancel safety
     /// Cancel-safe: nothing is taken from the queue until the future completes.
     pub async fn next_batch(&self, batch: &mut Vec<Bytes>) -> Result<(), OutboxClosed> {
-        std::future::poll_fn(|cx| {
-            let mut state = self.lock();
-            if !state.queue.is_empty() {
-                state.queued_bytes = 0;
-                // Take the whole queue, allocation and all: an idle connection keeps no
-                // capacity from its last burst.
-                batch.extend(std::mem::take(&mut state.queue));
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(cause) = state.closed {
-                return Poll::Ready(Err(cause));
-            }
-            park(&mut state.waker, cx);
-            Poll::Pending
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_next_batch(cx, batch)).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -171,32 +173,28 @@ fn park(slot: &mut Option<Waker>, cx: &Context<'_>) {
 }
 
 /// Writes every buffer of `batch` to `writer` with vectored writes, removing each from
-/// `batch` once it is written; returns when `batch` is empty.
+/// `batch` once it is written, then flushes; ready when `batch` is empty and flushed.
+///
+/// The slice array lives on the stack of one poll, never in a future: a session task stays
+/// small however many buffers one write takes.
 ///
 /// # Errors
 /// The writer's I/O error; `batch` then holds what was not written.
-///
-/// # Cancel safety
-/// Cancel-safe when the writer's `poll_write_vectored` is (as a `TcpStream`'s is): `batch`
-/// always holds exactly what is still to be written, so a later call resumes.
-pub async fn write_batch<W: AsyncWrite + Unpin>(
+pub fn poll_write_batch<W: AsyncWrite + Unpin>(
     writer: &mut W,
+    cx: &mut Context<'_>,
     batch: &mut Vec<Bytes>,
-) -> io::Result<()> {
+) -> Poll<io::Result<()>> {
     while !batch.is_empty() {
-        // The slice array lives on the stack of one poll, never in the future: a session
-        // task stays small however many buffers one write takes.
-        let mut written = std::future::poll_fn(|cx| {
-            let count = batch.len().min(MAX_IOVECS);
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            for (slice, bytes) in slices.iter_mut().zip(&batch[..count]) {
-                *slice = IoSlice::new(bytes);
-            }
-            std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count])
-        })
-        .await?;
+        let count = batch.len().min(MAX_IOVECS);
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        for (slice, bytes) in slices.iter_mut().zip(&batch[..count]) {
+            *slice = IoSlice::new(bytes);
+        }
+        let mut written =
+            std::task::ready!(Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count]))?;
         if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
         let mut done = 0;
         while written > 0 {
@@ -211,7 +209,22 @@ pub async fn write_batch<W: AsyncWrite + Unpin>(
         }
         batch.drain(..done);
     }
-    writer.flush().await
+    Pin::new(writer).poll_flush(cx)
+}
+
+/// [`poll_write_batch`] as a future.
+///
+/// # Errors
+/// The writer's I/O error; `batch` then holds what was not written.
+///
+/// # Cancel safety
+/// Cancel-safe when the writer's `poll_write_vectored` is (as a `TcpStream`'s is): `batch`
+/// always holds exactly what is still to be written, so a later call resumes.
+pub async fn write_batch<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut Vec<Bytes>,
+) -> io::Result<()> {
+    std::future::poll_fn(|cx| poll_write_batch(writer, cx, batch)).await
 }
 
 #[cfg(test)]

@@ -278,7 +278,7 @@ impl Hub {
 
 /// Takes `session` out of `room` in the state (no events); deletes an emptied room.
 fn remove_member(
-    sessions: &mut std::collections::HashMap<SessionId, super::SessionEntry>,
+    sessions: &mut super::Sessions,
     rooms: &mut std::collections::HashMap<Arc<str>, Room>,
     session: SessionId,
     room: &RoomName,

@@ -99,7 +99,9 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    sessions: HashMap<SessionId, SessionEntry>,
+    /// Boxed: the table keeps spare slots (up to half of it after it grows), and an empty
+    /// slot then costs a pointer rather than a whole entry.
+    sessions: Sessions,
     /// Casefolded nick key to its session.
     nicks: HashMap<Arc<str>, SessionId>,
     /// Casefolded room key to the room.
@@ -109,6 +111,9 @@ struct State {
     /// The most sessions with a nick at once.
     max_users: usize,
 }
+
+/// Every attached session by id.
+type Sessions = HashMap<SessionId, Box<SessionEntry>>;
 
 struct SessionEntry {
     nick: Option<Nick>,
@@ -266,7 +271,7 @@ impl Hub {
         let now = SystemTime::now();
         self.lock().sessions.insert(
             id,
-            SessionEntry {
+            Box::new(SessionEntry {
                 nick: None,
                 user: origin.user.into(),
                 host: origin.host.into(),
@@ -278,7 +283,7 @@ impl Hub {
                 is_invisible: false,
                 signon: now,
                 last_active: now,
-            },
+            }),
         );
         SessionGuard {
             hub: self.clone(),
@@ -405,7 +410,7 @@ impl Hub {
                 whowas,
                 ..
             } = &mut *state;
-            let entry = sessions.remove(&session)?;
+            let entry = *sessions.remove(&session)?;
             let (Some(nick), Some(profile)) = (entry.nick, entry.profile) else {
                 return None;
             };
@@ -491,10 +496,7 @@ impl Hub {
 }
 
 /// The acting session's profile.
-fn actor(
-    sessions: &HashMap<SessionId, SessionEntry>,
-    session: SessionId,
-) -> Result<Arc<Profile>, Refusal> {
+fn actor(sessions: &Sessions, session: SessionId) -> Result<Arc<Profile>, Refusal> {
     sessions
         .get(&session)
         .ok_or(Refusal::SessionClosed)?
@@ -546,7 +548,7 @@ fn deliver_all(
 
 /// The sinks of every session sharing at least one room with `session`, each once.
 fn co_members(
-    sessions: &HashMap<SessionId, SessionEntry>,
+    sessions: &Sessions,
     rooms: &HashMap<Arc<str>, Room>,
     session: SessionId,
 ) -> Vec<(SessionId, Arc<dyn EventSink>)> {
@@ -572,7 +574,7 @@ fn co_members(
 }
 
 /// The room's recipient list, rebuilt if membership changed since the last fan-out.
-fn room_snapshot(sessions: &HashMap<SessionId, SessionEntry>, room: &mut Room) -> Recipients {
+fn room_snapshot(sessions: &Sessions, room: &mut Room) -> Recipients {
     if let Some(snapshot) = &room.snapshot {
         return Arc::clone(snapshot);
     }
@@ -586,7 +588,7 @@ fn room_snapshot(sessions: &HashMap<SessionId, SessionEntry>, room: &mut Room) -
 }
 
 /// The room's member list for NAMES and friends, sorted by nick key.
-fn room_members(sessions: &HashMap<SessionId, SessionEntry>, room: &Room) -> Vec<RoomMember> {
+fn room_members(sessions: &Sessions, room: &Room) -> Vec<RoomMember> {
     let mut members: Vec<RoomMember> = room
         .members
         .iter()

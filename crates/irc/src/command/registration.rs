@@ -135,7 +135,7 @@ pub(super) fn user(session: &mut Session, message: &Message) {
         refused(session, &refusal);
         return;
     }
-    session.user = Some((name, realname));
+    session.user = Some(Box::new((name, realname)));
     try_register(session);
 }
 
@@ -153,7 +153,7 @@ fn try_register(session: &mut Session) {
     if session.is_registered || session.is_negotiating || session.nick.is_none() {
         return;
     }
-    let Some((user, _)) = session.user.clone() else {
+    let Some(user) = session.user.as_ref().map(|u| u.0.clone()) else {
         return;
     };
     if !session.has_password {
