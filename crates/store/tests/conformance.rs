@@ -1,0 +1,386 @@
+//! One storage suite, run against SQLite (a file in a fresh directory, and in memory) and
+//! PostgreSQL (a fresh database on the server at `TEAHOUSE_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards).
+
+#![allow(missing_docs)]
+#![allow(clippy::unwrap_used, reason = "a test file: a failed step fails the test")]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection as _;
+use teahouse_store::{AccountRecord, Error, HistoryQuery, Location, MessageRecord, Store};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A directory of its own, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique("teahouse-store"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEAHOUSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh PostgreSQL database, dropped when the test ends.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Self {
+        sqlx::any::install_default_drivers();
+        let admin_url = postgres_admin_url();
+        let mut admin = sqlx::AnyConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is not reachable at {admin_url} ({e}); start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+                 or set TEAHOUSE_TEST_POSTGRES_URL"
+                )
+            });
+        let name = unique("teahouse_test");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    async fn drop_it(self) {
+        let mut admin = sqlx::AnyConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::raw_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+fn message(id: i64, target: &str, body: &str) -> MessageRecord {
+    MessageRecord {
+        id,
+        time_ms: id >> 16,
+        target_key: target.to_lowercase(),
+        target: target.to_owned(),
+        kind: 0,
+        sender_nick: "alice".to_owned(),
+        sender_user: "a".to_owned(),
+        sender_host: "127.0.0.1".to_owned(),
+        sender_account: ((id >> 16) % 2 == 0).then(|| "alice".to_owned()),
+        body: body.to_owned(),
+    }
+}
+
+fn bodies(rows: &[MessageRecord]) -> Vec<&str> {
+    rows.iter().map(|m| m.body.as_str()).collect()
+}
+
+async fn suite(store: &Store) {
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+
+    // Accounts.
+    let alice = AccountRecord {
+        name_key: "alice".to_owned(),
+        name: "Alice".to_owned(),
+        password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
+        created_ms: 1_700_000_000_000,
+    };
+    assert!(store.create_account(&alice).await.unwrap());
+    let again = AccountRecord {
+        name: "ALICE".to_owned(),
+        ..alice.clone()
+    };
+    assert!(
+        !store.create_account(&again).await.unwrap(),
+        "a taken name is refused"
+    );
+    assert_eq!(store.account("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.account("bob").await.unwrap(), None);
+    assert!(store.set_password("alice", "new-hash").await.unwrap());
+    assert!(!store.set_password("bob", "x").await.unwrap());
+    assert_eq!(
+        store.account("alice").await.unwrap().unwrap().password_hash,
+        "new-hash"
+    );
+    let bob = AccountRecord {
+        name_key: "bob".to_owned(),
+        name: "bob".to_owned(),
+        ..alice.clone()
+    };
+    assert!(store.create_account(&bob).await.unwrap());
+    let names: Vec<String> = store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["Alice", "bob"]);
+    assert!(store.delete_account("bob").await.unwrap());
+    assert!(!store.delete_account("bob").await.unwrap());
+
+    // History: ids 1..=10 in #tea (bodies m1..m10), 3 in #other.
+    assert_eq!(store.max_message_id().await.unwrap(), None);
+    let tea: Vec<MessageRecord> = (1..=10)
+        .map(|i| message(i << 16, "#tea", &format!("m{i}")))
+        .collect();
+    store.append(&tea[..4]).await.unwrap();
+    store.append(&tea[4..]).await.unwrap();
+    let other: Vec<MessageRecord> = (11..=13)
+        .map(|i| message(i << 16, "#Other", &format!("o{i}")))
+        .collect();
+    store.append(&other).await.unwrap();
+    assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
+    let id = |i: i64| i << 16;
+
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 3)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m8", "m9", "m10"]);
+    assert_eq!(got[2], tea[9], "every field round-trips");
+    assert_eq!(got[1].sender_account, None);
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: Some(id(8)) }, 5)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m9", "m10"]);
+    let got = store
+        .history("#tea", HistoryQuery::Before(id(5)), 2)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m3", "m4"]);
+    let got = store
+        .history("#tea", HistoryQuery::After(id(5)), 2)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m6", "m7"]);
+    let got = store
+        .history("#tea", HistoryQuery::Around(id(5)), 4)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m3", "m4", "m5", "m6"]);
+    let got = store
+        .history("#tea", HistoryQuery::Between(id(2), id(6)), 10)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m3", "m4", "m5"]);
+    let got = store
+        .history("#tea", HistoryQuery::Between(id(9), id(2)), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        bodies(&got),
+        ["m7", "m8"],
+        "backwards: the two nearest the first bound"
+    );
+    let got = store
+        .history("#nothing", HistoryQuery::Latest { after: None }, 5)
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+
+    let keys = vec![
+        "#tea".to_owned(),
+        "#other".to_owned(),
+        "#nothing".to_owned(),
+    ];
+    let targets = store.targets(&keys, 0, i64::MAX, 10).await.unwrap();
+    assert_eq!(
+        targets,
+        [("#other".to_owned(), id(13)), ("#tea".to_owned(), id(10))]
+    );
+    let targets = store.targets(&keys, 0, id(11), 10).await.unwrap();
+    assert_eq!(targets, [("#tea".to_owned(), id(10))]);
+
+    // Retention.
+    assert_eq!(store.prune(None, Some(5)).await.unwrap(), 5);
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 100)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m6", "m7", "m8", "m9", "m10"]);
+    assert_eq!(store.prune(Some(id(8)), None).await.unwrap(), 2);
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 100)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m8", "m9", "m10"]);
+
+    // A batch with a duplicate id stores nothing of the batch.
+    let batch = vec![
+        message(id(20), "#tea", "m20"),
+        message(id(10), "#tea", "dup"),
+    ];
+    assert!(matches!(
+        store.append(&batch).await,
+        Err(Error::Query { .. })
+    ));
+    let got = store
+        .history("#tea", HistoryQuery::After(id(9)), 100)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m10"]);
+}
+
+#[tokio::test]
+async fn sqlite_file_passes_the_suite_and_keeps_everything_after_reopening() {
+    let dir = TempDir::new();
+    let location = Location::DataDir(dir.0.clone());
+    let store = Store::open(&location).await.unwrap();
+    suite(&store).await;
+    store.close().await;
+    drop(store);
+
+    let store = Store::open(&location).await.unwrap();
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 100)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m8", "m9", "m10"]);
+    assert_eq!(store.account("alice").await.unwrap().unwrap().name, "Alice");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_passes_the_suite() {
+    let store = Store::open(&Location::Memory).await.unwrap();
+    suite(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_suite() {
+    let db = PgDatabase::create().await;
+    let store = Store::open(&Location::Url(db.url.clone())).await.unwrap();
+    suite(&store).await;
+    store.close().await;
+    // Reopening migrates nothing and finds everything.
+    let store = Store::open(&Location::Url(db.url.clone())).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
+    store.close().await;
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = TempDir::new();
+    let location = Location::DataDir(dir.0.clone());
+    let _first = Store::open(&location).await.unwrap();
+    let error = Store::open(&location).await.unwrap_err();
+    assert!(matches!(error, Error::Locked { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("in use by another process"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_database_file_is_refused_not_replaced() {
+    let dir = TempDir::new();
+    let file = dir.0.join(teahouse_store::SQLITE_FILE);
+    let garbage = vec![0x5a_u8; 8192];
+    std::fs::write(&file, &garbage).unwrap();
+    let error = Store::open(&Location::DataDir(dir.0.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Open { .. }), "{error:?}");
+    assert!(error.to_string().contains("not a database"), "{error}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        garbage,
+        "the file is left as it was"
+    );
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = TempDir::new();
+    let location = Location::DataDir(dir.0.clone());
+    let store = Store::open(&location).await.unwrap();
+    store.close().await;
+    drop(store);
+    let url = format!(
+        "sqlite://{}",
+        dir.0.join(teahouse_store::SQLITE_FILE).display()
+    );
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99, 'from the future', TRUE, x'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let error = Store::open(&location).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::SchemaTooNew {
+                found: 99,
+                known: 1
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_running_store_can_be_backed_up() {
+    let dir = TempDir::new();
+    let location = Location::DataDir(dir.0.clone());
+    let store = Store::open(&location).await.unwrap();
+    store
+        .append(&[message(1 << 16, "#tea", "kept")])
+        .await
+        .unwrap();
+    let shared = Store::open_shared(&location).await.unwrap();
+    let copy = TempDir::new();
+    shared
+        .backup_to(&copy.0.join(teahouse_store::SQLITE_FILE))
+        .await
+        .unwrap();
+    let restored = Store::open(&Location::DataDir(copy.0.clone()))
+        .await
+        .unwrap();
+    let got = restored
+        .history("#tea", HistoryQuery::Latest { after: None }, 10)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["kept"]);
+}
