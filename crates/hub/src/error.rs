@@ -19,6 +19,9 @@ pub enum CannotSend {
 /// is handled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The server has more messages waiting to be stored than it queues; try again shortly.
+    #[error("the server is busy; try again")]
+    Busy,
     /// The session has no nick yet, and the command needs one.
     #[error("choose a nickname first")]
     NotRegistered,

@@ -16,6 +16,7 @@
 //! [`LeaveReason::SendQueueExceeded`]: teahouse_types::LeaveReason::SendQueueExceeded
 
 mod error;
+mod history;
 mod hub;
 mod limit;
 mod sink;
@@ -26,5 +27,6 @@ pub use hub::{
     RoomInfo, RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats, Topic,
     UserInfo,
 };
+pub use history::{HistoryConfig, HistoryWriter};
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};

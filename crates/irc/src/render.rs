@@ -193,6 +193,17 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             }
             b.finish()
         }
+        // Replays reach IRC sessions only through CHATHISTORY, which is not served yet.
+        EventKind::History { .. } => return None,
+        EventKind::NotDelivered { target, .. } => {
+            let mut b = LineBuilder::new();
+            b.command("FAIL")
+                .param("PRIVMSG")
+                .param("TEMPORARILY_UNAVAILABLE")
+                .param(&target_name(target))
+                .trailing("Message not delivered: the server could not store it; try again");
+            b.finish()
+        }
         EventKind::RealnameChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))
             .command("SETNAME")

@@ -27,6 +27,81 @@ pub struct Config {
     pub text: TextSection,
     /// The IRC face.
     pub irc: IrcSection,
+    /// Where accounts and history are kept.
+    pub store: StoreSection,
+    /// Message history.
+    pub history: HistorySection,
+}
+
+/// Where accounts and history are kept: SQLite under `data_dir` unless `database_url` is
+/// set.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// The directory of the embedded SQLite database (`teahouse.db`), created if missing;
+    /// `:memory:` keeps everything in memory, gone at exit.
+    pub data_dir: std::path::PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host/db`) to use instead of SQLite.
+    /// Prefer the `TEAHOUSE_DATABASE_URL` environment variable: it keeps the password out
+    /// of files and `ps`.
+    pub database_url: Option<String>,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            data_dir: "teahouse-data".into(),
+            database_url: None,
+        }
+    }
+}
+
+impl fmt::Debug for StoreSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSection")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.location().display())
+            .finish()
+    }
+}
+
+impl StoreSection {
+    /// Where the store is.
+    pub fn location(&self) -> teahouse_store::Location {
+        match &self.database_url {
+            Some(url) => teahouse_store::Location::Url(url.clone()),
+            None if self.data_dir.as_os_str() == ":memory:" => teahouse_store::Location::Memory,
+            None => teahouse_store::Location::DataDir(self.data_dir.clone()),
+        }
+    }
+}
+
+/// Message history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySection {
+    /// Whether room and direct messages are stored (each is committed before anyone
+    /// receives it). Off, nothing is stored and nothing is replayed.
+    pub enabled: bool,
+    /// How many earlier messages a plain-text user sees on entering a room: twenty is a
+    /// screenful, enough to pick up a conversation.
+    pub replay_lines: u32,
+    /// Delete messages older than this (e.g. `90days`); unset keeps them.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Option<Duration>,
+    /// Keep at most this many messages per room or conversation; unset keeps them all.
+    pub max_per_target: Option<u32>,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            replay_lines: 20,
+            max_age: None,
+            max_per_target: None,
+        }
+    }
 }
 
 /// Server-wide settings.
@@ -289,6 +364,19 @@ impl Config {
             sendq_bytes: self.text.sendq_bytes.get(),
             close_grace: self.text.close_grace,
             keepalive: self.text.keepalive,
+            history_lines: if self.history.enabled {
+                self.history.replay_lines
+            } else {
+                0
+            },
+        }
+    }
+
+    pub(crate) fn history_config(&self) -> teahouse_hub::HistoryConfig {
+        teahouse_hub::HistoryConfig {
+            max_age: self.history.max_age,
+            max_per_target: self.history.max_per_target,
+            ..teahouse_hub::HistoryConfig::default()
         }
     }
 }

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// What stopped the server from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The store (accounts and history) could not be opened.
+    #[error("cannot open the store")]
+    Store(#[source] teahouse_store::Error),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {

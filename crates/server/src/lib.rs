@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 
 use teahouse_hub::{ConnectionLimiter, Hub};
 use teahouse_irc::IrcFace;
+use teahouse_store::Store;
 use teahouse_text::TextFace;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -82,16 +83,32 @@ async fn bind(addr: ListenAddr) -> Result<Option<TcpListener>, Error> {
 /// sessions have ended or `server.shutdown_timeout` has passed, whichever is first.
 ///
 /// # Errors
-/// None yet at run time; the `Result` is for failures of backends that later configs add.
+/// [`Error::Store`] if the store cannot be opened (nothing is served then).
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let hub = Hub::new(config.hub_config());
-    let limiter = ConnectionLimiter::new(config.limits.connection_limits());
+    let location = config.store.location();
+    let store = Store::open(&location).await.map_err(Error::Store)?;
+    info!(store = %location.display(), "store open");
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let hub = if config.history.enabled {
+        let last_id = store.max_message_id().await.map_err(Error::Store)?;
+        let (hub, writer) = Hub::with_history(
+            config.hub_config(),
+            store.clone(),
+            config.history_config(),
+            last_id,
+        );
+        let stop = token.clone();
+        tracker.spawn(async move { writer.run(stop.cancelled_owned()).await });
+        hub
+    } else {
+        Hub::new(config.hub_config())
+    };
+    let limiter = ConnectionLimiter::new(config.limits.connection_limits());
 
     if let Some(listener) = listeners.text {
         if let Ok(addr) = listener.local_addr() {
@@ -138,6 +155,7 @@ pub async fn run(
             "sessions did not end by the shutdown deadline; abandoning them"
         );
     }
+    store.close().await;
     info!("stopped");
     Ok(())
 }

@@ -149,6 +149,17 @@ struct ServeArgs {
     /// Connections open at once from one address (loopback exempt by default).
     #[arg(long, env = "TEAHOUSE_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<NonZeroUsize>,
+    /// Directory of the embedded SQLite store (accounts, history); `:memory:` keeps
+    /// nothing after exit.
+    #[arg(long, env = "TEAHOUSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL to use instead of SQLite; the environment keeps its password out of
+    /// `ps`.
+    #[arg(long, env = "TEAHOUSE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Do not store messages (no history, no replay).
+    #[arg(long, env = "TEAHOUSE_NO_HISTORY")]
+    no_history: bool,
     /// Log filter (RUST_LOG overrides it), e.g. `info` or `teahouse_text=debug`.
     #[arg(long, env = "TEAHOUSE_LOG", default_value = "info")]
     log: String,
@@ -372,6 +383,15 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.max_connections_per_ip {
         config.limits.max_connections_per_ip = v;
+    }
+    if let Some(dir) = &args.data_dir {
+        config.store.data_dir = dir.clone();
+    }
+    if let Some(url) = &args.database_url {
+        config.store.database_url = Some(url.clone());
+    }
+    if args.no_history {
+        config.history.enabled = false;
     }
     Ok(())
 }

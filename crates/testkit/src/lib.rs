@@ -44,6 +44,8 @@ impl TestServer {
         let mut config = Config::default();
         config.text.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.irc.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
+        // Each test server keeps its store in memory unless the test says otherwise.
+        config.store.data_dir = ":memory:".into();
         adjust(&mut config);
         let listeners = Listeners::bind(&config)
             .await
@@ -195,6 +197,23 @@ impl TextClient {
             bail!("expected line {expected:?}, got {got:?}");
         }
         Ok(())
+    }
+
+    /// The next lines must be a replay of `lines` in `room` (English): the heading, each
+    /// line after its `[time] `, and the closing line.
+    pub async fn expect_history(&mut self, room: &str, lines: &[&str]) -> anyhow::Result<()> {
+        self.expect(&format!("* earlier in {room} ({}):", lines.len()))
+            .await?;
+        for expected in lines {
+            let got = self.expect_prefix("[").await?;
+            let (time, rest) = got
+                .split_once("] ")
+                .with_context(|| format!("no time in history line {got:?}"))?;
+            if rest != *expected || !time.ends_with('Z') {
+                bail!("expected history line \"[<time>Z] {expected}\", got {got:?}");
+            }
+        }
+        self.expect("* end of earlier messages").await
     }
 
     /// The next line must start with `prefix`; returns it.

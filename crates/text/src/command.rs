@@ -73,7 +73,8 @@ fn enter(session: &mut Session, room: RoomName, key: Option<&str>) -> bool {
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
         return false;
     };
-    match session.hub().join(id, room, key) {
+    let replay = session.shared.config.history_lines;
+    match session.hub().join_with_replay(id, room, key, replay) {
         Ok(outcome) => {
             let nicks: Vec<Nick> = outcome
                 .members

@@ -141,6 +141,41 @@ impl Lang {
         }
     }
 
+    /// Opens a replay of stored messages (shown on entering a room).
+    pub(crate) fn history_start(self, room: &RoomName, count: usize) -> String {
+        match self {
+            Self::En => format!("* earlier in {room} ({count}):"),
+            Self::Zh => format!("* {room} 的最近消息（{count} 条）："),
+        }
+    }
+
+    /// One stored message: the time it was sent (UTC) before the line as it was shown then.
+    pub(crate) fn history_line(self, time: &str, line: &str) -> String {
+        format!("[{time}] {line}")
+    }
+
+    /// Closes a replay.
+    pub(crate) fn history_end(self) -> &'static str {
+        match self {
+            Self::En => "* end of earlier messages",
+            Self::Zh => "* 以上为历史消息",
+        }
+    }
+
+    pub(crate) fn history_unavailable(self) -> &'static str {
+        match self {
+            Self::En => "! earlier messages are not available right now",
+            Self::Zh => "! 暂时无法读取历史消息",
+        }
+    }
+
+    pub(crate) fn not_delivered(self) -> &'static str {
+        match self {
+            Self::En => "! your message was not delivered: the server could not store it; try again",
+            Self::Zh => "! 消息未送达：服务器无法保存，请重试",
+        }
+    }
+
     pub(crate) fn renamed(self, old: &Nick, new: &Nick) -> String {
         match self {
             Self::En => format!("* {old} is now known as {new}"),
@@ -323,6 +358,7 @@ impl Lang {
     pub(crate) fn refusal(self, refusal: &Refusal) -> String {
         match self {
             Self::En => match refusal {
+                Refusal::Busy => "! The server is busy; your message was not sent, try again".to_owned(),
                 Refusal::NotRegistered => "! Choose a nickname first".to_owned(),
                 Refusal::NickInUse(nick) => format!("! Nickname {nick} is already taken"),
                 Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),
@@ -351,6 +387,7 @@ impl Lang {
                 }
             },
             Self::Zh => match refusal {
+                Refusal::Busy => "! 服务器繁忙，消息未发送，请重试".to_owned(),
                 Refusal::NotRegistered => "! 请先输入昵称".to_owned(),
                 Refusal::NickInUse(_) => "! 当前昵称已经存在".to_owned(),
                 Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),

@@ -85,4 +85,7 @@ pub struct TextConfig {
     /// TCP keepalive idle time: a peer that vanished without a FIN or RST (half-open) is
     /// detected about this long plus 30 s after its last packet, and announced as gone.
     pub keepalive: Duration,
+    /// How many earlier messages a user sees on entering a room (when the hub keeps
+    /// history); 0 for none.
+    pub history_lines: u32,
 }

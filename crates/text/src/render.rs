@@ -14,6 +14,10 @@ use crate::lang::Lang;
 /// The plain-text line for an event, or `None` if the text face shows nothing for it.
 pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
     let line = match kind {
+        EventKind::History {
+            target, messages, ..
+        } => return history(lang, target, messages.as_deref()),
+        EventKind::NotDelivered { .. } => lang.not_delivered().to_owned(),
         EventKind::Joined { who, .. } => lang.entered(&who.nick),
         EventKind::Left { who, reason, .. } | EventKind::Quit { who, reason } => {
             lang.left(&who.nick, reason)
@@ -53,6 +57,34 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         EventKind::AwayChanged { .. } | EventKind::RealnameChanged { .. } => return None,
     };
     Some(encode_line(&line))
+}
+
+/// A replay of stored messages as one block of lines: a heading, each message as it was
+/// shown live with its time, and a closing line. Nothing for an empty history.
+fn history(lang: Lang, target: &MessageTarget, messages: Option<&[Arc<HubEvent>]>) -> Option<Bytes> {
+    let Some(messages) = messages else {
+        return Some(encode_line(lang.history_unavailable()));
+    };
+    let MessageTarget::Room(room) = target else {
+        return None;
+    };
+    if messages.is_empty() {
+        return None;
+    }
+    let mut out = bytes::BytesMut::new();
+    out.extend_from_slice(&encode_line(&lang.history_start(room, messages.len())));
+    for message in messages {
+        let Some(line) = event(lang, &message.kind) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
+        let time = humantime::format_rfc3339_seconds(message.time)
+            .to_string()
+            .replace('T', " ");
+        out.extend_from_slice(&encode_line(&lang.history_line(&time, &line)));
+    }
+    out.extend_from_slice(&encode_line(lang.history_end()));
+    Some(out.freeze())
 }
 
 /// A text session's sink: renders each event once per language (through the event's cache)

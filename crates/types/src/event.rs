@@ -27,11 +27,17 @@ pub struct HubEvent {
 }
 
 impl HubEvent {
-    /// Wraps an event kind with an empty cache.
+    /// Wraps an event kind with an empty cache, made now.
     pub fn new(kind: EventKind) -> Self {
+        Self::at(kind, SystemTime::now())
+    }
+
+    /// Wraps an event kind with an empty cache, made at `time` (a stored message keeps the
+    /// time it was first sent).
+    pub fn at(kind: EventKind, time: SystemTime) -> Self {
         Self {
             kind,
-            time: SystemTime::now(),
+            time,
             cache: RenderCache::default(),
         }
     }
@@ -112,6 +118,24 @@ pub enum EventKind {
         target: MessageTarget,
         /// The tags (IRCv3 `+key=value` pairs, escaped, `;`-joined).
         client_tags: Arc<str>,
+    },
+    /// Stored messages of a room or a direct conversation, oldest first, for one session:
+    /// on entering a room, or because it asked.
+    History {
+        /// The room, or the other party of the direct conversation.
+        target: MessageTarget,
+        /// The messages (each a [`EventKind::Message`] with its original id and time), or
+        /// `None` if the store could not be read.
+        messages: Option<Arc<[Arc<HubEvent>]>>,
+        /// What the face attached to its request (IRC: the command's label), if anything.
+        context: Option<Arc<str>>,
+    },
+    /// A message this session sent could not be stored, so nobody received it.
+    NotDelivered {
+        /// The message's id.
+        id: MessageId,
+        /// Where it was going.
+        target: MessageTarget,
     },
     /// The topic of `room` was set (or cleared, `None`) by `by`; delivered to every member.
     TopicChanged {

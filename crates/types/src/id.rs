@@ -24,11 +24,23 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// One message, unique and increasing for the life of the process.
+/// One message: unique, and increasing in time order across restarts, since it is
+/// milliseconds since the Unix epoch shifted left by [`MessageId::SEQUENCE_BITS`], plus a
+/// sequence number for messages in the same millisecond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(u64);
 
 impl MessageId {
+    /// Bits of the id below the milliseconds: 65,536 ids per millisecond before the id runs
+    /// ahead of the clock.
+    pub const SEQUENCE_BITS: u32 = 16;
+
+    /// The smallest id of millisecond `ms` since the Unix epoch (a bound for history
+    /// queries by time).
+    pub const fn first_at(ms: u64) -> Self {
+        Self(ms << Self::SEQUENCE_BITS)
+    }
+
     /// Wraps a raw id; only the hub allocates them.
     pub const fn from_raw(raw: u64) -> Self {
         Self(raw)

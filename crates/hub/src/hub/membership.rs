@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use teahouse_types::{
-    EventKind, HubEvent, LeaveReason, MemberStatus, MessageText, Nick, RoomName, SessionId,
+    EventKind, HubEvent, LeaveReason, MemberStatus, MessageTarget, MessageText, Nick, RoomName,
+    SessionId,
 };
 use tracing::debug;
 
@@ -11,6 +12,8 @@ use super::{
     Hub, Room, RoomMember, State, Topic, actor, member_of, operator_of, room_members, room_snapshot,
 };
 use crate::error::Refusal;
+use crate::history::{Item, room_key};
+use teahouse_store::HistoryQuery;
 
 /// What [`Hub::join`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +52,22 @@ impl Hub {
         session: SessionId,
         room: RoomName,
         key: Option<&str>,
+    ) -> Result<JoinOutcome, Refusal> {
+        self.join_with_replay(session, room, key, 0)
+    }
+
+    /// [`Hub::join`], and then, if the hub keeps history, the last `replay` messages of the
+    /// room for the newcomer as one [`EventKind::History`]: right after its own join and
+    /// before anything it receives live, with no message in both.
+    ///
+    /// # Errors
+    /// As [`Hub::join`].
+    pub fn join_with_replay(
+        &self,
+        session: SessionId,
+        room: RoomName,
+        key: Option<&str>,
+        replay: u32,
     ) -> Result<JoinOutcome, Refusal> {
         let (event, outcome, recipients) = {
             let mut state = self.lock();
@@ -99,9 +118,25 @@ impl Hub {
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
             entry.rooms.push(room_name.clone());
             // The newcomer hears of its own join under the lock, so before any message that
-            // a later fan-out (whose snapshot includes it) could bring it. Delivery only
-            // queues; it never blocks or calls back into the hub.
+            // a later fan-out (whose snapshot includes it) could bring it, and before the
+            // replies its face queues next. Delivery only queues; it never blocks or calls
+            // back into the hub.
             let is_overflowed = entry.sink.deliver(&event).is_err();
+            if replay > 0
+                && let Some(journal) = &self.inner.journal
+            {
+                let item = Item::Replay {
+                    recipient: (session, Arc::clone(&entry.sink)),
+                    target: MessageTarget::Room(room_name.clone()),
+                    target_key: room_key(&room_name),
+                    query: HistoryQuery::Before(self.replay_bound()),
+                    limit: replay,
+                    context: None,
+                };
+                if journal.queue.try_send(item).is_err() {
+                    debug!(%session, "journal full: no replay on join");
+                }
+            }
             let slot = rooms.get_mut(room.key()).expect("room inserted above");
             let members = room_members(sessions, slot);
             let topic = slot.topic.clone();
@@ -123,7 +158,7 @@ impl Hub {
             )
         };
         debug!(session_id = %session, room = %outcome.room, "joined room");
-        self.fan_out(&recipients, &event, Some(session));
+        self.fan_out(session, &recipients, &event, Some(session));
         Ok(outcome)
     }
 
@@ -157,7 +192,7 @@ impl Hub {
             (recipients, event)
         };
         debug!(session_id = %session, room = %room, "left room");
-        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 
@@ -207,7 +242,7 @@ impl Hub {
             (recipients, event)
         };
         debug!(session_id = %session, room = %room, "kicked member");
-        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 
@@ -271,7 +306,7 @@ impl Hub {
             };
             (recipients, event, invitation)
         };
-        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(invitation)
     }
 }

@@ -27,7 +27,9 @@ pub use query::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 pub use speech::{SayTarget, Sent};
 
 use crate::error::Refusal;
+use crate::history::{HistoryConfig, HistoryWriter, Item, Journal};
 use crate::sink::EventSink;
+use teahouse_store::Store;
 
 /// How many departed users WHOWAS remembers: enough for "who was that just now", small
 /// enough to be a few hundred kilobytes at most.
@@ -92,7 +94,10 @@ pub struct Hub {
 struct Inner {
     config: HubConfig,
     next_session: AtomicU64,
+    /// The last message id handed out (see [`teahouse_types::MessageId`]).
     next_message: AtomicU64,
+    /// Where messages go to be stored before delivery; `None` keeps no history.
+    journal: Option<Journal>,
     /// Short critical sections only, never held across fan-out or an `.await`.
     state: Mutex<State>,
 }
@@ -150,10 +155,10 @@ impl SessionEntry {
 }
 
 /// One recipient of a fan-out.
-type Recipient = (SessionId, Arc<dyn EventSink>);
+pub(crate) type Recipient = (SessionId, Arc<dyn EventSink>);
 
 /// The recipients of one fan-out, copied out so the state lock can be released.
-type Recipients = Arc<[Recipient]>;
+pub(crate) type Recipients = Arc<[Recipient]>;
 
 /// A topic with who set it and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,16 +253,42 @@ impl Drop for SessionGuard {
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub that keeps no history.
     pub fn new(config: HubConfig) -> Self {
+        Self::build(config, None, 0)
+    }
+
+    /// An empty hub that stores every room and direct message in `store` before delivering
+    /// it. Run the returned writer as a task; nothing is delivered without it. `last_id` is
+    /// the newest message id in the store, so ids keep increasing across restarts.
+    pub fn with_history(
+        config: HubConfig,
+        store: Store,
+        history: HistoryConfig,
+        last_id: Option<i64>,
+    ) -> (Self, HistoryWriter) {
+        let (queue, receiver) = tokio::sync::mpsc::channel(history.queue_capacity.max(1));
+        let last = last_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0);
+        let hub = Self::build(config, Some(Journal { queue }), last);
+        let writer = HistoryWriter::new(hub.clone(), store, receiver, history);
+        (hub, writer)
+    }
+
+    fn build(config: HubConfig, journal: Option<Journal>, last_message: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
                 next_session: AtomicU64::new(1),
-                next_message: AtomicU64::new(1),
+                next_message: AtomicU64::new(last_message),
+                journal,
                 state: Mutex::new(State::default()),
             }),
         }
+    }
+
+    /// Whether messages are stored (and replays can be asked for).
+    pub fn has_history(&self) -> bool {
+        self.inner.journal.is_some()
     }
 
     /// The hub's settings.
@@ -366,7 +397,7 @@ impl Hub {
         };
         if let Some(event) = event {
             debug!(session_id = %session, "nick changed");
-            self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+            self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         }
         Ok(outcome)
     }
@@ -390,7 +421,7 @@ impl Hub {
     /// when everyone leaves at once). Removing a session that is already gone does nothing.
     fn remove(&self, session: SessionId, reason: LeaveReason) {
         if let Some((recipients, event)) = self.detach(session, reason) {
-            self.fan_out(&recipients, &event, None);
+            self.fan_out(session, &recipients, &event, None);
         }
     }
 
@@ -465,7 +496,42 @@ impl Hub {
     /// Removing a session tells its rooms, which may overflow more queues: the evictions are
     /// worked off in a loop, never by recursion, so a cascade of slow clients cannot exhaust
     /// the stack.
-    fn fan_out(
+    /// Delivers `event`, caused by `actor`, to every recipient but `skip`.
+    ///
+    /// With history on, the actor's own copy is delivered now (in order with the replies
+    /// to its command, which its face queues next), and everyone else's goes through the
+    /// journal, so it reaches them in order with the actor's messages around it (a last
+    /// message before a quit, a message after a nick change). Only if the journal is full
+    /// is everything delivered at once.
+    pub(crate) fn fan_out(
+        &self,
+        actor: SessionId,
+        recipients: &[(SessionId, Arc<dyn EventSink>)],
+        event: &Arc<HubEvent>,
+        skip: Option<SessionId>,
+    ) {
+        if let Some(journal) = &self.inner.journal {
+            let item = Item::Deliver {
+                event: Arc::clone(event),
+                recipients: Arc::from(recipients),
+                skip: Some(actor),
+            };
+            if journal.queue.try_send(item).is_ok() {
+                if skip != Some(actor)
+                    && let Some(own) = recipients.iter().find(|(id, _)| *id == actor)
+                {
+                    self.deliver_now(std::slice::from_ref(own), event, None);
+                }
+                return;
+            }
+            debug!("journal full or closed: delivering at once");
+        }
+        self.deliver_now(recipients, event, skip);
+    }
+
+    /// Delivers `event` now; sessions whose queue overflows are removed, and their rooms
+    /// told, in a loop (never recursion).
+    pub(crate) fn deliver_now(
         &self,
         recipients: &[(SessionId, Arc<dyn EventSink>)],
         event: &Arc<HubEvent>,
@@ -481,8 +547,25 @@ impl Hub {
         }
     }
 
-    fn next_message_id(&self) -> teahouse_types::MessageId {
-        teahouse_types::MessageId::from_raw(self.inner.next_message.fetch_add(1, Ordering::Relaxed))
+    /// The id bound of a replay asked for now: messages accepted from now on get larger
+    /// ids. Call under the state lock, as message ids are handed out under it.
+    pub(crate) fn replay_bound(&self) -> i64 {
+        let last = self.inner.next_message.load(Ordering::Relaxed);
+        i64::try_from(last.saturating_add(1)).unwrap_or(i64::MAX)
+    }
+
+    /// A new message id for a message made at `now`: the first id of its millisecond, or
+    /// one more than the last id if that is larger (a burst, or a clock that went back).
+    fn next_message_id(&self, now: SystemTime) -> teahouse_types::MessageId {
+        let floor = teahouse_types::MessageId::first_at(crate::history::millis(now)).get();
+        let previous = self
+            .inner
+            .next_message
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(floor.max(last + 1))
+            })
+            .unwrap_or_else(|last| last);
+        teahouse_types::MessageId::from_raw(floor.max(previous + 1))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -120,7 +120,7 @@ impl Hub {
             (room_snapshot(sessions, slot), event, outcome)
         };
         if let Some(event) = event {
-            self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+            self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         }
         Ok(outcome)
     }

@@ -10,6 +10,7 @@ use teahouse_types::{
 
 use super::{Hub, Recipients, State, Topic, actor, co_members, member_of, room_snapshot};
 use crate::error::{CannotSend, Refusal};
+use crate::history::{Item, record_of};
 
 /// Where a message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,20 +66,47 @@ impl Hub {
         if text.as_str().len() > max_bytes {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
-        let route = self.route(session, target)?;
-        let id = self.next_message_id();
-        let event = Arc::new(HubEvent::new(EventKind::Message {
-            id,
-            from: Arc::clone(&route.from),
-            target: route.target.clone(),
-            kind,
-            text,
-            client_tags,
-        }));
-        self.fan_out(&route.recipients, &event, Some(session));
+        let mut state = self.lock();
+        let route = Self::route(&mut state, session, target)?;
+        let now = SystemTime::now();
+        let id = self.next_message_id(now);
+        let event = Arc::new(HubEvent::at(
+            EventKind::Message {
+                id,
+                from: Arc::clone(&route.from),
+                target: route.target.clone(),
+                kind,
+                text,
+                client_tags,
+            },
+            now,
+        ));
+        if let Some(journal) = &self.inner.journal {
+            // Queued under the lock, so the journal's order is the order the hub accepted
+            // messages in; the writer delivers them once stored.
+            let record = record_of(&event).ok_or(Refusal::SessionClosed)?;
+            let sender = state
+                .sessions
+                .get(&session)
+                .map(|entry| (session, Arc::clone(&entry.sink)))
+                .ok_or(Refusal::SessionClosed)?;
+            journal
+                .queue
+                .try_send(Item::Message {
+                    record,
+                    event: Arc::clone(&event),
+                    recipients: route.recipients,
+                    sender,
+                })
+                .map_err(|_| Refusal::Busy)?;
+            drop(state);
+        } else {
+            drop(state);
+            self.fan_out(session, &route.recipients, &event, Some(session));
+        }
         Ok(Sent {
             id,
-            time: event.time,
+            time: now,
             target: route.target,
             away: route.away,
             from: route.from,
@@ -96,15 +124,19 @@ impl Hub {
         target: SayTarget,
         client_tags: Arc<str>,
     ) -> Result<Sent, Refusal> {
-        let route = self.route(session, target)?;
-        let id = self.next_message_id();
-        let event = Arc::new(HubEvent::new(EventKind::Tags {
-            id,
-            from: Arc::clone(&route.from),
-            target: route.target.clone(),
-            client_tags,
-        }));
-        self.fan_out(&route.recipients, &event, Some(session));
+        let route = Self::route(&mut self.lock(), session, target)?;
+        let now = SystemTime::now();
+        let id = self.next_message_id(now);
+        let event = Arc::new(HubEvent::at(
+            EventKind::Tags {
+                id,
+                from: Arc::clone(&route.from),
+                target: route.target.clone(),
+                client_tags,
+            },
+            now,
+        ));
+        self.fan_out(session, &route.recipients, &event, Some(session));
         Ok(Sent {
             id,
             time: event.time,
@@ -115,14 +147,13 @@ impl Hub {
     }
 
     /// Who a message from `session` to `target` reaches, if the room's rules allow it.
-    fn route(&self, session: SessionId, target: SayTarget) -> Result<Route, Refusal> {
-        let mut state = self.lock();
+    fn route(state: &mut State, session: SessionId, target: SayTarget) -> Result<Route, Refusal> {
         let State {
             sessions,
             nicks,
             rooms,
             ..
-        } = &mut *state;
+        } = state;
         let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
         let from = entry.profile()?;
         entry.last_active = SystemTime::now();
@@ -218,7 +249,7 @@ impl Hub {
             };
             (room_snapshot(sessions, slot), event)
         };
-        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 
@@ -245,7 +276,7 @@ impl Hub {
                 EventKind::AwayChanged { who, away },
             )
         };
-        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 
@@ -273,7 +304,7 @@ impl Hub {
             recipients.push((session, own));
             (recipients, EventKind::RealnameChanged { who })
         };
-        self.fan_out(&recipients, &Arc::new(HubEvent::new(event)), None);
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 }

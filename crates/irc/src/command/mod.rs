@@ -251,6 +251,14 @@ fn need_more_params(session: &mut Session, command: &str) {
 /// The numeric for a hub refusal.
 fn refused(session: &mut Session, refusal: &Refusal) {
     match refusal {
+        Refusal::Busy => {
+            let mut b = session.server_line();
+            b.command("FAIL")
+                .param("PRIVMSG")
+                .param("TEMPORARILY_UNAVAILABLE")
+                .trailing("The server is busy; message not sent, try again");
+            session.send(b.finish());
+        }
         Refusal::NotRegistered | Refusal::SessionClosed => {
             session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
         }

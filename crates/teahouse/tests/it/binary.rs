@@ -158,6 +158,11 @@ async fn serve(args: &[&str]) -> anyhow::Result<(Child, std::net::SocketAddr)> {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(["--text-addr", "127.0.0.1:0", "--irc-addr", "127.0.0.1:0"])
+        .args(if args.contains(&"--data-dir") {
+            &[][..]
+        } else {
+            &["--data-dir", ":memory:"][..]
+        })
         .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())

@@ -125,7 +125,10 @@ async fn a_vanished_peer_is_found_by_keepalive_and_announced() -> anyhow::Result
     let addr = format!("{}:4567", net.server_ip);
     std::fs::write(
         &config,
-        format!("[text]\naddr = \"{addr}\"\nkeepalive = \"1s\"\n[irc]\naddr = \"off\"\n"),
+        format!(
+            "[text]\naddr = \"{addr}\"\nkeepalive = \"1s\"\n[irc]\naddr = \"off\"\n\
+             [store]\ndata_dir = \":memory:\"\n"
+        ),
     )?;
     let mut server = Command::new("ip")
         .args(["netns", "exec", &net.server_ns, BIN, "serve", "--config"])

@@ -62,12 +62,18 @@ async fn no_chat_reaches_a_connection_without_a_nickname() -> anyhow::Result<()>
     alice.send("secret before you came").await?;
     // Wait until the hub has fanned the message out (bob sees it), then log in.
     let mut bob = server.login("bob").await?;
+    bob.expect_history("lobby", &["alice: secret before you came"])
+        .await?;
     alice.send("now").await?;
     bob.expect("alice: now").await?;
     pending.send("carol").await?;
     pending.expect("Nickname set: carol").await?;
     pending.expect("* carol entered the room").await?;
     pending.expect("* In lobby (3): alice, bob, carol").await?;
+    // What was said before carol chose a nickname reaches her only now, marked as history.
+    pending
+        .expect_history("lobby", &["alice: secret before you came", "alice: now"])
+        .await?;
     alice.send("hello carol").await?;
     pending.expect("alice: hello carol").await?;
     Ok(())

@@ -1,0 +1,328 @@
+//! History: every room and direct message is committed to the store before anyone receives
+//! it, many messages to one transaction (group commit).
+//!
+//! The hub, under its state lock, gives each message its id and puts it, with its
+//! recipients, on the journal: a bounded queue in the order the hub accepted the messages.
+//! One [`HistoryWriter`] takes everything queued, stores it in one transaction and only
+//! then fans each message out, in queue order. A replay (the last messages of a room, for a
+//! session that just entered it) goes through the same queue, so it holds exactly the
+//! messages sent before the session entered, and nothing it then receives live.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use teahouse_store::{HistoryQuery, MessageRecord, Store};
+use teahouse_types::{
+    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick,
+    Profile, RoomName, SessionId,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::hub::{Hub, Recipient, Recipients};
+
+/// Bytes of messages the writer delivers before it yields to the sessions' writers.
+const YIELD_AFTER_BYTES: usize = 16 * 1024;
+
+/// History settings; plain values, filled by the server from its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Messages accepted but not yet stored, at most: a burst this big is absorbed while the
+    /// store commits; past it, senders are told the server is busy.
+    pub queue_capacity: usize,
+    /// Messages stored in one transaction, at most.
+    pub max_batch: usize,
+    /// Delete messages older than this.
+    pub max_age: Option<Duration>,
+    /// Keep at most this many messages per room or conversation.
+    pub max_per_target: Option<u32>,
+    /// How often retention runs.
+    pub prune_interval: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 65_536,
+            max_batch: 4_096,
+            max_age: None,
+            max_per_target: None,
+            prune_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// One thing for the writer to do, in the order the hub accepted it.
+pub(crate) enum Item {
+    /// Store a message, then deliver it.
+    Message {
+        record: MessageRecord,
+        event: Arc<HubEvent>,
+        recipients: Recipients,
+        sender: Recipient,
+    },
+    /// Deliver an event that is not stored (a join, a quit, …), in order with messages.
+    Deliver {
+        event: Arc<HubEvent>,
+        recipients: Recipients,
+        skip: Option<SessionId>,
+    },
+    /// Read stored messages and deliver them to one session as [`EventKind::History`].
+    Replay {
+        recipient: Recipient,
+        target: MessageTarget,
+        target_key: String,
+        query: HistoryQuery,
+        limit: u32,
+        context: Option<Arc<str>>,
+    },
+}
+
+/// The hub's end of the journal.
+pub(crate) struct Journal {
+    pub(crate) queue: mpsc::Sender<Item>,
+}
+
+/// Stores and then delivers what the hub put on the journal; run it (once) as a task.
+pub struct HistoryWriter {
+    hub: Hub,
+    store: Store,
+    queue: mpsc::Receiver<Item>,
+    config: HistoryConfig,
+}
+
+impl HistoryWriter {
+    pub(crate) fn new(
+        hub: Hub,
+        store: Store,
+        queue: mpsc::Receiver<Item>,
+        config: HistoryConfig,
+    ) -> Self {
+        Self {
+            hub,
+            store,
+            queue,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown` completes, then stores and delivers everything already
+    /// accepted (a graceful shutdown loses nothing) and returns.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut prune = tokio::time::interval(self.config.prune_interval);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                count = self.queue.recv_many(&mut batch, self.config.max_batch) => {
+                    if count == 0 {
+                        break;
+                    }
+                    self.process(&mut batch).await;
+                }
+                _ = prune.tick() => self.prune().await,
+            }
+        }
+        // No more messages are accepted; what was is stored and delivered.
+        self.queue.close();
+        while self.queue.recv_many(&mut batch, self.config.max_batch).await > 0 {
+            self.process(&mut batch).await;
+        }
+        info!("history writer stopped");
+    }
+
+    /// Stores every message of the batch in one transaction, then delivers everything in
+    /// the order the hub accepted it. A replay reads the store then, bounded by the ids
+    /// that existed when it was asked for, so it shows nothing its session also gets live.
+    async fn process(&self, batch: &mut Vec<Item>) {
+        let records: Vec<MessageRecord> = batch
+            .iter()
+            .filter_map(|item| match item {
+                Item::Message { record, .. } => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
+        let is_stored = match self.store.append(&records).await {
+            Ok(()) => {
+                if !records.is_empty() {
+                    debug!(count = records.len(), "messages stored");
+                }
+                true
+            }
+            Err(error) => {
+                // Nobody receives these; their senders are told, and the next batch tries
+                // the store again.
+                error!(%error, count = records.len(), "messages could not be stored");
+                false
+            }
+        };
+        let mut unyielded_bytes = 0;
+        for item in batch.drain(..) {
+            // A batch can hold thousands of messages: delivering them all in one go would put
+            // a burst on every member's queue faster than any socket drains it, and cut
+            // readers that keep up. Yielding every so often lets their writers run, the pace
+            // of a session delivering its own messages.
+            if unyielded_bytes >= YIELD_AFTER_BYTES {
+                unyielded_bytes = 0;
+                tokio::task::yield_now().await;
+            }
+            match item {
+                Item::Message {
+                    record,
+                    event,
+                    recipients,
+                    sender,
+                } => {
+                    unyielded_bytes += record.body.len();
+                    if is_stored {
+                        self.hub.deliver_now(&recipients, &event, Some(sender.0));
+                    } else if let EventKind::Message { id, target, .. } = &event.kind {
+                        let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
+                            id: *id,
+                            target: target.clone(),
+                        }));
+                        self.hub.deliver_now(&[sender], &failed, None);
+                    }
+                }
+                Item::Deliver {
+                    event,
+                    recipients,
+                    skip,
+                } => self.hub.deliver_now(&recipients, &event, skip),
+                Item::Replay {
+                    recipient,
+                    target,
+                    target_key,
+                    query,
+                    limit,
+                    context,
+                } => {
+                    let messages = match self.store.history(&target_key, query, limit).await {
+                        Ok(rows) => Some(rows.iter().filter_map(event_of).collect()),
+                        Err(error) => {
+                            warn!(%error, target = %target_key, "history unavailable");
+                            None
+                        }
+                    };
+                    let event = Arc::new(HubEvent::new(EventKind::History {
+                        target,
+                        messages,
+                        context,
+                    }));
+                    self.hub.deliver_now(&[recipient], &event, None);
+                }
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        if self.config.max_age.is_none() && self.config.max_per_target.is_none() {
+            return;
+        }
+        let before = self
+            .config
+            .max_age
+            .and_then(|age| SystemTime::now().checked_sub(age))
+            .map(|t| id_bound(t));
+        match self.store.prune(before, self.config.max_per_target).await {
+            Ok(count) => debug!(count, "history pruned"),
+            Err(error) => warn!(%error, "history retention failed"),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub(crate) fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The smallest message id at `time`, as stored.
+pub(crate) fn id_bound(time: SystemTime) -> i64 {
+    i64::try_from(MessageId::first_at(millis(time)).get()).unwrap_or(i64::MAX)
+}
+
+/// The store's key for a room.
+pub(crate) fn room_key(room: &RoomName) -> String {
+    format!("#{}", room.key())
+}
+
+/// The store's key for the direct conversation of two nicks (the same both ways).
+pub(crate) fn direct_key(a: &Nick, b: &Nick) -> String {
+    let (first, second) = if a.key() <= b.key() { (a, b) } else { (b, a) };
+    format!("@{} @{}", first.key(), second.key())
+}
+
+/// The stored form of a message event.
+pub(crate) fn record_of(event: &HubEvent) -> Option<MessageRecord> {
+    let EventKind::Message {
+        id,
+        from,
+        target,
+        kind,
+        text,
+        ..
+    } = &event.kind
+    else {
+        return None;
+    };
+    let (target_key, target_name) = match target {
+        MessageTarget::Room(room) => (room_key(room), room.as_str().to_owned()),
+        MessageTarget::Direct(to) => (direct_key(&from.nick, to), to.as_str().to_owned()),
+    };
+    Some(MessageRecord {
+        id: i64::try_from(id.get()).ok()?,
+        time_ms: i64::try_from(millis(event.time)).ok()?,
+        target_key,
+        target: target_name,
+        kind: match kind {
+            MessageKind::Normal => 0,
+            MessageKind::Notice => 1,
+            MessageKind::Action => 2,
+        },
+        sender_nick: from.nick.as_str().to_owned(),
+        sender_user: from.user.to_string(),
+        sender_host: from.host.to_string(),
+        sender_account: from.account.as_deref().map(str::to_owned),
+        body: text.as_str().to_owned(),
+    })
+}
+
+/// A stored message as the event it was; `None` for a row that no longer parses (a name
+/// rule that has since become stricter), which is skipped.
+fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
+    let nick = Nick::parse(&row.sender_nick).ok()?;
+    let target = if row.target_key.starts_with('#') {
+        MessageTarget::Room(RoomName::parse(&row.target).ok()?)
+    } else {
+        MessageTarget::Direct(Nick::parse(&row.target).ok()?)
+    };
+    let kind = match row.kind {
+        1 => MessageKind::Notice,
+        2 => MessageKind::Action,
+        _ => MessageKind::Normal,
+    };
+    let from = Arc::new(Profile {
+        nick,
+        user: row.sender_user.as_str().into(),
+        host: row.sender_host.as_str().into(),
+        realname: "".into(),
+        account: row.sender_account.as_deref().map(Into::into),
+    });
+    let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(row.time_ms).ok()?);
+    Some(Arc::new(HubEvent::at(
+        EventKind::Message {
+            id: MessageId::from_raw(u64::try_from(row.id).ok()?),
+            from,
+            target,
+            kind,
+            text: MessageText::parse(&row.body).ok()?,
+            client_tags: None,
+        },
+        time,
+    )))
+}
