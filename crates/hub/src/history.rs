@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use teahouse_store::{HistoryQuery, MessageRecord, Store};
 use teahouse_types::{
-    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick,
-    Profile, RoomName, SessionId,
+    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick, Profile,
+    RoomName, SessionId,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -129,7 +129,12 @@ impl HistoryWriter {
         }
         // No more messages are accepted; what was is stored and delivered.
         self.queue.close();
-        while self.queue.recv_many(&mut batch, self.config.max_batch).await > 0 {
+        while self
+            .queue
+            .recv_many(&mut batch, self.config.max_batch)
+            .await
+            > 0
+        {
             self.process(&mut batch).await;
         }
         info!("history writer stopped");
@@ -227,7 +232,7 @@ impl HistoryWriter {
             .config
             .max_age
             .and_then(|age| SystemTime::now().checked_sub(age))
-            .map(|t| id_bound(t));
+            .map(id_bound);
         match self.store.prune(before, self.config.max_per_target).await {
             Ok(count) => debug!(count, "history pruned"),
             Err(error) => warn!(%error, "history retention failed"),

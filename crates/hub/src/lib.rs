@@ -22,11 +22,11 @@ mod limit;
 mod sink;
 
 pub use error::{CannotSend, Refusal};
+pub use history::{HistoryConfig, HistoryWriter};
 pub use hub::{
     Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome,
     RoomInfo, RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats, Topic,
     UserInfo,
 };
-pub use history::{HistoryConfig, HistoryWriter};
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};

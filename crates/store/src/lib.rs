@@ -402,25 +402,28 @@ impl Store {
             .begin()
             .await
             .map_err(Error::query("begin append"))?;
-        for m in messages {
-            sqlx::query(
-                "INSERT INTO messages (id, time_ms, target_key, target, kind, sender_nick,
-                 sender_user, sender_host, sender_account, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(m.id)
-            .bind(m.time_ms)
-            .bind(&m.target_key)
-            .bind(&m.target)
-            .bind(m.kind)
-            .bind(&m.sender_nick)
-            .bind(&m.sender_user)
-            .bind(&m.sender_host)
-            .bind(m.sender_account.as_deref())
-            .bind(&m.body)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::query("append message"))?;
+        // Many rows per statement: each statement is a round trip to the driver (for
+        // SQLite, to its worker thread), and those, not the rows, are the cost.
+        for chunk in messages.chunks(ROWS_PER_INSERT) {
+            let sql = insert_sql(self.backend, chunk.len());
+            let mut query = sqlx::query(&sql);
+            for m in chunk {
+                query = query
+                    .bind(m.id)
+                    .bind(m.time_ms)
+                    .bind(&m.target_key)
+                    .bind(&m.target)
+                    .bind(m.kind)
+                    .bind(&m.sender_nick)
+                    .bind(&m.sender_user)
+                    .bind(&m.sender_host)
+                    .bind(m.sender_account.as_deref())
+                    .bind(&m.body);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(Error::query("append messages"))?;
         }
         tx.commit().await.map_err(Error::query("commit append"))
     }
@@ -637,6 +640,41 @@ impl Store {
             .map_err(Error::query("back up"))?;
         Ok(())
     }
+}
+
+/// Rows in one `INSERT`: 10 parameters each, well under SQLite's 32,766 and PostgreSQL's
+/// 65,535 parameters per statement.
+const ROWS_PER_INSERT: usize = 200;
+
+/// `INSERT INTO messages … VALUES (…), (…), …` for `rows` rows. SQLite gets anonymous `?`
+/// parameters: binding a numbered one makes SQLite scan the statement's parameter list, so
+/// a statement of n numbered parameters costs n² to bind.
+fn insert_sql(backend: Backend, rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO messages (id, time_ms, target_key, target, kind, sender_nick, sender_user, \
+         sender_host, sender_account, body) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let base = row * 10;
+        sql.push('(');
+        for column in 1..=10 {
+            if column > 1 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(base + column).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 const MESSAGE_COLUMNS: &str = "id, time_ms, target_key, target, kind, sender_nick, sender_user, \

@@ -3,7 +3,10 @@
 //! `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards).
 
 #![allow(missing_docs)]
-#![allow(clippy::unwrap_used, reason = "a test file: a failed step fails the test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test file: a failed step fails the test"
+)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -171,7 +171,9 @@ impl Lang {
 
     pub(crate) fn not_delivered(self) -> &'static str {
         match self {
-            Self::En => "! your message was not delivered: the server could not store it; try again",
+            Self::En => {
+                "! your message was not delivered: the server could not store it; try again"
+            }
             Self::Zh => "! 消息未送达：服务器无法保存，请重试",
         }
     }
@@ -358,7 +360,9 @@ impl Lang {
     pub(crate) fn refusal(self, refusal: &Refusal) -> String {
         match self {
             Self::En => match refusal {
-                Refusal::Busy => "! The server is busy; your message was not sent, try again".to_owned(),
+                Refusal::Busy => {
+                    "! The server is busy; your message was not sent, try again".to_owned()
+                }
                 Refusal::NotRegistered => "! Choose a nickname first".to_owned(),
                 Refusal::NickInUse(nick) => format!("! Nickname {nick} is already taken"),
                 Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),

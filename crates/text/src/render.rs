@@ -61,7 +61,11 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
 
 /// A replay of stored messages as one block of lines: a heading, each message as it was
 /// shown live with its time, and a closing line. Nothing for an empty history.
-fn history(lang: Lang, target: &MessageTarget, messages: Option<&[Arc<HubEvent>]>) -> Option<Bytes> {
+fn history(
+    lang: Lang,
+    target: &MessageTarget,
+    messages: Option<&[Arc<HubEvent>]>,
+) -> Option<Bytes> {
     let Some(messages) = messages else {
         return Some(encode_line(lang.history_unavailable()));
     };
@@ -77,7 +81,8 @@ fn history(lang: Lang, target: &MessageTarget, messages: Option<&[Arc<HubEvent>]
         let Some(line) = event(lang, &message.kind) else {
             continue;
         };
-        let line = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
+        let line =
+            String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
         let time = humantime::format_rfc3339_seconds(message.time)
             .to_string()
             .replace('T', " ");

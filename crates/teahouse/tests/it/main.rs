@@ -4,6 +4,7 @@
 mod bench;
 mod binary;
 mod half_open;
+mod history;
 mod irc;
 mod irc_mixed;
 mod real_client;

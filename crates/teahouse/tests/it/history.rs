@@ -1,0 +1,133 @@
+//! History across restarts, with the real binary and a real data directory.
+
+use std::process::Stdio;
+
+use anyhow::Context as _;
+use teahouse_testkit::{TextClient, WAIT};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_teahouse");
+
+/// A data directory of its own, removed at the end.
+struct DataDir(std::path::PathBuf);
+
+impl DataDir {
+    fn new(name: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("teahouse-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+
+    fn arg(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `teahouse serve` on port 0 with `data_dir`; returns it and its plain-text address.
+async fn serve(data_dir: &DataDir) -> anyhow::Result<(Child, std::net::SocketAddr)> {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
+        .args(["--data-dir", data_dir.arg()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("spawning teahouse serve")?;
+    let mut log = BufReader::new(child.stderr.take().context("stderr")?).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(WAIT, log.next_line())
+            .await
+            .context("server did not log its address")??
+            .context("server exited before listening")?;
+        if let Some(rest) = line.split(" addr=").nth(1)
+            && line.contains("listening")
+        {
+            break rest.split_whitespace().next().context("address")?.parse()?;
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+    Ok((child, addr))
+}
+
+async fn login(addr: std::net::SocketAddr, nick: &str) -> anyhow::Result<TextClient> {
+    let mut client = TextClient::connect(addr).await?;
+    client.expect("Enter a nickname:").await?;
+    client.send(nick).await?;
+    client.expect(&format!("Nickname set: {nick}")).await?;
+    client.expect(&format!("* {nick} entered the room")).await?;
+    client.expect_prefix("* In lobby").await?;
+    Ok(client)
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_message_anyone_received() -> anyhow::Result<()> {
+    let dir = DataDir::new("kill9")?;
+    let (mut server, addr) = serve(&dir).await?;
+    let mut alice = login(addr, "alice").await?;
+    let mut bob = login(addr, "bob").await?;
+    for i in 0..30 {
+        alice.send(&format!("m{i}")).await?;
+    }
+    for i in 0..30 {
+        bob.expect(&format!("alice: m{i}")).await?;
+    }
+    // Everything bob received was stored first: kill the server without warning.
+    server.start_kill()?;
+    server.wait().await?;
+    bob.expect_closed().await?;
+
+    let (_server, addr) = serve(&dir).await?;
+    let mut carol = login(addr, "carol").await?;
+    let expected: Vec<String> = (10..30).map(|i| format!("alice: m{i}")).collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    carol.expect_history("lobby", &expected).await?;
+    // And the conversation goes on after the replay, with nothing replayed twice.
+    let mut dave = login(addr, "dave").await?;
+    dave.expect_history("lobby", &expected).await?;
+    carol.expect("* dave entered the room").await?;
+    dave.send("hello after the crash").await?;
+    carol.expect("dave: hello after the crash").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_to_start() -> anyhow::Result<()> {
+    let dir = DataDir::new("locked")?;
+    let (_first, _addr) = serve(&dir).await?;
+    let output = Command::new(BIN)
+        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
+        .args(["--data-dir", dir.arg()])
+        .env_remove("RUST_LOG")
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_corrupt_database_stops_the_server_with_a_clear_message() -> anyhow::Result<()> {
+    let dir = DataDir::new("corrupt")?;
+    std::fs::write(dir.0.join("teahouse.db"), vec![0x42_u8; 4096])?;
+    let output = Command::new(BIN)
+        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
+        .args(["--data-dir", dir.arg()])
+        .env_remove("RUST_LOG")
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("not a database"), "{stderr}");
+    assert!(!stderr.contains("listening"), "it must not serve: {stderr}");
+    Ok(())
+}
