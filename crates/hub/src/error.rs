@@ -28,6 +28,32 @@ pub enum Refusal {
     /// Another session uses this nick (compared casefolded).
     #[error("nickname {0} is already in use")]
     NickInUse(Nick),
+    /// The nick is a registered account's, and the session is not logged in to it.
+    #[error("nickname {0} is registered; log in to use it")]
+    NickRegistered(Nick),
+    /// An account of this name exists already.
+    #[error("an account named {0} already exists")]
+    AccountExists(Nick),
+    /// Wrong account name or password (the same answer for both).
+    #[error("wrong account name or password")]
+    AuthFailed,
+    /// Too many wrong passwords lately, for this account or from this address.
+    #[error("too many failed logins; try again later")]
+    RateLimited,
+    /// The password is empty or too long.
+    #[error("a password must be {min_bytes} to {max_bytes} bytes long")]
+    BadPassword {
+        /// The shortest allowed.
+        min_bytes: usize,
+        /// The longest allowed.
+        max_bytes: usize,
+    },
+    /// The command needs the session to be logged in to an account.
+    #[error("you are not logged in")]
+    NotLoggedIn,
+    /// Accounts cannot be used right now (no store, or it is unreachable).
+    #[error("accounts are unavailable right now")]
+    AccountsUnavailable,
     /// No session uses this nick.
     #[error("no such nick: {0}")]
     NoSuchNick(Nick),
@@ -88,4 +114,12 @@ pub enum Refusal {
     /// The session has already left (it is being removed).
     #[error("session is closed")]
     SessionClosed,
+}
+
+/// A hub that cannot be built as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The account settings are not usable (Argon2 parameters out of range).
+    #[error("invalid account settings: {0}")]
+    AccountConfig(String),
 }

@@ -15,18 +15,20 @@
 //! [`HubEvent`]: teahouse_types::HubEvent
 //! [`LeaveReason::SendQueueExceeded`]: teahouse_types::LeaveReason::SendQueueExceeded
 
+mod account;
 mod error;
 mod history;
 mod hub;
 mod limit;
 mod sink;
 
-pub use error::{CannotSend, Refusal};
+pub use account::AccountConfig;
+pub use error::{CannotSend, Error, Refusal};
 pub use history::{HistoryConfig, HistoryWriter};
 pub use hub::{
     Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome,
-    RoomInfo, RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats, Topic,
-    UserInfo,
+    RoomInfo, RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats,
+    StoreSetup, Topic, UserInfo,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};

@@ -31,6 +31,41 @@ pub struct Config {
     pub store: StoreSection,
     /// Message history.
     pub history: HistorySection,
+    /// Accounts.
+    pub accounts: AccountsSection,
+}
+
+/// Accounts: passwords are hashed with Argon2id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsSection {
+    /// Argon2id memory cost in KiB: 19 MiB with 2 passes is OWASP's baseline.
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// The longest password, in bytes: any passphrase fits, and one attempt's work is bounded.
+    pub max_password_bytes: NonZeroUsize,
+    /// Wrong passwords allowed per account and per address within `failure_window`.
+    pub max_failures: u32,
+    /// The window wrong passwords are counted in.
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+}
+
+impl Default for AccountsSection {
+    fn default() -> Self {
+        let d = teahouse_hub::AccountConfig::default();
+        Self {
+            argon2_memory_kib: d.argon2_memory_kib,
+            argon2_iterations: d.argon2_iterations,
+            argon2_parallelism: d.argon2_parallelism,
+            max_password_bytes: NonZeroUsize::new(d.max_password_bytes).expect("not zero"),
+            max_failures: d.max_failures,
+            failure_window: d.failure_window,
+        }
+    }
 }
 
 /// Where accounts and history are kept: SQLite under `data_dir` unless `database_url` is
@@ -369,6 +404,19 @@ impl Config {
             } else {
                 0
             },
+        }
+    }
+
+    pub(crate) fn account_config(&self) -> teahouse_hub::AccountConfig {
+        let a = &self.accounts;
+        teahouse_hub::AccountConfig {
+            argon2_memory_kib: a.argon2_memory_kib,
+            argon2_iterations: a.argon2_iterations,
+            argon2_parallelism: a.argon2_parallelism,
+            max_password_bytes: a.max_password_bytes.get(),
+            max_failures: a.max_failures,
+            failure_window: a.failure_window,
+            ..teahouse_hub::AccountConfig::default()
         }
     }
 

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 /// What stopped the server from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The hub could not be built from the config.
+    #[error("invalid configuration")]
+    Hub(#[source] teahouse_hub::Error),
     /// The store (accounts and history) could not be opened.
     #[error("cannot open the store")]
     Store(#[source] teahouse_store::Error),

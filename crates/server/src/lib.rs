@@ -16,7 +16,7 @@ mod listener;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use teahouse_hub::{ConnectionLimiter, Hub};
+use teahouse_hub::{ConnectionLimiter, Hub, StoreSetup};
 use teahouse_irc::IrcFace;
 use teahouse_store::Store;
 use teahouse_text::TextFace;
@@ -94,20 +94,26 @@ pub async fn run(
     info!(store = %location.display(), "store open");
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let hub = if config.history.enabled {
-        let last_id = store.max_message_id().await.map_err(Error::Store)?;
-        let (hub, writer) = Hub::with_history(
-            config.hub_config(),
-            store.clone(),
-            config.history_config(),
-            last_id,
-        );
+    let registered = store
+        .accounts()
+        .await
+        .map_err(Error::Store)?
+        .into_iter()
+        .map(|account| account.name_key)
+        .collect();
+    let last_message_id = store.max_message_id().await.map_err(Error::Store)?;
+    let setup = StoreSetup {
+        store: store.clone(),
+        accounts: config.account_config(),
+        registered,
+        history: config.history.enabled.then(|| config.history_config()),
+        last_message_id,
+    };
+    let (hub, writer) = Hub::with_store(config.hub_config(), setup).map_err(Error::Hub)?;
+    if let Some(writer) = writer {
         let stop = token.clone();
         tracker.spawn(async move { writer.run(stop.cancelled_owned()).await });
-        hub
-    } else {
-        Hub::new(config.hub_config())
-    };
+    }
     let limiter = ConnectionLimiter::new(config.limits.connection_limits());
 
     if let Some(listener) = listeners.text {

@@ -3,7 +3,7 @@
 use teahouse_hub::{NickOutcome, Refusal, SayTarget};
 use teahouse_types::{LeaveReason, MessageKind, MessageText, Nick, RoomName};
 
-use crate::session::{Phase, Session, Step};
+use crate::session::{Continuation, Phase, Session, Step};
 
 /// Runs one received line.
 pub(crate) fn handle_line(session: &mut Session, line: &str) -> Step {
@@ -12,6 +12,7 @@ pub(crate) fn handle_line(session: &mut Session, line: &str) -> Step {
     }
     match session.phase {
         Phase::Login => login(session, line.trim()),
+        Phase::Password { .. } => password(session, line.trim()),
         Phase::Chat { .. } => chat(session, line),
     }
 }
@@ -63,7 +64,174 @@ fn login(session: &mut Session, line: &str) -> Step {
             session.reply(lang.nick_taken(&nick));
             Step::Continue
         }
+        Err(Refusal::NickRegistered(nick)) => {
+            session.reply(lang.password_prompt(&nick));
+            session.phase = Phase::Password { nick, tries: 0 };
+            Step::Continue
+        }
         Err(refusal) => refused(session, &refusal),
+    }
+}
+
+/// Wrong passwords allowed at login before the connection is closed.
+const MAX_PASSWORD_TRIES: u32 = 3;
+
+/// How long a connection that gave too many wrong passwords waits before it is closed, so
+/// guessing costs time as well as connections.
+const TOO_MANY_TRIES_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A line while a registered nickname's password is asked for: `/quit`, `/nick OTHER`
+/// (back to choosing a nickname), or the password.
+fn password(session: &mut Session, line: &str) -> Step {
+    let Phase::Password { nick, tries } = &session.phase else {
+        return Step::Continue;
+    };
+    let (nick, tries) = (nick.clone(), *tries);
+    if let Some(rest) = line.strip_prefix('/') {
+        let (name, args) = split_command(rest);
+        return match (name, args) {
+            ("quit", reason) => quit(session, reason),
+            ("nick", Some(other)) => {
+                session.phase = Phase::Login;
+                login(session, other)
+            }
+            _ => {
+                session.reply(session.lang().password_prompt(&nick));
+                Step::Continue
+            }
+        };
+    }
+    if line.is_empty() {
+        session.reply(session.lang().password_prompt(&nick));
+        return Step::Continue;
+    }
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return Step::Close(LeaveReason::ConnectionLost);
+    };
+    let hub = session.hub().clone();
+    let password = line.to_owned();
+    Step::Wait(Box::pin(async move {
+        let result = hub.log_in(id, &nick, &password).await;
+        Box::new(move |session: &mut Session| after_login(session, nick, tries, result))
+            as Continuation
+    }))
+}
+
+fn after_login(
+    session: &mut Session,
+    nick: Nick,
+    tries: u32,
+    result: Result<Nick, Refusal>,
+) -> Step {
+    let lang = session.lang();
+    match result {
+        Ok(account) => {
+            session.reply(lang.logged_in(&account));
+            session.phase = Phase::Login;
+            login(session, account.as_str())
+        }
+        Err(Refusal::AuthFailed) if tries + 1 >= MAX_PASSWORD_TRIES => {
+            session.reply(lang.too_many_tries());
+            Step::Wait(Box::pin(async {
+                tokio::time::sleep(TOO_MANY_TRIES_DELAY).await;
+                Box::new(|_: &mut Session| Step::Close(LeaveReason::Requested(None)))
+                    as Continuation
+            }))
+        }
+        Err(Refusal::AuthFailed) => {
+            session.reply(lang.wrong_password(MAX_PASSWORD_TRIES - tries - 1));
+            session.phase = Phase::Password {
+                nick,
+                tries: tries + 1,
+            };
+            Step::Continue
+        }
+        Err(refusal) => {
+            refused_reply(session, &refusal);
+            session.phase = Phase::Login;
+            session.reply(lang.prompt());
+            if let Refusal::SessionClosed = refusal {
+                return Step::Close(LeaveReason::ConnectionLost);
+            }
+            Step::Continue
+        }
+    }
+}
+
+/// Runs an account operation of a logged-in (or chatting) session, then replies.
+fn account_operation<F, T>(
+    operation: F,
+    reply: impl FnOnce(&mut Session, T) + Send + 'static,
+) -> Step
+where
+    F: Future<Output = Result<T, Refusal>> + Send + 'static,
+    T: Send + 'static,
+{
+    Step::Wait(Box::pin(async move {
+        let result = operation.await;
+        Box::new(move |session: &mut Session| match result {
+            Ok(value) => {
+                reply(session, value);
+                Step::Continue
+            }
+            Err(refusal) => refused(session, &refusal),
+        }) as Continuation
+    }))
+}
+
+/// `/register PASSWORD`, `/password NEW`, `/logout`, `/unregister PASSWORD`.
+fn account_command(session: &mut Session, name: &str, args: Option<&str>) -> Step {
+    let lang = session.lang();
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return Step::Close(LeaveReason::ConnectionLost);
+    };
+    let hub = session.hub().clone();
+    match (name, args) {
+        ("register", Some(password)) => {
+            let password = password.to_owned();
+            account_operation(
+                async move { hub.register_account(id, &password).await },
+                move |session, account| session.reply(lang.registered(&account)),
+            )
+        }
+        ("password", Some(password)) => {
+            let password = password.to_owned();
+            account_operation(
+                async move { hub.change_password(id, &password).await },
+                move |session, ()| session.reply(lang.password_changed()),
+            )
+        }
+        ("unregister", Some(password)) => {
+            let password = password.to_owned();
+            let account = hub.account_of(id).ok().flatten();
+            account_operation(
+                async move { hub.drop_account(id, &password).await },
+                move |session, ()| {
+                    if let Some(account) = account.and_then(|a| Nick::parse(&a).ok()) {
+                        session.reply(lang.unregistered(&account));
+                    }
+                },
+            )
+        }
+        ("logout", _) => {
+            match hub.log_out(id) {
+                Ok(()) => session.reply(lang.logged_out()),
+                Err(refusal) => return refused(session, &refusal),
+            }
+            Step::Continue
+        }
+        ("register", None) => {
+            session.reply(lang.usage("/register PASSWORD"));
+            Step::Continue
+        }
+        ("password", None) => {
+            session.reply(lang.usage("/password NEW"));
+            Step::Continue
+        }
+        _ => {
+            session.reply(lang.usage("/unregister PASSWORD"));
+            Step::Continue
+        }
     }
 }
 
@@ -120,6 +288,10 @@ fn command(session: &mut Session, rest: &str) -> Step {
         ("me", Some(action)) => return say(session, action, MessageKind::Action),
         ("msg", Some(args)) => return direct(session, args),
         ("join", Some(room)) => join(session, room),
+        (account @ ("register" | "password" | "logout" | "unregister"), args) => {
+            let account = account.to_owned();
+            return account_command(session, &account, args);
+        }
         ("nick", None) => session.reply(lang.usage("/nick NEW")),
         ("me", None) => session.reply(lang.usage("/me ACTION")),
         ("msg", None) => session.reply(lang.usage("/msg NICK TEXT")),
@@ -211,7 +383,7 @@ fn join(session: &mut Session, args: &str) {
             return;
         }
         Phase::Chat { room: current } => Some(current.clone()),
-        Phase::Login => None,
+        Phase::Login | Phase::Password { .. } => None,
     };
     if let Some(previous) = &previous
         && session.hub().is_member(id, previous)

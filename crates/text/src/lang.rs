@@ -141,6 +141,69 @@ impl Lang {
         }
     }
 
+    /// Asked after a registered nickname was chosen at login.
+    pub(crate) fn password_prompt(self, nick: &Nick) -> String {
+        match self {
+            Self::En => format!("Nickname {nick} is registered. Password (or /nick OTHER):"),
+            Self::Zh => format!("昵称{nick}已注册,请输入密码(或 /nick 其他昵称):"),
+        }
+    }
+
+    pub(crate) fn wrong_password(self, tries_left: u32) -> String {
+        match self {
+            Self::En => {
+                format!("! Wrong nickname or password ({tries_left} tries left). Password:")
+            }
+            Self::Zh => format!("! 昵称或密码错误(还可尝试{tries_left}次),请输入密码:"),
+        }
+    }
+
+    pub(crate) fn too_many_tries(self) -> &'static str {
+        match self {
+            Self::En => "! Too many wrong passwords; disconnecting",
+            Self::Zh => "! 密码错误次数过多,即将断开连接",
+        }
+    }
+
+    pub(crate) fn logged_in(self, account: &Nick) -> String {
+        match self {
+            Self::En => format!("* You are logged in to account {account}"),
+            Self::Zh => format!("系统消息已登录账号{account}"),
+        }
+    }
+
+    pub(crate) fn registered(self, account: &Nick) -> String {
+        match self {
+            Self::En => format!(
+                "* Nickname {account} is now registered to you; next time, log in with its password"
+            ),
+            Self::Zh => format!("系统消息昵称{account}注册成功,下次请用密码登录"),
+        }
+    }
+
+    pub(crate) fn logged_out(self) -> &'static str {
+        match self {
+            Self::En => {
+                "* You are logged out (you keep your nickname until you change it or leave)"
+            }
+            Self::Zh => "系统消息已退出登录(在更换昵称或离开前仍保留当前昵称)",
+        }
+    }
+
+    pub(crate) fn password_changed(self) -> &'static str {
+        match self {
+            Self::En => "* Password changed",
+            Self::Zh => "系统消息密码已修改",
+        }
+    }
+
+    pub(crate) fn unregistered(self, account: &Nick) -> String {
+        match self {
+            Self::En => format!("* Account {account} deleted; the nickname is free for anyone"),
+            Self::Zh => format!("系统消息账号{account}已注销,该昵称可被任何人使用"),
+        }
+    }
+
     /// Opens a replay of stored messages (shown on entering a room).
     pub(crate) fn history_start(self, room: &RoomName, count: usize) -> String {
         match self {
@@ -251,6 +314,10 @@ impl Lang {
                 "*   /nick NEW          change your nickname",
                 "*   /me ACTION         say what you do (* you waves)",
                 "*   /msg NICK TEXT     a private message to one person",
+                "*   /register PASSWORD protect your nickname with a password",
+                "*   /password NEW      change that password",
+                "*   /logout            log out of your account",
+                "*   /unregister PASSWORD  delete your account (the nickname becomes free)",
                 "*   /quit [REASON]     leave (or just type quit)",
                 "*   //text             say a line that starts with /",
             ],
@@ -262,6 +329,10 @@ impl Lang {
                 "系统消息  /nick 新昵称       修改昵称",
                 "系统消息  /me 动作           发送动作(* 你 挥手)",
                 "系统消息  /msg 昵称 内容     发送私信",
+                "系统消息  /register 密码     注册当前昵称,用密码保护",
+                "系统消息  /password 新密码   修改密码",
+                "系统消息  /logout            退出登录",
+                "系统消息  /unregister 密码   注销账号(昵称将可被他人使用)",
                 "系统消息  /quit [原因]       退出(或直接输入quit)",
                 "系统消息  //文字             发送以/开头的文字",
             ],
@@ -360,6 +431,20 @@ impl Lang {
     pub(crate) fn refusal(self, refusal: &Refusal) -> String {
         match self {
             Self::En => match refusal {
+                Refusal::NickRegistered(nick) => {
+                    format!("! Nickname {nick} is registered; log in to use it")
+                }
+                Refusal::AccountExists(nick) => format!("! {nick} is already registered"),
+                Refusal::AuthFailed => "! Wrong nickname or password".to_owned(),
+                Refusal::RateLimited => "! Too many failed logins; try again later".to_owned(),
+                Refusal::BadPassword {
+                    min_bytes,
+                    max_bytes,
+                } => format!("! A password must be {min_bytes} to {max_bytes} bytes long"),
+                Refusal::NotLoggedIn => "! You are not logged in".to_owned(),
+                Refusal::AccountsUnavailable => {
+                    "! Accounts are unavailable right now; try again later".to_owned()
+                }
                 Refusal::Busy => {
                     "! The server is busy; your message was not sent, try again".to_owned()
                 }
@@ -391,6 +476,16 @@ impl Lang {
                 }
             },
             Self::Zh => match refusal {
+                Refusal::NickRegistered(nick) => format!("! 昵称{nick}已注册,请先登录"),
+                Refusal::AccountExists(nick) => format!("! {nick}已经注册过了"),
+                Refusal::AuthFailed => "! 昵称或密码错误".to_owned(),
+                Refusal::RateLimited => "! 登录失败次数过多,请稍后再试".to_owned(),
+                Refusal::BadPassword {
+                    min_bytes,
+                    max_bytes,
+                } => format!("! 密码长度须为{min_bytes}到{max_bytes}字节"),
+                Refusal::NotLoggedIn => "! 你还没有登录".to_owned(),
+                Refusal::AccountsUnavailable => "! 账号服务暂时不可用,请稍后再试".to_owned(),
                 Refusal::Busy => "! 服务器繁忙，消息未发送，请重试".to_owned(),
                 Refusal::NotRegistered => "! 请先输入昵称".to_owned(),
                 Refusal::NickInUse(_) => "! 当前昵称已经存在".to_owned(),

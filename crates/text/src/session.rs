@@ -32,6 +32,13 @@ pub(crate) struct Shared {
 pub(crate) enum Phase {
     /// Connected, asked for a nickname, in no room.
     Login,
+    /// Chose a registered nickname; asked for its password.
+    Password {
+        /// The nickname (and account) asked for.
+        nick: teahouse_types::Nick,
+        /// Wrong passwords so far.
+        tries: u32,
+    },
     /// Has a nickname and is in `room`.
     Chat {
         /// The current room: where plain lines go.
@@ -45,7 +52,16 @@ pub(crate) enum Step {
     Continue,
     /// Stop reading, send what is queued, close; the hub is told why.
     Close(LeaveReason),
+    /// Wait for an operation (an account check, a delay) before reading the next line;
+    /// output goes on meanwhile. Its continuation then runs on the session.
+    Wait(Pending),
 }
+
+/// What to do with the session once a [`Step::Wait`] operation has finished.
+pub(crate) type Continuation = Box<dyn FnOnce(&mut Session) -> Step + Send>;
+
+/// An operation a session waits for; boxed, so an idle session pays one pointer for it.
+pub(crate) type Pending = std::pin::Pin<Box<dyn Future<Output = Continuation> + Send>>;
 
 /// The state of one session, as commands see it.
 pub(crate) struct Session {
@@ -155,6 +171,7 @@ fn drive(
         let mut is_close_timer_set = false;
         let mut pacer = ReadPacer::default();
         let mut should_yield = false;
+        let mut pending: Option<Pending> = None;
         let end = loop {
             let is_closing = close_deadline.is_some();
             if let Some(at) = close_deadline
@@ -163,7 +180,8 @@ fn drive(
                 close_timer.as_mut().reset(at);
                 is_close_timer_set = true;
             }
-            let is_login = matches!(session.phase, Phase::Login);
+            let is_login = matches!(session.phase, Phase::Login | Phase::Password { .. });
+            let is_waiting = pending.is_some();
             tokio::select! {
                 biased;
                 () = &mut shutdown, if !is_closing => {
@@ -177,7 +195,27 @@ fn drive(
                         break end.leave_reason();
                     }
                 }
-                read = read_some(&mut reader, &mut rbuf), if !is_closing => {
+                then = std::future::poll_fn(|cx| match pending.as_mut() {
+                    Some(operation) => operation.as_mut().poll(cx),
+                    None => std::task::Poll::Pending,
+                }), if is_waiting && !is_closing => {
+                    pending = None;
+                    let step = then(&mut session);
+                    // The lines that arrived meanwhile are next, in order.
+                    let step = match step {
+                        Step::Continue => process(&mut session, &mut decoder, &mut rbuf, false),
+                        step => step,
+                    };
+                    match step {
+                        Step::Continue => {}
+                        Step::Wait(operation) => pending = Some(operation),
+                        Step::Close(reason) => {
+                            session.leave(reason);
+                            close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+                        }
+                    }
+                }
+                read = read_some(&mut reader, &mut rbuf), if !is_closing && !is_waiting => {
                     let (is_eof, read_bytes) = match read {
                         Ok(0) => (true, 0),
                         Ok(n) => (false, n),
@@ -188,12 +226,19 @@ fn drive(
                     };
                     let step = process(&mut session, &mut decoder, &mut rbuf, is_eof);
                     let step = match step {
-                        Step::Continue if is_eof => Step::Close(LeaveReason::ConnectionLost),
+                        // Nobody is left to wait for.
+                        Step::Continue | Step::Wait(_) if is_eof => {
+                            Step::Close(LeaveReason::ConnectionLost)
+                        }
                         step => step,
                     };
-                    if let Step::Close(reason) = step {
-                        session.leave(reason);
-                        close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+                    match step {
+                        Step::Continue => {}
+                        Step::Wait(operation) => pending = Some(operation),
+                        Step::Close(reason) => {
+                            session.leave(reason);
+                            close_deadline = Some(Instant::now() + session.shared.config.close_grace);
+                        }
                     }
                     should_yield = pacer.after_read(&mut rbuf, read_bytes);
                 }
@@ -254,7 +299,7 @@ fn process(
                 Step::Continue
             }
         };
-        if let Step::Close(_) = step {
+        if !matches!(step, Step::Continue) {
             return step;
         }
     }

@@ -26,7 +26,8 @@ pub use modes::{MAX_BANS, ModesOutcome};
 pub use query::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 pub use speech::{SayTarget, Sent};
 
-use crate::error::Refusal;
+use crate::account::{AccountConfig, Accounts};
+use crate::error::{Error, Refusal};
 use crate::history::{HistoryConfig, HistoryWriter, Item, Journal};
 use crate::sink::EventSink;
 use teahouse_store::Store;
@@ -55,6 +56,20 @@ impl Default for HubConfig {
             max_realname_bytes: 128,
         }
     }
+}
+
+/// What a hub with a store is built from.
+pub struct StoreSetup {
+    /// The store.
+    pub store: Store,
+    /// Account settings.
+    pub accounts: AccountConfig,
+    /// The casefolded names of every registered account (their nicks are protected).
+    pub registered: Vec<String>,
+    /// History settings; `None` stores no messages.
+    pub history: Option<HistoryConfig>,
+    /// The newest message id in the store, so ids keep increasing across restarts.
+    pub last_message_id: Option<i64>,
 }
 
 /// Who a new session is before it chooses a nick: where it connects from and, for faces
@@ -88,16 +103,18 @@ pub enum NickOutcome {
 /// A cheap-to-clone handle on the chat state.
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: HubConfig,
     next_session: AtomicU64,
     /// The last message id handed out (see [`teahouse_types::MessageId`]).
     next_message: AtomicU64,
     /// Where messages go to be stored before delivery; `None` keeps no history.
     journal: Option<Journal>,
+    /// Accounts, when the hub has a store.
+    pub(crate) accounts: Option<Accounts>,
     /// Short critical sections only, never held across fan-out or an `.await`.
     state: Mutex<State>,
 }
@@ -115,6 +132,8 @@ struct State {
     whowas: VecDeque<Departed>,
     /// The most sessions with a nick at once.
     max_users: usize,
+    /// Casefolded names of registered accounts: their nicks are protected.
+    registered: HashSet<Arc<str>>,
 }
 
 /// Every attached session by id.
@@ -134,6 +153,8 @@ struct SessionEntry {
     is_invisible: bool,
     signon: SystemTime,
     last_active: SystemTime,
+    /// The account the session is logged in to.
+    account: Option<Arc<str>>,
 }
 
 impl SessionEntry {
@@ -144,7 +165,7 @@ impl SessionEntry {
                 user: Arc::clone(&self.user),
                 host: Arc::clone(&self.host),
                 realname: Arc::clone(&self.realname),
-                account: None,
+                account: self.account.clone(),
             })
         });
     }
@@ -255,32 +276,55 @@ impl Drop for SessionGuard {
 impl Hub {
     /// An empty hub that keeps no history.
     pub fn new(config: HubConfig) -> Self {
-        Self::build(config, None, 0)
+        Self::build(config, None, None, 0)
     }
 
-    /// An empty hub that stores every room and direct message in `store` before delivering
-    /// it. Run the returned writer as a task; nothing is delivered without it. `last_id` is
-    /// the newest message id in the store, so ids keep increasing across restarts.
-    pub fn with_history(
+    /// An empty hub with a store: accounts, and (if `setup.history` is set) every room and
+    /// direct message stored before it is delivered. Run the returned writer as a task when
+    /// there is one; nothing is delivered without it.
+    ///
+    /// # Errors
+    /// [`Error::AccountConfig`] if the account settings cannot hash a password.
+    pub fn with_store(
         config: HubConfig,
-        store: Store,
-        history: HistoryConfig,
-        last_id: Option<i64>,
-    ) -> (Self, HistoryWriter) {
-        let (queue, receiver) = tokio::sync::mpsc::channel(history.queue_capacity.max(1));
-        let last = last_id.and_then(|id| u64::try_from(id).ok()).unwrap_or(0);
-        let hub = Self::build(config, Some(Journal { queue }), last);
-        let writer = HistoryWriter::new(hub.clone(), store, receiver, history);
-        (hub, writer)
+        setup: StoreSetup,
+    ) -> Result<(Self, Option<HistoryWriter>), Error> {
+        let accounts = Accounts::new(setup.store.clone(), setup.accounts)?;
+        let (journal, receiver) = match &setup.history {
+            Some(history) => {
+                let (queue, receiver) = tokio::sync::mpsc::channel(history.queue_capacity.max(1));
+                (Some(Journal { queue }), Some(receiver))
+            }
+            None => (None, None),
+        };
+        let last = setup
+            .last_message_id
+            .and_then(|id| u64::try_from(id).ok())
+            .unwrap_or(0);
+        let hub = Self::build(config, journal, Some(accounts), last);
+        {
+            let mut state = hub.lock();
+            state.registered = setup.registered.into_iter().map(Arc::from).collect();
+        }
+        let writer = receiver.zip(setup.history).map(|(receiver, history)| {
+            HistoryWriter::new(hub.clone(), setup.store, receiver, history)
+        });
+        Ok((hub, writer))
     }
 
-    fn build(config: HubConfig, journal: Option<Journal>, last_message: u64) -> Self {
+    fn build(
+        config: HubConfig,
+        journal: Option<Journal>,
+        accounts: Option<Accounts>,
+        last_message: u64,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
                 next_session: AtomicU64::new(1),
                 next_message: AtomicU64::new(last_message),
                 journal,
+                accounts,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -314,6 +358,7 @@ impl Hub {
                 is_invisible: false,
                 signon: now,
                 last_active: now,
+                account: None,
             }),
         );
         SessionGuard {
@@ -358,6 +403,7 @@ impl Hub {
                 nicks,
                 rooms,
                 max_users,
+                registered,
                 ..
             } = &mut *state;
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
@@ -365,6 +411,14 @@ impl Hub {
                 && holder != session
             {
                 return Err(Refusal::NickInUse(nick));
+            }
+            if registered.contains(nick.key())
+                && entry
+                    .account
+                    .as_deref()
+                    .is_none_or(|account| teahouse_types::casefold(account) != nick.key())
+            {
+                return Err(Refusal::NickRegistered(nick));
             }
             let old_profile = entry.profile.clone();
             let old = entry.nick.replace(nick.clone());
@@ -496,6 +550,56 @@ impl Hub {
     /// Removing a session tells its rooms, which may overflow more queues: the evictions are
     /// worked off in a loop, never by recursion, so a cascade of slow clients cannot exhaust
     /// the stack.
+    pub(crate) fn nick_of(&self, session: SessionId) -> Result<Nick, Refusal> {
+        let state = self.lock();
+        let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+        entry.nick.clone().ok_or(Refusal::NotRegistered)
+    }
+
+    pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {
+        let state = self.lock();
+        let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+        Ok(Arc::clone(&entry.host))
+    }
+
+    /// The account a session is logged in to.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub fn account_of(&self, session: SessionId) -> Result<Option<Arc<str>>, Refusal> {
+        let state = self.lock();
+        let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+        Ok(entry.account.clone())
+    }
+
+    /// Whether `nick` is a registered account's.
+    pub fn is_registered_name(&self, nick: &Nick) -> bool {
+        self.lock().registered.contains(nick.key())
+    }
+
+    pub(crate) fn add_registered_name(&self, nick: &Nick) {
+        self.lock().registered.insert(nick.key().into());
+    }
+
+    pub(crate) fn remove_registered_name(&self, nick: &Nick) {
+        self.lock().registered.remove(nick.key());
+    }
+
+    pub(crate) fn set_account(
+        &self,
+        session: SessionId,
+        account: Option<Arc<str>>,
+    ) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        let entry = state
+            .sessions
+            .get_mut(&session)
+            .ok_or(Refusal::SessionClosed)?;
+        entry.account = account;
+        entry.rebuild_profile();
+        Ok(())
+    }
+
     /// Delivers `event`, caused by `actor`, to every recipient but `skip`.
     ///
     /// With history on, the actor's own copy is delivered now (in order with the replies

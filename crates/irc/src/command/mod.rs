@@ -251,6 +251,36 @@ fn need_more_params(session: &mut Session, command: &str) {
 /// The numeric for a hub refusal.
 fn refused(session: &mut Session, refusal: &Refusal) {
     match refusal {
+        Refusal::NickRegistered(nick) => {
+            session.numeric(
+                reply::ERR_NICKNAMEINUSE,
+                &[
+                    nick.as_str(),
+                    "Nickname is registered to an account; log in (SASL) to use it",
+                ],
+            );
+        }
+        Refusal::AccountExists(_)
+        | Refusal::AuthFailed
+        | Refusal::RateLimited
+        | Refusal::BadPassword { .. }
+        | Refusal::NotLoggedIn
+        | Refusal::AccountsUnavailable => {
+            let code = match refusal {
+                Refusal::AccountExists(_) => "ACCOUNT_EXISTS",
+                Refusal::AuthFailed => "INVALID_CREDENTIALS",
+                Refusal::RateLimited => "RATE_LIMITED",
+                Refusal::BadPassword { .. } => "UNACCEPTABLE_PASSWORD",
+                Refusal::NotLoggedIn => "ACCOUNT_REQUIRED",
+                _ => "TEMPORARILY_UNAVAILABLE",
+            };
+            let mut b = session.server_line();
+            b.command("FAIL")
+                .param("*")
+                .param(code)
+                .trailing(&refusal.to_string());
+            session.send(b.finish());
+        }
         Refusal::Busy => {
             let mut b = session.server_line();
             b.command("FAIL")

@@ -74,6 +74,11 @@ async fn kill_9_loses_no_message_anyone_received() -> anyhow::Result<()> {
     let (mut server, addr) = serve(&dir).await?;
     let mut alice = login(addr, "alice").await?;
     let mut bob = login(addr, "bob").await?;
+    alice.expect("* bob entered the room").await?;
+    alice.send("/register pw").await?;
+    alice
+        .expect_prefix("* Nickname alice is now registered")
+        .await?;
     for i in 0..30 {
         alice.send(&format!("m{i}")).await?;
     }
@@ -90,6 +95,13 @@ async fn kill_9_loses_no_message_anyone_received() -> anyhow::Result<()> {
     let expected: Vec<String> = (10..30).map(|i| format!("alice: m{i}")).collect();
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     carol.expect_history("lobby", &expected).await?;
+    // The account survived too: the nickname still wants its password.
+    let mut intruder = TextClient::connect(addr).await?;
+    intruder.expect("Enter a nickname:").await?;
+    intruder.send("alice").await?;
+    intruder
+        .expect("Nickname alice is registered. Password (or /nick OTHER):")
+        .await?;
     // And the conversation goes on after the replay, with nothing replayed twice.
     let mut dave = login(addr, "dave").await?;
     dave.expect_history("lobby", &expected).await?;

@@ -1,0 +1,328 @@
+//! Accounts: a registered nickname is protected by a password, hashed with Argon2id.
+//!
+//! An account's name is the nick it protects (compared casefolded). A session logs in to
+//! an account with its password; only a session logged in to it may use that nick. Every
+//! hash and check runs on the blocking pool, so a login never stalls other sessions.
+//! Wrong passwords are limited per account and per address, and an unknown account gets
+//! the same answer, after the same work, as a wrong password.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use teahouse_store::{AccountRecord, Store};
+use teahouse_types::{Nick, SessionId};
+use tracing::{info, warn};
+
+use crate::error::Refusal;
+use crate::hub::Hub;
+
+/// Account settings; plain values, filled by the server from its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Argon2id memory cost in KiB. 19 MiB with 2 passes is OWASP's baseline: tens of
+    /// milliseconds here, and costly to guess at scale.
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// The shortest password accepted, in bytes.
+    pub min_password_bytes: usize,
+    /// The longest password accepted, in bytes: enough for any passphrase, and a bound on
+    /// the work one attempt can cause.
+    pub max_password_bytes: usize,
+    /// Wrong passwords allowed per account, and per address, within [`Self::failure_window`].
+    pub max_failures: u32,
+    /// The window wrong passwords are counted in.
+    pub failure_window: Duration,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            min_password_bytes: 1,
+            max_password_bytes: 256,
+            max_failures: 5,
+            failure_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The hub's account service.
+pub(crate) struct Accounts {
+    store: Store,
+    config: AccountConfig,
+    /// Failures by `account:<key>` and `ip:<host>`: count and when counting began.
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// A hash to check unknown accounts against, so they cost what a wrong password costs.
+    decoy: String,
+}
+
+impl Accounts {
+    pub(crate) fn new(store: Store, config: AccountConfig) -> Result<Self, crate::error::Error> {
+        let decoy = hash_password(&config, "decoy password").map_err(|_| {
+            crate::error::Error::AccountConfig(format!(
+                "Argon2 memory {} KiB, {} passes, {} lanes",
+                config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism
+            ))
+        })?;
+        Ok(Self {
+            store,
+            config,
+            failures: Mutex::new(HashMap::new()),
+            decoy,
+        })
+    }
+
+    fn check_password_rules(&self, password: &str) -> Result<(), Refusal> {
+        let len = password.len();
+        if len < self.config.min_password_bytes || len > self.config.max_password_bytes {
+            return Err(Refusal::BadPassword {
+                min_bytes: self.config.min_password_bytes,
+                max_bytes: self.config.max_password_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn is_limited(&self, keys: &[String]) -> bool {
+        let mut failures = self.lock_failures();
+        let now = Instant::now();
+        keys.iter().any(|key| {
+            failures.get(key).is_some_and(|(count, since)| {
+                now.duration_since(*since) < self.config.failure_window
+                    && *count >= self.config.max_failures
+            })
+        }) || {
+            failures
+                .retain(|_, (_, since)| now.duration_since(*since) < self.config.failure_window);
+            false
+        }
+    }
+
+    fn record_failure(&self, keys: &[String]) {
+        let mut failures = self.lock_failures();
+        let now = Instant::now();
+        for key in keys {
+            let slot = failures.entry(key.clone()).or_insert((0, now));
+            if now.duration_since(slot.1) >= self.config.failure_window {
+                *slot = (0, now);
+            }
+            slot.0 += 1;
+        }
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+fn hasher(config: &AccountConfig) -> Result<Argon2<'static>, Refusal> {
+    let params = Params::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        None,
+    )
+    .map_err(|error| {
+        warn!(%error, "invalid Argon2 parameters");
+        Refusal::AccountsUnavailable
+    })?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn hash_password(config: &AccountConfig, password: &str) -> Result<String, Refusal> {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher(config)?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| {
+            warn!(%error, "password hashing failed");
+            Refusal::AccountsUnavailable
+        })
+}
+
+/// Whether `password` matches the PHC string `hash` (whose own parameters are used).
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Runs CPU-heavy work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refusal> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Refusal::AccountsUnavailable)
+}
+
+fn unavailable(error: teahouse_store::Error) -> Refusal {
+    warn!(%error, "account store unavailable");
+    Refusal::AccountsUnavailable
+}
+
+impl Hub {
+    fn accounts(&self) -> Result<&Accounts, Refusal> {
+        self.inner
+            .accounts
+            .as_ref()
+            .ok_or(Refusal::AccountsUnavailable)
+    }
+
+    /// Registers the session's nick as an account with `password`, and logs the session in.
+    ///
+    /// # Errors
+    /// [`Refusal::NotRegistered`] without a nick, [`Refusal::BadPassword`],
+    /// [`Refusal::AccountExists`], [`Refusal::AccountsUnavailable`].
+    pub async fn register_account(
+        &self,
+        session: SessionId,
+        password: &str,
+    ) -> Result<Nick, Refusal> {
+        let accounts = self.accounts()?;
+        accounts.check_password_rules(password)?;
+        let nick = self.nick_of(session)?;
+        if self.is_registered_name(&nick) {
+            return Err(Refusal::AccountExists(nick));
+        }
+        let config = accounts.config.clone();
+        let password = password.to_owned();
+        let hash = blocking(move || hash_password(&config, &password)).await??;
+        let record = AccountRecord {
+            name_key: nick.key().to_owned(),
+            name: nick.as_str().to_owned(),
+            password_hash: hash,
+            created_ms: i64::try_from(crate::history::millis(SystemTime::now())).unwrap_or(0),
+        };
+        if !accounts
+            .store
+            .create_account(&record)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(Refusal::AccountExists(nick));
+        }
+        self.add_registered_name(&nick);
+        self.set_account(session, Some(Arc::from(nick.as_str())))?;
+        info!(session_id = %session, account = %nick, "account registered");
+        Ok(nick)
+    }
+
+    /// Logs the session in to the account `name` if `password` is right. Answers an unknown
+    /// account exactly as a wrong password; too many wrong passwords for the account or
+    /// from the session's address are refused for a while without being checked.
+    ///
+    /// # Errors
+    /// [`Refusal::AuthFailed`], [`Refusal::RateLimited`], [`Refusal::AccountsUnavailable`],
+    /// [`Refusal::SessionClosed`].
+    pub async fn log_in(
+        &self,
+        session: SessionId,
+        name: &Nick,
+        password: &str,
+    ) -> Result<Nick, Refusal> {
+        let accounts = self.accounts()?;
+        let host = self.host_of(session)?;
+        let keys = [format!("account:{}", name.key()), format!("ip:{host}")];
+        if accounts.is_limited(&keys) {
+            return Err(Refusal::RateLimited);
+        }
+        let record = accounts
+            .store
+            .account(name.key())
+            .await
+            .map_err(unavailable)?;
+        let (hash, account_name) = match &record {
+            Some(record) => (record.password_hash.clone(), Some(record.name.clone())),
+            None => (accounts.decoy.clone(), None),
+        };
+        let password = password.to_owned();
+        let is_match = blocking(move || verify_password(&hash, &password)).await?;
+        let Some(account_name) = account_name.filter(|_| is_match) else {
+            accounts.record_failure(&keys);
+            info!(session_id = %session, account = %name, "login failed");
+            return Err(Refusal::AuthFailed);
+        };
+        let nick = Nick::parse(&account_name).map_err(|_| Refusal::AuthFailed)?;
+        self.set_account(session, Some(Arc::from(nick.as_str())))?;
+        info!(session_id = %session, account = %nick, "logged in");
+        Ok(nick)
+    }
+
+    /// Logs the session out of its account; it keeps its nick for now.
+    ///
+    /// # Errors
+    /// [`Refusal::NotLoggedIn`], [`Refusal::SessionClosed`].
+    pub fn log_out(&self, session: SessionId) -> Result<(), Refusal> {
+        self.account_of(session)?.ok_or(Refusal::NotLoggedIn)?;
+        self.set_account(session, None)
+    }
+
+    /// Sets a new password for the session's account.
+    ///
+    /// # Errors
+    /// [`Refusal::NotLoggedIn`], [`Refusal::BadPassword`], [`Refusal::AccountsUnavailable`].
+    pub async fn change_password(&self, session: SessionId, password: &str) -> Result<(), Refusal> {
+        let accounts = self.accounts()?;
+        let account = self.account_of(session)?.ok_or(Refusal::NotLoggedIn)?;
+        accounts.check_password_rules(password)?;
+        let config = accounts.config.clone();
+        let password = password.to_owned();
+        let hash = blocking(move || hash_password(&config, &password)).await??;
+        let key = teahouse_types::casefold(&account);
+        if !accounts
+            .store
+            .set_password(&key, &hash)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(Refusal::NotLoggedIn);
+        }
+        info!(session_id = %session, account = %account, "password changed");
+        Ok(())
+    }
+
+    /// Deletes the session's account after checking its password; the nick is free for
+    /// anyone again.
+    ///
+    /// # Errors
+    /// [`Refusal::NotLoggedIn`], [`Refusal::AuthFailed`], [`Refusal::AccountsUnavailable`].
+    pub async fn drop_account(&self, session: SessionId, password: &str) -> Result<(), Refusal> {
+        let accounts = self.accounts()?;
+        let account = self.account_of(session)?.ok_or(Refusal::NotLoggedIn)?;
+        let name = Nick::parse(&account).map_err(|_| Refusal::NotLoggedIn)?;
+        let record = accounts
+            .store
+            .account(name.key())
+            .await
+            .map_err(unavailable)?
+            .ok_or(Refusal::NotLoggedIn)?;
+        let password = password.to_owned();
+        let hash = record.password_hash;
+        if !blocking(move || verify_password(&hash, &password)).await? {
+            return Err(Refusal::AuthFailed);
+        }
+        accounts
+            .store
+            .delete_account(name.key())
+            .await
+            .map_err(unavailable)?;
+        self.remove_registered_name(&name);
+        self.set_account(session, None)?;
+        info!(session_id = %session, account = %name, "account dropped");
+        Ok(())
+    }
+}
