@@ -143,3 +143,155 @@ async fn a_corrupt_database_stops_the_server_with_a_clear_message() -> anyhow::R
     assert!(!stderr.contains("listening"), "it must not serve: {stderr}");
     Ok(())
 }
+
+/// A fresh PostgreSQL database on the server at `TEAHOUSE_TEST_POSTGRES_URL` (default
+/// `postgres://postgres@127.0.0.1:5432/test`), dropped by [`PgDatabase::drop_it`].
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create(label: &str) -> anyhow::Result<Self> {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let admin_url = std::env::var("TEAHOUSE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let mut admin = sqlx::AnyConnection::connect(&admin_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "PostgreSQL is not reachable at {admin_url}; start it with \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+                 or set TEAHOUSE_TEST_POSTGRES_URL"
+                )
+            })?;
+        let name = format!("teahouse_it_{label}_{}", std::process::id());
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Ok(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn drop_it(self) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let mut admin = sqlx::AnyConnection::connect(&self.admin_url).await?;
+        sqlx::raw_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn on_postgresql_history_and_accounts_survive_a_restart() -> anyhow::Result<()> {
+    let db = PgDatabase::create("restart").await?;
+    let url = db.url.clone();
+    let server = teahouse_testkit::TestServer::start_with(|c| {
+        c.store.database_url = Some(url.clone());
+    })
+    .await?;
+    let mut alice = server.login("alice").await?;
+    alice.send("/register on postgres").await?;
+    alice
+        .expect_prefix("* Nickname alice is now registered")
+        .await?;
+    for line in ["one", "two", "three"] {
+        alice.send(line).await?;
+    }
+    // Lines run in order: once /who is answered, the three were accepted.
+    alice.send("/who").await?;
+    alice.expect("* In lobby (1): alice").await?;
+    let mut bob = server.login("bob").await?;
+    bob.expect_history("lobby", &["alice: one", "alice: two", "alice: three"])
+        .await?;
+    server.stop().await?;
+
+    let server = teahouse_testkit::TestServer::start_with(|c| {
+        c.store.database_url = Some(url.clone());
+    })
+    .await?;
+    let mut carol = server.login("carol").await?;
+    carol
+        .expect_history("lobby", &["alice: one", "alice: two", "alice: three"])
+        .await?;
+    let mut alice = server.connect().await?;
+    alice.expect("Enter a nickname:").await?;
+    alice.send("alice").await?;
+    alice.expect_prefix("Nickname alice is registered.").await?;
+    alice.send("on postgres").await?;
+    alice.expect("* You are logged in to account alice").await?;
+    server.stop().await?;
+    db.drop_it().await
+}
+
+impl PgDatabase {
+    /// Cuts the server off its database (every connection ended, new ones refused), or
+    /// lets it back in.
+    async fn set_reachable(&self, is_reachable: bool) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let mut admin = sqlx::AnyConnection::connect(&self.admin_url).await?;
+        sqlx::raw_sql(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {is_reachable}",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await?;
+        if !is_reachable {
+            sqlx::raw_sql(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow::Result<()> {
+    let db = PgDatabase::create("outage").await?;
+    let url = db.url.clone();
+    let server = teahouse_testkit::TestServer::start_with(|c| {
+        c.store.database_url = Some(url.clone());
+    })
+    .await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    alice.expect("* bob entered the room").await?;
+    alice.send("before").await?;
+    bob.expect("alice: before").await?;
+
+    db.set_reachable(false).await?;
+    alice.send("during").await?;
+    alice
+        .expect("! your message was not delivered: the server could not store it; try again")
+        .await?;
+    alice.send("/register secret").await?;
+    alice
+        .expect("! Accounts are unavailable right now; try again later")
+        .await?;
+
+    db.set_reachable(true).await?;
+    alice.send("after").await?;
+    // Nothing unstored was delivered: bob's next line is the one after the outage.
+    bob.expect("alice: after").await?;
+    server.stop().await?;
+    db.drop_it().await
+}

@@ -60,7 +60,9 @@ async fn no_chat_reaches_a_connection_without_a_nickname() -> anyhow::Result<()>
     let mut pending = server.connect().await?;
     pending.expect("Enter a nickname:").await?;
     alice.send("secret before you came").await?;
-    // Wait until the hub has fanned the message out (bob sees it), then log in.
+    // Lines run in order: once /who is answered, the message was accepted.
+    alice.send("/who").await?;
+    alice.expect("* In lobby (1): alice").await?;
     let mut bob = server.login("bob").await?;
     bob.expect_history("lobby", &["alice: secret before you came"])
         .await?;
