@@ -140,6 +140,23 @@ fn hasher(config: &AccountConfig) -> Result<Argon2<'static>, Refusal> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// Hashes `password` with Argon2id as `config` says, into a PHC string (for the admin
+/// tool; sessions go through [`Hub::register_account`]). CPU-heavy: not on an async worker.
+///
+/// # Errors
+/// [`Refusal::BadPassword`] outside the configured length, [`Refusal::AccountsUnavailable`]
+/// if the parameters are invalid.
+pub fn hash_new_password(config: &AccountConfig, password: &str) -> Result<String, Refusal> {
+    let len = password.len();
+    if len < config.min_password_bytes || len > config.max_password_bytes {
+        return Err(Refusal::BadPassword {
+            min_bytes: config.min_password_bytes,
+            max_bytes: config.max_password_bytes,
+        });
+    }
+    hash_password(config, password)
+}
+
 fn hash_password(config: &AccountConfig, password: &str) -> Result<String, Refusal> {
     let salt = SaltString::generate(&mut OsRng);
     hasher(config)?

@@ -22,7 +22,7 @@ mod hub;
 mod limit;
 mod sink;
 
-pub use account::AccountConfig;
+pub use account::{AccountConfig, hash_new_password};
 pub use error::{CannotSend, Error, Refusal};
 pub use history::{HistoryConfig, HistoryWriter};
 pub use hub::{

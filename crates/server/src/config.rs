@@ -407,7 +407,8 @@ impl Config {
         }
     }
 
-    pub(crate) fn account_config(&self) -> teahouse_hub::AccountConfig {
+    /// The account settings for the hub.
+    pub fn account_config(&self) -> teahouse_hub::AccountConfig {
         let a = &self.accounts;
         teahouse_hub::AccountConfig {
             argon2_memory_kib: a.argon2_memory_kib,

@@ -9,6 +9,7 @@
 //! This is the only library that reads config files or picks backends; it installs no log
 //! subscriber and reads no environment (the binary does both).
 
+pub mod admin;
 mod config;
 mod error;
 mod listener;

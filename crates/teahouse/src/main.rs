@@ -28,6 +28,52 @@ enum Command {
     Chat(ChatArgs),
     /// Load-test a chat server (teahouse, or any IRC server) on this machine.
     Bench(BenchArgs),
+    /// Manage accounts and back up the store (no server needed; a backup works while one runs).
+    Admin(AdminArgs),
+}
+
+/// Flags of `teahouse admin`: where the store is, as for `serve`.
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// A TOML config file (for its [store] and [accounts] sections).
+    #[arg(long, env = "TEAHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite store.
+    #[arg(long, env = "TEAHOUSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL, instead of the data directory.
+    #[arg(long, env = "TEAHOUSE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    action: AdminAction,
+}
+
+/// What `teahouse admin` does. A password is read from `TEAHOUSE_ADMIN_PASSWORD` or, if
+/// unset, from the first line of standard input: never from the command line.
+#[derive(Debug, Subcommand)]
+enum AdminAction {
+    /// List the accounts.
+    ListAccounts,
+    /// Create an account (its name is the nickname it protects).
+    CreateAccount {
+        /// The account name.
+        name: String,
+    },
+    /// Delete an account.
+    DeleteAccount {
+        /// The account name.
+        name: String,
+    },
+    /// Set a new password on an account.
+    ResetPassword {
+        /// The account name.
+        name: String,
+    },
+    /// Copy the SQLite store to a new file, consistently, even while the server runs.
+    Backup {
+        /// The file to write (must not exist).
+        file: PathBuf,
+    },
 }
 
 /// Flags of `teahouse bench`.
@@ -228,6 +274,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Admin(args) => match runtime.block_on(admin(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("teahouse admin: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Chat(args) => {
             let lang = match args.lang {
                 LangArg::En => teahouse_client::Lang::En,
@@ -340,6 +393,62 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&config).await?;
     teahouse_server::run(config, listeners, shutdown_signal()).await?;
     Ok(())
+}
+
+async fn admin(args: AdminArgs) -> anyhow::Result<()> {
+    use teahouse_server::admin;
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.store.data_dir = dir.clone();
+    }
+    if let Some(url) = &args.database_url {
+        config.store.database_url = Some(url.clone());
+    }
+    let location = config.store.location();
+    match &args.action {
+        AdminAction::ListAccounts => {
+            for (name, created_ms) in admin::list_accounts(&location).await? {
+                let created = std::time::UNIX_EPOCH
+                    + Duration::from_millis(u64::try_from(created_ms).unwrap_or(0));
+                println!("{name}\t{}", humantime::format_rfc3339_seconds(created));
+            }
+        }
+        AdminAction::CreateAccount { name } => {
+            let password = admin_password()?;
+            admin::create_account(&config, &location, name, &password).await?;
+            println!("account {name} created");
+        }
+        AdminAction::DeleteAccount { name } => {
+            admin::delete_account(&location, name).await?;
+            println!("account {name} deleted");
+        }
+        AdminAction::ResetPassword { name } => {
+            let password = admin_password()?;
+            admin::reset_password(&config, &location, name, &password).await?;
+            println!("password of {name} reset");
+        }
+        AdminAction::Backup { file } => {
+            admin::backup(&location, file).await?;
+            println!("backed up to {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+/// The password for an admin command: `TEAHOUSE_ADMIN_PASSWORD`, or one line of stdin.
+fn admin_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("TEAHOUSE_ADMIN_PASSWORD") {
+        return Ok(password);
+    }
+    eprint!("Password: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Flags and environment win over the file.

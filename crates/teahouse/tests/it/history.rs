@@ -295,3 +295,83 @@ async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow:
     server.stop().await?;
     db.drop_it().await
 }
+
+/// Runs `teahouse admin --data-dir DIR ARGS…` with `password` in the environment.
+async fn admin(dir: &DataDir, args: &[&str], password: &str) -> anyhow::Result<(bool, String)> {
+    let output = Command::new(BIN)
+        .args(["admin", "--data-dir", dir.arg()])
+        .args(args)
+        .env("TEAHOUSE_ADMIN_PASSWORD", password)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8(output.stdout)?,
+        String::from_utf8(output.stderr)?
+    );
+    Ok((output.status.success(), text))
+}
+
+#[tokio::test]
+async fn admin_manages_accounts_offline_and_backs_up_a_running_server() -> anyhow::Result<()> {
+    let dir = DataDir::new("admin")?;
+    let (ok, out) = admin(&dir, &["create-account", "alice"], "first").await?;
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "account alice created");
+    let (ok, out) = admin(&dir, &["create-account", "ALICE"], "x").await?;
+    assert!(
+        !ok && out.contains("an account named ALICE already exists"),
+        "{out}"
+    );
+    let (ok, out) = admin(&dir, &["create-account", "bad:name"], "x").await?;
+    assert!(!ok && out.contains("not a valid account name"), "{out}");
+    let (ok, out) = admin(&dir, &["create-account", "bob"], "").await?;
+    assert!(
+        !ok && out.contains("a password must be 1 to 256 bytes long"),
+        "{out}"
+    );
+    let (ok, out) = admin(&dir, &["reset-password", "alice"], "second").await?;
+    assert!(ok, "{out}");
+    let (ok, out) = admin(&dir, &["reset-password", "nobody"], "x").await?;
+    assert!(!ok && out.contains("no account named nobody"), "{out}");
+    let (ok, out) = admin(&dir, &["list-accounts"], "").await?;
+    assert!(ok && out.starts_with("alice\t"), "{out}");
+
+    let (_server, addr) = serve(&dir).await?;
+    let mut alice = TextClient::connect(addr).await?;
+    alice.expect("Enter a nickname:").await?;
+    alice.send("alice").await?;
+    alice.expect_prefix("Nickname alice is registered.").await?;
+    alice.send("second").await?;
+    alice.expect("* You are logged in to account alice").await?;
+    alice.expect("Nickname set: alice").await?;
+    alice.send("kept in the backup").await?;
+    alice.send("/who").await?;
+    alice.expect_eventually("* In lobby (1): alice").await?;
+
+    // Writing needs the server gone; a backup does not.
+    let (ok, out) = admin(&dir, &["delete-account", "alice"], "").await?;
+    assert!(!ok && out.contains("in use by another process"), "{out}");
+    let copy = DataDir::new("admin-copy")?;
+    let file = copy.0.join("teahouse.db");
+    let file_arg = file.to_str().context("path")?;
+    let (ok, out) = admin(&dir, &["backup", file_arg], "").await?;
+    assert!(ok, "{out}");
+    let (ok, out) = admin(&dir, &["backup", file_arg], "").await?;
+    assert!(!ok && out.contains("exists already"), "{out}");
+
+    // The copy is a whole store: a server on it has the account and the message.
+    let (_restored, addr) = serve(&copy).await?;
+    let mut bob = login(addr, "bob").await?;
+    bob.expect_history("lobby", &["alice: kept in the backup"])
+        .await?;
+    let mut intruder = TextClient::connect(addr).await?;
+    intruder.expect("Enter a nickname:").await?;
+    intruder.send("alice").await?;
+    intruder
+        .expect_prefix("Nickname alice is registered.")
+        .await?;
+    Ok(())
+}
