@@ -279,6 +279,22 @@ impl Hub {
         Ok(nick)
     }
 
+    /// When the account `name` was registered, if it exists.
+    ///
+    /// # Errors
+    /// [`Refusal::AccountsUnavailable`].
+    pub async fn account_created(&self, name: &Nick) -> Result<Option<SystemTime>, Refusal> {
+        let accounts = self.accounts()?;
+        let record = accounts
+            .store
+            .account(name.key())
+            .await
+            .map_err(unavailable)?;
+        Ok(record.map(|r| {
+            std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(r.created_ms).unwrap_or(0))
+        }))
+    }
+
     /// Logs the session out of its account; it keeps its nick for now.
     ///
     /// # Errors

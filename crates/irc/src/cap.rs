@@ -21,6 +21,8 @@ impl Cap {
     pub(crate) const LABELED_RESPONSE: Cap = Cap(1 << 11);
     pub(crate) const SETNAME: Cap = Cap(1 << 12);
     pub(crate) const INVITE_NOTIFY: Cap = Cap(1 << 13);
+    pub(crate) const SASL: Cap = Cap(1 << 14);
+    pub(crate) const ACCOUNT_REGISTRATION: Cap = Cap(1 << 15);
 
     /// The capability's bit.
     pub(crate) const fn bits(self) -> u32 {
@@ -38,6 +40,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("account-notify", Cap::ACCOUNT_NOTIFY),
     ("account-tag", Cap::ACCOUNT_TAG),
     ("away-notify", Cap::AWAY_NOTIFY),
+    ("draft/account-registration", Cap::ACCOUNT_REGISTRATION),
     ("batch", Cap::BATCH),
     ("cap-notify", Cap::CAP_NOTIFY),
     ("echo-message", Cap::ECHO_MESSAGE),
@@ -46,6 +49,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("labeled-response", Cap::LABELED_RESPONSE),
     ("message-tags", Cap::MESSAGE_TAGS),
     ("multi-prefix", Cap::MULTI_PREFIX),
+    ("sasl", Cap::SASL),
     ("server-time", Cap::SERVER_TIME),
     ("setname", Cap::SETNAME),
     ("userhost-in-names", Cap::USERHOST_IN_NAMES),

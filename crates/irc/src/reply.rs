@@ -77,6 +77,14 @@ pub(crate) const ERR_BADCHANNELKEY: &str = "475";
 pub(crate) const ERR_CHANOPRIVSNEEDED: &str = "482";
 pub(crate) const ERR_UMODEUNKNOWNFLAG: &str = "501";
 pub(crate) const ERR_USERSDONTMATCH: &str = "502";
+pub(crate) const RPL_LOGGEDIN: &str = "900";
+pub(crate) const RPL_LOGGEDOUT: &str = "901";
+pub(crate) const RPL_SASLSUCCESS: &str = "903";
+pub(crate) const ERR_SASLFAIL: &str = "904";
+pub(crate) const ERR_SASLTOOLONG: &str = "905";
+pub(crate) const ERR_SASLABORTED: &str = "906";
+pub(crate) const ERR_SASLALREADY: &str = "907";
+pub(crate) const RPL_SASLMECHS: &str = "908";
 
 /// The longest text of a topic, away message or kick reason (`TOPICLEN`, `AWAYLEN`,
 /// `KICKLEN`): what fits in one line with room for the prefix.

@@ -66,8 +66,27 @@ pub(crate) struct Session {
     pub(crate) pending: Vec<Bytes>,
     /// Set by a command that ends the session.
     pub(crate) close: Option<LeaveReason>,
+    /// Set by a command that must wait (an account check): input is held, output flows,
+    /// and the continuation then finishes the command.
+    pub(crate) waiting: Option<Pending>,
+    /// A SASL exchange in progress: the mechanism's payload so far. Boxed, like the next
+    /// field: rare, so an idle session pays a pointer rather than the whole value.
+    #[expect(
+        clippy::box_collection,
+        reason = "one pointer in every idle session, not three"
+    )]
+    pub(crate) sasl: Option<Box<String>>,
+    /// A registered nick asked for before registration: claimed at registration, once SASL
+    /// may have logged the session in.
+    pub(crate) wanted_nick: Option<Box<Nick>>,
     batch_counter: u64,
 }
+
+/// What finishes a command once its operation is done.
+pub(crate) type Continuation = Box<dyn FnOnce(&mut Session) + Send>;
+
+/// An operation a command waits for; boxed, so an idle session pays one pointer for it.
+pub(crate) type Pending = std::pin::Pin<Box<dyn Future<Output = Continuation> + Send>>;
 
 impl Session {
     pub(crate) fn hub(&self) -> &Hub {
@@ -263,6 +282,9 @@ pub(crate) fn run(
         label: None,
         pending: Vec::new(),
         close: None,
+        waiting: None,
+        sasl: None,
+        wanted_nick: None,
         batch_counter: 0,
     };
     drive(session, stream, permit).instrument(span)
@@ -337,6 +359,7 @@ fn drive(
         let mut should_yield = false;
         let end = loop {
             let is_closing = clock.close_deadline.is_some();
+            let is_waiting = session.waiting.is_some();
             {
                 let next = next_timer(&session, &clock, config);
                 if next != timer.deadline() || timer.is_elapsed() {
@@ -356,7 +379,21 @@ fn drive(
                         break end.leave_reason();
                     }
                 }
-                read = read_some(&mut reader, &mut rbuf), if !is_closing && rbuf.len() <= recvq_bytes => {
+                then = std::future::poll_fn(|cx| match session.waiting.as_mut() {
+                    Some(operation) => operation.as_mut().poll(cx),
+                    None => std::task::Poll::Pending,
+                }), if is_waiting && !is_closing => {
+                    session.waiting = None;
+                    then(&mut session);
+                    session.flush_replies();
+                    // The lines that arrived meanwhile are next, in order.
+                    process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, false);
+                    if let Some(reason) = session.close.take() {
+                        session.leave(reason);
+                        clock.close_deadline = Some(Instant::now() + config.close_grace);
+                    }
+                }
+                read = read_some(&mut reader, &mut rbuf), if !is_closing && !is_waiting && rbuf.len() <= recvq_bytes => {
                     let (is_eof, read_bytes) = match read {
                         Ok(0) => (true, 0),
                         Ok(n) => (false, n),
@@ -458,7 +495,7 @@ fn process(
     clock: &mut Clock,
     is_eof: bool,
 ) {
-    while session.close.is_none() {
+    while session.close.is_none() && session.waiting.is_none() {
         if let Some(bucket) = bucket.as_mut() {
             let now = Instant::now();
             // Only take a token when a whole line is there to spend it on.
@@ -549,5 +586,8 @@ fn handle_line(session: &mut Session, line: &str) {
             .map(str::to_owned);
     }
     command::dispatch(session, &message);
-    session.flush_replies();
+    // A command that waits sends its replies (and answers its label) when it is done.
+    if session.waiting.is_none() {
+        session.flush_replies();
+    }
 }

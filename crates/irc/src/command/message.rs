@@ -142,6 +142,12 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
     }
     let client_tags: Option<Arc<str>> = client_only_tags(message).map(Into::into);
     for target in targets {
+        if super::account::is_nickserv(target) {
+            if !is_notice {
+                super::account::nickserv(session, text);
+            }
+            continue;
+        }
         let Some(say_target) = parse_target(session, target, is_notice) else {
             continue;
         };

@@ -5,6 +5,7 @@
 //! `user` (WHO, WHOIS, WHOWAS, AWAY, ISON, USERHOST, SETNAME, user MODE) and `server` (PING,
 //! PONG, QUIT, VERSION, TIME, LUSERS, MOTD).
 
+mod account;
 mod channel;
 mod message;
 mod registration;
@@ -182,6 +183,18 @@ const COMMANDS: &[Spec] = &[
         access: Access::Registered,
         min_params: 1,
         handler: user::userhost,
+    },
+    Spec {
+        name: "AUTHENTICATE",
+        access: Access::Always,
+        min_params: 1,
+        handler: account::authenticate,
+    },
+    Spec {
+        name: "REGISTER",
+        access: Access::Registered,
+        min_params: 3,
+        handler: account::register,
     },
     Spec {
         name: "SETNAME",

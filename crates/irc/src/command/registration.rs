@@ -27,7 +27,15 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
             {
                 session.caps.enable(Cap::CAP_NOTIFY);
             }
-            let list: Vec<&str> = OFFERED.iter().map(|(name, _)| *name).collect();
+            let is_302 = session.caps.has(Cap::CAP_NOTIFY);
+            let list: Vec<&str> = OFFERED
+                .iter()
+                .map(|(name, _)| match *name {
+                    // Version 302 lists values: the SASL mechanisms we take.
+                    "sasl" if is_302 => "sasl=PLAIN",
+                    name => name,
+                })
+                .collect();
             cap_reply(session, "LS", &list.join(" "));
         }
         "LIST" => {
@@ -106,6 +114,12 @@ pub(super) fn nick(session: &mut Session, message: &Message) {
                 &[wanted, "Nickname is already in use"],
             );
         }
+        // Before registration a registered nick waits: SASL may yet log the session in to
+        // it. It is claimed (or refused) when registration completes.
+        Err(Refusal::NickRegistered(nick)) if !session.is_registered => {
+            session.wanted_nick = Some(Box::new(nick));
+            try_register(session);
+        }
         Err(refusal) => refused(session, &refusal),
     }
 }
@@ -150,8 +164,21 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Completes registration once NICK, USER and CAP END (if negotiating) are in.
 fn try_register(session: &mut Session) {
-    if session.is_registered || session.is_negotiating || session.nick.is_none() {
+    if session.is_registered || session.is_negotiating || session.user.is_none() {
         return;
+    }
+    if session.nick.is_none() {
+        let Some(wanted) = session.wanted_nick.take() else {
+            return;
+        };
+        match session.hub().set_nick(session.id, *wanted) {
+            Ok(NickOutcome::Registered(nick) | NickOutcome::Changed { new: nick, .. })
+            | Ok(NickOutcome::Unchanged(nick)) => session.nick = Some(nick),
+            Err(refusal) => {
+                refused(session, &refusal);
+                return;
+            }
+        }
     }
     let Some(user) = session.user.as_ref().map(|u| u.0.clone()) else {
         return;

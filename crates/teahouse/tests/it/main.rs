@@ -6,6 +6,7 @@ mod binary;
 mod half_open;
 mod history;
 mod irc;
+mod irc_account;
 mod irc_mixed;
 mod real_client;
 mod text_chat;

@@ -1,0 +1,326 @@
+//! Accounts over IRC: SASL `PLAIN` (`AUTHENTICATE`), the IRCv3
+//! `draft/account-registration` `REGISTER` command, and the `NickServ` service for clients
+//! and people who expect one.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use teahouse_hub::{Hub, Refusal};
+use teahouse_types::Nick;
+use teahouse_wire::irc::{LineBuilder, Message};
+
+use crate::reply;
+use crate::session::{Continuation, Session};
+
+/// The longest SASL chunk (IRCv3 `sasl`): a chunk this long means more follow.
+const SASL_CHUNK_BYTES: usize = 400;
+
+/// The most SASL payload a session may send, base64: a PLAIN payload with the longest
+/// account name and password fits many times over.
+const SASL_MAX_BYTES: usize = 2048;
+
+/// The service's name and mask.
+const NICKSERV: &str = "NickServ";
+
+/// `AUTHENTICATE mechanism`, then `AUTHENTICATE base64-chunk`… (`+` for empty), or
+/// `AUTHENTICATE *` to abort.
+pub(super) fn authenticate(session: &mut Session, message: &Message) {
+    let param = message.params[0].as_str();
+    if param == "*" {
+        if session.sasl.take().is_some() {
+            session.numeric(reply::ERR_SASLABORTED, &["SASL authentication aborted"]);
+        } else {
+            sasl_fail(session);
+        }
+        return;
+    }
+    let Some(buffer) = session.sasl.as_mut() else {
+        if session
+            .hub()
+            .account_of(session.id)
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            session.numeric(
+                reply::ERR_SASLALREADY,
+                &["You have already authenticated using SASL"],
+            );
+        } else if param.eq_ignore_ascii_case("PLAIN") {
+            session.sasl = Some(Box::default());
+            let mut b = LineBuilder::new();
+            b.command("AUTHENTICATE").param("+");
+            session.send(b.finish());
+        } else {
+            session.numeric_data(
+                reply::RPL_SASLMECHS,
+                &["PLAIN", "are available SASL mechanisms"],
+            );
+            sasl_fail(session);
+        }
+        return;
+    };
+    if param.len() > SASL_CHUNK_BYTES || buffer.len() + param.len() > SASL_MAX_BYTES {
+        session.sasl = None;
+        session.numeric(reply::ERR_SASLTOOLONG, &["SASL message too long"]);
+        return;
+    }
+    if param != "+" {
+        buffer.push_str(param);
+    }
+    if param.len() == SASL_CHUNK_BYTES {
+        return;
+    }
+    let payload = session.sasl.take().map(|b| *b).unwrap_or_default();
+    let Some((account, password)) = decode_plain(&payload) else {
+        sasl_fail(session);
+        return;
+    };
+    let (hub, id) = (session.hub().clone(), session.id);
+    wait(session, async move {
+        let result = hub.log_in(id, &account, &password).await;
+        Box::new(move |session: &mut Session| match result {
+            Ok(account) => {
+                logged_in(session, &account);
+                session.numeric(reply::RPL_SASLSUCCESS, &["SASL authentication successful"]);
+            }
+            Err(_) => sasl_fail(session),
+        }) as Continuation
+    });
+}
+
+/// `authzid NUL authcid NUL password`, base64: the account (authcid; an authzid, if given,
+/// must name the same account) and the password.
+fn decode_plain(payload: &str) -> Option<(Nick, String)> {
+    let bytes = BASE64.decode(payload).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut parts = text.split('\0');
+    let (authzid, authcid, password) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || password.is_empty() {
+        return None;
+    }
+    let account = Nick::parse(authcid).ok()?;
+    if !authzid.is_empty() && Nick::parse(authzid).ok()?.key() != account.key() {
+        return None;
+    }
+    Some((account, password.to_owned()))
+}
+
+fn sasl_fail(session: &mut Session) {
+    session.numeric(reply::ERR_SASLFAIL, &["SASL authentication failed"]);
+}
+
+/// `900 nick nick!user@host account :You are now logged in as account`.
+fn logged_in(session: &mut Session, account: &Nick) {
+    let mask = match &session.nick {
+        Some(nick) => {
+            let user = session.user.as_ref().map_or("*", |u| u.0.as_str());
+            format!("{nick}!{user}@{}", session.host)
+        }
+        None => "*".to_owned(),
+    };
+    let text = format!("You are now logged in as {account}");
+    session.numeric(reply::RPL_LOGGEDIN, &[&mask, account.as_str(), &text]);
+}
+
+/// Holds the session's input until `operation` is done; its continuation finishes the
+/// command.
+fn wait(session: &mut Session, operation: impl Future<Output = Continuation> + Send + 'static) {
+    session.waiting = Some(Box::pin(operation));
+}
+
+/// `REGISTER account email password` (`draft/account-registration`): registers the
+/// session's nick (`account` is `*` or that nick; the email is not used) and logs in.
+pub(super) fn register(session: &mut Session, message: &Message) {
+    let account = message.params[0].as_str();
+    let password = message.params[2].clone();
+    let Some(nick) = session.nick.clone() else {
+        register_fail(
+            session,
+            "ACCOUNT_REQUIRED",
+            account,
+            "Choose a nickname first",
+        );
+        return;
+    };
+    if account != "*" && Nick::parse(account).map_or(true, |a| a.key() != nick.key()) {
+        register_fail(
+            session,
+            "BAD_ACCOUNT_NAME",
+            account,
+            "The account name must be your current nickname",
+        );
+        return;
+    }
+    if session
+        .hub()
+        .account_of(session.id)
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        register_fail(
+            session,
+            "ALREADY_AUTHENTICATED",
+            nick.as_str(),
+            "You are already logged in",
+        );
+        return;
+    }
+    let (hub, id) = (session.hub().clone(), session.id);
+    wait(session, async move {
+        let result = hub.register_account(id, &password).await;
+        Box::new(move |session: &mut Session| match result {
+            Ok(account) => {
+                let mut b = session.server_line();
+                b.command("REGISTER")
+                    .param("SUCCESS")
+                    .param(account.as_str())
+                    .trailing("Account successfully registered");
+                session.send(b.finish());
+                logged_in(session, &account);
+            }
+            Err(refusal) => {
+                let code = match &refusal {
+                    Refusal::AccountExists(_) => "ACCOUNT_EXISTS",
+                    Refusal::BadPassword { .. } => "UNACCEPTABLE_PASSWORD",
+                    _ => "TEMPORARILY_UNAVAILABLE",
+                };
+                register_fail(session, code, nick.as_str(), &refusal.to_string());
+            }
+        }) as Continuation
+    });
+}
+
+fn register_fail(session: &mut Session, code: &str, account: &str, text: &str) {
+    let mut b = session.server_line();
+    b.command("FAIL")
+        .param("REGISTER")
+        .param(code)
+        .param(account)
+        .trailing(text);
+    session.send(b.finish());
+}
+
+/// Whether `target` (a PRIVMSG target) is the NickServ service.
+pub(super) fn is_nickserv(target: &str) -> bool {
+    target.eq_ignore_ascii_case(NICKSERV)
+        || target
+            .split_once('@')
+            .is_some_and(|(nick, _)| nick.eq_ignore_ascii_case(NICKSERV))
+}
+
+/// A line to NickServ: `HELP`, `REGISTER password [email]`, `IDENTIFY [account] password`,
+/// `LOGOUT`, `INFO [account]`.
+pub(super) fn nickserv(session: &mut Session, text: &str) {
+    let mut words = text.split_whitespace();
+    let command = words.next().unwrap_or("HELP").to_ascii_uppercase();
+    let args: Vec<&str> = words.collect();
+    let (hub, id) = (session.hub().clone(), session.id);
+    match (command.as_str(), args.as_slice()) {
+        ("REGISTER", [password, ..]) => {
+            // `REGISTER password [email]`, as other services take it.
+            let password = (*password).to_owned();
+            wait(session, async move {
+                let result = hub.register_account(id, &password).await;
+                Box::new(move |session: &mut Session| match result {
+                    Ok(account) => {
+                        service_notice(
+                            session,
+                            &format!("Account {account} registered; you are logged in."),
+                        );
+                        logged_in(session, &account);
+                    }
+                    Err(refusal) => service_notice(session, &capitalised(&refusal)),
+                }) as Continuation
+            });
+        }
+        // One word: the password of the current nick's account; more: an account name,
+        // then the password (which may hold spaces).
+        ("IDENTIFY", [first, rest @ ..]) => {
+            let (account, password) = match rest {
+                [] => (session.nick.clone(), (*first).to_owned()),
+                _ => (Nick::parse(first).ok(), rest.join(" ")),
+            };
+            let Some(account) = account else {
+                service_notice(session, "Wrong account name or password.");
+                return;
+            };
+            wait(session, async move {
+                let result = hub.log_in(id, &account, &password).await;
+                Box::new(move |session: &mut Session| match result {
+                    Ok(account) => {
+                        service_notice(session, &format!("You are now identified as {account}."));
+                        logged_in(session, &account);
+                    }
+                    Err(refusal) => service_notice(session, &capitalised(&refusal)),
+                }) as Continuation
+            });
+        }
+        ("LOGOUT", []) => match hub.log_out(id) {
+            Ok(()) => {
+                service_notice(session, "You are logged out.");
+                let target = session.target();
+                let mask = format!("{target}!*@{}", session.host);
+                session.numeric(reply::RPL_LOGGEDOUT, &[&mask, "You are now logged out"]);
+            }
+            Err(refusal) => service_notice(session, &capitalised(&refusal)),
+        },
+        ("INFO", _) => {
+            let Some(account) = args
+                .first()
+                .and_then(|a| Nick::parse(a).ok())
+                .or_else(|| session.nick.clone())
+            else {
+                service_notice(session, "Usage: INFO [account]");
+                return;
+            };
+            wait(session, async move {
+                let result = info(&hub, &account).await;
+                Box::new(move |session: &mut Session| service_notice(session, &result))
+                    as Continuation
+            });
+        }
+        _ => {
+            for line in [
+                "NickServ protects nicknames with a password. Commands:",
+                "REGISTER <password>          register your current nickname",
+                "IDENTIFY [account] <password> log in (or use SASL PLAIN)",
+                "LOGOUT                       log out",
+                "INFO [account]               when an account was registered",
+            ] {
+                service_notice(session, line);
+            }
+        }
+    }
+}
+
+async fn info(hub: &Hub, account: &Nick) -> String {
+    match hub.account_created(account).await {
+        Ok(Some(created)) => format!(
+            "Account {account} was registered {}.",
+            humantime::format_rfc3339_seconds(created)
+        ),
+        Ok(None) => format!("{account} is not registered."),
+        Err(refusal) => capitalised(&refusal),
+    }
+}
+
+/// A refusal as a sentence.
+fn capitalised(refusal: &Refusal) -> String {
+    let text = refusal.to_string();
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        format!("{}{}.", first.to_uppercase(), chars.as_str())
+    })
+}
+
+/// `:NickServ!NickServ@services NOTICE nick :text`.
+fn service_notice(session: &mut Session, text: &str) {
+    let target = session.target();
+    let mut b = LineBuilder::new();
+    b.source_parts(NICKSERV, NICKSERV, "services")
+        .command("NOTICE")
+        .param(&target)
+        .trailing(text);
+    session.send(b.finish());
+}

@@ -1,0 +1,143 @@
+//! Accounts over IRC: REGISTER, SASL PLAIN, NickServ, and a registered nick's protection.
+
+use teahouse_testkit::{TestServer, TextClient};
+
+const S: &str = ":teahouse.local";
+
+/// `\0alice\0pw one`, base64.
+const ALICE_PLAIN: &str = "AGFsaWNlAHB3IG9uZQ==";
+/// `\0alice\0wrong`, base64.
+const ALICE_WRONG: &str = "AGFsaWNlAHdyb25n";
+
+/// Starts registration with SASL requested; returns before `CAP END`.
+async fn start_with_sasl(server: &TestServer, nick: &str) -> anyhow::Result<TextClient> {
+    let mut c = server.irc().await?;
+    c.send("CAP LS 302").await?;
+    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    assert!(ls.contains("sasl=PLAIN"), "{ls}");
+    assert!(ls.contains("draft/account-registration"), "{ls}");
+    c.send(&format!("NICK {nick}")).await?;
+    c.send(&format!("USER {nick} 0 * :{nick} Real")).await?;
+    c.send("CAP REQ :sasl").await?;
+    c.expect(&format!("{S} CAP * ACK :sasl")).await?;
+    Ok(c)
+}
+
+#[tokio::test]
+async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.irc_login("alice").await?;
+    alice.send("REGISTER bob x pw").await?;
+    alice
+        .expect(&format!(
+            "{S} FAIL REGISTER BAD_ACCOUNT_NAME bob :The account name must be your current nickname"
+        ))
+        .await?;
+    alice.send("REGISTER * x :pw one").await?;
+    alice
+        .expect(&format!(
+            "{S} REGISTER SUCCESS alice :Account successfully registered"
+        ))
+        .await?;
+    alice
+        .expect(&format!(
+            "{S} 900 alice alice!~alice@127.0.0.1 alice :You are now logged in as alice"
+        ))
+        .await?;
+    alice.send("QUIT").await?;
+    alice.expect_closed().await?;
+
+    // Without logging in, the nick is refused when registration completes.
+    let mut other = server.irc().await?;
+    other.send("NICK alice").await?;
+    other.send("USER x 0 * :x").await?;
+    other
+        .expect(&format!(
+            "{S} 433 * alice :Nickname is registered to an account; log in (SASL) to use it"
+        ))
+        .await?;
+    other.send("NICK other").await?;
+    other.expect_prefix(&format!("{S} 001 other ")).await?;
+    other
+        .expect_eventually_prefix(&format!("{S} 422 other "))
+        .await?;
+
+    // Wrong, malformed, too long and aborted exchanges.
+    let mut c = start_with_sasl(&server, "alice").await?;
+    c.send("AUTHENTICATE SCRAM-SHA-1").await?;
+    c.expect(&format!("{S} 908 * PLAIN :are available SASL mechanisms"))
+        .await?;
+    c.expect(&format!("{S} 904 * :SASL authentication failed"))
+        .await?;
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send(&format!("AUTHENTICATE {ALICE_WRONG}")).await?;
+    c.expect(&format!("{S} 904 * :SASL authentication failed"))
+        .await?;
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send("AUTHENTICATE !!!not-base64").await?;
+    c.expect(&format!("{S} 904 * :SASL authentication failed"))
+        .await?;
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send(&format!("AUTHENTICATE {}", "A".repeat(401))).await?;
+    c.expect(&format!("{S} 905 * :SASL message too long"))
+        .await?;
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send("AUTHENTICATE *").await?;
+    c.expect(&format!("{S} 906 * :SASL authentication aborted"))
+        .await?;
+    // A 400-byte chunk means more follows: this one never ends, so it is too long.
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    for _ in 0..6 {
+        c.send(&format!("AUTHENTICATE {}", "A".repeat(400))).await?;
+    }
+    c.expect(&format!("{S} 905 * :SASL message too long"))
+        .await?;
+
+    // The right password logs in, and the registered nick is then granted.
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send(&format!("AUTHENTICATE {ALICE_PLAIN}")).await?;
+    c.expect(&format!(
+        "{S} 900 * * alice :You are now logged in as alice"
+    ))
+    .await?;
+    c.expect(&format!("{S} 903 * :SASL authentication successful"))
+        .await?;
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect(&format!(
+        "{S} 907 * :You have already authenticated using SASL"
+    ))
+    .await?;
+    c.send("CAP END").await?;
+    c.expect_prefix(&format!("{S} 001 alice ")).await?;
+    c.expect_eventually_prefix(&format!("{S} 422 alice "))
+        .await?;
+
+    // NickServ: INFO, and IDENTIFY from another connection.
+    c.send("PRIVMSG NickServ :INFO").await?;
+    let info = c
+        .expect_prefix(":NickServ!NickServ@services NOTICE alice :Account alice was registered ")
+        .await?;
+    assert!(info.ends_with("Z."), "{info}");
+    other.send("PRIVMSG NickServ :IDENTIFY alice wrong").await?;
+    other
+        .expect(":NickServ!NickServ@services NOTICE other :Wrong account name or password.")
+        .await?;
+    other
+        .send("PRIVMSG NickServ :IDENTIFY alice pw one")
+        .await?;
+    other
+        .expect(":NickServ!NickServ@services NOTICE other :You are now identified as alice.")
+        .await?;
+    other
+        .expect(&format!(
+            "{S} 900 other other!~x@127.0.0.1 alice :You are now logged in as alice"
+        ))
+        .await?;
+    Ok(())
+}
