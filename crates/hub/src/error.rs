@@ -51,6 +51,9 @@ pub enum Refusal {
     /// The command needs the session to be logged in to an account.
     #[error("you are not logged in")]
     NotLoggedIn,
+    /// History is off, or too busy to answer now.
+    #[error("history is unavailable right now")]
+    HistoryUnavailable,
     /// Accounts cannot be used right now (no store, or it is unreachable).
     #[error("accounts are unavailable right now")]
     AccountsUnavailable,

@@ -331,3 +331,63 @@ fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
         time,
     )))
 }
+
+/// Whose history a session asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryTarget {
+    /// A room the session is in.
+    Room(RoomName),
+    /// The direct conversation with this nick.
+    Direct(Nick),
+}
+
+impl Hub {
+    /// Asks for stored messages of a room the session is in, or of its direct conversation
+    /// with a nick; they arrive as one [`EventKind::History`] carrying `context`, after
+    /// everything the session had been sent before asking.
+    ///
+    /// # Errors
+    /// [`crate::Refusal::HistoryUnavailable`] without history (or with the journal full),
+    /// [`crate::Refusal::NotInRoom`], [`crate::Refusal::NotRegistered`],
+    /// [`crate::Refusal::SessionClosed`].
+    pub fn request_history(
+        &self,
+        session: SessionId,
+        target: HistoryTarget,
+        query: HistoryQuery,
+        limit: u32,
+        context: Option<Arc<str>>,
+    ) -> Result<(), crate::Refusal> {
+        use crate::Refusal;
+        let journal = self
+            .inner
+            .journal
+            .as_ref()
+            .ok_or(Refusal::HistoryUnavailable)?;
+        let (recipient, nick, is_member) = self.session_view(session, &target)?;
+        let (target, target_key) = match target {
+            HistoryTarget::Room(room) => {
+                if !is_member {
+                    return Err(Refusal::NotInRoom(room));
+                }
+                let key = room_key(&room);
+                (MessageTarget::Room(room), key)
+            }
+            HistoryTarget::Direct(other) => {
+                let key = direct_key(&nick, &other);
+                (MessageTarget::Direct(other), key)
+            }
+        };
+        journal
+            .queue
+            .try_send(Item::Replay {
+                recipient,
+                target,
+                target_key,
+                query,
+                limit,
+                context,
+            })
+            .map_err(|_| Refusal::HistoryUnavailable)
+    }
+}

@@ -24,7 +24,7 @@ mod sink;
 
 pub use account::{AccountConfig, hash_new_password};
 pub use error::{CannotSend, Error, Refusal};
-pub use history::{HistoryConfig, HistoryWriter};
+pub use history::{HistoryConfig, HistoryTarget, HistoryWriter};
 pub use hub::{
     Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome,
     RoomInfo, RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats,
@@ -32,3 +32,4 @@ pub use hub::{
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};
+pub use teahouse_store::HistoryQuery;

@@ -23,6 +23,7 @@ impl Cap {
     pub(crate) const INVITE_NOTIFY: Cap = Cap(1 << 13);
     pub(crate) const SASL: Cap = Cap(1 << 14);
     pub(crate) const ACCOUNT_REGISTRATION: Cap = Cap(1 << 15);
+    pub(crate) const CHATHISTORY: Cap = Cap(1 << 16);
 
     /// The capability's bit.
     pub(crate) const fn bits(self) -> u32 {
@@ -41,6 +42,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("account-tag", Cap::ACCOUNT_TAG),
     ("away-notify", Cap::AWAY_NOTIFY),
     ("draft/account-registration", Cap::ACCOUNT_REGISTRATION),
+    ("draft/chathistory", Cap::CHATHISTORY),
     ("batch", Cap::BATCH),
     ("cap-notify", Cap::CAP_NOTIFY),
     ("echo-message", Cap::ECHO_MESSAGE),

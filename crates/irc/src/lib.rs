@@ -110,6 +110,7 @@ impl IrcFace {
         Self {
             shared: Arc::new(Shared {
                 hub,
+                source: Arc::from(config.server_name.as_str()),
                 config,
                 shutdown,
                 created: SystemTime::now(),

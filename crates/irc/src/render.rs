@@ -1,5 +1,6 @@
 //! Hub events to IRC lines, encoded once per render-relevant capability set.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -25,6 +26,8 @@ pub struct IrcSink {
     pub(crate) caps: Arc<CapSet>,
     /// Set once the hub has given the session its id.
     pub(crate) session: OnceLock<SessionId>,
+    /// The server name: the source of the lines the sink makes itself (history batches).
+    pub(crate) source: Arc<str>,
 }
 
 impl IrcSink {
@@ -37,6 +40,7 @@ impl IrcSink {
             outbox,
             caps: Arc::new(set),
             session: OnceLock::new(),
+            source: Arc::from("teahouse.local"),
         }
     }
 }
@@ -54,6 +58,25 @@ impl EventSink for IrcSink {
         if !wanted {
             return Ok(());
         }
+        if let EventKind::History {
+            target,
+            messages,
+            context,
+        } = &event.kind
+        {
+            // One session's own replay: rendered for it alone, never cached.
+            let bytes = history(
+                &self.source,
+                self.caps.bits(),
+                target,
+                messages.as_deref(),
+                context.as_deref(),
+            );
+            return match self.outbox.push(bytes) {
+                Ok(()) | Err(PushError::Closed) => Ok(()),
+                Err(PushError::Full) => Err(Overflow),
+            };
+        }
         let bits = self.caps.bits() & Cap::RENDER_MASK;
         let Some(bytes) = event
             .cache
@@ -66,6 +89,93 @@ impl EventSink for IrcSink {
             Err(PushError::Full) => Err(Overflow),
         }
     }
+}
+
+/// Batch ids of history replies; unique for the life of the process, so per connection.
+static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
+
+/// A `CHATHISTORY` reply: the messages in a `chathistory` batch (plain lines for a client
+/// without `batch`), each with its original time and id; the batch opener carries the
+/// request's label. `None` messages: the store could not be read.
+fn history(
+    source: &str,
+    bits: u32,
+    target: &MessageTarget,
+    messages: Option<&[Arc<HubEvent>]>,
+    label: Option<&str>,
+) -> Bytes {
+    let has = |cap: Cap| bits & cap.bits() != 0;
+    let target = target_name(target);
+    let labelled = |line: Bytes| match label {
+        Some(label) if has(Cap::LABELED_RESPONSE) => prefix_tags(&line, &[("label", label)]),
+        _ => line,
+    };
+    let Some(messages) = messages else {
+        let mut b = LineBuilder::new();
+        b.source(source)
+            .command("FAIL")
+            .param("CHATHISTORY")
+            .param("MESSAGE_ERROR")
+            .param(&target)
+            .trailing("Messages could not be retrieved");
+        return labelled(b.finish());
+    };
+    let mut out = BytesMut::new();
+    let batch = has(Cap::BATCH).then(|| format!("h{}", NEXT_BATCH.fetch_add(1, Ordering::Relaxed)));
+    if let Some(id) = &batch {
+        let mut b = LineBuilder::new();
+        b.source(source)
+            .command("BATCH")
+            .param(&format!("+{id}"))
+            .param("chathistory")
+            .param(&target);
+        out.extend_from_slice(&labelled(b.finish()));
+    }
+    let render_bits = bits & Cap::RENDER_MASK;
+    for message in messages {
+        let Some(line) = render(message, render_bits) else {
+            continue;
+        };
+        match &batch {
+            Some(id) => out.extend_from_slice(&prefix_tags(&line, &[("batch", id)])),
+            None => out.extend_from_slice(&line),
+        }
+    }
+    if let Some(id) = &batch {
+        let mut b = LineBuilder::new();
+        b.source(source).command("BATCH").param(&format!("-{id}"));
+        out.extend_from_slice(&b.finish());
+    }
+    out.freeze()
+}
+
+/// Adds tags to an already encoded line (or lines), merging with tags it has.
+pub(crate) fn prefix_tags(line: &[u8], tags: &[(&str, &str)]) -> Bytes {
+    let mut head = String::from("@");
+    for (i, (key, value)) in tags.iter().enumerate() {
+        if i > 0 {
+            head.push(';');
+        }
+        head.push_str(key);
+        head.push('=');
+        teahouse_wire::irc::escape_tag_value(value, &mut head);
+    }
+    let mut out = BytesMut::with_capacity(line.len() + head.len() + 1);
+    // A message split over several lines gets the tags on each.
+    for one in line.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(head.as_bytes());
+        match one.strip_prefix(b"@") {
+            Some(rest) => {
+                out.extend_from_slice(b";");
+                out.extend_from_slice(rest);
+            }
+            None => {
+                out.extend_from_slice(b" ");
+                out.extend_from_slice(one);
+            }
+        }
+    }
+    out.freeze()
 }
 
 /// The IRC lines for `event` for a recipient with capability `bits`.
@@ -193,7 +303,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             }
             b.finish()
         }
-        // Replays reach IRC sessions only through CHATHISTORY, which is not served yet.
+        // Rendered by the sink itself (see `history`), never through the shared cache.
         EventKind::History { .. } => return None,
         EventKind::NotDelivered { target, .. } => {
             let mut b = LineBuilder::new();

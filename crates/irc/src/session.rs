@@ -10,9 +10,7 @@ use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, Nick, SessionId};
 use teahouse_wire::Outbox;
 use teahouse_wire::conn::{ReadPacer, read_some, write_step};
-use teahouse_wire::irc::{
-    LineBuilder, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES, Message, escape_tag_value,
-};
+use teahouse_wire::irc::{LineBuilder, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES, Message};
 use teahouse_wire::outbox::PushError;
 use teahouse_wire::text::{Frame, LineDecoder};
 use tokio::io::AsyncWriteExt;
@@ -25,7 +23,7 @@ use crate::IrcConfig;
 use crate::cap::{Cap, CapSet};
 use crate::command;
 use crate::limit::TokenBucket;
-use crate::render::IrcSink;
+use crate::render::{IrcSink, prefix_tags};
 use crate::reply;
 
 /// The longest line the decoder holds: a full tags section plus a full IRC line. Longer
@@ -35,6 +33,8 @@ const MAX_FRAME_BYTES: usize = MAX_CLIENT_TAGS_BYTES + MAX_LINE_BYTES;
 /// What every session of one listener shares.
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
+    /// The server name, shared by every session's sink (for the lines it makes itself).
+    pub(crate) source: Arc<str>,
     pub(crate) config: IrcConfig,
     pub(crate) shutdown: CancellationToken,
     pub(crate) created: SystemTime,
@@ -213,32 +213,6 @@ impl Session {
     }
 }
 
-/// Adds tags to an already encoded line, merging with tags it has.
-fn prefix_tags(line: &[u8], tags: &[(&str, &str)]) -> Bytes {
-    let mut head = String::from("@");
-    for (i, (key, value)) in tags.iter().enumerate() {
-        if i > 0 {
-            head.push(';');
-        }
-        head.push_str(key);
-        head.push('=');
-        escape_tag_value(value, &mut head);
-    }
-    let mut out = BytesMut::with_capacity(line.len() + head.len() + 1);
-    out.extend_from_slice(head.as_bytes());
-    match line.strip_prefix(b"@") {
-        Some(rest) => {
-            out.extend_from_slice(b";");
-            out.extend_from_slice(rest);
-        }
-        None => {
-            out.extend_from_slice(b" ");
-            out.extend_from_slice(line);
-        }
-    }
-    out.freeze()
-}
-
 /// Sets up one connection and returns the future that runs it to its end.
 ///
 /// The setup is done here, outside that future, and the future is the session loop itself:
@@ -256,6 +230,7 @@ pub(crate) fn run(
         outbox: Arc::clone(&outbox),
         caps: Arc::clone(&caps),
         session: std::sync::OnceLock::new(),
+        source: Arc::clone(&shared.source),
     });
     let host = display_host(peer);
     let origin = SessionOrigin {

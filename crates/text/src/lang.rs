@@ -442,6 +442,7 @@ impl Lang {
                     max_bytes,
                 } => format!("! A password must be {min_bytes} to {max_bytes} bytes long"),
                 Refusal::NotLoggedIn => "! You are not logged in".to_owned(),
+                Refusal::HistoryUnavailable => self.history_unavailable().to_owned(),
                 Refusal::AccountsUnavailable => {
                     "! Accounts are unavailable right now; try again later".to_owned()
                 }
@@ -485,6 +486,7 @@ impl Lang {
                     max_bytes,
                 } => format!("! 密码长度须为{min_bytes}到{max_bytes}字节"),
                 Refusal::NotLoggedIn => "! 你还没有登录".to_owned(),
+                Refusal::HistoryUnavailable => self.history_unavailable().to_owned(),
                 Refusal::AccountsUnavailable => "! 账号服务暂时不可用,请稍后再试".to_owned(),
                 Refusal::Busy => "! 服务器繁忙，消息未发送，请重试".to_owned(),
                 Refusal::NotRegistered => "! 请先输入昵称".to_owned(),

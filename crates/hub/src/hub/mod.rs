@@ -112,7 +112,7 @@ pub(crate) struct Inner {
     /// The last message id handed out (see [`teahouse_types::MessageId`]).
     next_message: AtomicU64,
     /// Where messages go to be stored before delivery; `None` keeps no history.
-    journal: Option<Journal>,
+    pub(crate) journal: Option<Journal>,
     /// Accounts, when the hub has a store.
     pub(crate) accounts: Option<Accounts>,
     /// Short critical sections only, never held across fan-out or an `.await`.
@@ -554,6 +554,25 @@ impl Hub {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
         entry.nick.clone().ok_or(Refusal::NotRegistered)
+    }
+
+    /// The session as a recipient, its nick, and whether it is in the target room.
+    pub(crate) fn session_view(
+        &self,
+        session: SessionId,
+        target: &crate::history::HistoryTarget,
+    ) -> Result<(Recipient, Nick, bool), Refusal> {
+        let state = self.lock();
+        let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+        let nick = entry.nick.clone().ok_or(Refusal::NotRegistered)?;
+        let is_member = match target {
+            crate::history::HistoryTarget::Room(room) => state
+                .rooms
+                .get(room.key())
+                .is_some_and(|slot| slot.members.contains_key(&session)),
+            crate::history::HistoryTarget::Direct(_) => false,
+        };
+        Ok(((session, Arc::clone(&entry.sink)), nick, is_member))
     }
 
     pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {

@@ -7,6 +7,7 @@
 
 mod account;
 mod channel;
+pub(crate) mod history;
 mod message;
 mod registration;
 mod server;
@@ -191,6 +192,12 @@ const COMMANDS: &[Spec] = &[
         handler: account::authenticate,
     },
     Spec {
+        name: "CHATHISTORY",
+        access: Access::Registered,
+        min_params: 1,
+        handler: history::chathistory,
+    },
+    Spec {
         name: "REGISTER",
         access: Access::Registered,
         min_params: 3,
@@ -278,6 +285,7 @@ fn refused(session: &mut Session, refusal: &Refusal) {
         | Refusal::RateLimited
         | Refusal::BadPassword { .. }
         | Refusal::NotLoggedIn
+        | Refusal::HistoryUnavailable
         | Refusal::AccountsUnavailable => {
             let code = match refusal {
                 Refusal::AccountExists(_) => "ACCOUNT_EXISTS",

@@ -7,6 +7,7 @@ mod half_open;
 mod history;
 mod irc;
 mod irc_account;
+mod irc_history;
 mod irc_mixed;
 mod real_client;
 mod text_chat;

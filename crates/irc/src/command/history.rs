@@ -1,0 +1,172 @@
+//! `CHATHISTORY` (IRCv3 `draft/chathistory`): stored messages of a channel the client is
+//! in, or of its direct conversation with a nick, as a `chathistory` batch.
+
+use teahouse_hub::{HistoryQuery, HistoryTarget, Refusal};
+use teahouse_types::{MessageId, Nick, RoomName};
+use teahouse_wire::irc::Message;
+
+use crate::session::Session;
+
+/// The most messages one request returns (`CHATHISTORY` in ISUPPORT).
+pub(crate) const MAX_LIMIT: u32 = 100;
+
+/// `CHATHISTORY LATEST|BEFORE|AFTER|AROUND target ref limit`,
+/// `CHATHISTORY BETWEEN target ref ref limit`, `CHATHISTORY TARGETS ts ts limit`; a ref
+/// is `msgid=…`, `timestamp=…` or (LATEST only) `*`.
+pub(super) fn chathistory(session: &mut Session, message: &Message) {
+    let sub = message.params[0].to_ascii_uppercase();
+    let params = &message.params[1..];
+    if sub == "TARGETS" {
+        // Listing conversations is not kept yet: an empty list, as the spec allows.
+        let context = session.label.take();
+        let source = session.server_name().to_owned();
+        let id = "targets";
+        let mut start = session.server_line();
+        start
+            .command("BATCH")
+            .param(&format!("+{id}"))
+            .param("draft/chathistory-targets");
+        let start = start.finish();
+        let start = match &context {
+            Some(label) => crate::render::prefix_tags(&start, &[("label", label)]),
+            None => start,
+        };
+        session.send(start);
+        let mut end = teahouse_wire::irc::LineBuilder::new();
+        end.source(&source)
+            .command("BATCH")
+            .param(&format!("-{id}"));
+        session.send(end.finish());
+        return;
+    }
+    let (target, refs, limit) = match (sub.as_str(), params) {
+        ("LATEST" | "BEFORE" | "AFTER" | "AROUND", [target, reference, limit]) => {
+            (target, vec![reference.as_str()], limit)
+        }
+        ("BETWEEN", [target, first, second, limit]) => {
+            (target, vec![first.as_str(), second.as_str()], limit)
+        }
+        ("LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN", _) => {
+            fail(
+                session,
+                "INVALID_PARAMS",
+                &[&sub],
+                "Wrong number of parameters",
+            );
+            return;
+        }
+        _ => {
+            fail(session, "INVALID_PARAMS", &[&sub], "Unknown subcommand");
+            return;
+        }
+    };
+    let Some(limit) = limit.parse::<u32>().ok().filter(|l| *l > 0) else {
+        fail(session, "INVALID_PARAMS", &[&sub], "Invalid limit");
+        return;
+    };
+    let limit = limit.min(MAX_LIMIT);
+    let Some(history_target) = parse_target(target) else {
+        fail(session, "INVALID_TARGET", &[&sub, target], "Invalid target");
+        return;
+    };
+    let is_latest = sub == "LATEST";
+    let mut bounds = Vec::new();
+    for (i, reference) in refs.iter().enumerate() {
+        match parse_ref(
+            reference,
+            is_latest,
+            sub == "AFTER" || (sub == "BETWEEN" && i == 0),
+        ) {
+            Some(bound) => bounds.push(bound),
+            None => {
+                fail(
+                    session,
+                    "INVALID_PARAMS",
+                    &[&sub],
+                    "Invalid message reference",
+                );
+                return;
+            }
+        }
+    }
+    let query = match (sub.as_str(), bounds.as_slice()) {
+        ("LATEST", [after]) => HistoryQuery::Latest { after: *after },
+        ("BEFORE", [Some(id)]) => HistoryQuery::Before(*id),
+        ("AFTER", [Some(id)]) => HistoryQuery::After(*id),
+        ("AROUND", [Some(id)]) => HistoryQuery::Around(*id),
+        ("BETWEEN", [Some(a), Some(b)]) => HistoryQuery::Between(*a, *b),
+        _ => {
+            fail(
+                session,
+                "INVALID_PARAMS",
+                &[&sub],
+                "Invalid message reference",
+            );
+            return;
+        }
+    };
+    let context = session.label.clone().map(Into::into);
+    match session
+        .hub()
+        .request_history(session.id, history_target, query, limit, context)
+    {
+        // The answer comes as an event, with the label; nothing to acknowledge now.
+        Ok(()) => session.label = None,
+        Err(Refusal::NotInRoom(_) | Refusal::NoSuchRoom(_)) => {
+            fail(
+                session,
+                "INVALID_TARGET",
+                &[&sub, target],
+                "You are not in that channel",
+            );
+        }
+        Err(_) => fail(
+            session,
+            "MESSAGE_ERROR",
+            &[&sub, target],
+            "Messages could not be retrieved",
+        ),
+    }
+}
+
+fn parse_target(target: &str) -> Option<HistoryTarget> {
+    match target.strip_prefix('#') {
+        Some(room) => RoomName::parse(room).ok().map(HistoryTarget::Room),
+        None => Nick::parse(target).ok().map(HistoryTarget::Direct),
+    }
+}
+
+/// A message reference as an id bound: `msgid=N` is N; `timestamp=T` is the first id of
+/// T's millisecond (or, for a lower bound, the last, so that T itself is excluded); `*`
+/// (LATEST only) is no bound.
+fn parse_ref(reference: &str, is_latest: bool, is_lower: bool) -> Option<Option<i64>> {
+    if reference == "*" {
+        return is_latest.then_some(None);
+    }
+    let (kind, value) = reference.split_once('=')?;
+    let id = match kind {
+        "msgid" => value.parse::<u64>().ok()?,
+        "timestamp" => {
+            let time = humantime::parse_rfc3339_weak(value).ok()?;
+            let ms =
+                u64::try_from(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()?;
+            if is_lower {
+                MessageId::first_at(ms + 1).get() - 1
+            } else {
+                MessageId::first_at(ms).get()
+            }
+        }
+        _ => return None,
+    };
+    i64::try_from(id).ok().map(Some)
+}
+
+fn fail(session: &mut Session, code: &str, context: &[&str], text: &str) {
+    let mut b = session.server_line();
+    b.command("FAIL").param("CHATHISTORY").param(code);
+    for param in context {
+        b.param(param);
+    }
+    b.trailing(text);
+    session.send(b.finish());
+}
