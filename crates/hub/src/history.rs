@@ -39,6 +39,9 @@ pub struct HistoryConfig {
     pub max_per_target: Option<u32>,
     /// How often retention runs.
     pub prune_interval: Duration,
+    /// Tasks that deliver a stored batch, each to its share of the recipients: the number
+    /// of runtime workers, so delivery uses every core as it does without history.
+    pub delivery_tasks: usize,
 }
 
 impl Default for HistoryConfig {
@@ -49,6 +52,7 @@ impl Default for HistoryConfig {
             max_age: None,
             max_per_target: None,
             prune_interval: Duration::from_secs(3600),
+            delivery_tasks: 1,
         }
     }
 }
@@ -57,7 +61,6 @@ impl Default for HistoryConfig {
 pub(crate) enum Item {
     /// Store a message, then deliver it.
     Message {
-        record: MessageRecord,
         event: Arc<HubEvent>,
         recipients: Recipients,
         sender: Recipient,
@@ -144,10 +147,11 @@ impl HistoryWriter {
     /// the order the hub accepted it. A replay reads the store then, bounded by the ids
     /// that existed when it was asked for, so it shows nothing its session also gets live.
     async fn process(&self, batch: &mut Vec<Item>) {
+        // Made here rather than under the hub's lock, where the message was queued.
         let records: Vec<MessageRecord> = batch
             .iter()
             .filter_map(|item| match item {
-                Item::Message { record, .. } => Some(record.clone()),
+                Item::Message { event, .. } => record_of(event),
                 _ => None,
             })
             .collect();
@@ -165,63 +169,59 @@ impl HistoryWriter {
                 false
             }
         };
-        let mut unyielded_bytes = 0;
-        for item in batch.drain(..) {
-            // A batch can hold thousands of messages: delivering them all in one go would put
-            // a burst on every member's queue faster than any socket drains it, and cut
-            // readers that keep up. Yielding every so often lets their writers run, the pace
-            // of a session delivering its own messages.
-            if unyielded_bytes >= YIELD_AFTER_BYTES {
-                unyielded_bytes = 0;
-                tokio::task::yield_now().await;
+        let has_replay = batch.iter().any(|item| matches!(item, Item::Replay { .. }));
+        let parts = self.config.delivery_tasks.max(1);
+        if parts > 1 && !has_replay && batch.len() > 1 {
+            // Delivery split by recipient, one part per task: each recipient still gets
+            // everything in order, and a big batch uses every core.
+            let items: Arc<Vec<Item>> = Arc::new(std::mem::take(batch));
+            let mut helpers = Vec::with_capacity(parts - 1);
+            for part in 1..parts {
+                let (hub, items) = (self.hub.clone(), Arc::clone(&items));
+                helpers.push(tokio::spawn(async move {
+                    deliver_part(&hub, &items, is_stored, Some((part, parts))).await;
+                }));
             }
-            match item {
-                Item::Message {
-                    record,
-                    event,
-                    recipients,
-                    sender,
-                } => {
-                    unyielded_bytes += record.body.len();
-                    if is_stored {
-                        self.hub.deliver_now(&recipients, &event, Some(sender.0));
-                    } else if let EventKind::Message { id, target, .. } = &event.kind {
-                        let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
-                            id: *id,
-                            target: target.clone(),
-                        }));
-                        self.hub.deliver_now(&[sender], &failed, None);
-                    }
-                }
-                Item::Deliver {
-                    event,
-                    recipients,
-                    skip,
-                } => self.hub.deliver_now(&recipients, &event, skip),
-                Item::Replay {
-                    recipient,
-                    target,
-                    target_key,
-                    query,
-                    limit,
-                    context,
-                } => {
-                    let messages = match self.store.history(&target_key, query, limit).await {
-                        Ok(rows) => Some(rows.iter().filter_map(event_of).collect()),
-                        Err(error) => {
-                            warn!(%error, target = %target_key, "history unavailable");
-                            None
-                        }
-                    };
-                    let event = Arc::new(HubEvent::new(EventKind::History {
-                        target,
-                        messages,
-                        context,
-                    }));
-                    self.hub.deliver_now(&[recipient], &event, None);
+            deliver_part(&self.hub, &items, is_stored, Some((0, parts))).await;
+            for helper in helpers {
+                if let Err(error) = helper.await {
+                    error!(%error, "a delivery task failed");
                 }
             }
+            return;
         }
+        let items = std::mem::take(batch);
+        let mut run_start = 0;
+        for (i, item) in items.iter().enumerate() {
+            let Item::Replay {
+                recipient,
+                target,
+                target_key,
+                query,
+                limit,
+                context,
+            } = item
+            else {
+                continue;
+            };
+            deliver_part(&self.hub, &items[run_start..i], is_stored, None).await;
+            run_start = i + 1;
+            let messages = match self.store.history(target_key, *query, *limit).await {
+                Ok(rows) => Some(rows.iter().filter_map(event_of).collect()),
+                Err(error) => {
+                    warn!(%error, target = %target_key, "history unavailable");
+                    None
+                }
+            };
+            let event = Arc::new(HubEvent::new(EventKind::History {
+                target: target.clone(),
+                messages,
+                context: context.clone(),
+            }));
+            self.hub
+                .deliver_now(std::slice::from_ref(recipient), &event, None);
+        }
+        deliver_part(&self.hub, &items[run_start..], is_stored, None).await;
     }
 
     async fn prune(&self) {
@@ -237,6 +237,65 @@ impl HistoryWriter {
             Ok(count) => debug!(count, "history pruned"),
             Err(error) => warn!(%error, "history retention failed"),
         }
+    }
+}
+
+/// Delivers the messages and events of `items` in order, to the recipients of one part
+/// (`(part, parts)`: sessions whose id modulo `parts` is `part`), or to all.
+async fn deliver_part(hub: &Hub, items: &[Item], is_stored: bool, part: Option<(usize, usize)>) {
+    let is_mine = |session: SessionId| {
+        part.is_none_or(|(part, parts)| {
+            usize::try_from(session.get() % parts as u64).unwrap_or(0) == part
+        })
+    };
+    let mut mine: Vec<Recipient> = Vec::new();
+    let mut unyielded_bytes = 0;
+    for item in items {
+        // A batch can hold thousands of messages: delivering them all in one go would put
+        // a burst on every member's queue faster than any socket drains it, and cut
+        // readers that keep up. Yielding every so often lets their writers run, the pace
+        // of a session delivering its own messages.
+        if unyielded_bytes >= YIELD_AFTER_BYTES {
+            unyielded_bytes = 0;
+            tokio::task::yield_now().await;
+        }
+        let (event, recipients, skip) = match item {
+            Item::Message {
+                event,
+                recipients,
+                sender,
+            } => {
+                if let EventKind::Message { text, .. } = &event.kind {
+                    unyielded_bytes += text.as_str().len();
+                }
+                if !is_stored {
+                    if let EventKind::Message { id, target, .. } = &event.kind
+                        && is_mine(sender.0)
+                    {
+                        let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
+                            id: *id,
+                            target: target.clone(),
+                        }));
+                        hub.deliver_now(std::slice::from_ref(sender), &failed, None);
+                    }
+                    continue;
+                }
+                (event, recipients, Some(sender.0))
+            }
+            Item::Deliver {
+                event,
+                recipients,
+                skip,
+            } => (event, recipients, *skip),
+            Item::Replay { .. } => continue,
+        };
+        if part.is_none() {
+            hub.deliver_now(recipients, event, skip);
+            continue;
+        }
+        mine.clear();
+        mine.extend(recipients.iter().filter(|(id, _)| is_mine(*id)).cloned());
+        hub.deliver_now(&mine, event, skip);
     }
 }
 

@@ -517,9 +517,40 @@ fn has_complete_line(rbuf: &BytesMut, is_eof: bool) -> bool {
     (is_eof && !rbuf.is_empty()) || rbuf.contains(&b'\n') || rbuf.len() > MAX_FRAME_BYTES
 }
 
+/// A received line for the trace log, with its secrets hidden: a line that can carry a
+/// password (PASS, AUTHENTICATE, REGISTER, OPER, anything to NickServ) shows only its
+/// command.
+struct Redacted<'a>(&'a str);
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<&str> = self
+            .0
+            .split(' ')
+            .filter(|w| !w.is_empty() && !w.starts_with(['@', ':']))
+            .take(2)
+            .collect();
+        let command = words
+            .first()
+            .map_or(String::new(), |c| c.to_ascii_uppercase());
+        let is_secret = matches!(
+            command.as_str(),
+            "PASS" | "AUTHENTICATE" | "REGISTER" | "OPER"
+        ) || (matches!(command.as_str(), "PRIVMSG" | "NS" | "NICKSERV")
+            && words
+                .get(1)
+                .is_some_and(|t| t.eq_ignore_ascii_case("NickServ") || command != "PRIVMSG"));
+        if is_secret {
+            write!(f, "{command} <redacted>")
+        } else {
+            f.write_str(self.0)
+        }
+    }
+}
+
 /// Parses and runs one line, then sends its replies.
 fn handle_line(session: &mut Session, line: &str) {
-    trace!(line, "received");
+    trace!(line = %Redacted(line), "received");
     if line.trim().is_empty() {
         return;
     }
@@ -564,5 +595,32 @@ fn handle_line(session: &mut Session, line: &str) {
     // A command that waits sends its replies (and answers its label) when it is done.
     if session.waiting.is_none() {
         session.flush_replies();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Redacted;
+
+    #[test]
+    fn secrets_never_reach_the_trace_log() {
+        for line in [
+            "PASS hunter2",
+            "AUTHENTICATE AGFsaWNlAHB3",
+            "REGISTER * x :hunter2",
+            "@label=1 privmsg nickserv :IDENTIFY hunter2",
+            "OPER admin hunter2",
+        ] {
+            let shown = Redacted(line).to_string();
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("AGFsaW"),
+                "{shown}"
+            );
+            assert!(shown.ends_with("<redacted>"), "{shown}");
+        }
+        assert_eq!(
+            Redacted("PRIVMSG #tea :hello").to_string(),
+            "PRIVMSG #tea :hello"
+        );
     }
 }

@@ -425,6 +425,10 @@ impl Config {
         teahouse_hub::HistoryConfig {
             max_age: self.history.max_age,
             max_per_target: self.history.max_per_target,
+            delivery_tasks: match self.server.workers {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                workers => workers,
+            },
             ..teahouse_hub::HistoryConfig::default()
         }
     }

@@ -10,7 +10,7 @@ use teahouse_types::{
 
 use super::{Hub, Recipients, State, Topic, actor, co_members, member_of, room_snapshot};
 use crate::error::{CannotSend, Refusal};
-use crate::history::{Item, record_of};
+use crate::history::Item;
 
 /// Where a message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,6 @@ impl Hub {
         if let Some(journal) = &self.inner.journal {
             // Queued under the lock, so the journal's order is the order the hub accepted
             // messages in; the writer delivers them once stored.
-            let record = record_of(&event).ok_or(Refusal::SessionClosed)?;
             let sender = state
                 .sessions
                 .get(&session)
@@ -93,7 +92,6 @@ impl Hub {
             journal
                 .queue
                 .try_send(Item::Message {
-                    record,
                     event: Arc::clone(&event),
                     recipients: route.recipients,
                     sender,
