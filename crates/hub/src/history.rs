@@ -113,40 +113,62 @@ impl HistoryWriter {
     /// Runs until `shutdown` completes, then stores and delivers everything already
     /// accepted (a graceful shutdown loses nothing) and returns.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut prune = tokio::time::interval(self.config.prune_interval);
-        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::new();
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                count = self.queue.recv_many(&mut batch, self.config.max_batch) => {
-                    if count == 0 {
-                        break;
-                    }
-                    self.process(&mut batch).await;
-                }
-                _ = prune.tick() => self.prune().await,
+        // Two stages joined by a short queue: while one batch is delivered, the next is
+        // being stored (its commit waits on the disk, not on this task).
+        let (stored, mut to_deliver) = mpsc::channel::<Vec<Item>>(2);
+        let hub = self.hub.clone();
+        let parts = self.config.delivery_tasks.max(1);
+        let deliver = async move {
+            while let Some(items) = to_deliver.recv().await {
+                deliver_batch(&hub, items, parts).await;
             }
-        }
-        // No more messages are accepted; what was is stored and delivered.
-        self.queue.close();
-        while self
-            .queue
-            .recv_many(&mut batch, self.config.max_batch)
-            .await
-            > 0
-        {
-            self.process(&mut batch).await;
-        }
+        };
+        let store = async move {
+            tokio::pin!(shutdown);
+            let mut prune = tokio::time::interval(self.config.prune_interval);
+            prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut batch = Vec::new();
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    count = self.queue.recv_many(&mut batch, self.config.max_batch) => {
+                        if count == 0 {
+                            break;
+                        }
+                        let items = self.store_batch(std::mem::take(&mut batch)).await;
+                        if stored.send(items).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ = prune.tick() => self.prune().await,
+                }
+            }
+            // No more messages are accepted; what was is stored and delivered.
+            self.queue.close();
+            while self
+                .queue
+                .recv_many(&mut batch, self.config.max_batch)
+                .await
+                > 0
+            {
+                let items = self.store_batch(std::mem::take(&mut batch)).await;
+                if stored.send(items).await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::join!(store, deliver);
         info!("history writer stopped");
     }
 
-    /// Stores every message of the batch in one transaction, then delivers everything in
-    /// the order the hub accepted it. A replay reads the store then, bounded by the ids
-    /// that existed when it was asked for, so it shows nothing its session also gets live.
-    async fn process(&self, batch: &mut Vec<Item>) {
+    /// Stores every message of the batch in one transaction and runs its replays, in
+    /// order; returns what is to be delivered: the stored messages, the events, the
+    /// replays' results, and for messages that could not be stored, a word to their
+    /// senders. A replay reads the store after everything queued before it was stored, and
+    /// is bounded by the ids that existed when it was asked for, so it shows nothing its
+    /// session also gets live.
+    async fn store_batch(&self, batch: Vec<Item>) -> Vec<Item> {
         // Made here rather than under the hub's lock, where the message was queued.
         let records: Vec<MessageRecord> = batch
             .iter()
@@ -169,59 +191,52 @@ impl HistoryWriter {
                 false
             }
         };
-        let has_replay = batch.iter().any(|item| matches!(item, Item::Replay { .. }));
-        let parts = self.config.delivery_tasks.max(1);
-        if parts > 1 && !has_replay && batch.len() > 1 {
-            // Delivery split by recipient, one part per task: each recipient still gets
-            // everything in order, and a big batch uses every core.
-            let items: Arc<Vec<Item>> = Arc::new(std::mem::take(batch));
-            let mut helpers = Vec::with_capacity(parts - 1);
-            for part in 1..parts {
-                let (hub, items) = (self.hub.clone(), Arc::clone(&items));
-                helpers.push(tokio::spawn(async move {
-                    deliver_part(&hub, &items, is_stored, Some((part, parts))).await;
-                }));
-            }
-            deliver_part(&self.hub, &items, is_stored, Some((0, parts))).await;
-            for helper in helpers {
-                if let Err(error) = helper.await {
-                    error!(%error, "a delivery task failed");
+        let mut out = Vec::with_capacity(batch.len());
+        for item in batch {
+            match item {
+                Item::Message { event, sender, .. } if !is_stored => {
+                    if let EventKind::Message { id, target, .. } = &event.kind {
+                        let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
+                            id: *id,
+                            target: target.clone(),
+                        }));
+                        out.push(Item::Deliver {
+                            event: failed,
+                            recipients: Arc::from([sender]),
+                            skip: None,
+                        });
+                    }
                 }
-            }
-            return;
-        }
-        let items = std::mem::take(batch);
-        let mut run_start = 0;
-        for (i, item) in items.iter().enumerate() {
-            let Item::Replay {
-                recipient,
-                target,
-                target_key,
-                query,
-                limit,
-                context,
-            } = item
-            else {
-                continue;
-            };
-            deliver_part(&self.hub, &items[run_start..i], is_stored, None).await;
-            run_start = i + 1;
-            let messages = match self.store.history(target_key, *query, *limit).await {
-                Ok(rows) => Some(rows.iter().filter_map(event_of).collect()),
-                Err(error) => {
-                    warn!(%error, target = %target_key, "history unavailable");
-                    None
+                Item::Replay {
+                    recipient,
+                    target,
+                    target_key,
+                    query,
+                    limit,
+                    context,
+                } => {
+                    let messages = match self.store.history(&target_key, query, limit).await {
+                        Ok(rows) => Some(rows.iter().filter_map(event_of).collect()),
+                        Err(error) => {
+                            warn!(%error, target = %target_key, "history unavailable");
+                            None
+                        }
+                    };
+                    let event = Arc::new(HubEvent::new(EventKind::History {
+                        target,
+                        messages,
+                        context,
+                    }));
+                    out.push(Item::Deliver {
+                        event,
+                        recipients: Arc::from([recipient]),
+                        skip: None,
+                    });
                 }
-            };
-            let event = Arc::new(HubEvent::new(EventKind::History {
-                target: target.clone(),
-                messages,
-                context: context.clone(),
-            }));
-            self.hub
-                .deliver_now(std::slice::from_ref(recipient), &event, None);
+                item => out.push(item),
+            }
         }
-        deliver_part(&self.hub, &items[run_start..], is_stored, None).await;
+        out
     }
 
     async fn prune(&self) {
@@ -240,9 +255,32 @@ impl HistoryWriter {
     }
 }
 
+/// Delivers a stored batch: by one task per part when there are several, each to its share
+/// of the recipients (so each recipient still gets everything in order), else here.
+async fn deliver_batch(hub: &Hub, items: Vec<Item>, parts: usize) {
+    if parts <= 1 || items.len() <= 1 {
+        deliver_part(hub, &items, None).await;
+        return;
+    }
+    let items = Arc::new(items);
+    let mut helpers = Vec::with_capacity(parts - 1);
+    for part in 1..parts {
+        let (hub, items) = (hub.clone(), Arc::clone(&items));
+        helpers.push(tokio::spawn(async move {
+            deliver_part(&hub, &items, Some((part, parts))).await;
+        }));
+    }
+    deliver_part(hub, &items, Some((0, parts))).await;
+    for helper in helpers {
+        if let Err(error) = helper.await {
+            error!(%error, "a delivery task failed");
+        }
+    }
+}
+
 /// Delivers the messages and events of `items` in order, to the recipients of one part
 /// (`(part, parts)`: sessions whose id modulo `parts` is `part`), or to all.
-async fn deliver_part(hub: &Hub, items: &[Item], is_stored: bool, part: Option<(usize, usize)>) {
+async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
     let is_mine = |session: SessionId| {
         part.is_none_or(|(part, parts)| {
             usize::try_from(session.get() % parts as u64).unwrap_or(0) == part
@@ -267,18 +305,6 @@ async fn deliver_part(hub: &Hub, items: &[Item], is_stored: bool, part: Option<(
             } => {
                 if let EventKind::Message { text, .. } = &event.kind {
                     unyielded_bytes += text.as_str().len();
-                }
-                if !is_stored {
-                    if let EventKind::Message { id, target, .. } = &event.kind
-                        && is_mine(sender.0)
-                    {
-                        let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
-                            id: *id,
-                            target: target.clone(),
-                        }));
-                        hub.deliver_now(std::slice::from_ref(sender), &failed, None);
-                    }
-                    continue;
                 }
                 (event, recipients, Some(sender.0))
             }
