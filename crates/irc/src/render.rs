@@ -50,6 +50,7 @@ impl EventSink for IrcSink {
         let wanted = match &event.kind {
             EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
             EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
+            EventKind::AccountChanged { .. } => self.caps.has(Cap::ACCOUNT_NOTIFY),
             EventKind::Invited { session, .. } => {
                 self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
             }
@@ -84,7 +85,12 @@ impl EventSink for IrcSink {
         else {
             return Ok(());
         };
-        match self.outbox.push(bytes) {
+        let pushed = self.outbox.push(bytes);
+        if let EventKind::Disconnected { .. } = event.kind {
+            // The last line this connection gets: its session ends once it is written.
+            self.outbox.close();
+        }
+        match pushed {
             Ok(()) | Err(PushError::Closed) => Ok(()),
             Err(PushError::Full) => Err(Overflow),
         }
@@ -305,6 +311,17 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
         }
         // Rendered by the sink itself (see `history`), never through the shared cache.
         EventKind::History { .. } => return None,
+        EventKind::AccountChanged { who } => line
+            .start(who, has(Cap::ACCOUNT_TAG))
+            .command("ACCOUNT")
+            .param(who.account.as_deref().unwrap_or("*"))
+            .finish(),
+        EventKind::Disconnected { reason } => {
+            let mut b = LineBuilder::new();
+            b.command("ERROR")
+                .trailing(&format!("Closing link: {}", irc_safe(reason)));
+            b.finish()
+        }
         EventKind::NotDelivered { target, .. } => {
             let mut b = LineBuilder::new();
             b.command("FAIL")

@@ -232,6 +232,13 @@ impl Lang {
         }
     }
 
+    pub(crate) fn disconnected(self, reason: &str) -> String {
+        match self {
+            Self::En => format!("! You were disconnected: {reason}"),
+            Self::Zh => format!("! 你已被断开连接:{reason}"),
+        }
+    }
+
     pub(crate) fn not_delivered(self) -> &'static str {
         match self {
             Self::En => {

@@ -18,6 +18,9 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
             target, messages, ..
         } => return history(lang, target, messages.as_deref()),
         EventKind::NotDelivered { .. } => lang.not_delivered().to_owned(),
+        EventKind::Disconnected { reason } => lang.disconnected(&terminal_safe(reason)),
+        // Shown by IRC clients that ask; a plain-text user is told of their own login.
+        EventKind::AccountChanged { .. } => return None,
         EventKind::Joined { who, .. } => lang.entered(&who.nick),
         EventKind::Left { who, reason, .. } | EventKind::Quit { who, reason } => {
             lang.left(&who.nick, reason)
@@ -108,7 +111,12 @@ impl EventSink for TextSink {
         else {
             return Ok(());
         };
-        match self.outbox.push(bytes) {
+        let pushed = self.outbox.push(bytes);
+        if let EventKind::Disconnected { .. } = event.kind {
+            // The last line this connection gets: its session ends once it is written.
+            self.outbox.close();
+        }
+        match pushed {
             Ok(()) | Err(PushError::Closed) => Ok(()),
             Err(PushError::Full) => Err(Overflow),
         }

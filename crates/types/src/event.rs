@@ -130,6 +130,18 @@ pub enum EventKind {
         /// What the face attached to its request (IRC: the command's label), if anything.
         context: Option<Arc<str>>,
     },
+    /// `who` logged in to an account (`who.account` is set) or out of it; delivered to the
+    /// sessions sharing a room with them, and to them.
+    AccountChanged {
+        /// The user, as they are now.
+        who: Arc<Profile>,
+    },
+    /// The session is being disconnected by someone else (IRC: NickServ GHOST); its face
+    /// says why and closes the connection.
+    Disconnected {
+        /// Why, for the user.
+        reason: String,
+    },
     /// A message this session sent could not be stored, so nobody received it.
     NotDelivered {
         /// The message's id.

@@ -604,18 +604,77 @@ impl Hub {
         self.lock().registered.remove(nick.key());
     }
 
+    /// Logs the session in to `account` (or out, `None`); the sessions sharing a room with
+    /// it, and itself, get [`EventKind::AccountChanged`] once it has a nick.
     pub(crate) fn set_account(
         &self,
         session: SessionId,
         account: Option<Arc<str>>,
     ) -> Result<(), Refusal> {
-        let mut state = self.lock();
-        let entry = state
-            .sessions
-            .get_mut(&session)
-            .ok_or(Refusal::SessionClosed)?;
-        entry.account = account;
-        entry.rebuild_profile();
+        let (recipients, event) = {
+            let mut state = self.lock();
+            let State {
+                sessions, rooms, ..
+            } = &mut *state;
+            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
+            entry.account = account;
+            entry.rebuild_profile();
+            let Some(profile) = entry.profile.clone() else {
+                return Ok(());
+            };
+            let own = (session, Arc::clone(&entry.sink));
+            let mut recipients = co_members(sessions, rooms, session);
+            recipients.push(own);
+            (recipients, EventKind::AccountChanged { who: profile })
+        };
+        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
+        Ok(())
+    }
+
+    /// Disconnects the session using `nick` (IRC's NickServ `GHOST`), which must be the
+    /// nick of the account `session` is logged in to; everyone sharing a room with it is
+    /// told it quit, with who did it.
+    ///
+    /// # Errors
+    /// [`Refusal::NotLoggedIn`] if `session` is not logged in to that nick's account,
+    /// [`Refusal::NoSuchNick`] if nobody else uses it, [`Refusal::SessionClosed`].
+    pub fn ghost(&self, session: SessionId, nick: &Nick) -> Result<(), Refusal> {
+        let (ghost, sink, by) = {
+            let state = self.lock();
+            let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+            let is_owner = entry
+                .account
+                .as_deref()
+                .is_some_and(|account| teahouse_types::casefold(account) == nick.key());
+            if !is_owner {
+                return Err(Refusal::NotLoggedIn);
+            }
+            let by = entry
+                .nick
+                .as_ref()
+                .map_or_else(|| nick.as_str().to_owned(), |n| n.as_str().to_owned());
+            let ghost = *state
+                .nicks
+                .get(nick.key())
+                .filter(|id| **id != session)
+                .ok_or_else(|| Refusal::NoSuchNick(nick.clone()))?;
+            let sink = Arc::clone(
+                &state
+                    .sessions
+                    .get(&ghost)
+                    .ok_or(Refusal::SessionClosed)?
+                    .sink,
+            );
+            (ghost, sink, by)
+        };
+        let reason = format!("GHOST command used by {by}");
+        let event = Arc::new(HubEvent::new(EventKind::Disconnected {
+            reason: reason.clone(),
+        }));
+        self.deliver_now(&[(ghost, sink)], &event, None);
+        let text = MessageText::parse(&reason).ok();
+        self.remove(ghost, LeaveReason::Requested(text));
+        info!(session_id = %ghost, by = %session, "ghost disconnected");
         Ok(())
     }
 

@@ -210,7 +210,7 @@ pub(super) fn is_nickserv(target: &str) -> bool {
 }
 
 /// A line to NickServ: `HELP`, `REGISTER password [email]`, `IDENTIFY [account] password`,
-/// `LOGOUT`, `INFO [account]`.
+/// `GHOST nick`, `LOGOUT`, `INFO [account]`.
 pub(super) fn nickserv(session: &mut Session, text: &str) {
     let mut words = text.split_whitespace();
     let command = words.next().unwrap_or("HELP").to_ascii_uppercase();
@@ -265,6 +265,20 @@ pub(super) fn nickserv(session: &mut Session, text: &str) {
             }
             Err(refusal) => service_notice(session, &capitalised(&refusal)),
         },
+        ("GHOST", [nick]) => {
+            let Ok(nick) = Nick::parse(nick) else {
+                service_notice(session, "Usage: GHOST <nick>");
+                return;
+            };
+            match hub.ghost(id, &nick) {
+                Ok(()) => service_notice(session, &format!("{nick} has been disconnected.")),
+                Err(Refusal::NotLoggedIn) => service_notice(
+                    session,
+                    &format!("You must be logged in to the account {nick} to do that."),
+                ),
+                Err(refusal) => service_notice(session, &capitalised(&refusal)),
+            }
+        }
         ("INFO", _) => {
             let Some(account) = args
                 .first()
@@ -286,6 +300,7 @@ pub(super) fn nickserv(session: &mut Session, text: &str) {
                 "REGISTER <password>          register your current nickname",
                 "IDENTIFY [account] <password> log in (or use SASL PLAIN)",
                 "LOGOUT                       log out",
+                "GHOST <nick>                 disconnect a session using your account's nick",
                 "INFO [account]               when an account was registered",
             ] {
                 service_notice(session, line);

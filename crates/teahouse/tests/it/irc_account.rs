@@ -141,3 +141,76 @@ async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn ghost_frees_the_nick_and_account_changes_are_announced() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    // The owner registers, then a stale session keeps the nick.
+    let mut stale = server.irc_login("alice").await?;
+    stale.send("REGISTER * x :pw one").await?;
+    stale
+        .expect_prefix(&format!("{S} REGISTER SUCCESS alice "))
+        .await?;
+    stale.expect_prefix(&format!("{S} 900 alice ")).await?;
+
+    // A watcher with account-notify sees logins and logouts of people it shares a channel with.
+    let mut watcher = server.irc().await?;
+    watcher
+        .send("CAP REQ :account-notify extended-join")
+        .await?;
+    watcher.send("NICK watcher").await?;
+    watcher.send("USER w 0 * :w").await?;
+    watcher
+        .expect(&format!("{S} CAP * ACK :account-notify extended-join"))
+        .await?;
+    watcher.send("CAP END").await?;
+    watcher
+        .expect_eventually_prefix(&format!("{S} 422 watcher "))
+        .await?;
+    watcher.send("JOIN #tea").await?;
+    watcher
+        .expect_eventually_prefix(&format!("{S} 366 watcher #tea "))
+        .await?;
+    stale.send("JOIN #tea").await?;
+    watcher
+        .expect(":alice!~alice@127.0.0.1 JOIN #tea alice :alice Real")
+        .await?;
+    stale.send("PRIVMSG NickServ :LOGOUT").await?;
+    watcher.expect(":alice!~alice@127.0.0.1 ACCOUNT *").await?;
+
+    // The owner, from a new connection, logs in under another nick and ghosts the old one.
+    let mut owner = server.irc_login("owner2").await?;
+    owner.send("PRIVMSG NickServ :GHOST alice").await?;
+    owner
+        .expect(":NickServ!NickServ@services NOTICE owner2 :You must be logged in to the account alice to do that.")
+        .await?;
+    owner
+        .send("PRIVMSG NickServ :IDENTIFY alice pw one")
+        .await?;
+    owner
+        .expect(":NickServ!NickServ@services NOTICE owner2 :You are now identified as alice.")
+        .await?;
+    owner.expect_prefix(&format!("{S} 900 owner2 ")).await?;
+    owner.send("PRIVMSG NickServ :GHOST alice").await?;
+    owner
+        .expect(":NickServ!NickServ@services NOTICE owner2 :alice has been disconnected.")
+        .await?;
+    let last = stale.expect_closed().await?;
+    assert!(
+        last.iter()
+            .any(|l| l == "ERROR :Closing link: GHOST command used by owner2"),
+        "{last:?}"
+    );
+    watcher
+        .expect(":alice!~alice@127.0.0.1 QUIT :Quit: GHOST command used by owner2")
+        .await?;
+    owner.send("NICK alice").await?;
+    owner
+        .expect(":owner2!~owner2@127.0.0.1 NICK :alice")
+        .await?;
+    owner.send("PRIVMSG NickServ :GHOST nobody").await?;
+    owner
+        .expect(":NickServ!NickServ@services NOTICE alice :You must be logged in to the account nobody to do that.")
+        .await?;
+    Ok(())
+}
