@@ -35,7 +35,7 @@ enum Command {
 /// Flags of `teahouse admin`: where the store is, as for `serve`.
 #[derive(Debug, Args)]
 struct AdminArgs {
-    /// A TOML config file (for its [store] and [accounts] sections).
+    /// A TOML config file (for its `[store]` and `[accounts]` sections).
     #[arg(long, env = "TEAHOUSE_CONFIG")]
     config: Option<PathBuf>,
     /// Directory of the embedded SQLite store.

@@ -42,7 +42,7 @@ pub enum OutboxClosed {
 /// rather than allowed to grow the server's memory or slow anyone else. Pushing never blocks.
 ///
 /// The outbox has one consumer, the connection's own task, so it keeps a single waker slot
-/// (no waiter list): [`Outbox::next_batch`] and [`Outbox::overflowed`] both park that task's
+/// (no waiter list): [`Outbox::poll_next_batch`] and [`Outbox::poll_overflowed`] both park that task's
 /// waker there, and a push wakes it.
 #[derive(Debug)]
 pub struct Outbox {

@@ -375,3 +375,45 @@ async fn admin_manages_accounts_offline_and_backs_up_a_running_server() -> anyho
         .await?;
     Ok(())
 }
+
+/// Makes a file immutable (even for root, who ignores permission bits) until dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn new(path: std::path::PathBuf) -> anyhow::Result<Self> {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()?;
+        anyhow::ensure!(status.success(), "chattr +i failed (needs root and ext4)");
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_database_stops_the_server_with_a_clear_message() -> anyhow::Result<()> {
+    let dir = DataDir::new("readonly")?;
+    let (ok, out) = admin(&dir, &["create-account", "alice"], "pw").await?;
+    assert!(ok, "{out}");
+    let _frozen = Immutable::new(dir.0.join("teahouse.db"))?;
+    let output = Command::new(BIN)
+        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
+        .args(["--data-dir", dir.arg()])
+        .env_remove("RUST_LOG")
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("readonly database"), "{stderr}");
+    assert!(!stderr.contains("listening"), "it must not serve: {stderr}");
+    Ok(())
+}
