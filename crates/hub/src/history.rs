@@ -194,6 +194,12 @@ impl HistoryWriter {
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
             match item {
+                // The sender's echo of a message that could not be stored: it gets the
+                // failure instead (the message and its echo are always in one batch, as the
+                // echo is queued right after it by the same session... or a later one, where
+                // the store has been tried again).
+                Item::Deliver { event, .. }
+                    if !is_stored && matches!(event.kind, EventKind::Echo { .. }) => {}
                 Item::Message { event, sender, .. } if !is_stored => {
                     if let EventKind::Message { id, target, .. } = &event.kind {
                         let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {

@@ -136,8 +136,9 @@ fn messages_reach_others_not_sender() {
             MessageKind::Normal,
             text("x"),
             None
-        ),
-        Err(Refusal::NoSuchRoom(room("nowhere")))
+        )
+        .err(),
+        Some(Refusal::NoSuchRoom(room("nowhere")))
     );
     assert_eq!(
         hub.say(
@@ -146,8 +147,9 @@ fn messages_reach_others_not_sender() {
             MessageKind::Normal,
             text("x"),
             None
-        ),
-        Err(Refusal::NoSuchNick(nick("carol")))
+        )
+        .err(),
+        Some(Refusal::NoSuchNick(nick("carol")))
     );
 }
 
@@ -304,8 +306,9 @@ fn too_long_message_is_refused() {
             MessageKind::Normal,
             text("hello"),
             None
-        ),
-        Err(Refusal::MessageTooLong { max_bytes: 4 })
+        )
+        .err(),
+        Some(Refusal::MessageTooLong { max_bytes: 4 })
     );
 }
 

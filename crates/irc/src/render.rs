@@ -59,6 +59,22 @@ impl EventSink for IrcSink {
         if !wanted {
             return Ok(());
         }
+        if let EventKind::Echo { message, label } = &event.kind {
+            // The sender's own copy: rendered for it alone, with its command's label.
+            let Some(line) = render(message, self.caps.bits() & Cap::RENDER_MASK) else {
+                return Ok(());
+            };
+            let line = match label {
+                Some(label) if self.caps.has(Cap::LABELED_RESPONSE) => {
+                    prefix_tags(&line, &[("label", label)])
+                }
+                _ => line,
+            };
+            return match self.outbox.push(line) {
+                Ok(()) | Err(PushError::Closed) => Ok(()),
+                Err(PushError::Full) => Err(Overflow),
+            };
+        }
         if let EventKind::History {
             target,
             messages,
@@ -310,7 +326,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             b.finish()
         }
         // Rendered by the sink itself (see `history`), never through the shared cache.
-        EventKind::History { .. } => return None,
+        EventKind::History { .. } | EventKind::Echo { .. } => return None,
         EventKind::AccountChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))
             .command("ACCOUNT")

@@ -21,6 +21,8 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         EventKind::Disconnected { reason } => lang.disconnected(&terminal_safe(reason)),
         // Shown by IRC clients that ask; a plain-text user is told of their own login.
         EventKind::AccountChanged { .. } => return None,
+        // The plain-text face shows no echo of your own lines.
+        EventKind::Echo { .. } => return None,
         EventKind::Joined { who, .. } => lang.entered(&who.nick),
         EventKind::Left { who, reason, .. } | EventKind::Quit { who, reason } => {
             lang.left(&who.nick, reason)

@@ -142,6 +142,14 @@ pub enum EventKind {
         /// Why, for the user.
         reason: String,
     },
+    /// The sender's own copy of its message (IRC `echo-message`), delivered once the message
+    /// is stored, with the label of the command that sent it.
+    Echo {
+        /// The message, as the others got it.
+        message: Arc<HubEvent>,
+        /// The sending command's label (IRC `labeled-response`), if any.
+        label: Option<Arc<str>>,
+    },
     /// A message this session sent could not be stored, so nobody received it.
     NotDelivered {
         /// The message's id.

@@ -30,7 +30,7 @@ struct Route {
 }
 
 /// What [`Hub::say`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Sent {
     /// The message's id.
     pub id: MessageId,
@@ -42,6 +42,8 @@ pub struct Sent {
     pub away: Option<MessageText>,
     /// The sender as the recipients saw them (for the sender's own copy).
     pub from: Arc<Profile>,
+    /// The message event itself (for [`Hub::echo`]).
+    pub event: Arc<HubEvent>,
 }
 
 impl Hub {
@@ -108,7 +110,35 @@ impl Hub {
             target: route.target,
             away: route.away,
             from: route.from,
+            event,
         })
+    }
+
+    /// Sends the sender its own copy of `message` (from [`Sent::event`]) as
+    /// [`EventKind::Echo`]: with history on, after the message is stored (and not at all if
+    /// it could not be), in order with everything else it gets.
+    pub fn echo(&self, session: SessionId, message: Arc<HubEvent>, label: Option<Arc<str>>) {
+        let Some(sink) = self
+            .lock()
+            .sessions
+            .get(&session)
+            .map(|entry| Arc::clone(&entry.sink))
+        else {
+            return;
+        };
+        let event = Arc::new(HubEvent::new(EventKind::Echo { message, label }));
+        let own = [(session, sink)];
+        if let Some(journal) = &self.inner.journal {
+            let item = Item::Deliver {
+                event: Arc::clone(&event),
+                recipients: Arc::from(own.clone()),
+                skip: None,
+            };
+            if journal.queue.try_send(item).is_ok() {
+                return;
+            }
+        }
+        self.deliver_now(&own, &event, None);
     }
 
     /// Sends client-only tags without a message (IRC `TAGMSG`), routed and checked like
@@ -141,6 +171,7 @@ impl Hub {
             target: route.target,
             away: None,
             from: route.from,
+            event,
         })
     }
 

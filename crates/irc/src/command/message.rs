@@ -141,6 +141,7 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
         targets.truncate(MAX_TARGETS);
     }
     let client_tags: Option<Arc<str>> = client_only_tags(message).map(Into::into);
+    let is_single_target = targets.len() == 1;
     for target in targets {
         if super::account::is_nickserv(target) {
             if !is_notice {
@@ -166,12 +167,16 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
                     session.numeric(reply::RPL_AWAY, &[to.as_str(), away.as_str()]);
                 }
                 if session.caps.has(Cap::ECHO_MESSAGE) {
-                    echo(
-                        session,
-                        &sent,
-                        client_tags.as_deref(),
-                        Some((kind, body.as_str())),
-                    );
+                    // Through the hub, so it comes once the message is stored. A lone
+                    // echo is the command's reply: it carries the label.
+                    let label = if is_single_target {
+                        session.label.take().map(Into::into)
+                    } else {
+                        None
+                    };
+                    session
+                        .hub()
+                        .echo(session.id, Arc::clone(&sent.event), label);
                 }
             }
             Err(refusal) if !is_notice => refused(session, &refusal),

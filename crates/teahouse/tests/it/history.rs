@@ -275,10 +275,33 @@ async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow:
     let mut alice = server.login("alice").await?;
     let mut bob = server.login("bob").await?;
     alice.expect("* bob entered the room").await?;
+    // An IRC client with echo-message: its echo means "stored", so it must not come for a
+    // message that was not.
+    let mut irc = server.irc().await?;
+    irc.send("CAP REQ :echo-message").await?;
+    irc.send("NICK carol").await?;
+    irc.send("USER carol 0 * :carol").await?;
+    irc.expect(":teahouse.local CAP * ACK :echo-message")
+        .await?;
+    irc.send("CAP END").await?;
+    irc.expect_eventually_prefix(":teahouse.local 422 carol ")
+        .await?;
+    irc.send("JOIN #lobby").await?;
+    irc.expect_eventually_prefix(":teahouse.local 366 carol #lobby ")
+        .await?;
+    alice.expect("* carol entered the room").await?;
+    bob.expect("* carol entered the room").await?;
     alice.send("before").await?;
     bob.expect("alice: before").await?;
+    irc.expect(":alice!text@127.0.0.1 PRIVMSG #lobby :before")
+        .await?;
 
     db.set_reachable(false).await?;
+    irc.send("PRIVMSG #lobby :during").await?;
+    irc.expect(
+        "FAIL PRIVMSG TEMPORARILY_UNAVAILABLE #lobby :Message not delivered: the server could not store it; try again",
+    )
+    .await?;
     alice.send("during").await?;
     alice
         .expect("! your message was not delivered: the server could not store it; try again")
@@ -292,6 +315,12 @@ async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow:
     alice.send("after").await?;
     // Nothing unstored was delivered: bob's next line is the one after the outage.
     bob.expect("alice: after").await?;
+    irc.expect(":alice!text@127.0.0.1 PRIVMSG #lobby :after")
+        .await?;
+    irc.send("PRIVMSG #lobby :back").await?;
+    irc.expect(":carol!~carol@127.0.0.1 PRIVMSG #lobby :back")
+        .await?;
+    bob.expect("carol: back").await?;
     server.stop().await?;
     db.drop_it().await
 }
