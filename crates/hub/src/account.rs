@@ -81,6 +81,10 @@ impl Accounts {
         })
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     fn check_password_rules(&self, password: &str) -> Result<(), Refusal> {
         let len = password.len();
         if len < self.config.min_password_bytes || len > self.config.max_password_bytes {

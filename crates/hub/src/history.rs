@@ -125,7 +125,10 @@ impl HistoryWriter {
         };
         let store = async move {
             tokio::pin!(shutdown);
-            let mut prune = tokio::time::interval(self.config.prune_interval);
+            // Retention first, before anything is stored or replayed, then every interval.
+            self.prune().await;
+            let period = self.config.prune_interval;
+            let mut prune = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut batch = Vec::new();
             loop {
@@ -480,5 +483,60 @@ impl Hub {
                 context,
             })
             .map_err(|_| Refusal::HistoryUnavailable)
+    }
+}
+
+impl Hub {
+    /// The rooms the session is in and its direct conversations that have messages between
+    /// two ids (exclusive), each with the time of its newest one there, newest first (IRC
+    /// `CHATHISTORY TARGETS`).
+    ///
+    /// # Errors
+    /// [`crate::Refusal::HistoryUnavailable`], [`crate::Refusal::NotRegistered`],
+    /// [`crate::Refusal::SessionClosed`].
+    pub async fn history_targets(
+        &self,
+        session: SessionId,
+        low: i64,
+        high: i64,
+        limit: u32,
+    ) -> Result<Vec<(MessageTarget, SystemTime)>, crate::Refusal> {
+        use crate::Refusal;
+        let accounts = self.inner.accounts.as_ref();
+        let store = match (&self.inner.journal, accounts) {
+            (Some(_), Some(accounts)) => accounts.store().clone(),
+            _ => return Err(Refusal::HistoryUnavailable),
+        };
+        let (nick, rooms) = self.nick_and_rooms(session)?;
+        let mut keys: Vec<String> = rooms.iter().map(room_key).collect();
+        let directs = store.direct_targets(nick.key()).await.map_err(|error| {
+            warn!(%error, "history targets unavailable");
+            Refusal::HistoryUnavailable
+        })?;
+        keys.extend(directs);
+        let found = store
+            .targets(&keys, low, high, limit)
+            .await
+            .map_err(|error| {
+                warn!(%error, "history targets unavailable");
+                Refusal::HistoryUnavailable
+            })?;
+        let own = format!("@{}", nick.key());
+        Ok(found
+            .into_iter()
+            .filter_map(|(key, newest)| {
+                let target = match key.strip_prefix('#') {
+                    Some(_) => MessageTarget::Room(
+                        rooms.iter().find(|room| room_key(room) == key)?.clone(),
+                    ),
+                    None => {
+                        let other = key.split(' ').find(|party| *party != own).unwrap_or(&own);
+                        MessageTarget::Direct(Nick::parse(other.trim_start_matches('@')).ok()?)
+                    }
+                };
+                let ms = u64::try_from(newest).ok()? >> MessageId::SEQUENCE_BITS;
+                Some((target, UNIX_EPOCH + Duration::from_millis(ms)))
+            })
+            .collect())
     }
 }

@@ -588,6 +588,25 @@ impl Store {
             .map_err(Error::query("list history targets"))
     }
 
+    /// The direct conversations `party_key` (a casefolded nick) has messages in: their
+    /// target keys (`@a @b`).
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn direct_targets(&self, party_key: &str) -> Result<Vec<String>, Error> {
+        let keys: Vec<String> =
+            sqlx::query("SELECT DISTINCT target_key FROM messages WHERE target_key LIKE '@%'")
+                .fetch_all(&self.pool)
+                .await
+                .and_then(|rows| rows.iter().map(|row| row.try_get(0)).collect())
+                .map_err(Error::query("list direct conversations"))?;
+        let wanted = format!("@{party_key}");
+        Ok(keys
+            .into_iter()
+            .filter(|key| key.split(' ').any(|party| party == wanted))
+            .collect())
+    }
+
     /// Applies retention: deletes messages older than `before_id` (if given) and all but
     /// the newest `keep_per_target` of each target (if given). Returns how many went.
     ///

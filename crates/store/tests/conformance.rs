@@ -231,6 +231,26 @@ async fn suite(store: &Store) {
     let targets = store.targets(&keys, 0, id(11), 10).await.unwrap();
     assert_eq!(targets, [("#tea".to_owned(), id(10))]);
 
+    // Direct conversations are found by either party, and only by them.
+    let direct = MessageRecord {
+        target_key: "@alice @bob".to_owned(),
+        target: "bob".to_owned(),
+        ..message(id(30), "bob", "psst")
+    };
+    store.append(&[direct]).await.unwrap();
+    assert_eq!(
+        store.direct_targets("alice").await.unwrap(),
+        ["@alice @bob"]
+    );
+    assert_eq!(store.direct_targets("bob").await.unwrap(), ["@alice @bob"]);
+    assert!(store.direct_targets("ali").await.unwrap().is_empty());
+    assert_eq!(
+        store.prune(Some(id(30) + 1), None).await.unwrap(),
+        1 + 10 + 3
+    );
+    store.append(&tea).await.unwrap();
+    store.append(&other).await.unwrap();
+
     // Retention.
     assert_eq!(store.prune(None, Some(5)).await.unwrap(), 5);
     let got = store

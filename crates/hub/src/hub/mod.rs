@@ -575,6 +575,16 @@ impl Hub {
         Ok(((session, Arc::clone(&entry.sink)), nick, is_member))
     }
 
+    pub(crate) fn nick_and_rooms(
+        &self,
+        session: SessionId,
+    ) -> Result<(Nick, Vec<RoomName>), Refusal> {
+        let state = self.lock();
+        let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+        let nick = entry.nick.clone().ok_or(Refusal::NotRegistered)?;
+        Ok((nick, entry.rooms.clone()))
+    }
+
     pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;

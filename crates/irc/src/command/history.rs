@@ -17,26 +17,7 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
     let sub = message.params[0].to_ascii_uppercase();
     let params = &message.params[1..];
     if sub == "TARGETS" {
-        // Listing conversations is not kept yet: an empty list, as the spec allows.
-        let context = session.label.take();
-        let source = session.server_name().to_owned();
-        let id = "targets";
-        let mut start = session.server_line();
-        start
-            .command("BATCH")
-            .param(&format!("+{id}"))
-            .param("draft/chathistory-targets");
-        let start = start.finish();
-        let start = match &context {
-            Some(label) => crate::render::prefix_tags(&start, &[("label", label)]),
-            None => start,
-        };
-        session.send(start);
-        let mut end = teahouse_wire::irc::LineBuilder::new();
-        end.source(&source)
-            .command("BATCH")
-            .param(&format!("-{id}"));
-        session.send(end.finish());
+        targets(session, params);
         return;
     }
     let (target, refs, limit) = match (sub.as_str(), params) {
@@ -127,6 +108,82 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
             "Messages could not be retrieved",
         ),
     }
+}
+
+/// `CHATHISTORY TARGETS timestamp=… timestamp=… limit`: the channels you are in and the
+/// nicks you have talked with that have messages between the two times, with the time of
+/// the newest, newest first, in a `draft/chathistory-targets` batch.
+fn targets(session: &mut Session, params: &[String]) {
+    let [first, second, limit] = params else {
+        fail(
+            session,
+            "INVALID_PARAMS",
+            &["TARGETS"],
+            "Wrong number of parameters",
+        );
+        return;
+    };
+    let Some(limit) = limit.parse::<u32>().ok().filter(|l| *l > 0) else {
+        fail(session, "INVALID_PARAMS", &["TARGETS"], "Invalid limit");
+        return;
+    };
+    let bounds = [first, second].map(|r| {
+        r.starts_with("timestamp=")
+            .then(|| parse_ref(r, false, false))
+            .flatten()
+            .flatten()
+    });
+    let [Some(a), Some(b)] = bounds else {
+        fail(session, "INVALID_PARAMS", &["TARGETS"], "Invalid timestamp");
+        return;
+    };
+    let (low, high) = (a.min(b), a.max(b));
+    let label: Option<String> = session.label.take();
+    let (hub, id) = (session.hub().clone(), session.id);
+    session.waiting = Some(Box::pin(async move {
+        let result = hub
+            .history_targets(id, low - 1, high, limit.min(MAX_LIMIT))
+            .await;
+        Box::new(move |session: &mut Session| {
+            let Ok(found) = result else {
+                fail(
+                    session,
+                    "MESSAGE_ERROR",
+                    &["TARGETS"],
+                    "Targets could not be retrieved",
+                );
+                return;
+            };
+            let batch = "targets";
+            let mut open = session.server_line();
+            open.command("BATCH")
+                .param(&format!("+{batch}"))
+                .param("draft/chathistory-targets");
+            let open = open.finish();
+            let open = match &label {
+                Some(label) if session.caps.has(crate::cap::Cap::LABELED_RESPONSE) => {
+                    crate::render::prefix_tags(&open, &[("label", label)])
+                }
+                _ => open,
+            };
+            session.send(open);
+            for (target, newest) in found {
+                let mut line = session.server_line();
+                line.command("CHATHISTORY")
+                    .param("TARGETS")
+                    .param(&crate::render::target_name(&target))
+                    .param(&format!(
+                        "timestamp={}",
+                        humantime::format_rfc3339_millis(newest)
+                    ));
+                let line = crate::render::prefix_tags(&line.finish(), &[("batch", batch)]);
+                session.send(line);
+            }
+            let mut close = session.server_line();
+            close.command("BATCH").param(&format!("-{batch}"));
+            session.send(close.finish());
+        }) as crate::session::Continuation
+    }));
 }
 
 fn parse_target(target: &str) -> Option<HistoryTarget> {

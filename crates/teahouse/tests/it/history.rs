@@ -33,9 +33,18 @@ impl Drop for DataDir {
 
 /// `teahouse serve` on port 0 with `data_dir`; returns it and its plain-text address.
 async fn serve(data_dir: &DataDir) -> anyhow::Result<(Child, std::net::SocketAddr)> {
+    serve_with(data_dir, &[]).await
+}
+
+/// [`serve`] with more arguments.
+async fn serve_with(
+    data_dir: &DataDir,
+    args: &[&str],
+) -> anyhow::Result<(Child, std::net::SocketAddr)> {
     let mut child = Command::new(BIN)
         .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
         .args(["--data-dir", data_dir.arg()])
+        .args(args)
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -444,5 +453,41 @@ async fn a_read_only_database_stops_the_server_with_a_clear_message() -> anyhow:
     let stderr = String::from_utf8(output.stderr)?;
     assert!(stderr.contains("readonly database"), "{stderr}");
     assert!(!stderr.contains("listening"), "it must not serve: {stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_messages_per_room() -> anyhow::Result<()> {
+    let dir = DataDir::new("retention")?;
+    let (server, addr) = serve(&dir).await?;
+    let mut alice = login(addr, "alice").await?;
+    for i in 0..5 {
+        alice.send(&format!("m{i}")).await?;
+    }
+    alice.send("/who").await?;
+    alice.expect("* In lobby (1): alice").await?;
+    let mut bob = login(addr, "bob").await?;
+    bob.expect_history(
+        "lobby",
+        &[
+            "alice: m0",
+            "alice: m1",
+            "alice: m2",
+            "alice: m3",
+            "alice: m4",
+        ],
+    )
+    .await?;
+    drop(server);
+
+    // Restarted with a limit of two per room: retention runs before anything is replayed.
+    let config = dir.0.join("retention.toml");
+    std::fs::write(&config, "[history]\nmax_per_target = 2\n")?;
+    let config = config.to_str().context("path")?;
+    let (_server, addr) = serve_with(&dir, &["--config", config]).await?;
+    let mut carol = login(addr, "carol").await?;
+    carol
+        .expect_history("lobby", &["alice: m3", "alice: m4"])
+        .await?;
     Ok(())
 }

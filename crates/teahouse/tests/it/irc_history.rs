@@ -180,6 +180,39 @@ async fn chathistory_returns_stored_messages_in_batches() -> anyhow::Result<()> 
         untagged(&got),
         [":bob!~bob@127.0.0.1 PRIVMSG alice :just for you"]
     );
+    // TARGETS: the conversations with messages in a time range, newest first.
+    alice
+        .send("@label=t CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10")
+        .await?;
+    let open = alice.line().await?;
+    assert!(
+        open.starts_with("@label=t ")
+            && open.ends_with(&format!("{S} BATCH +targets draft/chathistory-targets")),
+        "{open}"
+    );
+    for target in ["bob", "#tea"] {
+        let line = alice.line().await?;
+        assert!(
+            line.starts_with("@batch=targets ")
+                && line.contains(&format!("{S} CHATHISTORY TARGETS {target} timestamp=")),
+            "{line}"
+        );
+    }
+    alice.expect(&format!("{S} BATCH -targets")).await?;
+    alice
+        .send("CHATHISTORY TARGETS timestamp=2100-01-01T00:00:00.000Z timestamp=2200-01-01T00:00:00.000Z 10")
+        .await?;
+    alice
+        .expect(&format!("{S} BATCH +targets draft/chathistory-targets"))
+        .await?;
+    alice.expect(&format!("{S} BATCH -targets")).await?;
+    alice.send("CHATHISTORY TARGETS * * 10").await?;
+    alice
+        .expect(&format!(
+            "{S} FAIL CHATHISTORY INVALID_PARAMS TARGETS :Invalid timestamp"
+        ))
+        .await?;
+
     let mut carol = reg(&server, "carol", CAPS).await?;
     carol.send("@label=g CHATHISTORY LATEST bob * 10").await?;
     assert!(batch(&mut carol, "g", "bob").await?.is_empty());
