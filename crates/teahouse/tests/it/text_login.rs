@@ -268,3 +268,59 @@ async fn three_wrong_passwords_close_the_connection_and_guessing_is_limited() ->
     again.expect("Enter a nickname:").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn wrong_passwords_are_limited_per_address_across_accounts() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    for name in ["ann", "ben"] {
+        let mut owner = server.login(name).await?;
+        owner.send("/register secret").await?;
+        owner
+            .expect_prefix(&format!("* Nickname {name} is now registered"))
+            .await?;
+        owner.send("quit").await?;
+        owner.expect_closed().await?;
+    }
+    // Two wrong guesses at each account, then a fifth at ann's: five from this address.
+    let mut guesser = server.connect().await?;
+    guesser.expect("Enter a nickname:").await?;
+    for (name, guesses) in [("ann", 2), ("ben", 2)] {
+        guesser.send(name).await?;
+        guesser
+            .expect_prefix(&format!("Nickname {name} is registered."))
+            .await?;
+        for _ in 0..guesses {
+            guesser.send("wrong").await?;
+            guesser
+                .expect_prefix("! Wrong nickname or password")
+                .await?;
+        }
+        guesser.send("/nick").await?;
+        guesser
+            .expect_prefix(&format!("Nickname {name} is registered."))
+            .await?;
+        guesser.send("/nick zed").await?;
+        guesser.expect("Nickname set: zed").await?;
+        guesser.expect("* zed entered the room").await?;
+        guesser.expect_prefix("* In lobby").await?;
+        guesser.send("quit").await?;
+        guesser.expect_closed().await?;
+        guesser = server.connect().await?;
+        guesser.expect("Enter a nickname:").await?;
+    }
+    guesser.send("ann").await?;
+    guesser.expect_prefix("Nickname ann is registered.").await?;
+    guesser.send("wrong").await?;
+    guesser
+        .expect_prefix("! Wrong nickname or password")
+        .await?;
+    // Ben's account has two failures, but the address has five: the right password is
+    // not even checked.
+    guesser.send("/nick ben").await?;
+    guesser.expect_prefix("Nickname ben is registered.").await?;
+    guesser.send("secret").await?;
+    guesser
+        .expect("! Too many failed logins; try again later")
+        .await?;
+    Ok(())
+}
