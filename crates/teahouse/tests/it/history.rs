@@ -491,3 +491,33 @@ async fn retention_keeps_the_newest_messages_per_room() -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_stores_everything_accepted() -> anyhow::Result<()> {
+    let dir = DataDir::new("graceful")?;
+    let config = dir.0.join("replay.toml");
+    std::fs::write(&config, "[history]\nreplay_lines = 200\n")?;
+    let config = config.to_str().context("path")?;
+    let (mut server, addr) = serve_with(&dir, &["--config", config]).await?;
+    let mut alice = login(addr, "alice").await?;
+    for i in 0..100 {
+        alice.send(&format!("m{i}")).await?;
+    }
+    // Once /who is answered every line before it was accepted; stop the server at once,
+    // while many are still on their way to the store.
+    alice.send("/who").await?;
+    alice.expect_eventually("* In lobby (1): alice").await?;
+    let pid = server.id().context("server pid")?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    assert!(status.success());
+    assert!(server.wait().await?.success());
+
+    let (_server, addr) = serve_with(&dir, &["--config", config]).await?;
+    let mut bob = login(addr, "bob").await?;
+    let expected: Vec<String> = (0..100).map(|i| format!("alice: m{i}")).collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    bob.expect_history("lobby", &expected).await?;
+    Ok(())
+}

@@ -33,6 +33,12 @@ async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
             "{S} FAIL REGISTER BAD_ACCOUNT_NAME bob :The account name must be your current nickname"
         ))
         .await?;
+    alice.send("REGISTER * x :").await?;
+    alice
+        .expect(&format!(
+            "{S} FAIL REGISTER UNACCEPTABLE_PASSWORD alice :a password must be 1 to 256 bytes long"
+        ))
+        .await?;
     alice.send("REGISTER * x :pw one").await?;
     alice
         .expect(&format!(
@@ -42,6 +48,12 @@ async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
     alice
         .expect(&format!(
             "{S} 900 alice alice!~alice@127.0.0.1 alice :You are now logged in as alice"
+        ))
+        .await?;
+    alice.send("REGISTER * x :again").await?;
+    alice
+        .expect(&format!(
+            "{S} FAIL REGISTER ALREADY_AUTHENTICATED alice :You are already logged in"
         ))
         .await?;
     alice.send("QUIT").await?;
