@@ -295,7 +295,6 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
             usize::try_from(session.get() % parts as u64).unwrap_or(0) == part
         })
     };
-    let mut mine: Vec<Recipient> = Vec::new();
     let mut unyielded_bytes = 0;
     for item in items {
         // A batch can hold thousands of messages: delivering them all in one go would put
@@ -324,13 +323,7 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
             } => (event, recipients, *skip),
             Item::Replay { .. } => continue,
         };
-        if part.is_none() {
-            hub.deliver_now(recipients, event, skip);
-            continue;
-        }
-        mine.clear();
-        mine.extend(recipients.iter().filter(|(id, _)| is_mine(*id)).cloned());
-        hub.deliver_now(&mine, event, skip);
+        hub.deliver_now_where(recipients, event, skip, is_mine);
     }
 }
 

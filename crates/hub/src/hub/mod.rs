@@ -729,8 +729,23 @@ impl Hub {
         event: &Arc<HubEvent>,
         skip: Option<SessionId>,
     ) {
+        self.deliver_now_where(recipients, event, skip, |_| true);
+    }
+
+    /// [`Hub::deliver_now`] to the recipients `keep` picks (one part of a split delivery).
+    pub(crate) fn deliver_now_where(
+        &self,
+        recipients: &[(SessionId, Arc<dyn EventSink>)],
+        event: &Arc<HubEvent>,
+        skip: Option<SessionId>,
+        keep: impl Fn(SessionId) -> bool,
+    ) {
         let mut overflowed = Vec::new();
-        deliver_all(recipients, event, skip, &mut overflowed);
+        for (id, sink) in recipients {
+            if Some(*id) != skip && keep(*id) && sink.deliver(event).is_err() {
+                overflowed.push(*id);
+            }
+        }
         while let Some(id) = overflowed.pop() {
             info!(session_id = %id, "send queue exceeded");
             if let Some((recipients, event)) = self.detach(id, LeaveReason::SendQueueExceeded) {
