@@ -154,7 +154,7 @@ impl Lines {
 }
 
 /// Starts `teahouse serve` on port 0 and reads the bound address from its log.
-async fn serve(args: &[&str]) -> anyhow::Result<(Child, std::net::SocketAddr)> {
+pub(crate) async fn serve(args: &[&str]) -> anyhow::Result<(Child, std::net::SocketAddr)> {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(["--text-addr", "127.0.0.1:0", "--irc-addr", "127.0.0.1:0"])

@@ -3,8 +3,7 @@
 use std::process::Stdio;
 
 use anyhow::Context as _;
-use teahouse_testkit::{TextClient, WAIT};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use teahouse_testkit::TextClient;
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_teahouse");
@@ -41,30 +40,9 @@ async fn serve_with(
     data_dir: &DataDir,
     args: &[&str],
 ) -> anyhow::Result<(Child, std::net::SocketAddr)> {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
-        .args(["--data-dir", data_dir.arg()])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("spawning teahouse serve")?;
-    let mut log = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(WAIT, log.next_line())
-            .await
-            .context("server did not log its address")??
-            .context("server exited before listening")?;
-        if let Some(rest) = line.split(" addr=").nth(1)
-            && line.contains("listening")
-        {
-            break rest.split_whitespace().next().context("address")?.parse()?;
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
-    Ok((child, addr))
+    let mut all = vec!["--data-dir", data_dir.arg()];
+    all.extend_from_slice(args);
+    crate::binary::serve(&all).await
 }
 
 async fn login(addr: std::net::SocketAddr, nick: &str) -> anyhow::Result<TextClient> {
@@ -207,14 +185,16 @@ impl PgDatabase {
     }
 }
 
+/// A test server keeping its store in the database at `url`.
+async fn server_on(url: &str) -> anyhow::Result<teahouse_testkit::TestServer> {
+    let url = url.to_owned();
+    teahouse_testkit::TestServer::start_with(move |c| c.store.database_url = Some(url)).await
+}
+
 #[tokio::test]
 async fn on_postgresql_history_and_accounts_survive_a_restart() -> anyhow::Result<()> {
     let db = PgDatabase::create("restart").await?;
-    let url = db.url.clone();
-    let server = teahouse_testkit::TestServer::start_with(|c| {
-        c.store.database_url = Some(url.clone());
-    })
-    .await?;
+    let server = server_on(&db.url).await?;
     let mut alice = server.login("alice").await?;
     alice.send("/register on postgres").await?;
     alice
@@ -231,10 +211,7 @@ async fn on_postgresql_history_and_accounts_survive_a_restart() -> anyhow::Resul
         .await?;
     server.stop().await?;
 
-    let server = teahouse_testkit::TestServer::start_with(|c| {
-        c.store.database_url = Some(url.clone());
-    })
-    .await?;
+    let server = server_on(&db.url).await?;
     let mut carol = server.login("carol").await?;
     carol
         .expect_history("lobby", &["alice: one", "alice: two", "alice: three"])
@@ -276,11 +253,7 @@ impl PgDatabase {
 #[tokio::test]
 async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow::Result<()> {
     let db = PgDatabase::create("outage").await?;
-    let url = db.url.clone();
-    let server = teahouse_testkit::TestServer::start_with(|c| {
-        c.store.database_url = Some(url.clone());
-    })
-    .await?;
+    let server = server_on(&db.url).await?;
     let mut alice = server.login("alice").await?;
     let mut bob = server.login("bob").await?;
     alice.expect("* bob entered the room").await?;
