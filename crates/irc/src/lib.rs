@@ -25,7 +25,6 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 pub use crate::render::IrcSink;
 use crate::session::Shared;
@@ -106,13 +105,12 @@ pub struct IrcFace {
 impl IrcFace {
     /// A face serving `hub` with `config`; its sessions say goodbye when `shutdown` is
     /// cancelled.
-    pub fn new(hub: Hub, config: IrcConfig, shutdown: CancellationToken) -> Self {
+    pub fn new(hub: Hub, config: IrcConfig) -> Self {
         Self {
             shared: Arc::new(Shared {
                 hub,
                 source: Arc::from(config.server_name.as_str()),
                 config,
-                shutdown,
                 created: SystemTime::now(),
             }),
         }

@@ -102,7 +102,7 @@ impl EventSink for IrcSink {
             return Ok(());
         };
         let pushed = self.outbox.push(bytes);
-        if let EventKind::Disconnected { .. } = event.kind {
+        if let EventKind::Disconnected { .. } | EventKind::ServerShutdown = event.kind {
             // The last line this connection gets: its session ends once it is written.
             self.outbox.close();
         }
@@ -332,6 +332,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             .command("ACCOUNT")
             .param(who.account.as_deref().unwrap_or("*"))
             .finish(),
+        EventKind::ServerShutdown => crate::reply::error_line("Server shutting down"),
         EventKind::Disconnected { reason } => {
             let mut b = LineBuilder::new();
             b.command("ERROR")

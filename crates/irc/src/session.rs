@@ -16,7 +16,6 @@ use teahouse_wire::text::{Frame, LineDecoder};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span, trace};
 
 use crate::IrcConfig;
@@ -36,7 +35,6 @@ pub(crate) struct Shared {
     /// The server name, shared by every session's sink (for the lines it makes itself).
     pub(crate) source: Arc<str>,
     pub(crate) config: IrcConfig,
-    pub(crate) shutdown: CancellationToken,
     pub(crate) created: SystemTime,
 }
 
@@ -61,7 +59,7 @@ pub(crate) struct Session {
     /// Whether the right PASS was given (or none is needed).
     pub(crate) has_password: bool,
     /// The label of the command being run, for labeled-response.
-    pub(crate) label: Option<String>,
+    pub(crate) label: Option<Box<str>>,
     /// Replies of the command being run, sent together when it ends.
     pub(crate) pending: Vec<Bytes>,
     /// Set by a command that ends the session.
@@ -323,10 +321,8 @@ fn drive(
         let mut wbatch: Vec<Bytes> = Vec::new();
         let outbox = Arc::clone(&session.outbox);
         let (mut reader, mut writer) = stream.split();
-        // Long-lived, so a wake-up re-registers nothing: the shutdown wait and one timer that is
-        // only moved when its deadline changes.
-        let shutdown = shared.shutdown.cancelled();
-        tokio::pin!(shutdown);
+        // Long-lived, so a wake-up re-registers nothing: one timer, only moved when its
+        // deadline changes. (Shutdown arrives as a hub event on the outbox, not a watch.)
         let timer = sleep_until(next_timer(&session, &clock, config));
         tokio::pin!(timer);
 
@@ -343,11 +339,6 @@ fn drive(
             }
             tokio::select! {
                 biased;
-                () = &mut shutdown, if !is_closing => {
-                    session.push(reply::error_line("Server shutting down"));
-                    session.leave(LeaveReason::ServerShutdown);
-                    clock.close_deadline = Some(Instant::now() + config.close_grace);
-                }
                 written = write_step(&mut writer, &outbox, &mut wbatch) => {
                     if let Err(end) = written {
                         debug!(?end, "writing ended");
@@ -589,7 +580,7 @@ fn handle_line(session: &mut Session, line: &str) {
         session.label = message
             .tag("label")
             .filter(|l| !l.is_empty() && l.len() <= 64)
-            .map(str::to_owned);
+            .map(Into::into);
     }
     command::dispatch(session, &message);
     // A command that waits sends its replies (and answers its label) when it is done.

@@ -121,7 +121,7 @@ pub async fn run(
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "text", %addr, lang = config.text.lang.code(), "listening");
         }
-        let face = TextFace::new(hub.clone(), config.text_config(), token.clone());
+        let face = TextFace::new(hub.clone(), config.text_config());
         let ctx = AcceptContext {
             proto: "text",
             limiter: limiter.clone(),
@@ -135,7 +135,7 @@ pub async fn run(
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "irc", %addr, server_name = %config.irc.server_name, "listening");
         }
-        let face = IrcFace::new(hub.clone(), config.irc_config(), token.clone());
+        let face = IrcFace::new(hub.clone(), config.irc_config());
         let ctx = AcceptContext {
             proto: "irc",
             limiter: limiter.clone(),
@@ -152,6 +152,7 @@ pub async fn run(
         "shutting down: closing every session"
     );
     token.cancel();
+    hub.shut_down();
     tracker.close();
     if tokio::time::timeout(config.server.shutdown_timeout, tracker.wait())
         .await

@@ -108,3 +108,53 @@ fn tune(stream: &TcpStream, keepalive: Duration) -> io::Result<()> {
     socket.set_tcp_keepalive(&probes)?;
     socket.set_tcp_user_timeout(Some(keepalive + interval * 3))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use teahouse_hub::{ConnectionLimits, Hub, HubConfig};
+    use teahouse_irc::IrcFace;
+    use teahouse_text::TextFace;
+
+    use super::*;
+    use crate::Config;
+
+    /// Every idle connection holds one session task, so its size is memory per connection
+    /// (docs/BENCHMARKS.md). Tokio rounds a task up to a multiple of 128 bytes: the IRC
+    /// session's future must stay within 896 bytes of task, or each connection pays 128
+    /// more. A field added to a session lands here first; box what is rarely used.
+    #[tokio::test]
+    async fn session_futures_stay_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (stream, peer) = listener.accept().await.expect("accept");
+        let limiter = ConnectionLimiter::new(ConnectionLimits {
+            max_connections: 10,
+            max_connections_per_ip: 10,
+            is_loopback_exempt: true,
+        });
+        let permit = limiter
+            .admit(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .expect("admit");
+        let config = Config::default();
+        let hub = Hub::new(HubConfig::default());
+        let irc = IrcFace::new(hub.clone(), config.irc_config());
+        let future = Face::run_session(&irc, stream, peer, permit);
+        let irc_size = std::mem::size_of_val(&future);
+        drop(future);
+        let (stream, peer) = {
+            let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            listener.accept().await.expect("accept")
+        };
+        let permit = limiter
+            .admit(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .expect("admit");
+        let text = TextFace::new(hub, config.text_config());
+        let future = Face::run_session(&text, stream, peer, permit);
+        let text_size = std::mem::size_of_val(&future);
+        assert!(irc_size <= 768, "IRC session future is {irc_size} bytes");
+        assert!(text_size <= 768, "text session future is {text_size} bytes");
+    }
+}

@@ -25,7 +25,6 @@ pub use lang::Lang;
 use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
 use teahouse_types::RoomName;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 use crate::session::Shared;
 
@@ -38,13 +37,9 @@ pub struct TextFace {
 impl TextFace {
     /// A face serving `hub` with `config`; its sessions say goodbye when `shutdown` is
     /// cancelled.
-    pub fn new(hub: Hub, config: TextConfig, shutdown: CancellationToken) -> Self {
+    pub fn new(hub: Hub, config: TextConfig) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                hub,
-                config,
-                shutdown,
-            }),
+            shared: Arc::new(Shared { hub, config }),
         }
     }
 

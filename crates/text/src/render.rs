@@ -19,6 +19,7 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         } => return history(lang, target, messages.as_deref()),
         EventKind::NotDelivered { .. } => lang.not_delivered().to_owned(),
         EventKind::Disconnected { reason } => lang.disconnected(&terminal_safe(reason)),
+        EventKind::ServerShutdown => lang.shutting_down().to_owned(),
         // Shown by IRC clients that ask; a plain-text user is told of their own login.
         EventKind::AccountChanged { .. } => return None,
         // The plain-text face shows no echo of your own lines.
@@ -114,7 +115,7 @@ impl EventSink for TextSink {
             return Ok(());
         };
         let pushed = self.outbox.push(bytes);
-        if let EventKind::Disconnected { .. } = event.kind {
+        if let EventKind::Disconnected { .. } | EventKind::ServerShutdown = event.kind {
             // The last line this connection gets: its session ends once it is written.
             self.outbox.close();
         }

@@ -13,7 +13,6 @@ use teahouse_wire::text::{Frame, LineDecoder, encode_line};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 
 use crate::TextConfig;
@@ -25,7 +24,6 @@ use crate::render::TextSink;
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
     pub(crate) config: TextConfig,
-    pub(crate) shutdown: CancellationToken,
 }
 
 /// Where a session is in its life.
@@ -156,12 +154,8 @@ fn drive(
         let mut decoder = LineDecoder::new(config.max_line_bytes);
         let mut rbuf = BytesMut::new();
         let mut wbatch: Vec<Bytes> = Vec::new();
-        let shared = Arc::clone(&session.shared);
         let outbox = Arc::clone(&session.outbox);
         let (mut reader, mut writer) = stream.split();
-        // Long-lived, so a wake-up re-registers nothing.
-        let shutdown = shared.shutdown.cancelled();
-        tokio::pin!(shutdown);
         let login_timer = sleep_until(login_deadline);
         tokio::pin!(login_timer);
         let close_timer = sleep_until(login_deadline);
@@ -184,11 +178,6 @@ fn drive(
             let is_waiting = pending.is_some();
             tokio::select! {
                 biased;
-                () = &mut shutdown, if !is_closing => {
-                    session.reply(session.lang().shutting_down());
-                    session.leave(LeaveReason::ServerShutdown);
-                    close_deadline = Some(Instant::now() + session.shared.config.close_grace);
-                }
                 written = write_step(&mut writer, &outbox, &mut wbatch) => {
                     if let Err(end) = written {
                         debug!(?end, "writing ended");

@@ -150,6 +150,8 @@ pub enum EventKind {
         /// The sending command's label (IRC `labeled-response`), if any.
         label: Option<Arc<str>>,
     },
+    /// The server is shutting down; the face says goodbye and closes the connection.
+    ServerShutdown,
     /// A message this session sent could not be stored, so nobody received it.
     NotDelivered {
         /// The message's id.

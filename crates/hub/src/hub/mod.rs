@@ -641,6 +641,29 @@ impl Hub {
         Ok(())
     }
 
+    /// Ends every session at server shutdown: each gets [`EventKind::ServerShutdown`] (its
+    /// face says goodbye and closes the connection once that is written) and leaves the
+    /// hub, with no notices to anyone, since everyone leaves. Sessions need no shutdown
+    /// watch of their own, which keeps every idle connection smaller.
+    pub fn shut_down(&self) {
+        let sinks: Vec<Recipient> = {
+            let mut state = self.lock();
+            let sessions = std::mem::take(&mut state.sessions);
+            state.nicks.clear();
+            state.rooms.clear();
+            sessions
+                .into_iter()
+                .map(|(id, entry)| (id, entry.sink))
+                .collect()
+        };
+        info!(sessions = sinks.len(), "every session told to close");
+        let event = Arc::new(HubEvent::new(EventKind::ServerShutdown));
+        for (_, sink) in &sinks {
+            // A full queue is closed already; the session ends either way.
+            let _ = sink.deliver(&event);
+        }
+    }
+
     /// Disconnects the session using `nick` (IRC's NickServ `GHOST`), which must be the
     /// nick of the account `session` is logged in to; everyone sharing a room with it is
     /// told it quit, with who did it.

@@ -86,7 +86,7 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
             return;
         }
     };
-    let context = session.label.clone().map(Into::into);
+    let context = session.label.as_deref().map(Into::into);
     match session
         .hub()
         .request_history(session.id, history_target, query, limit, context)
@@ -138,7 +138,7 @@ fn targets(session: &mut Session, params: &[String]) {
         return;
     };
     let (low, high) = (a.min(b), a.max(b));
-    let label: Option<String> = session.label.take();
+    let label: Option<Box<str>> = session.label.take();
     let (hub, id) = (session.hub().clone(), session.id);
     session.waiting = Some(Box::pin(async move {
         let result = hub
