@@ -124,6 +124,10 @@ mod tests {
     /// (docs/BENCHMARKS.md). Tokio rounds a task up to a multiple of 128 bytes: the IRC
     /// session's future must stay within 896 bytes of task, or each connection pays 128
     /// more. A field added to a session lands here first; box what is rarely used.
+    ///
+    /// The bound is the workspace test build's: its dev-dependencies turn on tokio features
+    /// the binary does not have (`process`), which make a few tokio types, and so this
+    /// future, 24 bytes bigger. 792 here is 768 in the release binary: a task of 896 bytes.
     #[tokio::test]
     async fn session_futures_stay_small() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -154,7 +158,7 @@ mod tests {
         let text = TextFace::new(hub, config.text_config());
         let future = Face::run_session(&text, stream, peer, permit);
         let text_size = std::mem::size_of_val(&future);
-        assert!(irc_size <= 768, "IRC session future is {irc_size} bytes");
-        assert!(text_size <= 768, "text session future is {text_size} bytes");
+        assert!(irc_size <= 792, "IRC session future is {irc_size} bytes");
+        assert!(text_size <= 792, "text session future is {text_size} bytes");
     }
 }
