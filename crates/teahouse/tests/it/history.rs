@@ -4,6 +4,8 @@ use std::process::Stdio;
 
 use anyhow::Context as _;
 use teahouse_testkit::TextClient;
+
+use crate::pg::{PgDatabase, server_on};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_teahouse");
@@ -131,66 +133,6 @@ async fn a_corrupt_database_stops_the_server_with_a_clear_message() -> anyhow::R
     Ok(())
 }
 
-/// A fresh PostgreSQL database on the server at `TEAHOUSE_TEST_POSTGRES_URL` (default
-/// `postgres://postgres@127.0.0.1:5432/test`), dropped by [`PgDatabase::drop_it`].
-struct PgDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create(label: &str) -> anyhow::Result<Self> {
-        use sqlx::Connection as _;
-        sqlx::any::install_default_drivers();
-        let admin_url = std::env::var("TEAHOUSE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let mut admin = sqlx::AnyConnection::connect(&admin_url)
-            .await
-            .with_context(|| {
-                format!(
-                    "PostgreSQL is not reachable at {admin_url}; start it with \
-                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
-                 or set TEAHOUSE_TEST_POSTGRES_URL"
-                )
-            })?;
-        let name = format!("teahouse_it_{label}_{}", std::process::id());
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await?;
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await?;
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Ok(Self {
-            admin_url,
-            name,
-            url,
-        })
-    }
-
-    async fn drop_it(self) -> anyhow::Result<()> {
-        use sqlx::Connection as _;
-        let mut admin = sqlx::AnyConnection::connect(&self.admin_url).await?;
-        sqlx::raw_sql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await?;
-        Ok(())
-    }
-}
-
-/// A test server keeping its store in the database at `url`.
-async fn server_on(url: &str) -> anyhow::Result<teahouse_testkit::TestServer> {
-    let url = url.to_owned();
-    teahouse_testkit::TestServer::start_with(move |c| c.store.database_url = Some(url)).await
-}
-
 #[tokio::test]
 async fn on_postgresql_history_and_accounts_survive_a_restart() -> anyhow::Result<()> {
     let db = PgDatabase::create("restart").await?;
@@ -224,30 +166,6 @@ async fn on_postgresql_history_and_accounts_survive_a_restart() -> anyhow::Resul
     alice.expect("* You are logged in to account alice").await?;
     server.stop().await?;
     db.drop_it().await
-}
-
-impl PgDatabase {
-    /// Cuts the server off its database (every connection ended, new ones refused), or
-    /// lets it back in.
-    async fn set_reachable(&self, is_reachable: bool) -> anyhow::Result<()> {
-        use sqlx::Connection as _;
-        let mut admin = sqlx::AnyConnection::connect(&self.admin_url).await?;
-        sqlx::raw_sql(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS {is_reachable}",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await?;
-        if !is_reachable {
-            sqlx::raw_sql(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-                self.name
-            ))
-            .execute(&mut admin)
-            .await?;
-        }
-        Ok(())
-    }
 }
 
 #[tokio::test]

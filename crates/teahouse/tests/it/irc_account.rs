@@ -2,6 +2,8 @@
 
 use teahouse_testkit::{TestServer, TextClient};
 
+use crate::pg::on_both_backends;
+
 const S: &str = ":teahouse.local";
 
 /// `\0alice\0pw one`, base64.
@@ -25,204 +27,208 @@ async fn start_with_sasl(server: &TestServer, nick: &str) -> anyhow::Result<Text
 
 #[tokio::test]
 async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
-    let mut alice = server.irc_login("alice").await?;
-    alice.send("REGISTER bob x pw").await?;
-    alice
-        .expect(&format!(
-            "{S} FAIL REGISTER BAD_ACCOUNT_NAME bob :The account name must be your current nickname"
-        ))
-        .await?;
-    alice.send("REGISTER * x :").await?;
-    alice
-        .expect(&format!(
-            "{S} FAIL REGISTER UNACCEPTABLE_PASSWORD alice :a password must be 1 to 256 bytes long"
-        ))
-        .await?;
-    alice.send("REGISTER * x :pw one").await?;
-    alice
-        .expect(&format!(
-            "{S} REGISTER SUCCESS alice :Account successfully registered"
-        ))
-        .await?;
-    alice
-        .expect(&format!(
-            "{S} 900 alice alice!~alice@127.0.0.1 alice :You are now logged in as alice"
-        ))
-        .await?;
-    alice.send("REGISTER * x :again").await?;
-    alice
-        .expect(&format!(
-            "{S} FAIL REGISTER ALREADY_AUTHENTICATED alice :You are already logged in"
-        ))
-        .await?;
-    alice.send("QUIT").await?;
-    alice.expect_closed().await?;
+    on_both_backends("sasl", |server| async move {
+        let mut alice = server.irc_login("alice").await?;
+        alice.send("REGISTER bob x pw").await?;
+        alice
+            .expect(&format!(
+                "{S} FAIL REGISTER BAD_ACCOUNT_NAME bob :The account name must be your current nickname"
+            ))
+            .await?;
+        alice.send("REGISTER * x :").await?;
+        alice
+            .expect(&format!(
+                "{S} FAIL REGISTER UNACCEPTABLE_PASSWORD alice :a password must be 1 to 256 bytes long"
+            ))
+            .await?;
+        alice.send("REGISTER * x :pw one").await?;
+        alice
+            .expect(&format!(
+                "{S} REGISTER SUCCESS alice :Account successfully registered"
+            ))
+            .await?;
+        alice
+            .expect(&format!(
+                "{S} 900 alice alice!~alice@127.0.0.1 alice :You are now logged in as alice"
+            ))
+            .await?;
+        alice.send("REGISTER * x :again").await?;
+        alice
+            .expect(&format!(
+                "{S} FAIL REGISTER ALREADY_AUTHENTICATED alice :You are already logged in"
+            ))
+            .await?;
+        alice.send("QUIT").await?;
+        alice.expect_closed().await?;
 
-    // Without logging in, the nick is refused when registration completes.
-    let mut other = server.irc().await?;
-    other.send("NICK alice").await?;
-    other.send("USER x 0 * :x").await?;
-    other
-        .expect(&format!(
-            "{S} 433 * alice :Nickname is registered to an account; log in (SASL) to use it"
+        // Without logging in, the nick is refused when registration completes.
+        let mut other = server.irc().await?;
+        other.send("NICK alice").await?;
+        other.send("USER x 0 * :x").await?;
+        other
+            .expect(&format!(
+                "{S} 433 * alice :Nickname is registered to an account; log in (SASL) to use it"
+            ))
+            .await?;
+        other.send("NICK other").await?;
+        other.expect_prefix(&format!("{S} 001 other ")).await?;
+        other
+            .expect_eventually_prefix(&format!("{S} 422 other "))
+            .await?;
+
+        // Wrong, malformed, too long and aborted exchanges.
+        let mut c = start_with_sasl(&server, "alice").await?;
+        c.send("AUTHENTICATE SCRAM-SHA-1").await?;
+        c.expect(&format!("{S} 908 * PLAIN :are available SASL mechanisms"))
+            .await?;
+        c.expect(&format!("{S} 904 * :SASL authentication failed"))
+            .await?;
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        c.send(&format!("AUTHENTICATE {ALICE_WRONG}")).await?;
+        c.expect(&format!("{S} 904 * :SASL authentication failed"))
+            .await?;
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        c.send("AUTHENTICATE !!!not-base64").await?;
+        c.expect(&format!("{S} 904 * :SASL authentication failed"))
+            .await?;
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        c.send(&format!("AUTHENTICATE {}", "A".repeat(401))).await?;
+        c.expect(&format!("{S} 905 * :SASL message too long"))
+            .await?;
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        c.send("AUTHENTICATE *").await?;
+        c.expect(&format!("{S} 906 * :SASL authentication aborted"))
+            .await?;
+        // A 400-byte chunk means more follows: this one never ends, so it is too long.
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        for _ in 0..6 {
+            c.send(&format!("AUTHENTICATE {}", "A".repeat(400))).await?;
+        }
+        c.expect(&format!("{S} 905 * :SASL message too long"))
+            .await?;
+
+        // The right password logs in, and the registered nick is then granted.
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        c.send(&format!("AUTHENTICATE {ALICE_PLAIN}")).await?;
+        c.expect(&format!(
+            "{S} 900 * * alice :You are now logged in as alice"
         ))
         .await?;
-    other.send("NICK other").await?;
-    other.expect_prefix(&format!("{S} 001 other ")).await?;
-    other
-        .expect_eventually_prefix(&format!("{S} 422 other "))
-        .await?;
-
-    // Wrong, malformed, too long and aborted exchanges.
-    let mut c = start_with_sasl(&server, "alice").await?;
-    c.send("AUTHENTICATE SCRAM-SHA-1").await?;
-    c.expect(&format!("{S} 908 * PLAIN :are available SASL mechanisms"))
-        .await?;
-    c.expect(&format!("{S} 904 * :SASL authentication failed"))
-        .await?;
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect("AUTHENTICATE +").await?;
-    c.send(&format!("AUTHENTICATE {ALICE_WRONG}")).await?;
-    c.expect(&format!("{S} 904 * :SASL authentication failed"))
-        .await?;
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect("AUTHENTICATE +").await?;
-    c.send("AUTHENTICATE !!!not-base64").await?;
-    c.expect(&format!("{S} 904 * :SASL authentication failed"))
-        .await?;
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect("AUTHENTICATE +").await?;
-    c.send(&format!("AUTHENTICATE {}", "A".repeat(401))).await?;
-    c.expect(&format!("{S} 905 * :SASL message too long"))
-        .await?;
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect("AUTHENTICATE +").await?;
-    c.send("AUTHENTICATE *").await?;
-    c.expect(&format!("{S} 906 * :SASL authentication aborted"))
-        .await?;
-    // A 400-byte chunk means more follows: this one never ends, so it is too long.
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect("AUTHENTICATE +").await?;
-    for _ in 0..6 {
-        c.send(&format!("AUTHENTICATE {}", "A".repeat(400))).await?;
-    }
-    c.expect(&format!("{S} 905 * :SASL message too long"))
-        .await?;
-
-    // The right password logs in, and the registered nick is then granted.
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect("AUTHENTICATE +").await?;
-    c.send(&format!("AUTHENTICATE {ALICE_PLAIN}")).await?;
-    c.expect(&format!(
-        "{S} 900 * * alice :You are now logged in as alice"
-    ))
-    .await?;
-    c.expect(&format!("{S} 903 * :SASL authentication successful"))
-        .await?;
-    c.send("AUTHENTICATE PLAIN").await?;
-    c.expect(&format!(
-        "{S} 907 * :You have already authenticated using SASL"
-    ))
-    .await?;
-    c.send("CAP END").await?;
-    c.expect_prefix(&format!("{S} 001 alice ")).await?;
-    c.expect_eventually_prefix(&format!("{S} 422 alice "))
-        .await?;
-
-    // NickServ: INFO, and IDENTIFY from another connection.
-    c.send("PRIVMSG NickServ :INFO").await?;
-    let info = c
-        .expect_prefix(":NickServ!NickServ@services NOTICE alice :Account alice was registered ")
-        .await?;
-    assert!(info.ends_with("Z."), "{info}");
-    other.send("PRIVMSG NickServ :IDENTIFY alice wrong").await?;
-    other
-        .expect(":NickServ!NickServ@services NOTICE other :Wrong account name or password.")
-        .await?;
-    other
-        .send("PRIVMSG NickServ :IDENTIFY alice pw one")
-        .await?;
-    other
-        .expect(":NickServ!NickServ@services NOTICE other :You are now identified as alice.")
-        .await?;
-    other
-        .expect(&format!(
-            "{S} 900 other other!~x@127.0.0.1 alice :You are now logged in as alice"
+        c.expect(&format!("{S} 903 * :SASL authentication successful"))
+            .await?;
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect(&format!(
+            "{S} 907 * :You have already authenticated using SASL"
         ))
         .await?;
-    Ok(())
+        c.send("CAP END").await?;
+        c.expect_prefix(&format!("{S} 001 alice ")).await?;
+        c.expect_eventually_prefix(&format!("{S} 422 alice "))
+            .await?;
+
+        // NickServ: INFO, and IDENTIFY from another connection.
+        c.send("PRIVMSG NickServ :INFO").await?;
+        let info = c
+            .expect_prefix(":NickServ!NickServ@services NOTICE alice :Account alice was registered ")
+            .await?;
+        assert!(info.ends_with("Z."), "{info}");
+        other.send("PRIVMSG NickServ :IDENTIFY alice wrong").await?;
+        other
+            .expect(":NickServ!NickServ@services NOTICE other :Wrong account name or password.")
+            .await?;
+        other
+            .send("PRIVMSG NickServ :IDENTIFY alice pw one")
+            .await?;
+        other
+            .expect(":NickServ!NickServ@services NOTICE other :You are now identified as alice.")
+            .await?;
+        other
+            .expect(&format!(
+                "{S} 900 other other!~x@127.0.0.1 alice :You are now logged in as alice"
+            ))
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]
 async fn ghost_frees_the_nick_and_account_changes_are_announced() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
-    // The owner registers, then a stale session keeps the nick.
-    let mut stale = server.irc_login("alice").await?;
-    stale.send("REGISTER * x :pw one").await?;
-    stale
-        .expect_prefix(&format!("{S} REGISTER SUCCESS alice "))
-        .await?;
-    stale.expect_prefix(&format!("{S} 900 alice ")).await?;
+    on_both_backends("ghost", |server| async move {
+        // The owner registers, then a stale session keeps the nick.
+        let mut stale = server.irc_login("alice").await?;
+        stale.send("REGISTER * x :pw one").await?;
+        stale
+            .expect_prefix(&format!("{S} REGISTER SUCCESS alice "))
+            .await?;
+        stale.expect_prefix(&format!("{S} 900 alice ")).await?;
 
-    // A watcher with account-notify sees logins and logouts of people it shares a channel with.
-    let mut watcher = server.irc().await?;
-    watcher
-        .send("CAP REQ :account-notify extended-join")
-        .await?;
-    watcher.send("NICK watcher").await?;
-    watcher.send("USER w 0 * :w").await?;
-    watcher
-        .expect(&format!("{S} CAP * ACK :account-notify extended-join"))
-        .await?;
-    watcher.send("CAP END").await?;
-    watcher
-        .expect_eventually_prefix(&format!("{S} 422 watcher "))
-        .await?;
-    watcher.send("JOIN #tea").await?;
-    watcher
-        .expect_eventually_prefix(&format!("{S} 366 watcher #tea "))
-        .await?;
-    stale.send("JOIN #tea").await?;
-    watcher
-        .expect(":alice!~alice@127.0.0.1 JOIN #tea alice :alice Real")
-        .await?;
-    stale.send("PRIVMSG NickServ :LOGOUT").await?;
-    watcher.expect(":alice!~alice@127.0.0.1 ACCOUNT *").await?;
+        // A watcher with account-notify sees logins and logouts of people it shares a channel with.
+        let mut watcher = server.irc().await?;
+        watcher
+            .send("CAP REQ :account-notify extended-join")
+            .await?;
+        watcher.send("NICK watcher").await?;
+        watcher.send("USER w 0 * :w").await?;
+        watcher
+            .expect(&format!("{S} CAP * ACK :account-notify extended-join"))
+            .await?;
+        watcher.send("CAP END").await?;
+        watcher
+            .expect_eventually_prefix(&format!("{S} 422 watcher "))
+            .await?;
+        watcher.send("JOIN #tea").await?;
+        watcher
+            .expect_eventually_prefix(&format!("{S} 366 watcher #tea "))
+            .await?;
+        stale.send("JOIN #tea").await?;
+        watcher
+            .expect(":alice!~alice@127.0.0.1 JOIN #tea alice :alice Real")
+            .await?;
+        stale.send("PRIVMSG NickServ :LOGOUT").await?;
+        watcher.expect(":alice!~alice@127.0.0.1 ACCOUNT *").await?;
 
-    // The owner, from a new connection, logs in under another nick and ghosts the old one.
-    let mut owner = server.irc_login("owner2").await?;
-    owner.send("PRIVMSG NickServ :GHOST alice").await?;
-    owner
-        .expect(":NickServ!NickServ@services NOTICE owner2 :You must be logged in to the account alice to do that.")
-        .await?;
-    owner
-        .send("PRIVMSG NickServ :IDENTIFY alice pw one")
-        .await?;
-    owner
-        .expect(":NickServ!NickServ@services NOTICE owner2 :You are now identified as alice.")
-        .await?;
-    owner.expect_prefix(&format!("{S} 900 owner2 ")).await?;
-    owner.send("PRIVMSG NickServ :GHOST alice").await?;
-    owner
-        .expect(":NickServ!NickServ@services NOTICE owner2 :alice has been disconnected.")
-        .await?;
-    let last = stale.expect_closed().await?;
-    assert!(
-        last.iter()
-            .any(|l| l == "ERROR :Closing link: GHOST command used by owner2"),
-        "{last:?}"
-    );
-    watcher
-        .expect(":alice!~alice@127.0.0.1 QUIT :Quit: GHOST command used by owner2")
-        .await?;
-    owner.send("NICK alice").await?;
-    owner
-        .expect(":owner2!~owner2@127.0.0.1 NICK :alice")
-        .await?;
-    owner.send("PRIVMSG NickServ :GHOST nobody").await?;
-    owner
-        .expect(":NickServ!NickServ@services NOTICE alice :You must be logged in to the account nobody to do that.")
-        .await?;
-    Ok(())
+        // The owner, from a new connection, logs in under another nick and ghosts the old one.
+        let mut owner = server.irc_login("owner2").await?;
+        owner.send("PRIVMSG NickServ :GHOST alice").await?;
+        owner
+            .expect(":NickServ!NickServ@services NOTICE owner2 :You must be logged in to the account alice to do that.")
+            .await?;
+        owner
+            .send("PRIVMSG NickServ :IDENTIFY alice pw one")
+            .await?;
+        owner
+            .expect(":NickServ!NickServ@services NOTICE owner2 :You are now identified as alice.")
+            .await?;
+        owner.expect_prefix(&format!("{S} 900 owner2 ")).await?;
+        owner.send("PRIVMSG NickServ :GHOST alice").await?;
+        owner
+            .expect(":NickServ!NickServ@services NOTICE owner2 :alice has been disconnected.")
+            .await?;
+        let last = stale.expect_closed().await?;
+        assert!(
+            last.iter()
+                .any(|l| l == "ERROR :Closing link: GHOST command used by owner2"),
+            "{last:?}"
+        );
+        watcher
+            .expect(":alice!~alice@127.0.0.1 QUIT :Quit: GHOST command used by owner2")
+            .await?;
+        owner.send("NICK alice").await?;
+        owner
+            .expect(":owner2!~owner2@127.0.0.1 NICK :alice")
+            .await?;
+        owner.send("PRIVMSG NickServ :GHOST nobody").await?;
+        owner
+            .expect(":NickServ!NickServ@services NOTICE alice :You must be logged in to the account nobody to do that.")
+            .await?;
+        Ok(())
+    })
+    .await
 }

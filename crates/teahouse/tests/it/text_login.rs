@@ -1,6 +1,8 @@
 //! Login: nickname prompt, refusals, entering the room, in both languages.
 
 use teahouse_testkit::teahouse_server::Lang;
+
+use crate::pg::on_both_backends;
 use teahouse_testkit::{TestServer, TextClient};
 
 #[tokio::test]
@@ -149,178 +151,186 @@ async fn login_timeout_closes_silent_client_without_delaying_others() -> anyhow:
 
 #[tokio::test]
 async fn a_registered_nickname_needs_its_password() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
-    let mut alice = server.login("alice").await?;
-    alice.send("/register").await?;
-    alice.expect("! Usage: /register PASSWORD").await?;
-    alice
-        .send(&format!("/register {}", "x".repeat(300)))
-        .await?;
-    alice
-        .expect("! A password must be 1 to 256 bytes long")
-        .await?;
-    alice.send("/register tea for two").await?;
-    alice
-        .expect("* Nickname alice is now registered to you; next time, log in with its password")
-        .await?;
-    alice.send("/register again").await?;
-    alice.expect("! alice is already registered").await?;
-    alice.send("quit").await?;
-    alice.expect_closed().await?;
+    on_both_backends("register", |server| async move {
+        let mut alice = server.login("alice").await?;
+        alice.send("/register").await?;
+        alice.expect("! Usage: /register PASSWORD").await?;
+        alice
+            .send(&format!("/register {}", "x".repeat(300)))
+            .await?;
+        alice
+            .expect("! A password must be 1 to 256 bytes long")
+            .await?;
+        alice.send("/register tea for two").await?;
+        alice
+            .expect(
+                "* Nickname alice is now registered to you; next time, log in with its password",
+            )
+            .await?;
+        alice.send("/register again").await?;
+        alice.expect("! alice is already registered").await?;
+        alice.send("quit").await?;
+        alice.expect_closed().await?;
 
-    // Someone else asks for the nickname: a password is wanted, a wrong one refused.
-    let mut mallory = server.connect().await?;
-    mallory.expect("Enter a nickname:").await?;
-    mallory.send("ALICE").await?;
-    mallory
-        .expect("Nickname ALICE is registered. Password (or /nick OTHER):")
-        .await?;
-    mallory.send("guess").await?;
-    mallory
-        .expect("! Wrong nickname or password (2 tries left). Password:")
-        .await?;
-    mallory.send("/nick mallory").await?;
-    mallory.expect("Nickname set: mallory").await?;
-    mallory.expect("* mallory entered the room").await?;
-    mallory.expect_prefix("* In lobby").await?;
-    mallory.send("/nick alice").await?;
-    mallory
-        .expect("! Nickname alice is registered; log in to use it")
-        .await?;
+        // Someone else asks for the nickname: a password is wanted, a wrong one refused.
+        let mut mallory = server.connect().await?;
+        mallory.expect("Enter a nickname:").await?;
+        mallory.send("ALICE").await?;
+        mallory
+            .expect("Nickname ALICE is registered. Password (or /nick OTHER):")
+            .await?;
+        mallory.send("guess").await?;
+        mallory
+            .expect("! Wrong nickname or password (2 tries left). Password:")
+            .await?;
+        mallory.send("/nick mallory").await?;
+        mallory.expect("Nickname set: mallory").await?;
+        mallory.expect("* mallory entered the room").await?;
+        mallory.expect_prefix("* In lobby").await?;
+        mallory.send("/nick alice").await?;
+        mallory
+            .expect("! Nickname alice is registered; log in to use it")
+            .await?;
 
-    // The owner logs in with the password (spaces inside it kept).
-    let mut alice = server.connect().await?;
-    alice.expect("Enter a nickname:").await?;
-    alice.send("alice").await?;
-    alice
-        .expect("Nickname alice is registered. Password (or /nick OTHER):")
-        .await?;
-    alice.send("tea for two").await?;
-    alice.expect("* You are logged in to account alice").await?;
-    alice.expect("Nickname set: alice").await?;
-    alice.expect("* alice entered the room").await?;
-    alice.expect_prefix("* In lobby").await?;
-    mallory.expect("* alice entered the room").await?;
+        // The owner logs in with the password (spaces inside it kept).
+        let mut alice = server.connect().await?;
+        alice.expect("Enter a nickname:").await?;
+        alice.send("alice").await?;
+        alice
+            .expect("Nickname alice is registered. Password (or /nick OTHER):")
+            .await?;
+        alice.send("tea for two").await?;
+        alice.expect("* You are logged in to account alice").await?;
+        alice.expect("Nickname set: alice").await?;
+        alice.expect("* alice entered the room").await?;
+        alice.expect_prefix("* In lobby").await?;
+        mallory.expect("* alice entered the room").await?;
 
-    alice.send("/password").await?;
-    alice.expect("! Usage: /password NEW").await?;
-    alice.send("/password milk").await?;
-    alice.expect("* Password changed").await?;
-    alice.send("/unregister tea for two").await?;
-    alice.expect("! Wrong nickname or password").await?;
-    alice.send("/logout").await?;
-    alice
-        .expect("* You are logged out (you keep your nickname until you change it or leave)")
-        .await?;
-    alice.send("/unregister milk").await?;
-    alice.expect("! You are not logged in").await?;
-    Ok(())
+        alice.send("/password").await?;
+        alice.expect("! Usage: /password NEW").await?;
+        alice.send("/password milk").await?;
+        alice.expect("* Password changed").await?;
+        alice.send("/unregister tea for two").await?;
+        alice.expect("! Wrong nickname or password").await?;
+        alice.send("/logout").await?;
+        alice
+            .expect("* You are logged out (you keep your nickname until you change it or leave)")
+            .await?;
+        alice.send("/unregister milk").await?;
+        alice.expect("! You are not logged in").await?;
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]
 async fn three_wrong_passwords_close_the_connection_and_guessing_is_limited() -> anyhow::Result<()>
 {
-    let server = TestServer::start().await?;
-    let mut owner = server.login("owner").await?;
-    owner.send("/register right").await?;
-    owner
-        .expect_prefix("* Nickname owner is now registered")
-        .await?;
-    owner.send("quit").await?;
-    owner.expect_closed().await?;
+    on_both_backends("tries", |server| async move {
+        let mut owner = server.login("owner").await?;
+        owner.send("/register right").await?;
+        owner
+            .expect_prefix("* Nickname owner is now registered")
+            .await?;
+        owner.send("quit").await?;
+        owner.expect_closed().await?;
 
-    let mut guesser = server.connect().await?;
-    guesser.expect("Enter a nickname:").await?;
-    guesser.send("owner").await?;
-    guesser
-        .expect_prefix("Nickname owner is registered.")
-        .await?;
-    for left in [2, 1] {
+        let mut guesser = server.connect().await?;
+        guesser.expect("Enter a nickname:").await?;
+        guesser.send("owner").await?;
+        guesser
+            .expect_prefix("Nickname owner is registered.")
+            .await?;
+        for left in [2, 1] {
+            guesser.send("wrong").await?;
+            guesser
+                .expect(&format!(
+                    "! Wrong nickname or password ({left} tries left). Password:"
+                ))
+                .await?;
+        }
         guesser.send("wrong").await?;
         guesser
-            .expect(&format!(
-                "! Wrong nickname or password ({left} tries left). Password:"
-            ))
+            .expect("! Too many wrong passwords; disconnecting")
             .await?;
-    }
-    guesser.send("wrong").await?;
-    guesser
-        .expect("! Too many wrong passwords; disconnecting")
-        .await?;
-    guesser.expect_closed().await?;
+        guesser.expect_closed().await?;
 
-    // Two more wrong guesses reach the account's limit of five a minute; after that even
-    // the right password is not checked.
-    let mut again = server.connect().await?;
-    again.expect("Enter a nickname:").await?;
-    again.send("owner").await?;
-    again.expect_prefix("Nickname owner is registered.").await?;
-    again.send("wrong").await?;
-    again.expect_prefix("! Wrong nickname or password").await?;
-    again.send("wrong").await?;
-    again.expect_prefix("! Wrong nickname or password").await?;
-    again.send("/nick owner").await?;
-    again.expect_prefix("Nickname owner is registered.").await?;
-    again.send("right").await?;
-    again
-        .expect("! Too many failed logins; try again later")
-        .await?;
-    again.expect("Enter a nickname:").await?;
-    Ok(())
+        // Two more wrong guesses reach the account's limit of five a minute; after that even
+        // the right password is not checked.
+        let mut again = server.connect().await?;
+        again.expect("Enter a nickname:").await?;
+        again.send("owner").await?;
+        again.expect_prefix("Nickname owner is registered.").await?;
+        again.send("wrong").await?;
+        again.expect_prefix("! Wrong nickname or password").await?;
+        again.send("wrong").await?;
+        again.expect_prefix("! Wrong nickname or password").await?;
+        again.send("/nick owner").await?;
+        again.expect_prefix("Nickname owner is registered.").await?;
+        again.send("right").await?;
+        again
+            .expect("! Too many failed logins; try again later")
+            .await?;
+        again.expect("Enter a nickname:").await?;
+        Ok(())
+    })
+    .await
 }
 
 #[tokio::test]
 async fn wrong_passwords_are_limited_per_address_across_accounts() -> anyhow::Result<()> {
-    let server = TestServer::start().await?;
-    for name in ["ann", "ben"] {
-        let mut owner = server.login(name).await?;
-        owner.send("/register secret").await?;
-        owner
-            .expect_prefix(&format!("* Nickname {name} is now registered"))
-            .await?;
-        owner.send("quit").await?;
-        owner.expect_closed().await?;
-    }
-    // Two wrong guesses at each account, then a fifth at ann's: five from this address.
-    let mut guesser = server.connect().await?;
-    guesser.expect("Enter a nickname:").await?;
-    for (name, guesses) in [("ann", 2), ("ben", 2)] {
-        guesser.send(name).await?;
-        guesser
-            .expect_prefix(&format!("Nickname {name} is registered."))
-            .await?;
-        for _ in 0..guesses {
-            guesser.send("wrong").await?;
-            guesser
-                .expect_prefix("! Wrong nickname or password")
+    on_both_backends("perip", |server| async move {
+        for name in ["ann", "ben"] {
+            let mut owner = server.login(name).await?;
+            owner.send("/register secret").await?;
+            owner
+                .expect_prefix(&format!("* Nickname {name} is now registered"))
                 .await?;
+            owner.send("quit").await?;
+            owner.expect_closed().await?;
         }
-        guesser.send("/nick").await?;
-        guesser
-            .expect_prefix(&format!("Nickname {name} is registered."))
-            .await?;
-        guesser.send("/nick zed").await?;
-        guesser.expect("Nickname set: zed").await?;
-        guesser.expect("* zed entered the room").await?;
-        guesser.expect_prefix("* In lobby").await?;
-        guesser.send("quit").await?;
-        guesser.expect_closed().await?;
-        guesser = server.connect().await?;
+        // Two wrong guesses at each account, then a fifth at ann's: five from this address.
+        let mut guesser = server.connect().await?;
         guesser.expect("Enter a nickname:").await?;
-    }
-    guesser.send("ann").await?;
-    guesser.expect_prefix("Nickname ann is registered.").await?;
-    guesser.send("wrong").await?;
-    guesser
-        .expect_prefix("! Wrong nickname or password")
-        .await?;
-    // Ben's account has two failures, but the address has five: the right password is
-    // not even checked.
-    guesser.send("/nick ben").await?;
-    guesser.expect_prefix("Nickname ben is registered.").await?;
-    guesser.send("secret").await?;
-    guesser
-        .expect("! Too many failed logins; try again later")
-        .await?;
-    Ok(())
+        for (name, guesses) in [("ann", 2), ("ben", 2)] {
+            guesser.send(name).await?;
+            guesser
+                .expect_prefix(&format!("Nickname {name} is registered."))
+                .await?;
+            for _ in 0..guesses {
+                guesser.send("wrong").await?;
+                guesser
+                    .expect_prefix("! Wrong nickname or password")
+                    .await?;
+            }
+            guesser.send("/nick").await?;
+            guesser
+                .expect_prefix(&format!("Nickname {name} is registered."))
+                .await?;
+            guesser.send("/nick zed").await?;
+            guesser.expect("Nickname set: zed").await?;
+            guesser.expect("* zed entered the room").await?;
+            guesser.expect_prefix("* In lobby").await?;
+            guesser.send("quit").await?;
+            guesser.expect_closed().await?;
+            guesser = server.connect().await?;
+            guesser.expect("Enter a nickname:").await?;
+        }
+        guesser.send("ann").await?;
+        guesser.expect_prefix("Nickname ann is registered.").await?;
+        guesser.send("wrong").await?;
+        guesser
+            .expect_prefix("! Wrong nickname or password")
+            .await?;
+        // Ben's account has two failures, but the address has five: the right password is
+        // not even checked.
+        guesser.send("/nick ben").await?;
+        guesser.expect_prefix("Nickname ben is registered.").await?;
+        guesser.send("secret").await?;
+        guesser
+            .expect("! Too many failed logins; try again later")
+            .await?;
+        Ok(())
+    })
+    .await
 }
