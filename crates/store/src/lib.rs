@@ -44,11 +44,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;";
 
 /// The schema, oldest first. Append only.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts and history",
-    include_str!("../migrations/0001_accounts_and_history.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts and history",
+        include_str!("../migrations/0001_accounts_and_history.sql"),
+    ),
+    (
+        2,
+        "drop the unused time index",
+        include_str!("../migrations/0002_drop_time_index.sql"),
+    ),
+];
 
 /// Where the store lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
