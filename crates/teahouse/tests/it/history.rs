@@ -47,6 +47,21 @@ async fn serve_with(
     crate::binary::serve(&all).await
 }
 
+/// `teahouse serve` on `dir` must exit with an error that says `why`, and serve nothing.
+async fn refuses_to_start(dir: &DataDir, why: &str) -> anyhow::Result<()> {
+    let output = Command::new(BIN)
+        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
+        .args(["--data-dir", dir.arg()])
+        .env_remove("RUST_LOG")
+        .output()
+        .await?;
+    anyhow::ensure!(!output.status.success(), "the server started");
+    let stderr = String::from_utf8(output.stderr)?;
+    anyhow::ensure!(stderr.contains(why), "expected {why:?} in {stderr}");
+    anyhow::ensure!(!stderr.contains("listening"), "it must not serve: {stderr}");
+    Ok(())
+}
+
 async fn login(addr: std::net::SocketAddr, nick: &str) -> anyhow::Result<TextClient> {
     let mut client = TextClient::connect(addr).await?;
     client.expect("Enter a nickname:").await?;
@@ -104,15 +119,7 @@ async fn kill_9_loses_no_message_anyone_received() -> anyhow::Result<()> {
 async fn a_second_server_on_the_same_data_dir_refuses_to_start() -> anyhow::Result<()> {
     let dir = DataDir::new("locked")?;
     let (_first, _addr) = serve(&dir).await?;
-    let output = Command::new(BIN)
-        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
-        .args(["--data-dir", dir.arg()])
-        .env_remove("RUST_LOG")
-        .output()
-        .await?;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr)?;
-    assert!(stderr.contains("in use by another process"), "{stderr}");
+    refuses_to_start(&dir, "in use by another process").await?;
     Ok(())
 }
 
@@ -120,16 +127,7 @@ async fn a_second_server_on_the_same_data_dir_refuses_to_start() -> anyhow::Resu
 async fn a_corrupt_database_stops_the_server_with_a_clear_message() -> anyhow::Result<()> {
     let dir = DataDir::new("corrupt")?;
     std::fs::write(dir.0.join("teahouse.db"), vec![0x42_u8; 4096])?;
-    let output = Command::new(BIN)
-        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
-        .args(["--data-dir", dir.arg()])
-        .env_remove("RUST_LOG")
-        .output()
-        .await?;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr)?;
-    assert!(stderr.contains("not a database"), "{stderr}");
-    assert!(!stderr.contains("listening"), "it must not serve: {stderr}");
+    refuses_to_start(&dir, "not a database").await?;
     Ok(())
 }
 
@@ -334,16 +332,7 @@ async fn a_read_only_database_stops_the_server_with_a_clear_message() -> anyhow:
     let (ok, out) = admin(&dir, &["create-account", "alice"], "pw").await?;
     assert!(ok, "{out}");
     let _frozen = Immutable::new(dir.0.join("teahouse.db"))?;
-    let output = Command::new(BIN)
-        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
-        .args(["--data-dir", dir.arg()])
-        .env_remove("RUST_LOG")
-        .output()
-        .await?;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr)?;
-    assert!(stderr.contains("readonly database"), "{stderr}");
-    assert!(!stderr.contains("listening"), "it must not serve: {stderr}");
+    refuses_to_start(&dir, "readonly database").await?;
     Ok(())
 }
 
