@@ -93,7 +93,14 @@ pub struct HistoryWriter {
     store: Store,
     queue: mpsc::Receiver<Item>,
     config: HistoryConfig,
+    /// Ids of the latest messages that could not be stored, oldest first (at most
+    /// [`FAILED_IDS_KEPT`]): their echoes, which may come a batch later, are dropped.
+    failed: std::sync::Mutex<std::collections::VecDeque<MessageId>>,
 }
+
+/// How many unstored message ids the writer remembers for their echoes: far more than can
+/// be queued between a message and its echo.
+const FAILED_IDS_KEPT: usize = 4096;
 
 impl HistoryWriter {
     pub(crate) fn new(
@@ -107,6 +114,7 @@ impl HistoryWriter {
             store,
             queue,
             config,
+            failed: std::sync::Mutex::default(),
         }
     }
 
@@ -194,15 +202,45 @@ impl HistoryWriter {
                 false
             }
         };
+        // Which items are echoes of messages that could not be stored (in this batch or,
+        // queued just after it, the one before): decided here, so the lock is not held
+        // across the replays' awaits below.
+        let unstored_echoes: Vec<bool> = {
+            let mut failed = self
+                .failed
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            if !is_stored {
+                for item in &batch {
+                    if let Item::Message { event, .. } = item
+                        && let EventKind::Message { id, .. } = &event.kind
+                    {
+                        if failed.len() == FAILED_IDS_KEPT {
+                            failed.pop_front();
+                        }
+                        failed.push_back(*id);
+                    }
+                }
+            }
+            batch
+                .iter()
+                .map(|item| match item {
+                    Item::Deliver { event, .. } => match &event.kind {
+                        EventKind::Echo { message, .. } => match &message.kind {
+                            EventKind::Message { id, .. } => failed.contains(id),
+                            _ => false,
+                        },
+                        _ => false,
+                    },
+                    _ => false,
+                })
+                .collect()
+        };
         let mut out = Vec::with_capacity(batch.len());
-        for item in batch {
+        for (item, is_unstored_echo) in batch.into_iter().zip(unstored_echoes) {
             match item {
-                // The sender's echo of a message that could not be stored: it gets the
-                // failure instead (the message and its echo are always in one batch, as the
-                // echo is queued right after it by the same session... or a later one, where
-                // the store has been tried again).
-                Item::Deliver { event, .. }
-                    if !is_stored && matches!(event.kind, EventKind::Echo { .. }) => {}
+                // Its sender gets the failure instead.
+                _ if is_unstored_echo => {}
                 Item::Message { event, sender, .. } if !is_stored => {
                     if let EventKind::Message { id, target, .. } = &event.kind {
                         let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
