@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use teahouse_store::{HistoryQuery, MessageRecord, Store};
+use teahouse_store::{HistoryQuery, MessageRecord, NewMessage, Store};
 use teahouse_types::{
     EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick, Profile,
     RoomName, SessionId,
@@ -181,7 +181,7 @@ impl HistoryWriter {
     /// session also gets live.
     async fn store_batch(&self, batch: Vec<Item>) -> Vec<Item> {
         // Made here rather than under the hub's lock, where the message was queued.
-        let records: Vec<MessageRecord> = batch
+        let records: Vec<NewMessage<'_>> = batch
             .iter()
             .filter_map(|item| match item {
                 Item::Message { event, .. } => record_of(event),
@@ -387,8 +387,8 @@ pub(crate) fn direct_key(a: &Nick, b: &Nick) -> String {
     format!("@{} @{}", first.key(), second.key())
 }
 
-/// The stored form of a message event.
-pub(crate) fn record_of(event: &HubEvent) -> Option<MessageRecord> {
+/// The stored form of a message event, borrowing its strings from the event.
+pub(crate) fn record_of(event: &HubEvent) -> Option<NewMessage<'_>> {
     let EventKind::Message {
         id,
         from,
@@ -401,10 +401,10 @@ pub(crate) fn record_of(event: &HubEvent) -> Option<MessageRecord> {
         return None;
     };
     let (target_key, target_name) = match target {
-        MessageTarget::Room(room) => (room_key(room), room.as_str().to_owned()),
-        MessageTarget::Direct(to) => (direct_key(&from.nick, to), to.as_str().to_owned()),
+        MessageTarget::Room(room) => (room_key(room), room.as_str()),
+        MessageTarget::Direct(to) => (direct_key(&from.nick, to), to.as_str()),
     };
-    Some(MessageRecord {
+    Some(NewMessage {
         id: i64::try_from(id.get()).ok()?,
         time_ms: i64::try_from(millis(event.time)).ok()?,
         target_key,
@@ -414,11 +414,11 @@ pub(crate) fn record_of(event: &HubEvent) -> Option<MessageRecord> {
             MessageKind::Notice => 1,
             MessageKind::Action => 2,
         },
-        sender_nick: from.nick.as_str().to_owned(),
-        sender_user: from.user.to_string(),
-        sender_host: from.host.to_string(),
-        sender_account: from.account.as_deref().map(str::to_owned),
-        body: text.as_str().to_owned(),
+        sender_nick: from.nick.as_str(),
+        sender_user: &from.user,
+        sender_host: &from.host,
+        sender_account: from.account.as_deref(),
+        body: text.as_str(),
     })
 }
 

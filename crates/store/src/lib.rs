@@ -126,6 +126,50 @@ pub struct MessageRecord {
     pub body: String,
 }
 
+/// A message to store, borrowing its text from wherever the caller keeps it (the hub's
+/// event), so storing copies each string once, into the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage<'a> {
+    /// Unique and time-ordered.
+    pub id: i64,
+    /// Server time, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// What it belongs to: a casefolded `#room`, or `@a @b` for a direct conversation.
+    pub target_key: String,
+    /// The room name or recipient nick as sent.
+    pub target: &'a str,
+    /// 0 message, 1 notice, 2 action (stable codes).
+    pub kind: i32,
+    /// The sender's nick.
+    pub sender_nick: &'a str,
+    /// The sender's user name.
+    pub sender_user: &'a str,
+    /// The sender's host.
+    pub sender_host: &'a str,
+    /// The sender's account, if logged in.
+    pub sender_account: Option<&'a str>,
+    /// The text.
+    pub body: &'a str,
+}
+
+impl MessageRecord {
+    /// This record as a message to store.
+    pub fn as_new(&self) -> NewMessage<'_> {
+        NewMessage {
+            id: self.id,
+            time_ms: self.time_ms,
+            target_key: self.target_key.clone(),
+            target: &self.target,
+            kind: self.kind,
+            sender_nick: &self.sender_nick,
+            sender_user: &self.sender_user,
+            sender_host: &self.sender_host,
+            sender_account: self.sender_account.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
 /// Which messages of one target to fetch; bounds are message ids and exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryQuery {
@@ -400,7 +444,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Query`].
-    pub async fn append(&self, messages: &[MessageRecord]) -> Result<(), Error> {
+    pub async fn append(&self, messages: &[NewMessage<'_>]) -> Result<(), Error> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -415,17 +459,18 @@ impl Store {
             let sql = insert_sql(self.backend, chunk.len());
             let mut query = sqlx::query(&sql);
             for m in chunk {
+                // Borrowed strings stay borrowed all the way to the driver.
                 query = query
                     .bind(m.id)
                     .bind(m.time_ms)
-                    .bind(&m.target_key)
-                    .bind(&m.target)
+                    .bind(m.target_key.as_str())
+                    .bind(m.target)
                     .bind(m.kind)
-                    .bind(&m.sender_nick)
-                    .bind(&m.sender_user)
-                    .bind(&m.sender_host)
-                    .bind(m.sender_account.as_deref())
-                    .bind(&m.body);
+                    .bind(m.sender_nick)
+                    .bind(m.sender_user)
+                    .bind(m.sender_host)
+                    .bind(m.sender_account)
+                    .bind(m.body);
             }
             query
                 .execute(&mut *tx)

@@ -109,6 +109,12 @@ fn message(id: i64, target: &str, body: &str) -> MessageRecord {
     }
 }
 
+/// Stores records (the store takes borrowed messages).
+async fn append(store: &Store, records: &[MessageRecord]) -> Result<(), Error> {
+    let messages: Vec<_> = records.iter().map(MessageRecord::as_new).collect();
+    store.append(&messages).await
+}
+
 fn bodies(rows: &[MessageRecord]) -> Vec<&str> {
     rows.iter().map(|m| m.body.as_str()).collect()
 }
@@ -162,12 +168,12 @@ async fn suite(store: &Store) {
     let tea: Vec<MessageRecord> = (1..=10)
         .map(|i| message(i << 16, "#tea", &format!("m{i}")))
         .collect();
-    store.append(&tea[..4]).await.unwrap();
-    store.append(&tea[4..]).await.unwrap();
+    append(&store, &tea[..4]).await.unwrap();
+    append(&store, &tea[4..]).await.unwrap();
     let other: Vec<MessageRecord> = (11..=13)
         .map(|i| message(i << 16, "#Other", &format!("o{i}")))
         .collect();
-    store.append(&other).await.unwrap();
+    append(&store, &other).await.unwrap();
     assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
     let id = |i: i64| i << 16;
 
@@ -237,7 +243,7 @@ async fn suite(store: &Store) {
         target: "bob".to_owned(),
         ..message(id(30), "bob", "psst")
     };
-    store.append(&[direct]).await.unwrap();
+    append(&store, &[direct]).await.unwrap();
     assert_eq!(
         store.direct_targets("alice").await.unwrap(),
         ["@alice @bob"]
@@ -248,8 +254,8 @@ async fn suite(store: &Store) {
         store.prune(Some(id(30) + 1), None).await.unwrap(),
         1 + 10 + 3
     );
-    store.append(&tea).await.unwrap();
-    store.append(&other).await.unwrap();
+    append(&store, &tea).await.unwrap();
+    append(&store, &other).await.unwrap();
 
     // Retention.
     assert_eq!(store.prune(None, Some(5)).await.unwrap(), 5);
@@ -271,7 +277,7 @@ async fn suite(store: &Store) {
         message(id(10), "#tea", "dup"),
     ];
     assert!(matches!(
-        store.append(&batch).await,
+        append(&store, &batch).await,
         Err(Error::Query { .. })
     ));
     let got = store
@@ -388,8 +394,7 @@ async fn a_running_store_can_be_backed_up() {
     let dir = TempDir::new();
     let location = Location::DataDir(dir.0.clone());
     let store = Store::open(&location).await.unwrap();
-    store
-        .append(&[message(1 << 16, "#tea", "kept")])
+    append(&store, &[message(1 << 16, "#tea", "kept")])
         .await
         .unwrap();
     let shared = Store::open_shared(&location).await.unwrap();
