@@ -168,12 +168,12 @@ async fn suite(store: &Store) {
     let tea: Vec<MessageRecord> = (1..=10)
         .map(|i| message(i << 16, "#tea", &format!("m{i}")))
         .collect();
-    append(&store, &tea[..4]).await.unwrap();
-    append(&store, &tea[4..]).await.unwrap();
+    append(store, &tea[..4]).await.unwrap();
+    append(store, &tea[4..]).await.unwrap();
     let other: Vec<MessageRecord> = (11..=13)
         .map(|i| message(i << 16, "#Other", &format!("o{i}")))
         .collect();
-    append(&store, &other).await.unwrap();
+    append(store, &other).await.unwrap();
     assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
     let id = |i: i64| i << 16;
 
@@ -243,7 +243,7 @@ async fn suite(store: &Store) {
         target: "bob".to_owned(),
         ..message(id(30), "bob", "psst")
     };
-    append(&store, &[direct]).await.unwrap();
+    append(store, &[direct]).await.unwrap();
     assert_eq!(
         store.direct_targets("alice").await.unwrap(),
         ["@alice @bob"]
@@ -254,8 +254,8 @@ async fn suite(store: &Store) {
         store.prune(Some(id(30) + 1), None).await.unwrap(),
         1 + 10 + 3
     );
-    append(&store, &tea).await.unwrap();
-    append(&store, &other).await.unwrap();
+    append(store, &tea).await.unwrap();
+    append(store, &other).await.unwrap();
 
     // Retention.
     assert_eq!(store.prune(None, Some(5)).await.unwrap(), 5);
@@ -277,7 +277,7 @@ async fn suite(store: &Store) {
         message(id(10), "#tea", "dup"),
     ];
     assert!(matches!(
-        append(&store, &batch).await,
+        append(store, &batch).await,
         Err(Error::Query { .. })
     ));
     let got = store
