@@ -43,17 +43,26 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// lock held by another connection (a backup, the admin tool) is waited on for 5 s.
 const SQLITE_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;";
 
-/// The schema, oldest first. Append only.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// The schema, oldest first, as (version, description, SQLite's SQL, PostgreSQL's SQL).
+/// Append only. Most steps are the same SQL for both.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (
         1,
         "accounts and history",
+        include_str!("../migrations/0001_accounts_and_history.sql"),
         include_str!("../migrations/0001_accounts_and_history.sql"),
     ),
     (
         2,
         "drop the unused time index",
         include_str!("../migrations/0002_drop_time_index.sql"),
+        include_str!("../migrations/0002_drop_time_index.sql"),
+    ),
+    (
+        3,
+        "message ids are SQLite rowids",
+        include_str!("../migrations/0003_sqlite_rowid_ids.sql"),
+        include_str!("../migrations/0003_postgres_nothing.sql"),
     ),
 ];
 
@@ -305,7 +314,11 @@ impl Store {
             migrations: Cow::Owned(
                 MIGRATIONS
                     .iter()
-                    .map(|(version, description, sql)| {
+                    .map(|(version, description, sqlite, postgres)| {
+                        let sql = match self.backend {
+                            Backend::Sqlite => sqlite,
+                            Backend::Postgres => postgres,
+                        };
                         Migration::new(
                             *version,
                             Cow::Borrowed(*description),

@@ -120,7 +120,7 @@ fn bodies(rows: &[MessageRecord]) -> Vec<&str> {
 }
 
 async fn suite(store: &Store) {
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
 
     // Accounts.
     let alice = AccountRecord {
@@ -319,7 +319,7 @@ async fn postgres_passes_the_suite() {
     store.close().await;
     // Reopening migrates nothing and finds everything.
     let store = Store::open(&Location::Url(db.url.clone())).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
     store.close().await;
     db.drop_it().await;
@@ -382,7 +382,7 @@ async fn a_newer_schema_is_refused() {
             error,
             Error::SchemaTooNew {
                 found: 99,
-                known: 2
+                known: 3
             }
         ),
         "{error:?}"
