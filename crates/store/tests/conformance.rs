@@ -412,3 +412,63 @@ async fn a_running_store_can_be_backed_up() {
         .unwrap();
     assert_eq!(bodies(&got), ["kept"]);
 }
+
+#[tokio::test]
+async fn an_sqlite_store_of_schema_2_is_upgraded_in_place() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use std::borrow::Cow;
+
+    // A data directory as version 2 left it, with one message.
+    let dir = TempDir::new();
+    let file = dir.0.join(teahouse_store::SQLITE_FILE);
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let old = Migrator {
+        migrations: Cow::Owned(vec![
+            Migration::new(
+                1,
+                Cow::Borrowed("accounts and history"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0001_accounts_and_history.sql")),
+                false,
+            ),
+            Migration::new(
+                2,
+                Cow::Borrowed("drop the unused time index"),
+                MigrationType::Simple,
+                Cow::Borrowed(include_str!("../migrations/0002_drop_time_index.sql")),
+                false,
+            ),
+        ]),
+        ..Migrator::DEFAULT
+    };
+    old.run(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO messages (id, time_ms, target_key, target, kind, sender_nick, sender_user,
+         sender_host, sender_account, body)
+         VALUES (65536, 1, '#tea', 'tea', 0, 'alice', 'a', 'h', NULL, 'from version 2')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = Store::open(&Location::DataDir(dir.0.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 3);
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 10)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["from version 2"]);
+    append(&store, &[message(2 << 16, "#tea", "after the upgrade")])
+        .await
+        .unwrap();
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 10)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["from version 2", "after the upgrade"]);
+}
