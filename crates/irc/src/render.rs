@@ -12,7 +12,6 @@ use teahouse_types::{
 };
 use teahouse_wire::Outbox;
 use teahouse_wire::irc::{LineBuilder, MAX_LINE_BYTES, irc_safe};
-use teahouse_wire::outbox::PushError;
 
 use crate::cap::{Cap, CapSet};
 
@@ -70,10 +69,7 @@ impl EventSink for IrcSink {
                 }
                 _ => line,
             };
-            return match self.outbox.push(line) {
-                Ok(()) | Err(PushError::Closed) => Ok(()),
-                Err(PushError::Full) => Err(Overflow),
-            };
+            return self.queue(line, false);
         }
         if let EventKind::History {
             target,
@@ -89,10 +85,7 @@ impl EventSink for IrcSink {
                 messages.as_deref(),
                 context.as_deref(),
             );
-            return match self.outbox.push(bytes) {
-                Ok(()) | Err(PushError::Closed) => Ok(()),
-                Err(PushError::Full) => Err(Overflow),
-            };
+            return self.queue(bytes, false);
         }
         let bits = self.caps.bits() & Cap::RENDER_MASK;
         let Some(bytes) = event
@@ -101,14 +94,17 @@ impl EventSink for IrcSink {
         else {
             return Ok(());
         };
-        let pushed = self.outbox.push(bytes);
-        if let EventKind::Disconnected { .. } | EventKind::ServerShutdown = event.kind {
-            // The last line this connection gets: its session ends once it is written.
-            self.outbox.close();
-        }
-        match pushed {
-            Ok(()) | Err(PushError::Closed) => Ok(()),
-            Err(PushError::Full) => Err(Overflow),
+        self.queue(bytes, event.kind.ends_session())
+    }
+}
+
+impl IrcSink {
+    /// Hands rendered bytes to the outbox (see [`Outbox::offer`]).
+    fn queue(&self, bytes: Bytes, is_last: bool) -> Result<(), Overflow> {
+        if self.outbox.offer(bytes, is_last) {
+            Ok(())
+        } else {
+            Err(Overflow)
         }
     }
 }

@@ -6,7 +6,6 @@ use bytes::Bytes;
 use teahouse_hub::{EventSink, Overflow};
 use teahouse_types::{EventKind, HubEvent, MessageKind, MessageTarget};
 use teahouse_wire::Outbox;
-use teahouse_wire::outbox::PushError;
 use teahouse_wire::text::{encode_line, terminal_safe};
 
 use crate::lang::Lang;
@@ -114,14 +113,10 @@ impl EventSink for TextSink {
         else {
             return Ok(());
         };
-        let pushed = self.outbox.push(bytes);
-        if let EventKind::Disconnected { .. } | EventKind::ServerShutdown = event.kind {
-            // The last line this connection gets: its session ends once it is written.
-            self.outbox.close();
-        }
-        match pushed {
-            Ok(()) | Err(PushError::Closed) => Ok(()),
-            Err(PushError::Full) => Err(Overflow),
+        if self.outbox.offer(bytes, event.kind.ends_session()) {
+            Ok(())
+        } else {
+            Err(Overflow)
         }
     }
 }

@@ -43,6 +43,14 @@ impl HubEvent {
     }
 }
 
+impl EventKind {
+    /// Whether this is the last thing its recipient's connection gets: the face closes the
+    /// connection once it is written.
+    pub fn ends_session(&self) -> bool {
+        matches!(self, Self::Disconnected { .. } | Self::ServerShutdown)
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone)]
 pub enum EventKind {

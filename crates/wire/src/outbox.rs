@@ -68,6 +68,18 @@ impl Outbox {
         }
     }
 
+    /// Queues bytes for a session's sink: an outbox that is closing drops them quietly, and
+    /// `is_last` closes it after them (its writer ends the connection once they are
+    /// written). Returns `false` if they would exceed the limit (the outbox is then closed
+    /// as [`OutboxClosed::Overflow`]).
+    pub fn offer(&self, bytes: Bytes, is_last: bool) -> bool {
+        let pushed = self.push(bytes);
+        if is_last {
+            self.close();
+        }
+        !matches!(pushed, Err(PushError::Full))
+    }
+
     /// Queues one encoded line (or several, already joined).
     ///
     /// # Errors
