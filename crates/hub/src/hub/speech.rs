@@ -11,6 +11,7 @@ use teahouse_types::{
 use super::{Hub, Recipients, State, Topic, actor, co_members, member_of, room_snapshot};
 use crate::error::{CannotSend, Refusal};
 use crate::history::Item;
+use crate::sink::EventSink;
 
 /// Where a message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub enum SayTarget {
 /// Where a message goes and who hears it.
 struct Route {
     from: Arc<Profile>,
+    /// The sender's own sink (the history writer tells it if the message cannot be stored).
+    sender: Arc<dyn EventSink>,
     recipients: Recipients,
     target: MessageTarget,
     away: Option<MessageText>,
@@ -86,11 +89,7 @@ impl Hub {
         if let Some(journal) = &self.inner.journal {
             // Queued under the lock, so the journal's order is the order the hub accepted
             // messages in; the writer delivers them once stored.
-            let sender = state
-                .sessions
-                .get(&session)
-                .map(|entry| (session, Arc::clone(&entry.sink)))
-                .ok_or(Refusal::SessionClosed)?;
+            let sender = (session, Arc::clone(&route.sender));
             journal
                 .queue
                 .try_send(Item::Message {
@@ -185,6 +184,7 @@ impl Hub {
         } = state;
         let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
         let from = entry.profile()?;
+        let sender = Arc::clone(&entry.sink);
         entry.last_active = SystemTime::now();
         match target {
             SayTarget::Room(room) => {
@@ -216,6 +216,7 @@ impl Hub {
                 let target = MessageTarget::Room(slot.name.clone());
                 Ok(Route {
                     from,
+                    sender,
                     recipients,
                     target,
                     away: None,
@@ -232,6 +233,7 @@ impl Hub {
                 let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
                 Ok(Route {
                     from,
+                    sender,
                     recipients,
                     target: MessageTarget::Direct(to_nick),
                     away: to.away.clone(),
