@@ -1,6 +1,6 @@
 //! What the hub delivers to sessions.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -248,41 +248,64 @@ pub enum LeaveReason {
 
 /// Encodings of one event, keyed by a small number each wire format picks for itself.
 ///
-/// A mutex, not a lock-free map: one event is fanned out by one thread, so the lock is
-/// uncontended, and it is never held while encoding.
+/// The first encoding made sits in a write-once cell: every later recipient of that format
+/// (nearly all of them, in a room of one client kind) reads it with one atomic load, and
+/// the threads that deliver one event to different recipients at once never write to a
+/// shared cache line to find it. Other encodings go to a mutex-guarded list, never locked
+/// while encoding.
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    slots: Mutex<Vec<(u32, Option<Bytes>)>>,
+    first: OnceLock<(u32, Option<Bytes>)>,
+    rest: Mutex<Vec<(u32, Option<Bytes>)>>,
 }
 
 impl RenderCache {
     /// The encoding for `key`, computing it with `render` the first time.
     ///
-    /// `None` means "this event shows nothing in this format", which is cached too.
+    /// `None` means "this event shows nothing in this format", which is cached too. Two
+    /// threads asking for a new key at once may both render it; the encodings are equal.
     pub fn get_or_render(&self, key: u32, render: impl FnOnce() -> Option<Bytes>) -> Option<Bytes> {
+        match self.first.get() {
+            Some((first, bytes)) if *first == key => return bytes.clone(),
+            Some(_) => {}
+            None => {
+                let rendered = render();
+                match self.first.set((key, rendered.clone())) {
+                    Ok(()) => return rendered,
+                    Err(_) if self.first.get().is_some_and(|(first, _)| *first == key) => {
+                        return rendered;
+                    }
+                    Err(_) => return self.remember(key, rendered),
+                }
+            }
+        }
         if let Some(hit) = self.lookup(key) {
             return hit;
         }
         let rendered = render();
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        self.remember(key, rendered)
+    }
+
+    fn lookup(&self, key: u32) -> Option<Option<Bytes>> {
+        self.slots()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, bytes)| bytes.clone())
+    }
+
+    /// Keeps `rendered` for `key` unless another thread got there first; returns it.
+    fn remember(&self, key: u32, rendered: Option<Bytes>) -> Option<Bytes> {
+        let mut slots = self.slots();
         if !slots.iter().any(|(k, _)| *k == key) {
             slots.push((key, rendered.clone()));
         }
         rendered
     }
 
-    fn lookup(&self, key: u32) -> Option<Option<Bytes>> {
-        let slots = self
-            .slots
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<(u32, Option<Bytes>)>> {
+        self.rest
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        slots
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, bytes)| bytes.clone())
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -304,5 +327,35 @@ mod tests {
         assert_eq!(calls, 1);
         assert_eq!(cache.get_or_render(2, || None), None);
         assert_eq!(cache.get_or_render(2, || Some(Bytes::new())), None);
+        assert_eq!(
+            cache.get_or_render(3, || Some(Bytes::from_static(b"z"))),
+            Some(Bytes::from_static(b"z"))
+        );
+        // Every key keeps its own encoding, the first one's cell and the list's alike.
+        assert_eq!(cache.get_or_render(1, || None).as_deref(), Some(&b"x"[..]));
+        assert_eq!(cache.get_or_render(3, || None).as_deref(), Some(&b"z"[..]));
+        assert_eq!(cache.get_or_render(2, || Some(Bytes::new())), None);
+    }
+
+    #[test]
+    fn threads_racing_for_keys_all_see_one_encoding_per_key() {
+        let cache = RenderCache::default();
+        std::thread::scope(|scope| {
+            for thread in 0..4u32 {
+                let cache = &cache;
+                scope.spawn(move || {
+                    for round in 0..100u32 {
+                        let key = (thread + round) % 3;
+                        let got = cache.get_or_render(key, || Some(Bytes::from(key.to_string())));
+                        assert_eq!(got, Some(Bytes::from(key.to_string())));
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            cache.slots().len(),
+            2,
+            "one key in the cell, two in the list"
+        );
     }
 }
