@@ -327,6 +327,9 @@ async fn deliver_batch(hub: &Hub, items: Vec<Item>, parts: usize) {
 
 /// Delivers the messages and events of `items` in order, to the recipients of one part
 /// (`(part, parts)`: sessions whose id modulo `parts` is `part`), or to all.
+///
+/// Consecutive messages to the same recipients (one room's snapshot) go as one run: each
+/// recipient's queue is visited once per run rather than once per message.
 async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
     let is_mine = |session: SessionId| {
         part.is_none_or(|(part, parts)| {
@@ -334,7 +337,9 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
         })
     };
     let mut unyielded_bytes = 0;
-    for item in items {
+    let mut run: Vec<(&Arc<HubEvent>, SessionId)> = Vec::new();
+    let mut rest = items;
+    while let Some((item, after)) = rest.split_first() {
         // A batch can hold thousands of messages: delivering them all in one go would put
         // a burst on every member's queue faster than any socket drains it, and cut
         // readers that keep up. Yielding every so often lets their writers run, the pace
@@ -343,25 +348,48 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
             unyielded_bytes = 0;
             tokio::task::yield_now().await;
         }
-        let (event, recipients, skip) = match item {
+        rest = after;
+        match item {
             Item::Message {
                 event,
                 recipients,
                 sender,
             } => {
-                if let EventKind::Message { text, .. } = &event.kind {
-                    unyielded_bytes += text.as_str().len();
+                run.clear();
+                run.push((event, sender.0));
+                unyielded_bytes += text_len(event);
+                while unyielded_bytes < YIELD_AFTER_BYTES
+                    && let Some((
+                        Item::Message {
+                            event,
+                            recipients: next,
+                            sender,
+                        },
+                        after,
+                    )) = rest.split_first()
+                    && Arc::ptr_eq(next, recipients)
+                {
+                    run.push((event, sender.0));
+                    unyielded_bytes += text_len(event);
+                    rest = after;
                 }
-                (event, recipients, Some(sender.0))
+                hub.deliver_messages_where(recipients, &run, is_mine);
             }
             Item::Deliver {
                 event,
                 recipients,
                 skip,
-            } => (event, recipients, *skip),
-            Item::Replay { .. } => continue,
-        };
-        hub.deliver_now_where(recipients, event, skip, is_mine);
+            } => hub.deliver_now_where(recipients, event, *skip, is_mine),
+            Item::Replay { .. } => {}
+        }
+    }
+}
+
+/// The bytes of a message's text, for pacing a delivery.
+fn text_len(event: &HubEvent) -> usize {
+    match &event.kind {
+        EventKind::Message { text, .. } => text.as_str().len(),
+        _ => 0,
     }
 }
 

@@ -613,3 +613,61 @@ fn a_cascade_of_overflowing_sessions_is_worked_off_without_recursion() {
     );
     assert_eq!(hub.session_count(), 2);
 }
+
+/// With history on, messages reach the others through the journal after they are stored,
+/// as runs of consecutive messages to one room: every recipient gets every other sender's
+/// messages in the order they were accepted, never its own, and a member who joins
+/// mid-burst gets only what was said after.
+#[tokio::test]
+async fn stored_messages_reach_everyone_in_order_in_runs_of_mixed_senders() {
+    let store = teahouse_store::Store::open(&teahouse_store::Location::Memory)
+        .await
+        .unwrap();
+    let setup = StoreSetup {
+        store,
+        accounts: crate::AccountConfig::default(),
+        registered: Vec::new(),
+        history: Some(crate::HistoryConfig {
+            delivery_tasks: 2,
+            ..crate::HistoryConfig::default()
+        }),
+        last_message_id: None,
+    };
+    let (hub, writer) = Hub::with_store(HubConfig::default(), setup).unwrap();
+    let (a, ra) = user(&hub, "alice");
+    let (b, rb) = user(&hub, "bob");
+    let (_c, rc) = user(&hub, "carol");
+    let say = |who: &SessionGuard, line: &str| {
+        hub.say(
+            who.id(),
+            SayTarget::Room(room("lobby")),
+            MessageKind::Normal,
+            text(line),
+            None,
+        )
+        .unwrap();
+    };
+    for i in 0..3 {
+        say(&a, &format!("a{i}"));
+        say(&b, &format!("b{i}"));
+    }
+    let (_d, rd) = user(&hub, "dave");
+    say(&b, "b3");
+    say(&a, "a3");
+    // The writer has not run yet (this runtime has one thread): everything is queued.
+    // Shutting it down stores and delivers all of it, then it returns.
+    writer.unwrap().run(std::future::ready(())).await;
+    let said = |rec: &Recorder| -> Vec<String> {
+        rec.take()
+            .into_iter()
+            .filter_map(|kind| match kind {
+                EventKind::Message { text, .. } => Some(text.as_str().to_owned()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(said(&ra), ["b0", "b1", "b2", "b3"]);
+    assert_eq!(said(&rb), ["a0", "a1", "a2", "a3"]);
+    assert_eq!(said(&rc), ["a0", "b0", "a1", "b1", "a2", "b2", "b3", "a3"]);
+    assert_eq!(said(&rd), ["b3", "a3"]);
+}

@@ -21,4 +21,14 @@ pub trait EventSink: Send + Sync + 'static {
     /// session and tells its rooms it left because its send queue was exceeded. A sink that is
     /// already closing returns `Ok` and drops the event.
     fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow>;
+
+    /// Queues several room or direct messages ([`teahouse_types::EventKind::Message`]) in
+    /// order: a run of messages fanned out to the same recipients. The default delivers
+    /// them one by one; a sink overrides it to queue them in one go.
+    ///
+    /// # Errors
+    /// As [`EventSink::deliver`].
+    fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
+        events.iter().try_for_each(|event| self.deliver(event))
+    }
 }

@@ -96,6 +96,22 @@ impl EventSink for IrcSink {
         };
         self.queue(bytes, event.kind.ends_session())
     }
+
+    fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
+        // A message is wanted by every client, never special-cased above, never the last.
+        let bits = self.caps.bits() & Cap::RENDER_MASK;
+        let lines = events.iter().filter_map(|event| {
+            debug_assert!(matches!(event.kind, EventKind::Message { .. }));
+            event
+                .cache
+                .get_or_render(RENDER_KEY_BASE | bits, || render(event, bits))
+        });
+        if self.outbox.offer_all(lines) {
+            Ok(())
+        } else {
+            Err(Overflow)
+        }
+    }
 }
 
 impl IrcSink {

@@ -119,6 +119,20 @@ impl EventSink for TextSink {
             Err(Overflow)
         }
     }
+
+    fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
+        let lang = self.lang;
+        let lines = events.iter().filter_map(|event| {
+            event
+                .cache
+                .get_or_render(lang.render_key(), || self::event(lang, &event.kind))
+        });
+        if self.outbox.offer_all(lines) {
+            Ok(())
+        } else {
+            Err(Overflow)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -86,27 +86,45 @@ impl Outbox {
     /// [`PushError::Full`] if it would exceed the limit (the outbox is then closed as
     /// [`OutboxClosed::Overflow`]), [`PushError::Closed`] if it was closed already.
     pub fn push(&self, bytes: Bytes) -> Result<(), PushError> {
+        self.push_all(std::iter::once(bytes))
+    }
+
+    /// Queues several encoded lines in order, under one lock and with one wake-up: a run
+    /// of messages fanned out to the same recipients costs each outbox one visit.
+    ///
+    /// # Errors
+    /// As [`Outbox::push`]: on [`PushError::Full`] nothing of this call stays queued.
+    pub fn push_all(&self, lines: impl IntoIterator<Item = Bytes>) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
             if state.closed.is_some() {
                 return Err(PushError::Closed);
             }
-            if state.queued_bytes + bytes.len() > self.limit_bytes {
-                state.closed = Some(OutboxClosed::Overflow);
-                state.queue = VecDeque::new();
-                state.queued_bytes = 0;
-                (Err(PushError::Full), state.waker.take())
-            } else {
+            let mut result = Ok(());
+            for bytes in lines {
+                if state.queued_bytes + bytes.len() > self.limit_bytes {
+                    state.closed = Some(OutboxClosed::Overflow);
+                    state.queue = VecDeque::new();
+                    state.queued_bytes = 0;
+                    result = Err(PushError::Full);
+                    break;
+                }
                 state.queued_bytes += bytes.len();
                 state.queue.push_back(bytes);
-                (Ok(()), state.waker.take())
             }
+            (result, state.waker.take())
         };
         // Woken outside the lock, so the consumer never spins on it.
         if let Some(waker) = waker {
             waker.wake();
         }
         result
+    }
+
+    /// [`Outbox::offer`] for several lines, none of them the last: `false` if they would
+    /// exceed the limit.
+    pub fn offer_all(&self, lines: impl IntoIterator<Item = Bytes>) -> bool {
+        !matches!(self.push_all(lines), Err(PushError::Full))
     }
 
     /// Closes the outbox: later pushes fail, and the writer gets what was queued, then the end.
@@ -276,6 +294,29 @@ mod tests {
             Err(OutboxClosed::Overflow)
         );
         assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn push_all_queues_in_order_or_overflows_as_a_whole() {
+        let outbox = Outbox::new(8);
+        outbox
+            .push_all([Bytes::from_static(b"ab"), Bytes::from_static(b"cd")])
+            .unwrap();
+        let mut batch = Vec::new();
+        outbox.next_batch(&mut batch).await.unwrap();
+        assert_eq!(batch, [&b"ab"[..], &b"cd"[..]]);
+        // 3 + 3 fit, the third line would make 9 bytes: the queue goes, the outbox closes.
+        assert!(!outbox.offer_all([b"abc", b"def", b"ghi"].map(|l| Bytes::from_static(l))));
+        let mut batch = Vec::new();
+        assert_eq!(
+            outbox.next_batch(&mut batch).await,
+            Err(OutboxClosed::Overflow)
+        );
+        assert!(batch.is_empty());
+        assert_eq!(
+            outbox.push_all([Bytes::from_static(b"x")]),
+            Err(PushError::Closed)
+        );
     }
 
     #[tokio::test]

@@ -777,6 +777,39 @@ impl Hub {
         }
     }
 
+    /// Delivers a run of messages, each `(event, sender)`, to the recipients `keep` picks,
+    /// each of them getting the run but its own messages in one go; sessions whose queue
+    /// overflows are removed as in [`Hub::deliver_now`].
+    pub(crate) fn deliver_messages_where(
+        &self,
+        recipients: &[(SessionId, Arc<dyn EventSink>)],
+        run: &[(&Arc<HubEvent>, SessionId)],
+        keep: impl Fn(SessionId) -> bool,
+    ) {
+        let mut overflowed = Vec::new();
+        let mut mine = Vec::with_capacity(run.len());
+        for (id, sink) in recipients {
+            if !keep(*id) {
+                continue;
+            }
+            mine.clear();
+            mine.extend(
+                run.iter()
+                    .filter(|(_, sender)| sender != id)
+                    .map(|(event, _)| *event),
+            );
+            if !mine.is_empty() && sink.deliver_messages(&mine).is_err() {
+                overflowed.push(*id);
+            }
+        }
+        while let Some(id) = overflowed.pop() {
+            info!(session_id = %id, "send queue exceeded");
+            if let Some((recipients, event)) = self.detach(id, LeaveReason::SendQueueExceeded) {
+                deliver_all(&recipients, &event, None, &mut overflowed);
+            }
+        }
+    }
+
     /// The id bound of a replay asked for now: messages accepted from now on get larger
     /// ids. Call under the state lock, as message ids are handed out under it.
     pub(crate) fn replay_bound(&self) -> i64 {
