@@ -248,58 +248,68 @@ pub enum LeaveReason {
 
 /// Encodings of one event, keyed by a small number each wire format picks for itself.
 ///
-/// The first encoding made sits in a write-once cell: every later recipient of that format
-/// (nearly all of them, in a room of one client kind) reads it with one atomic load, and
-/// the threads that deliver one event to different recipients at once never write to a
-/// shared cache line to find it. Other encodings go to a mutex-guarded list, never locked
-/// while encoding.
+/// The first [`RenderCache::CELLS`] encodings made sit in write-once cells: every later
+/// recipient of those formats (nearly all of them: a room holds one or two kinds of
+/// client) finds its bytes with an atomic load, and the threads that deliver one event to
+/// different recipients at once never write to a shared cache line to find them. Further
+/// encodings go to a mutex-guarded list, never locked while encoding.
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    first: OnceLock<(u32, Option<Bytes>)>,
+    cells: [OnceLock<(u32, Option<Bytes>)>; RenderCache::CELLS],
     rest: Mutex<Vec<(u32, Option<Bytes>)>>,
 }
 
 impl RenderCache {
+    /// Encodings kept in lock-free cells.
+    pub const CELLS: usize = 2;
+
     /// The encoding for `key`, computing it with `render` the first time.
     ///
     /// `None` means "this event shows nothing in this format", which is cached too. Two
     /// threads asking for a new key at once may both render it; the encodings are equal.
+    #[inline]
     pub fn get_or_render(&self, key: u32, render: impl FnOnce() -> Option<Bytes>) -> Option<Bytes> {
-        match self.first.get() {
-            Some((first, bytes)) if *first == key => return bytes.clone(),
-            Some(_) => {}
-            None => {
-                let rendered = render();
-                match self.first.set((key, rendered.clone())) {
-                    Ok(()) => return rendered,
-                    Err(_) if self.first.get().is_some_and(|(first, _)| *first == key) => {
-                        return rendered;
-                    }
-                    Err(_) => return self.remember(key, rendered),
-                }
+        for cell in &self.cells {
+            match cell.get() {
+                Some((cached, bytes)) if *cached == key => return bytes.clone(),
+                Some(_) => {}
+                None => break,
             }
         }
-        if let Some(hit) = self.lookup(key) {
-            return hit;
+        let mut render = Some(render);
+        self.render_once(key, &mut || render.take().and_then(|render| render()))
+    }
+
+    /// The path of a key not found in the cells: render it (or find it in the list) and
+    /// keep it. Out of line, so the common path above stays small.
+    #[inline(never)]
+    fn render_once(&self, key: u32, render: &mut dyn FnMut() -> Option<Bytes>) -> Option<Bytes> {
+        let mut rendered = None;
+        for cell in &self.cells {
+            if let Some((cached, bytes)) = cell.get() {
+                if *cached == key {
+                    return bytes.clone();
+                }
+                continue;
+            }
+            let bytes = rendered.get_or_insert_with(&mut *render).clone();
+            match cell.set((key, bytes.clone())) {
+                Ok(()) => return bytes,
+                // Another thread filled this cell first: with this key, or another.
+                Err(_) if cell.get().is_some_and(|(cached, _)| *cached == key) => return bytes,
+                Err(_) => {}
+            }
         }
-        let rendered = render();
-        self.remember(key, rendered)
-    }
-
-    fn lookup(&self, key: u32) -> Option<Option<Bytes>> {
-        self.slots()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, bytes)| bytes.clone())
-    }
-
-    /// Keeps `rendered` for `key` unless another thread got there first; returns it.
-    fn remember(&self, key: u32, rendered: Option<Bytes>) -> Option<Bytes> {
         let mut slots = self.slots();
-        if !slots.iter().any(|(k, _)| *k == key) {
-            slots.push((key, rendered.clone()));
+        if let Some((_, bytes)) = slots.iter().find(|(k, _)| *k == key) {
+            return bytes.clone();
         }
-        rendered
+        let bytes = match rendered {
+            Some(bytes) => bytes,
+            None => render(),
+        };
+        slots.push((key, bytes.clone()));
+        bytes
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Vec<(u32, Option<Bytes>)>> {
@@ -354,8 +364,8 @@ mod tests {
         });
         assert_eq!(
             cache.slots().len(),
-            2,
-            "one key in the cell, two in the list"
+            1,
+            "two keys in the cells, one in the list"
         );
     }
 }
