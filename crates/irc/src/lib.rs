@@ -110,6 +110,8 @@ impl IrcFace {
             shared: Arc::new(Shared {
                 hub,
                 source: Arc::from(config.server_name.as_str()),
+                no_user: Arc::from("*"),
+                no_realname: Arc::from(""),
                 config,
                 created: SystemTime::now(),
             }),

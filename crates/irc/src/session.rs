@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) hub: Hub,
     /// The server name, shared by every session's sink (for the lines it makes itself).
     pub(crate) source: Arc<str>,
+    /// The user name and real name of a session before `USER`, shared by all of them.
+    pub(crate) no_user: Arc<str>,
+    pub(crate) no_realname: Arc<str>,
     pub(crate) config: IrcConfig,
     pub(crate) created: SystemTime,
 }
@@ -46,12 +49,12 @@ pub(crate) struct Session {
     /// Present until the session leaves the hub.
     pub(crate) guard: Option<SessionGuard>,
     pub(crate) id: SessionId,
-    /// The host others see.
-    pub(crate) host: String,
+    /// The host others see (shared with the hub's record of the session).
+    pub(crate) host: Arc<str>,
     /// The nick, once NICK was accepted.
     pub(crate) nick: Option<Nick>,
-    /// User name and real name, once USER was given.
-    pub(crate) user: Option<Box<(String, String)>>,
+    /// The user name, once USER was given (shared with the hub, which keeps the real name).
+    pub(crate) user: Option<Arc<str>>,
     /// Whether the welcome burst was sent.
     pub(crate) is_registered: bool,
     /// Whether CAP negotiation holds registration back (between CAP LS/REQ and CAP END).
@@ -230,11 +233,11 @@ pub(crate) fn run(
         session: std::sync::OnceLock::new(),
         source: Arc::clone(&shared.source),
     });
-    let host = display_host(peer);
+    let host: Arc<str> = display_host(peer).into();
     let origin = SessionOrigin {
-        host: host.clone(),
-        user: "*".to_owned(),
-        realname: String::new(),
+        host: Arc::clone(&host),
+        user: Arc::clone(&shared.no_user),
+        realname: Arc::clone(&shared.no_realname),
     };
     let guard = shared.hub.attach(Arc::clone(&sink) as _, origin);
     let id = guard.id();

@@ -39,7 +39,12 @@ impl TextFace {
     /// cancelled.
     pub fn new(hub: Hub, config: TextConfig) -> Self {
         Self {
-            shared: Arc::new(Shared { hub, config }),
+            shared: Arc::new(Shared {
+                hub,
+                config,
+                user: Arc::from("text"),
+                realname: Arc::from("plain-text user"),
+            }),
         }
     }
 

@@ -24,6 +24,9 @@ use crate::render::TextSink;
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
     pub(crate) config: TextConfig,
+    /// The user name and real name every plain-text user has, shared by all of them.
+    pub(crate) user: Arc<str>,
+    pub(crate) realname: Arc<str>,
 }
 
 /// Where a session is in its life.
@@ -118,9 +121,9 @@ pub(crate) fn run(
         lang: shared.config.lang,
     });
     let origin = SessionOrigin {
-        host: peer.ip().to_canonical().to_string(),
-        user: "text".to_owned(),
-        realname: "plain-text user".to_owned(),
+        host: peer.ip().to_canonical().to_string().into(),
+        user: Arc::clone(&shared.user),
+        realname: Arc::clone(&shared.realname),
     };
     let guard = shared.hub.attach(sink, origin);
     let span = debug_span!("session", session_id = %guard.id(), proto = "text", %peer);

@@ -79,10 +79,14 @@ impl Nick {
         if RESERVED.contains(&key.as_str()) {
             return Err(NameError::Reserved);
         }
-        Ok(Self {
-            display: display.into(),
-            key: key.into(),
-        })
+        let display: Arc<str> = display.into();
+        // Most nicks are their own key (already lower case): one allocation serves both.
+        let key = if *key == *display {
+            Arc::clone(&display)
+        } else {
+            key.into()
+        };
+        Ok(Self { display, key })
     }
 
     /// The name as shown to users.
@@ -93,6 +97,11 @@ impl Nick {
     /// The casefolded comparison key.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The casefolded comparison key, shared: a map keyed by it costs no copy.
+    pub fn shared_key(&self) -> Arc<str> {
+        Arc::clone(&self.key)
     }
 }
 

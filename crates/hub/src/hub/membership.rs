@@ -229,7 +229,7 @@ impl Hub {
                 })?;
             let target_nick = sessions
                 .get(&target_id)
-                .and_then(|e| e.nick.clone())
+                .and_then(|e| e.nick().cloned())
                 .unwrap_or_else(|| target.clone());
             let recipients = room_snapshot(sessions, slot);
             let event = EventKind::Kicked {
@@ -276,7 +276,10 @@ impl Hub {
                 return Err(Refusal::NotOperator(slot.name.clone()));
             }
             let target_entry = sessions.get(&target_id).ok_or(Refusal::SessionClosed)?;
-            let target_nick = target_entry.nick.clone().unwrap_or_else(|| target.clone());
+            let target_nick = target_entry
+                .nick()
+                .cloned()
+                .unwrap_or_else(|| target.clone());
             if slot.members.contains_key(&target_id) {
                 return Err(Refusal::TargetAlreadyInRoom {
                     nick: target_nick,

@@ -73,15 +73,16 @@ pub struct StoreSetup {
 }
 
 /// Who a new session is before it chooses a nick: where it connects from and, for faces
-/// that know it, a user name and real name.
+/// that know it, a user name and real name. Shared strings: a face keeps the same host, and
+/// shares one placeholder among all its sessions, at no cost per connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionOrigin {
     /// The host shown for the user (their address).
-    pub host: String,
+    pub host: Arc<str>,
     /// The user name (`*` until IRC's `USER` says otherwise).
-    pub user: String,
+    pub user: Arc<str>,
     /// The real name.
-    pub realname: String,
+    pub realname: Arc<str>,
 }
 
 /// What [`Hub::set_nick`] did.
@@ -140,12 +141,9 @@ struct State {
 type Sessions = HashMap<SessionId, Box<SessionEntry>>;
 
 struct SessionEntry {
-    nick: Option<Nick>,
-    user: Arc<str>,
-    host: Arc<str>,
-    realname: Arc<str>,
-    /// Snapshot for events; rebuilt whenever a field above changes. `None` without a nick.
-    profile: Option<Arc<Profile>>,
+    /// Who the session is: before its nick a boxed record, then the profile its events
+    /// carry, so a named session holds its strings once.
+    who: Who,
     /// Rooms this session is in (a handful at most for a person; no order needed).
     rooms: Vec<RoomName>,
     sink: Arc<dyn EventSink>,
@@ -153,25 +151,86 @@ struct SessionEntry {
     is_invisible: bool,
     signon: SystemTime,
     last_active: SystemTime,
+}
+
+enum Who {
+    /// No nick yet.
+    Unnamed(Box<Identity>),
+    /// A nick: the profile is the whole record (never edited in place: a change makes a
+    /// new one, as events in flight hold the old).
+    Named(Arc<Profile>),
+}
+
+/// Every field of who a session is, the nick included, for reading or changing at once.
+struct Identity {
+    nick: Option<Nick>,
+    user: Arc<str>,
+    host: Arc<str>,
+    realname: Arc<str>,
     /// The account the session is logged in to.
     account: Option<Arc<str>>,
 }
 
 impl SessionEntry {
-    fn rebuild_profile(&mut self) {
-        self.profile = self.nick.clone().map(|nick| {
-            Arc::new(Profile {
-                nick,
-                user: Arc::clone(&self.user),
-                host: Arc::clone(&self.host),
-                realname: Arc::clone(&self.realname),
-                account: self.account.clone(),
-            })
-        });
+    fn nick(&self) -> Option<&Nick> {
+        self.named().map(|profile| &profile.nick)
+    }
+
+    fn host(&self) -> &Arc<str> {
+        match &self.who {
+            Who::Unnamed(identity) => &identity.host,
+            Who::Named(profile) => &profile.host,
+        }
+    }
+
+    fn account(&self) -> Option<&Arc<str>> {
+        match &self.who {
+            Who::Unnamed(identity) => identity.account.as_ref(),
+            Who::Named(profile) => profile.account.as_ref(),
+        }
+    }
+
+    /// The profile for events; `None` without a nick.
+    fn named(&self) -> Option<&Arc<Profile>> {
+        match &self.who {
+            Who::Unnamed(_) => None,
+            Who::Named(profile) => Some(profile),
+        }
     }
 
     fn profile(&self) -> Result<Arc<Profile>, Refusal> {
-        self.profile.clone().ok_or(Refusal::NotRegistered)
+        self.named().cloned().ok_or(Refusal::NotRegistered)
+    }
+
+    /// Changes who the session is with `change`, which sees every field.
+    fn edit(&mut self, change: impl FnOnce(&mut Identity)) {
+        let mut identity = match &self.who {
+            Who::Unnamed(identity) => Identity {
+                nick: None,
+                user: Arc::clone(&identity.user),
+                host: Arc::clone(&identity.host),
+                realname: Arc::clone(&identity.realname),
+                account: identity.account.clone(),
+            },
+            Who::Named(profile) => Identity {
+                nick: Some(profile.nick.clone()),
+                user: Arc::clone(&profile.user),
+                host: Arc::clone(&profile.host),
+                realname: Arc::clone(&profile.realname),
+                account: profile.account.clone(),
+            },
+        };
+        change(&mut identity);
+        self.who = match identity.nick.take() {
+            Some(nick) => Who::Named(Arc::new(Profile {
+                nick,
+                user: identity.user,
+                host: identity.host,
+                realname: identity.realname,
+                account: identity.account,
+            })),
+            None => Who::Unnamed(Box::new(identity)),
+        };
     }
 }
 
@@ -347,18 +406,19 @@ impl Hub {
         self.lock().sessions.insert(
             id,
             Box::new(SessionEntry {
-                nick: None,
-                user: origin.user.into(),
-                host: origin.host.into(),
-                realname: origin.realname.into(),
-                profile: None,
+                who: Who::Unnamed(Box::new(Identity {
+                    nick: None,
+                    user: origin.user,
+                    host: origin.host,
+                    realname: origin.realname,
+                    account: None,
+                })),
                 rooms: Vec::new(),
                 sink,
                 away: None,
                 is_invisible: false,
                 signon: now,
                 last_active: now,
-                account: None,
             }),
         );
         SessionGuard {
@@ -371,7 +431,12 @@ impl Hub {
     ///
     /// # Errors
     /// [`Refusal::MessageTooLong`] for an over-long real name, [`Refusal::SessionClosed`].
-    pub fn set_user(&self, session: SessionId, user: &str, realname: &str) -> Result<(), Refusal> {
+    pub fn set_user(
+        &self,
+        session: SessionId,
+        user: Arc<str>,
+        realname: Arc<str>,
+    ) -> Result<(), Refusal> {
         let max_bytes = self.inner.config.max_realname_bytes;
         if realname.len() > max_bytes {
             return Err(Refusal::MessageTooLong { max_bytes });
@@ -381,9 +446,10 @@ impl Hub {
             .sessions
             .get_mut(&session)
             .ok_or(Refusal::SessionClosed)?;
-        entry.user = user.into();
-        entry.realname = realname.into();
-        entry.rebuild_profile();
+        entry.edit(|identity| {
+            identity.user = user;
+            identity.realname = realname;
+        });
         Ok(())
     }
 
@@ -414,22 +480,21 @@ impl Hub {
             }
             if registered.contains(nick.key())
                 && entry
-                    .account
-                    .as_deref()
+                    .account()
                     .is_none_or(|account| teahouse_types::casefold(account) != nick.key())
             {
                 return Err(Refusal::NickRegistered(nick));
             }
-            let old_profile = entry.profile.clone();
-            let old = entry.nick.replace(nick.clone());
-            entry.rebuild_profile();
+            let old_profile = entry.named().cloned();
+            let old = entry.nick().cloned();
+            entry.edit(|identity| identity.nick = Some(nick.clone()));
             match (old, old_profile) {
                 (Some(old), Some(_)) if old.as_str() == nick.as_str() => {
                     (NickOutcome::Unchanged(nick), None, Vec::new())
                 }
                 (Some(old), Some(old_profile)) => {
                     nicks.remove(old.key());
-                    nicks.insert(nick.key().into(), session);
+                    nicks.insert(nick.shared_key(), session);
                     let mut recipients = co_members(sessions, rooms, session);
                     recipients.push((session, Arc::clone(&sessions[&session].sink)));
                     let event = EventKind::NickChanged {
@@ -443,7 +508,7 @@ impl Hub {
                     )
                 }
                 _ => {
-                    nicks.insert(nick.key().into(), session);
+                    nicks.insert(nick.shared_key(), session);
                     *max_users = (*max_users).max(nicks.len());
                     (NickOutcome::Registered(nick), None, Vec::new())
                 }
@@ -496,10 +561,8 @@ impl Hub {
                 ..
             } = &mut *state;
             let entry = *sessions.remove(&session)?;
-            let (Some(nick), Some(profile)) = (entry.nick, entry.profile) else {
-                return None;
-            };
-            nicks.remove(nick.key());
+            let profile = entry.named().cloned()?;
+            nicks.remove(profile.nick.key());
             if whowas.len() == WHOWAS_CAPACITY {
                 whowas.pop_front();
             }
@@ -553,7 +616,7 @@ impl Hub {
     pub(crate) fn nick_of(&self, session: SessionId) -> Result<Nick, Refusal> {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-        entry.nick.clone().ok_or(Refusal::NotRegistered)
+        entry.nick().cloned().ok_or(Refusal::NotRegistered)
     }
 
     /// The session as a recipient, its nick, and whether it is in the target room.
@@ -564,7 +627,7 @@ impl Hub {
     ) -> Result<(Recipient, Nick, bool), Refusal> {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-        let nick = entry.nick.clone().ok_or(Refusal::NotRegistered)?;
+        let nick = entry.nick().cloned().ok_or(Refusal::NotRegistered)?;
         let is_member = match target {
             crate::history::HistoryTarget::Room(room) => state
                 .rooms
@@ -581,14 +644,14 @@ impl Hub {
     ) -> Result<(Nick, Vec<RoomName>), Refusal> {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-        let nick = entry.nick.clone().ok_or(Refusal::NotRegistered)?;
+        let nick = entry.nick().cloned().ok_or(Refusal::NotRegistered)?;
         Ok((nick, entry.rooms.clone()))
     }
 
     pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-        Ok(Arc::clone(&entry.host))
+        Ok(Arc::clone(entry.host()))
     }
 
     /// The account a session is logged in to.
@@ -598,7 +661,7 @@ impl Hub {
     pub fn account_of(&self, session: SessionId) -> Result<Option<Arc<str>>, Refusal> {
         let state = self.lock();
         let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-        Ok(entry.account.clone())
+        Ok(entry.account().cloned())
     }
 
     /// Whether `nick` is a registered account's.
@@ -627,9 +690,8 @@ impl Hub {
                 sessions, rooms, ..
             } = &mut *state;
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            entry.account = account;
-            entry.rebuild_profile();
-            let Some(profile) = entry.profile.clone() else {
+            entry.edit(|identity| identity.account = account);
+            let Some(profile) = entry.named().cloned() else {
                 return Ok(());
             };
             let own = (session, Arc::clone(&entry.sink));
@@ -676,15 +738,13 @@ impl Hub {
             let state = self.lock();
             let entry = state.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
             let is_owner = entry
-                .account
-                .as_deref()
+                .account()
                 .is_some_and(|account| teahouse_types::casefold(account) == nick.key());
             if !is_owner {
                 return Err(Refusal::NotLoggedIn);
             }
             let by = entry
-                .nick
-                .as_ref()
+                .nick()
                 .map_or_else(|| nick.as_str().to_owned(), |n| n.as_str().to_owned());
             let ghost = *state
                 .nicks
@@ -941,7 +1001,7 @@ fn room_members(sessions: &Sessions, room: &Room) -> Vec<RoomMember> {
         .filter_map(|(id, status)| {
             let entry = sessions.get(id)?;
             Some(RoomMember {
-                profile: entry.profile.clone()?,
+                profile: entry.named().cloned()?,
                 status: *status,
                 is_away: entry.away.is_some(),
             })

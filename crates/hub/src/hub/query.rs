@@ -165,7 +165,7 @@ impl Hub {
             })
             .collect();
         Some(UserInfo {
-            profile: entry.profile.clone()?,
+            profile: entry.named().cloned()?,
             rooms,
             away: entry.away.clone(),
             is_invisible: entry.is_invisible,
@@ -186,7 +186,7 @@ impl Hub {
             .unwrap_or_default();
         let mut out = Vec::new();
         for (id, entry) in &state.sessions {
-            let Some(profile) = &entry.profile else {
+            let Some(profile) = entry.named() else {
                 continue;
             };
             let is_match = teahouse_types::mask_matches(&folded, profile.nick.key())
@@ -247,7 +247,7 @@ impl Hub {
             invisible: state
                 .sessions
                 .values()
-                .filter(|e| e.nick.is_some() && e.is_invisible)
+                .filter(|e| e.nick().is_some() && e.is_invisible)
                 .count(),
             unregistered: state.sessions.len() - users,
             rooms: state.rooms.len(),
@@ -257,7 +257,7 @@ impl Hub {
 
     /// The profile of a session, once it has a nick.
     pub fn profile_of(&self, session: SessionId) -> Option<Arc<Profile>> {
-        self.lock().sessions.get(&session)?.profile.clone()
+        self.lock().sessions.get(&session)?.named().cloned()
     }
 
     /// How many sessions are attached.

@@ -229,7 +229,7 @@ impl Hub {
                 else {
                     return Err(Refusal::NoSuchNick(nick));
                 };
-                let to_nick = to.nick.clone().unwrap_or(nick);
+                let to_nick = to.nick().cloned().unwrap_or(nick);
                 let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
                 Ok(Route {
                     from,
@@ -327,8 +327,7 @@ impl Hub {
                 sessions, rooms, ..
             } = &mut *state;
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            entry.realname = realname.into();
-            entry.rebuild_profile();
+            entry.edit(|identity| identity.realname = realname.into());
             let who = entry.profile()?;
             let own = Arc::clone(&entry.sink);
             let mut recipients = co_members(sessions, rooms, session);

@@ -113,7 +113,7 @@ fn sasl_fail(session: &mut Session) {
 fn logged_in(session: &mut Session, account: &Nick) {
     let mask = match &session.nick {
         Some(nick) => {
-            let user = session.user.as_ref().map_or("*", |u| u.0.as_str());
+            let user = session.user.as_deref().unwrap_or("*");
             format!("{nick}!{user}@{}", session.host)
         }
         None => "*".to_owned(),

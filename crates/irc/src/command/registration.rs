@@ -1,5 +1,7 @@
 //! Connection registration: CAP, PASS, NICK, USER, and the welcome burst.
 
+use std::sync::Arc;
+
 use teahouse_hub::{NickOutcome, Refusal};
 use teahouse_types::{LeaveReason, NICK_MAX_CHARS, Nick, ROOM_MAX_CHARS};
 use teahouse_wire::irc::Message;
@@ -144,12 +146,16 @@ pub(super) fn user(session: &mut Session, message: &Message) {
         .chars()
         .filter(|c| !c.is_control())
         .collect();
-    let realname = truncate(&realname, 128).to_owned();
-    if let Err(refusal) = session.hub().set_user(session.id, &name, &realname) {
+    let name: Arc<str> = name.into();
+    let realname = truncate(&realname, 128).into();
+    if let Err(refusal) = session
+        .hub()
+        .set_user(session.id, Arc::clone(&name), realname)
+    {
         refused(session, &refusal);
         return;
     }
-    session.user = Some(Box::new((name, realname)));
+    session.user = Some(name);
     try_register(session);
 }
 
@@ -180,7 +186,7 @@ fn try_register(session: &mut Session) {
             }
         }
     }
-    let Some(user) = session.user.as_ref().map(|u| u.0.clone()) else {
+    let Some(user) = session.user.clone() else {
         return;
     };
     if !session.has_password {
