@@ -10,9 +10,15 @@ use std::pin::Pin;
 
 use tokio::io::AsyncWrite;
 
-/// At most this many buffers go into one vectored write (Linux's `IOV_MAX` is 1024; past a
-/// few dozen small lines the system call cost is already amortised).
-const MAX_IOVECS: usize = 64;
+/// At most this many buffers go into one vectored write: Linux's `IOV_MAX`. Big writes
+/// matter on a busy connection: with 64 lines per write (~7 KB) the kernel spent 0.17
+/// CPU-seconds per million deliveries in an open-loop fan-out, with up to 1024 (~110 KB)
+/// 0.09, as it builds fewer, larger socket buffers.
+const MAX_IOVECS: usize = 1024;
+
+/// A write of at most this many buffers (the usual case for a connection that keeps up)
+/// fills a small slice array, not the whole `MAX_IOVECS` one.
+const FEW_IOVECS: usize = 16;
 
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -216,13 +222,11 @@ pub fn poll_write_batch<W: AsyncWrite + Unpin>(
     batch: &mut Vec<Bytes>,
 ) -> Poll<io::Result<()>> {
     while !batch.is_empty() {
-        let count = batch.len().min(MAX_IOVECS);
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        for (slice, bytes) in slices.iter_mut().zip(&batch[..count]) {
-            *slice = IoSlice::new(bytes);
-        }
-        let mut written =
-            std::task::ready!(Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count]))?;
+        let mut written = std::task::ready!(if batch.len() <= FEW_IOVECS {
+            poll_write_slices::<FEW_IOVECS, W>(writer, cx, batch)
+        } else {
+            poll_write_slices::<MAX_IOVECS, W>(writer, cx, batch)
+        })?;
         if written == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
@@ -240,6 +244,21 @@ pub fn poll_write_batch<W: AsyncWrite + Unpin>(
         batch.drain(..done);
     }
     Pin::new(writer).poll_flush(cx)
+}
+
+/// One vectored write of the first `N` (at most) buffers of `batch`, from a slice array of
+/// `N` on the stack.
+fn poll_write_slices<const N: usize, W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    cx: &mut Context<'_>,
+    batch: &[Bytes],
+) -> Poll<io::Result<usize>> {
+    let count = batch.len().min(N);
+    let mut slices = [IoSlice::new(&[]); N];
+    for (slice, bytes) in slices.iter_mut().zip(&batch[..count]) {
+        *slice = IoSlice::new(bytes);
+    }
+    Pin::new(writer).poll_write_vectored(cx, &slices[..count])
 }
 
 /// [`poll_write_batch`] as a future.
@@ -336,5 +355,35 @@ mod tests {
         assert!(batch.is_empty());
         drop(a);
         assert_eq!(reader.await.unwrap(), expected);
+    }
+
+    /// Over a real socket, vectored writes of a few lines, of more than the small slice
+    /// array and of more than `MAX_IOVECS` (with partial writes as the reader lags) keep
+    /// every byte in order.
+    #[tokio::test]
+    async fn vectored_writes_of_every_size_keep_the_bytes_in_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut expected = Vec::new();
+        for count in [3, FEW_IOVECS + 1, MAX_IOVECS * 3 + 7] {
+            let lines: Vec<Bytes> = (0..count)
+                .map(|i| Bytes::from(format!("{count}:{i}:{}\n", "x".repeat(i % 300))))
+                .collect();
+            expected.extend(lines.iter().flat_map(|l| l.to_vec()));
+            let mut batch = lines;
+            write_batch(&mut stream, &mut batch).await.unwrap();
+            assert!(batch.is_empty());
+        }
+        drop(stream);
+        assert!(reader.await.unwrap() == expected, "bytes lost or reordered");
     }
 }
