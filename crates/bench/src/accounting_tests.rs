@@ -33,7 +33,9 @@ fn fault(seq: u32) -> Fault {
 }
 
 /// A plain-text "server" for `clients` clients: registers them, then relays what each says
-/// to the others, applying [`fault`] to the n-th relayed line.
+/// to the others, applying [`fault`] to the n-th relayed line. The faithful one also sends,
+/// before each line, the same payload as an earlier run would have sent it (as a replay of
+/// stored history shows it): never counted as a delivery.
 async fn fake_server(listener: TcpListener, clients: usize, is_faulty: bool) {
     let (lines_tx, mut lines_rx) = mpsc::channel::<(usize, String)>(1024);
     let mut writers = Vec::new();
@@ -75,6 +77,13 @@ async fn fake_server(listener: TcpListener, clients: usize, is_faulty: bool) {
         {
             out.push(h);
         }
+        if !is_faulty {
+            let stale = out
+                .iter()
+                .filter_map(|(from, line)| Some((*from, earlier_run(line)?)))
+                .collect::<Vec<_>>();
+            out.splice(0..0, stale);
+        }
         for (from, line) in out {
             for (index, writer) in writers.iter_mut().enumerate() {
                 if index != from {
@@ -87,6 +96,15 @@ async fn fake_server(listener: TcpListener, clients: usize, is_faulty: bool) {
         }
         seq += 1;
     }
+}
+
+/// `line` with its payload's run number changed: the line as a replay from another run
+/// shows it.
+fn earlier_run(line: &str) -> Option<String> {
+    let header = crate::payload::decode(line.as_bytes())?;
+    let mark = format!("TH1 {} ", header.run);
+    let stale = format!("[12:00:00] TH1 {} ", header.run.wrapping_add(1));
+    Some(line.replacen(&mark, &stale, 1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +145,7 @@ async fn a_faulty_server_is_reported_as_faulty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_faithful_server_is_reported_clean() {
-    // The same fake, with every fault off.
+    // The same fake, with every fault off, and stale copies of every payload from another run.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(fake_server(listener, 3, false));

@@ -66,6 +66,7 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
     };
 
     let base = Instant::now();
+    let run = run_id();
     let (go_tx, go_rx) = watch::channel(false);
     let cpu_before = config.server_pid.and_then(procstat::cpu_time);
     let rss_peak = Arc::new(AtomicU64::new(0));
@@ -95,7 +96,17 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
         receivers.spawn(async move {
             let _ = go.wait_for(|g| *g).await;
             let shape = (senders, messages);
-            receive(reader, expected, shape, base, stall, &acks_for, &windows_rx).await
+            let marks = (run, base);
+            receive(
+                reader,
+                expected,
+                shape,
+                marks,
+                stall,
+                &acks_for,
+                &windows_rx,
+            )
+            .await
         });
         if index < senders {
             let mut go = go_rx.clone();
@@ -106,6 +117,7 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
             sender_tasks.spawn(async move {
                 let _ = go.wait_for(|g| *g).await;
                 let plan = SendPlan {
+                    run,
                     index,
                     messages,
                     pacing,
@@ -215,8 +227,19 @@ async fn connect_all(config: &BenchConfig, clients: usize) -> Result<Vec<Conn>, 
     Ok(conns.into_iter().flatten().collect())
 }
 
+/// A number for this run, different from any earlier run's (of this or another bench
+/// process) in all likelihood: the clock's nanoseconds mixed with the process id.
+fn run_id() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = nanos ^ (u128::from(std::process::id()) << 32);
+    (mixed ^ (mixed >> 32) ^ (mixed >> 64)) as u32
+}
+
 /// What one sender sends.
 struct SendPlan<'a> {
+    run: u32,
     index: usize,
     messages: usize,
     pacing: Pacing,
@@ -230,6 +253,7 @@ impl SendPlan<'_> {
     fn line(&self, buf: &mut String, seq: usize, sent: Instant) {
         buf.push_str(self.prefix);
         let header = Header {
+            run: self.run,
             sender: self.index as u32,
             seq: seq as u32,
             sent_ns: sent.saturating_duration_since(self.base).as_nanos() as u64,
@@ -291,7 +315,7 @@ async fn receive(
     reader: BufReader<OwnedReadHalf>,
     expected: u64,
     (senders, messages): (usize, usize),
-    base: Instant,
+    (run, base): (u32, Instant),
     stall: Duration,
     acks_for: &[usize],
     windows: &[Semaphore],
@@ -307,7 +331,7 @@ async fn receive(
             Ok(Ok(n)) if n > 0 => {}
             _ => break,
         }
-        let Some(header) = payload::decode(&buf) else {
+        let Some(header) = payload::decode(&buf).filter(|h| h.run == run) else {
             continue;
         };
         let now = Instant::now();

@@ -8,6 +8,9 @@ const MARK: &str = "TH1 ";
 /// What a payload says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// The run that sent it: a server that replays stored messages (the text face does, on
+    /// entering a room) shows payloads of earlier runs, which are not this run's deliveries.
+    pub(crate) run: u32,
     /// Sender index.
     pub(crate) sender: u32,
     /// Sequence number within that sender.
@@ -16,13 +19,13 @@ pub(crate) struct Header {
     pub(crate) sent_ns: u64,
 }
 
-/// `TH1 sender seq ns ` then padding to `size` bytes.
+/// `TH1 run sender seq ns ` then padding to `size` bytes.
 pub(crate) fn encode(header: Header, size: usize, out: &mut String) {
     let start = out.len();
     let _ = write!(
         out,
-        "{MARK}{} {} {} ",
-        header.sender, header.seq, header.sent_ns
+        "{MARK}{} {} {} {} ",
+        header.run, header.sender, header.seq, header.sent_ns
     );
     while out.len() - start < size {
         out.push('x');
@@ -35,6 +38,7 @@ pub(crate) fn decode(line: &[u8]) -> Option<Header> {
     let rest = std::str::from_utf8(&line[at + MARK.len()..]).ok()?;
     let mut parts = rest.split(' ');
     Some(Header {
+        run: parts.next()?.parse().ok()?,
         sender: parts.next()?.parse().ok()?,
         seq: parts.next()?.parse().ok()?,
         sent_ns: parts.next()?.parse().ok()?,
@@ -52,6 +56,7 @@ mod tests {
     #[test]
     fn round_trip_and_padding() {
         let header = Header {
+            run: 7,
             sender: 3,
             seq: 99,
             sent_ns: 123_456_789,
