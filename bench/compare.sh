@@ -45,10 +45,23 @@ wait_port() {
 }
 
 # start_<server> PORT [TEXTPORT]: starts it, sets SERVER_PID.
+# teahouse keeps no history here, like the peers (which have none); `teahouseH` is the
+# default configuration, every message stored in SQLite (synchronous=FULL) before delivery,
+# in a fresh data directory per run.
 start_teahouse() {
+  local store=(--no-history)
+  if [ -n "${TEAHOUSE_DATA:-}" ]; then
+    rm -rf "$TEAHOUSE_DATA"
+    store=(--data-dir "$TEAHOUSE_DATA")
+  fi
   $BIN serve --irc-addr "127.0.0.1:$1" --text-addr "127.0.0.1:$2" --no-flood-control \
-    --max-connections 200000 --sendq-bytes 67108864 --workers "${TEAHOUSE_WORKERS:-0}" --log warn >"$OUT/teahouse.log" 2>&1 &
+    --max-connections 200000 --sendq-bytes 67108864 --workers "${TEAHOUSE_WORKERS:-0}" \
+    "${store[@]}" --log warn >"$OUT/teahouse.log" 2>&1 &
   SERVER_PID=$!
+}
+
+start_teahouseH() {
+  TEAHOUSE_DATA="$OUT/teahouse-data" start_teahouse "$@"
 }
 
 # teahouse with one runtime worker: the least CPU per delivery on a 2-core machine that the
@@ -143,7 +156,11 @@ for workload in "${WORKLOADS[@]}"; do
     # shellcheck disable=SC2086
     run_one teahouse irc $workload
     run_one teahouse1 irc $workload
-    case $workload in idle*) ;; *) run_one teahouse1 text $workload ;; esac
+    case $workload in idle*) ;; *)
+      run_one teahouse1 text $workload
+      run_one teahouseH irc $workload
+      ;;
+    esac
     run_one ngircd irc $workload
     run_one inspircd irc $workload
   done
