@@ -16,6 +16,10 @@ use tokio::io::AsyncWrite;
 /// 0.09, as it builds fewer, larger socket buffers.
 const MAX_IOVECS: usize = 1024;
 
+/// A queue this small keeps its allocation when its writer takes the lines (four lines:
+/// 128 bytes); a bigger one is given back.
+const KEPT_QUEUE_CAPACITY: usize = 4;
+
 /// A write of at most this many buffers (the usual case for a connection that keeps up)
 /// fills a small slice array, not the whole `MAX_IOVECS` one.
 const FEW_IOVECS: usize = 16;
@@ -172,9 +176,15 @@ impl Outbox {
         let mut state = self.lock();
         if !state.queue.is_empty() {
             state.queued_bytes = 0;
-            // Take the whole queue, allocation and all: an idle connection keeps no
-            // capacity from its last burst.
-            batch.extend(std::mem::take(&mut state.queue));
+            if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
+                // Take the whole queue, allocation and all: a connection keeps no capacity
+                // from its last burst.
+                batch.extend(std::mem::take(&mut state.queue));
+            } else {
+                // A connection that gets a line or two per wake-up (a chat at human pace)
+                // keeps its small queue rather than allocating one per line.
+                batch.extend(state.queue.drain(..));
+            }
             return Poll::Ready(Ok(()));
         }
         if let Some(cause) = state.closed {
