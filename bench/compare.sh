@@ -46,22 +46,22 @@ wait_port() {
 
 # start_<server> PORT [TEXTPORT]: starts it, sets SERVER_PID.
 # teahouse keeps no history here, like the peers (which have none); `teahouseH` is the
-# default configuration, every message stored in SQLite (synchronous=FULL) before delivery,
-# in a fresh data directory per run.
+# default configuration, every message stored in SQLite (synchronous=FULL) before delivery.
+# Either way a fresh data directory per run under $OUT (accounts live there too), never
+# ./teahouse-data in the checkout.
 start_teahouse() {
-  local store=(--no-history)
-  if [ -n "${TEAHOUSE_DATA:-}" ]; then
-    rm -rf "$TEAHOUSE_DATA"
-    store=(--data-dir "$TEAHOUSE_DATA")
-  fi
+  rm -rf "$OUT/teahouse-data"
+  local history=(--no-history)
+  [ "${TEAHOUSE_HISTORY:-off}" = on ] && history=()
   $BIN serve --irc-addr "127.0.0.1:$1" --text-addr "127.0.0.1:$2" --no-flood-control \
     --max-connections 200000 --sendq-bytes 67108864 --workers "${TEAHOUSE_WORKERS:-0}" \
-    "${store[@]}" --log warn >"$OUT/teahouse.log" 2>&1 &
+    --data-dir "$OUT/teahouse-data" "${history[@]}" \
+    --log warn >"$OUT/teahouse.log" 2>&1 &
   SERVER_PID=$!
 }
 
 start_teahouseH() {
-  TEAHOUSE_DATA="$OUT/teahouse-data" start_teahouse "$@"
+  TEAHOUSE_HISTORY=on start_teahouse "$@"
 }
 
 # teahouse with one runtime worker: the least CPU per delivery on a 2-core machine that the
