@@ -87,11 +87,7 @@ impl EventSink for IrcSink {
             );
             return self.queue(bytes, false);
         }
-        let bits = self.caps.bits() & Cap::RENDER_MASK;
-        let Some(bytes) = event
-            .cache
-            .get_or_render(RENDER_KEY_BASE | bits, || render(event, bits))
-        else {
+        let Some(bytes) = self.encoded(event) else {
             return Ok(());
         };
         self.queue(bytes, event.kind.ends_session())
@@ -99,12 +95,9 @@ impl EventSink for IrcSink {
 
     fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
         // A message is wanted by every client, never special-cased above, never the last.
-        let bits = self.caps.bits() & Cap::RENDER_MASK;
         let lines = events.iter().filter_map(|event| {
             debug_assert!(matches!(event.kind, EventKind::Message { .. }));
-            event
-                .cache
-                .get_or_render(RENDER_KEY_BASE | bits, || render(event, bits))
+            self.encoded(event)
         });
         if self.outbox.offer_all(lines) {
             Ok(())
@@ -115,6 +108,15 @@ impl EventSink for IrcSink {
 }
 
 impl IrcSink {
+    /// The event as this client's capabilities show it: encoded once per capability set
+    /// and shared through the event's cache.
+    fn encoded(&self, event: &HubEvent) -> Option<Bytes> {
+        let bits = self.caps.bits() & Cap::RENDER_MASK;
+        event
+            .cache
+            .get_or_render(RENDER_KEY_BASE | bits, || render(event, bits))
+    }
+
     /// Hands rendered bytes to the outbox (see [`Outbox::offer`]).
     fn queue(&self, bytes: Bytes, is_last: bool) -> Result<(), Overflow> {
         if self.outbox.offer(bytes, is_last) {

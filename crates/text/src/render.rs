@@ -106,11 +106,7 @@ pub(crate) struct TextSink {
 
 impl EventSink for TextSink {
     fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow> {
-        let lang = self.lang;
-        let Some(bytes) = event
-            .cache
-            .get_or_render(lang.render_key(), || self::event(lang, &event.kind))
-        else {
+        let Some(bytes) = self.encoded(event) else {
             return Ok(());
         };
         if self.outbox.offer(bytes, event.kind.ends_session()) {
@@ -121,17 +117,23 @@ impl EventSink for TextSink {
     }
 
     fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
-        let lang = self.lang;
-        let lines = events.iter().filter_map(|event| {
-            event
-                .cache
-                .get_or_render(lang.render_key(), || self::event(lang, &event.kind))
-        });
+        let lines = events.iter().filter_map(|event| self.encoded(event));
         if self.outbox.offer_all(lines) {
             Ok(())
         } else {
             Err(Overflow)
         }
+    }
+}
+
+impl TextSink {
+    /// The event in this session's language: encoded once per language and shared through
+    /// the event's cache.
+    fn encoded(&self, event: &HubEvent) -> Option<Bytes> {
+        let lang = self.lang;
+        event
+            .cache
+            .get_or_render(lang.render_key(), || self::event(lang, &event.kind))
     }
 }
 

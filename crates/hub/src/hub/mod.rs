@@ -829,12 +829,7 @@ impl Hub {
                 overflowed.push(*id);
             }
         }
-        while let Some(id) = overflowed.pop() {
-            info!(session_id = %id, "send queue exceeded");
-            if let Some((recipients, event)) = self.detach(id, LeaveReason::SendQueueExceeded) {
-                deliver_all(&recipients, &event, None, &mut overflowed);
-            }
-        }
+        self.evict_overflowed(overflowed);
     }
 
     /// Delivers a run of messages, each `(event, sender)`, to the recipients `keep` picks,
@@ -862,6 +857,12 @@ impl Hub {
                 overflowed.push(*id);
             }
         }
+        self.evict_overflowed(overflowed);
+    }
+
+    /// Removes the sessions whose queue overflowed in a delivery and tells their rooms,
+    /// which may overflow more queues: worked off in a loop, never by recursion.
+    fn evict_overflowed(&self, mut overflowed: Vec<SessionId>) {
         while let Some(id) = overflowed.pop() {
             info!(session_id = %id, "send queue exceeded");
             if let Some((recipients, event)) = self.detach(id, LeaveReason::SendQueueExceeded) {
