@@ -161,9 +161,9 @@ enum Who {
     Named(Arc<Profile>),
 }
 
-/// Every field of who a session is, the nick included, for reading or changing at once.
+/// Who a session is, but for its nick: the record of one without, and what
+/// [`SessionEntry::edit`] changes beside the nick.
 struct Identity {
-    nick: Option<Nick>,
     user: Arc<str>,
     host: Arc<str>,
     realname: Arc<str>,
@@ -202,26 +202,30 @@ impl SessionEntry {
         self.named().cloned().ok_or(Refusal::NotRegistered)
     }
 
-    /// Changes who the session is with `change`, which sees every field.
-    fn edit(&mut self, change: impl FnOnce(&mut Identity)) {
-        let mut identity = match &self.who {
-            Who::Unnamed(identity) => Identity {
-                nick: None,
-                user: Arc::clone(&identity.user),
-                host: Arc::clone(&identity.host),
-                realname: Arc::clone(&identity.realname),
-                account: identity.account.clone(),
-            },
-            Who::Named(profile) => Identity {
-                nick: Some(profile.nick.clone()),
-                user: Arc::clone(&profile.user),
-                host: Arc::clone(&profile.host),
-                realname: Arc::clone(&profile.realname),
-                account: profile.account.clone(),
-            },
+    /// Changes who the session is with `change`, which sees the nick and every other field.
+    fn edit(&mut self, change: impl FnOnce(&mut Option<Nick>, &mut Identity)) {
+        let (mut nick, mut identity) = match &self.who {
+            Who::Unnamed(identity) => (
+                None,
+                Identity {
+                    user: Arc::clone(&identity.user),
+                    host: Arc::clone(&identity.host),
+                    realname: Arc::clone(&identity.realname),
+                    account: identity.account.clone(),
+                },
+            ),
+            Who::Named(profile) => (
+                Some(profile.nick.clone()),
+                Identity {
+                    user: Arc::clone(&profile.user),
+                    host: Arc::clone(&profile.host),
+                    realname: Arc::clone(&profile.realname),
+                    account: profile.account.clone(),
+                },
+            ),
         };
-        change(&mut identity);
-        self.who = match identity.nick.take() {
+        change(&mut nick, &mut identity);
+        self.who = match nick {
             Some(nick) => Who::Named(Arc::new(Profile {
                 nick,
                 user: identity.user,
@@ -407,7 +411,6 @@ impl Hub {
             id,
             Box::new(SessionEntry {
                 who: Who::Unnamed(Box::new(Identity {
-                    nick: None,
                     user: origin.user,
                     host: origin.host,
                     realname: origin.realname,
@@ -446,7 +449,7 @@ impl Hub {
             .sessions
             .get_mut(&session)
             .ok_or(Refusal::SessionClosed)?;
-        entry.edit(|identity| {
+        entry.edit(|_, identity| {
             identity.user = user;
             identity.realname = realname;
         });
@@ -487,7 +490,7 @@ impl Hub {
             }
             let old_profile = entry.named().cloned();
             let old = entry.nick().cloned();
-            entry.edit(|identity| identity.nick = Some(nick.clone()));
+            entry.edit(|slot, _| *slot = Some(nick.clone()));
             match (old, old_profile) {
                 (Some(old), Some(_)) if old.as_str() == nick.as_str() => {
                     (NickOutcome::Unchanged(nick), None, Vec::new())
@@ -690,7 +693,7 @@ impl Hub {
                 sessions, rooms, ..
             } = &mut *state;
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            entry.edit(|identity| identity.account = account);
+            entry.edit(|_, identity| identity.account = account);
             let Some(profile) = entry.named().cloned() else {
                 return Ok(());
             };

@@ -327,7 +327,7 @@ impl Hub {
                 sessions, rooms, ..
             } = &mut *state;
             let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            entry.edit(|identity| identity.realname = realname.into());
+            entry.edit(|_, identity| identity.realname = realname.into());
             let who = entry.profile()?;
             let own = Arc::clone(&entry.sink);
             let mut recipients = co_members(sessions, rooms, session);
