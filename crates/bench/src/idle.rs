@@ -22,6 +22,13 @@ pub(crate) async fn run_idle(
     hold: Duration,
 ) -> Result<Report, BenchError> {
     let pid = config.server_pid;
+    // One client registers first and stays: the server has then finished starting (a server
+    // may take connections into its backlog while it still opens its store or hashes a
+    // password, and that memory comes and goes), so the baseline and the rate are of
+    // connections alone. Its nick is one past the others'.
+    let mut warm =
+        Conn::connect(config, connections, source_for(0, connections, config.addr)).await?;
+    warm.register(config).await?;
     let rss_before = pid.and_then(procstat::rss_bytes);
     let cpu_before = pid.and_then(procstat::cpu_time);
     let limit = Arc::new(Semaphore::new(config.connect_concurrency.max(1)));
@@ -76,6 +83,7 @@ pub(crate) async fn run_idle(
     let usage = ServerUsage::measure(pid, cpu_before, &peak);
     let growth = rss_before.zip(rss_after).map(|(b, a)| a.saturating_sub(b));
     drop(held);
+    drop(warm);
     Ok(Report::idle(config, connections, seconds, growth, usage))
 }
 
