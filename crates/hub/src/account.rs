@@ -2,7 +2,8 @@
 //!
 //! An account's name is the nick it protects (compared casefolded). A session logs in to
 //! an account with its password; only a session logged in to it may use that nick. Every
-//! hash and check runs on the blocking pool, so a login never stalls other sessions.
+//! hash and check runs on the blocking pool, so a login never stalls other sessions, and at
+//! most a few run at once, each in Argon2 memory kept for the next (see [`HashSlots`]).
 //! Wrong passwords are limited per account and per address, and an unknown account gets
 //! the same answer, after the same work, as a wrong password.
 
@@ -11,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use teahouse_store::{AccountRecord, Store};
 use teahouse_types::{Nick, SessionId};
 use tracing::{info, warn};
@@ -63,21 +64,87 @@ pub(crate) struct Accounts {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     /// A hash to check unknown accounts against, so they cost what a wrong password costs.
     decoy: String,
+    slots: HashSlots,
+}
+
+/// At most this many password hashes run at once (fewer on a machine with fewer cores).
+const MAX_HASH_SLOTS: usize = 4;
+
+/// Where password hashes run: at most one per slot at once, each slot's Argon2 memory kept
+/// for the next hash.
+///
+/// Each hash needs its whole memory cost at once (19 MiB by default). Run one per blocking
+/// thread with memory of its own, as before, and the allocator kept every thread's: 33
+/// account registrations, 16 at a time, left the server at 614 MB, and a flood of logins
+/// (a wrong password costs the same work) could take any amount. With slots, the memory is
+/// the slots' buffers, allocated on first use; further hashes wait their turn, in order.
+struct HashSlots {
+    permits: tokio::sync::Semaphore,
+    /// Buffers not in use; at most one per slot.
+    idle: Mutex<Vec<Vec<Block>>>,
+    /// A buffer grown past this many blocks (for a hash stored with a bigger memory cost
+    /// than configured) is freed after use rather than kept.
+    kept_blocks: usize,
+}
+
+impl HashSlots {
+    fn new(slots: usize, kept_blocks: usize) -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::new(slots.max(1)),
+            idle: Mutex::new(Vec::new()),
+            kept_blocks,
+        }
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free, with that slot's memory.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Refusal::AccountsUnavailable)?;
+        let mut blocks = self.lock_idle().pop().unwrap_or_default();
+        let (result, blocks) = tokio::task::spawn_blocking(move || {
+            let result = work(&mut blocks);
+            (result, blocks)
+        })
+        .await
+        .map_err(|_| Refusal::AccountsUnavailable)?;
+        if blocks.len() <= self.kept_blocks {
+            self.lock_idle().push(blocks);
+        }
+        Ok(result)
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
 }
 
 impl Accounts {
     pub(crate) fn new(store: Store, config: AccountConfig) -> Result<Self, crate::error::Error> {
-        let decoy = hash_password(&config, "decoy password").map_err(|_| {
+        // Its memory is freed at once: an idle server keeps no hashing memory.
+        let decoy = hash_password(&config, "decoy password", &mut Vec::new()).map_err(|_| {
             crate::error::Error::AccountConfig(format!(
                 "Argon2 memory {} KiB, {} passes, {} lanes",
                 config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism
             ))
         })?;
+        let slots = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_HASH_SLOTS);
+        let kept_blocks = usize::try_from(config.argon2_memory_kib).unwrap_or(usize::MAX);
         Ok(Self {
             store,
             config,
             failures: Mutex::new(HashMap::new()),
             decoy,
+            slots: HashSlots::new(slots, kept_blocks),
         })
     }
 
@@ -158,36 +225,88 @@ pub fn hash_new_password(config: &AccountConfig, password: &str) -> Result<Strin
             max_bytes: config.max_password_bytes,
         });
     }
-    hash_password(config, password)
+    hash_password(config, password, &mut Vec::new())
 }
 
-fn hash_password(config: &AccountConfig, password: &str) -> Result<String, Refusal> {
+/// Hashes `password` into a PHC string, in `blocks` (grown as the parameters need).
+fn hash_password(
+    config: &AccountConfig,
+    password: &str,
+    blocks: &mut Vec<Block>,
+) -> Result<String, Refusal> {
+    let failed = |error: argon2::password_hash::Error| {
+        warn!(%error, "password hashing failed");
+        Refusal::AccountsUnavailable
+    };
+    let argon2 = hasher(config)?;
     let salt = SaltString::generate(&mut OsRng);
-    hasher(config)?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| {
-            warn!(%error, "password hashing failed");
-            Refusal::AccountsUnavailable
-        })
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(failed)?;
+    let output = hash_in(
+        &argon2,
+        password,
+        salt_bytes,
+        Params::DEFAULT_OUTPUT_LEN,
+        blocks,
+    )
+    .map_err(failed)?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
 }
 
-/// Whether `password` matches the PHC string `hash` (whose own parameters are used).
-fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
+/// Whether `password` matches the PHC string `hash` (whose own parameters are used),
+/// computed in `blocks` (grown as the parameters need).
+fn verify_password(hash: &str, password: &str, blocks: &mut Vec<Block>) -> bool {
+    matches_hash(hash, password, blocks).unwrap_or(false)
+}
+
+fn matches_hash(
+    hash: &str,
+    password: &str,
+    blocks: &mut Vec<Block>,
+) -> Result<bool, argon2::password_hash::Error> {
+    let parsed = PasswordHash::new(hash)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let computed = hash_in(&argon2, password, salt_bytes, expected.len(), blocks)?;
+    // `Output`'s comparison takes the same time wherever the outputs differ.
+    Ok(computed == expected)
+}
+
+/// Argon2 of `password` and `salt` into an output of `len` bytes, in `blocks`.
+fn hash_in(
+    argon2: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    len: usize,
+    blocks: &mut Vec<Block>,
+) -> Result<Output, argon2::password_hash::Error> {
+    let needed = argon2.params().block_count();
+    if blocks.len() < needed {
+        blocks.resize(needed, Block::default());
+    }
+    Output::init_with(len, |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut blocks[..])
+            .map_err(Into::into)
     })
-}
-
-/// Runs CPU-heavy work off the async workers.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Refusal> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| Refusal::AccountsUnavailable)
 }
 
 fn unavailable(error: teahouse_store::Error) -> Refusal {
@@ -221,7 +340,10 @@ impl Hub {
         }
         let config = accounts.config.clone();
         let password = password.to_owned();
-        let hash = blocking(move || hash_password(&config, &password)).await??;
+        let hash = accounts
+            .slots
+            .run(move |blocks| hash_password(&config, &password, blocks))
+            .await??;
         let record = AccountRecord {
             name_key: nick.key().to_owned(),
             name: nick.as_str().to_owned(),
@@ -271,7 +393,10 @@ impl Hub {
             None => (accounts.decoy.clone(), None),
         };
         let password = password.to_owned();
-        let is_match = blocking(move || verify_password(&hash, &password)).await?;
+        let is_match = accounts
+            .slots
+            .run(move |blocks| verify_password(&hash, &password, blocks))
+            .await?;
         let Some(account_name) = account_name.filter(|_| is_match) else {
             accounts.record_failure(&keys);
             info!(session_id = %session, account = %name, "login failed");
@@ -318,7 +443,10 @@ impl Hub {
         accounts.check_password_rules(password)?;
         let config = accounts.config.clone();
         let password = password.to_owned();
-        let hash = blocking(move || hash_password(&config, &password)).await??;
+        let hash = accounts
+            .slots
+            .run(move |blocks| hash_password(&config, &password, blocks))
+            .await??;
         let key = teahouse_types::casefold(&account);
         if !accounts
             .store
@@ -349,7 +477,11 @@ impl Hub {
             .ok_or(Refusal::NotLoggedIn)?;
         let password = password.to_owned();
         let hash = record.password_hash;
-        if !blocking(move || verify_password(&hash, &password)).await? {
+        let is_match = accounts
+            .slots
+            .run(move |blocks| verify_password(&hash, &password, blocks))
+            .await?;
+        if !is_match {
             return Err(Refusal::AuthFailed);
         }
         accounts
@@ -361,5 +493,82 @@ impl Hub {
         self.set_account(session, None)?;
         info!(session_id = %session, account = %name, "account dropped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    fn small() -> AccountConfig {
+        AccountConfig {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..AccountConfig::default()
+        }
+    }
+
+    /// Hashes made here verify with the argon2 crate's own verifier and the other way
+    /// round: accounts stored before, and by the admin tool, keep working.
+    #[test]
+    fn hashes_agree_with_the_argon2_crate_both_ways() {
+        let mut blocks = Vec::new();
+        let ours = hash_password(&small(), "tea for two", &mut blocks).expect("hash");
+        assert!(ours.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).expect("parse");
+        assert!(
+            Argon2::default()
+                .verify_password(b"tea for two", &parsed)
+                .is_ok()
+        );
+        assert!(verify_password(&ours, "tea for two", &mut blocks));
+        assert!(!verify_password(&ours, "tea for three", &mut blocks));
+
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = hasher(&small())
+            .expect("params")
+            .hash_password(b"oolong", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(verify_password(&theirs, "oolong", &mut blocks));
+        assert!(!verify_password(&theirs, "Oolong", &mut blocks));
+        assert!(!verify_password("not a hash", "oolong", &mut blocks));
+    }
+
+    /// With two slots, six hashes asked for at once get two buffers between them: the
+    /// other four waited for a slot and reused its memory.
+    #[tokio::test]
+    async fn hashes_wait_for_a_slot_and_reuse_its_memory() {
+        let slots = Arc::new(HashSlots::new(2, 64));
+        let runs: Vec<_> = (0..6)
+            .map(|_| {
+                let slots = Arc::clone(&slots);
+                tokio::spawn(async move {
+                    slots
+                        .run(|blocks| {
+                            let fresh = blocks.is_empty();
+                            blocks.resize(64, Block::default());
+                            fresh
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut fresh = 0;
+        for run in runs {
+            if run.await.expect("task").expect("slot") {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 2, "buffers allocated");
+        assert_eq!(slots.lock_idle().len(), 2, "buffers kept");
+
+        // A buffer grown past the configured memory (an old hash's cost) is not kept.
+        slots
+            .run(|blocks| blocks.resize(65, Block::default()))
+            .await
+            .expect("slot");
+        assert_eq!(slots.lock_idle().len(), 1);
     }
 }

@@ -39,7 +39,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountsSection {
-    /// Argon2id memory cost in KiB: 19 MiB with 2 passes is OWASP's baseline.
+    /// Argon2id memory cost in KiB: 19 MiB with 2 passes is OWASP's baseline. The server keeps
+    /// this much per hashing slot (one per core, at most 4) once accounts are used.
     pub argon2_memory_kib: u32,
     /// Argon2id passes.
     pub argon2_iterations: u32,
