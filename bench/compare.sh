@@ -19,6 +19,7 @@ REPEAT=${REPEAT:-3}
 BIG=${BIG:-0}
 OUT=${OUT:-target/compare}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
 
@@ -111,7 +112,7 @@ start_inspircd() {
 <performance somaxconn="4096" softlimit="200000" clonesonconnect="yes">
 <options allowzerolimit="yes">
 CONF
-  inspircd --nofork --nopid --runasroot --nolog --config="$PWD/$conf" >"$OUT/inspircd.log" 2>&1 &
+  inspircd --nofork --nopid --runasroot --nolog --config="$conf" >"$OUT/inspircd.log" 2>&1 &
   SERVER_PID=$!
 }
 
