@@ -70,6 +70,8 @@ struct State {
     waker: Option<Waker>,
     /// The consumer found a few lines and let the runtime turn once before taking them.
     deferred: bool,
+    /// A reply of the session's own is queued: the consumer takes the queue at once.
+    has_reply: bool,
 }
 
 impl Outbox {
@@ -98,8 +100,11 @@ impl Outbox {
     /// # Errors
     /// [`PushError::Full`] if it would exceed the limit (the outbox is then closed as
     /// [`OutboxClosed::Overflow`]), [`PushError::Closed`] if it was closed already.
+    ///
+    /// Meant for the session's own replies: they are taken at the writer's next poll,
+    /// without the turn's wait that lines from others get (see [`Outbox::poll_next_batch`]).
     pub fn push(&self, bytes: Bytes) -> Result<(), PushError> {
-        self.push_all(std::iter::once(bytes))
+        self.push_lines(std::iter::once(bytes), true)
     }
 
     /// Queues several encoded lines in order, under one lock and with one wake-up: a run
@@ -108,11 +113,20 @@ impl Outbox {
     /// # Errors
     /// As [`Outbox::push`]: on [`PushError::Full`] nothing of this call stays queued.
     pub fn push_all(&self, lines: impl IntoIterator<Item = Bytes>) -> Result<(), PushError> {
+        self.push_lines(lines, false)
+    }
+
+    fn push_lines(
+        &self,
+        lines: impl IntoIterator<Item = Bytes>,
+        is_reply: bool,
+    ) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
             if state.closed.is_some() {
                 return Err(PushError::Closed);
             }
+            state.has_reply |= is_reply;
             let mut result = Ok(());
             for bytes in lines {
                 if state.queued_bytes + bytes.len() > self.limit_bytes {
@@ -172,7 +186,8 @@ impl Outbox {
     /// the outbox is closed and drained. Parks the task's waker otherwise. Meant for one
     /// writer at a time; nothing is taken while it is pending.
     ///
-    /// A queue of fewer than `FEW_IOVECS` lines is taken one runtime turn later (tokio's
+    /// A queue of fewer than `FEW_IOVECS` lines, none of them a reply ([`Outbox::push`]),
+    /// is taken one runtime turn later (tokio's
     /// `yield_now`: after the tasks already woken have run and the I/O driver has been
     /// polled), so the messages that arrived with this one join it in the same write, as in
     /// an event loop that flushes once it has read all its ready sockets. With one write
@@ -186,7 +201,7 @@ impl Outbox {
     ) -> Poll<Result<(), OutboxClosed>> {
         let mut state = self.lock();
         if !state.queue.is_empty() {
-            if !state.deferred && state.queue.len() < FEW_IOVECS {
+            if !state.deferred && !state.has_reply && state.queue.len() < FEW_IOVECS {
                 state.deferred = true;
                 drop(state);
                 let mut later = std::pin::pin!(tokio::task::yield_now());
@@ -197,6 +212,7 @@ impl Outbox {
                 state = self.lock();
             }
             state.deferred = false;
+            state.has_reply = false;
             state.queued_bytes = 0;
             if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
                 // Take the whole queue, allocation and all: a connection keeps no capacity
@@ -332,20 +348,27 @@ mod tests {
     }
 
     /// A line or two waits one runtime turn, and what is pushed meanwhile goes with it;
-    /// a long queue is taken at once.
+    /// a reply, or a long queue, is taken at once.
     #[tokio::test]
     async fn a_few_lines_wait_one_turn_for_more() {
         let outbox = Outbox::new(1000);
-        outbox.push(Bytes::from_static(b"a")).unwrap();
+        outbox.push_all([Bytes::from_static(b"a")]).unwrap();
         let mut batch = Vec::new();
         {
             let mut taking = std::pin::pin!(outbox.next_batch(&mut batch));
             let first = std::future::poll_fn(|cx| Poll::Ready(taking.as_mut().poll(cx))).await;
             assert!(first.is_pending(), "a single line was taken at once");
-            outbox.push(Bytes::from_static(b"b")).unwrap();
+            outbox.push_all([Bytes::from_static(b"b")]).unwrap();
             taking.await.unwrap();
         }
         assert_eq!(batch, [&b"a"[..], &b"b"[..]]);
+
+        // A reply of the session's own goes at once.
+        outbox.push(Bytes::from_static(b"reply")).unwrap();
+        let mut batch = Vec::new();
+        let mut taking = std::pin::pin!(outbox.next_batch(&mut batch));
+        let first = std::future::poll_fn(|cx| Poll::Ready(taking.as_mut().poll(cx))).await;
+        assert!(first.is_ready(), "a reply waited");
 
         let lines = (0..FEW_IOVECS).map(|_| Bytes::from_static(b"x"));
         outbox.push_all(lines).unwrap();
