@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use teahouse_store::{AccountRecord, Store};
@@ -128,8 +128,7 @@ impl HashSlots {
 
 impl Accounts {
     pub(crate) fn new(store: Store, config: AccountConfig) -> Result<Self, crate::error::Error> {
-        // Its memory is freed at once: an idle server keeps no hashing memory.
-        let decoy = hash_password(&config, "decoy password", &mut Vec::new()).map_err(|_| {
+        let decoy = decoy_hash(&config).map_err(|_| {
             crate::error::Error::AccountConfig(format!(
                 "Argon2 memory {} KiB, {} passes, {} lanes",
                 config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism
@@ -256,6 +255,29 @@ fn hash_password(
         params: ParamsString::try_from(argon2.params()).map_err(failed)?,
         salt: Some(salt.as_salt()),
         hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// A PHC string with the configured parameters, a random salt and a random output: checking
+/// a password against it costs one full hash, as against a real one, and never matches (a
+/// password hashing to 32 given random bytes is not to be found). Made without hashing, so
+/// starting the server costs no Argon2 memory or time.
+fn decoy_hash(config: &AccountConfig) -> Result<String, Refusal> {
+    let failed = |error: argon2::password_hash::Error| {
+        warn!(%error, "invalid Argon2 parameters");
+        Refusal::AccountsUnavailable
+    };
+    let argon2 = hasher(config)?;
+    let salt = SaltString::generate(&mut OsRng);
+    let mut bytes = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    OsRng.fill_bytes(&mut bytes);
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params()).map_err(failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&bytes).map_err(failed)?),
     };
     Ok(hash.to_string())
 }
@@ -534,6 +556,27 @@ mod tests {
         assert!(verify_password(&theirs, "oolong", &mut blocks));
         assert!(!verify_password(&theirs, "Oolong", &mut blocks));
         assert!(!verify_password("not a hash", "oolong", &mut blocks));
+    }
+
+    /// The decoy has the configured parameters (so checking against it costs a real
+    /// hash) and matches no password.
+    #[test]
+    fn the_decoy_costs_a_hash_and_matches_nothing() {
+        let decoy = decoy_hash(&small()).expect("decoy");
+        let parsed = PasswordHash::new(&decoy).expect("parse");
+        let params = Params::try_from(&parsed).expect("params");
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (64, 1, 1)
+        );
+        assert_eq!(
+            parsed.hash.map(|h| h.len()),
+            Some(Params::DEFAULT_OUTPUT_LEN)
+        );
+        let mut blocks = Vec::new();
+        assert!(!verify_password(&decoy, "decoy password", &mut blocks));
+        assert!(!verify_password(&decoy, "", &mut blocks));
+        assert_eq!(blocks.len(), 64, "the check did not run the hash");
     }
 
     /// With two slots, six hashes asked for at once get two buffers between them: the
