@@ -64,7 +64,7 @@ pub(crate) struct Accounts {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     /// A hash to check unknown accounts against, so they cost what a wrong password costs.
     decoy: String,
-    slots: HashSlots,
+    slots: Arc<HashSlots>,
 }
 
 /// At most this many password hashes run at once (fewer on a machine with fewer cores).
@@ -79,7 +79,7 @@ const MAX_HASH_SLOTS: usize = 4;
 /// (a wrong password costs the same work) could take any amount. With slots, the memory is
 /// the slots' buffers, allocated on first use; further hashes wait their turn, in order.
 struct HashSlots {
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
     /// Buffers not in use; at most one per slot.
     idle: Mutex<Vec<Vec<Block>>>,
     /// A buffer grown past this many blocks (for a hash stored with a bigger memory cost
@@ -90,33 +90,37 @@ struct HashSlots {
 impl HashSlots {
     fn new(slots: usize, kept_blocks: usize) -> Self {
         Self {
-            permits: tokio::sync::Semaphore::new(slots.max(1)),
+            permits: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
             idle: Mutex::new(Vec::new()),
             kept_blocks,
         }
     }
 
     /// Runs `work` on the blocking pool once a slot is free, with that slot's memory.
+    ///
+    /// The slot and its memory are held by the blocking task itself, until the hash ends:
+    /// a client that hangs up mid-login frees no slot for another hash while its own is
+    /// still running.
     async fn run<T: Send + 'static>(
-        &self,
+        self: &Arc<Self>,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, Refusal> {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| Refusal::AccountsUnavailable)?;
-        let mut blocks = self.lock_idle().pop().unwrap_or_default();
-        let (result, blocks) = tokio::task::spawn_blocking(move || {
+        let slots = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut blocks = slots.lock_idle().pop().unwrap_or_default();
             let result = work(&mut blocks);
-            (result, blocks)
+            if blocks.len() <= slots.kept_blocks {
+                slots.lock_idle().push(blocks);
+            }
+            drop(permit);
+            result
         })
         .await
-        .map_err(|_| Refusal::AccountsUnavailable)?;
-        if blocks.len() <= self.kept_blocks {
-            self.lock_idle().push(blocks);
-        }
-        Ok(result)
+        .map_err(|_| Refusal::AccountsUnavailable)
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
@@ -143,7 +147,7 @@ impl Accounts {
             config,
             failures: Mutex::new(HashMap::new()),
             decoy,
-            slots: HashSlots::new(slots, kept_blocks),
+            slots: Arc::new(HashSlots::new(slots, kept_blocks)),
         })
     }
 
@@ -579,25 +583,75 @@ mod tests {
         assert_eq!(blocks.len(), 64, "the check did not run the hash");
     }
 
-    /// With two slots, six hashes asked for at once get two buffers between them: the
-    /// other four waited for a slot and reused its memory.
+    /// A hash whose caller went away (a client that hung up mid-login) keeps its slot
+    /// until it ends: another hash cannot start beside it.
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_slot_until_it_ends() {
+        let slots = Arc::new(HashSlots::new(1, 64));
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let caller = {
+            let slots = Arc::clone(&slots);
+            tokio::spawn(async move {
+                slots
+                    .run(move |blocks| {
+                        blocks.resize(64, Block::default());
+                        let _ = started_tx.send(());
+                        let _ = gate.recv();
+                    })
+                    .await
+            })
+        };
+        started.await.expect("the hash started");
+        caller.abort();
+        assert!(caller.await.is_err(), "the caller was not cancelled");
+        assert_eq!(
+            slots.permits.available_permits(),
+            0,
+            "the slot was freed early"
+        );
+        release.send(()).expect("the hash is waiting");
+        let _slot = slots.permits.acquire().await.expect("open semaphore");
+        assert_eq!(slots.lock_idle().len(), 1, "the buffer came back");
+    }
+
+    /// With two slots, six hashes asked for at once run two at a time and get two buffers
+    /// between them: the other four waited for a slot and reused its memory.
     #[tokio::test]
     async fn hashes_wait_for_a_slot_and_reuse_its_memory() {
         let slots = Arc::new(HashSlots::new(2, 64));
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
         let runs: Vec<_> = (0..6)
             .map(|_| {
                 let slots = Arc::clone(&slots);
+                let gate = Arc::clone(&gate);
+                let started_tx = started_tx.clone();
                 tokio::spawn(async move {
                     slots
-                        .run(|blocks| {
+                        .run(move |blocks| {
                             let fresh = blocks.is_empty();
                             blocks.resize(64, Block::default());
+                            let _ = started_tx.send(());
+                            let (open, opened) = &*gate;
+                            let mut is_open = open.lock().expect("gate");
+                            while !*is_open {
+                                is_open = opened.wait(is_open).expect("gate");
+                            }
                             fresh
                         })
                         .await
                 })
             })
             .collect();
+        started.recv().await.expect("a hash started");
+        started.recv().await.expect("a second hash started");
+        assert_eq!(slots.permits.available_permits(), 0, "more than two slots");
+        {
+            let (open, opened) = &*gate;
+            *open.lock().expect("gate") = true;
+            opened.notify_all();
+        }
         let mut fresh = 0;
         for run in runs {
             if run.await.expect("task").expect("slot") {
