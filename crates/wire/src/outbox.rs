@@ -203,9 +203,8 @@ impl Outbox {
     /// `yield_now`: after the tasks already woken have run and the I/O driver has been
     /// polled), so the messages that arrived with this one join it in the same write, as in
     /// an event loop that flushes once it has read all its ready sockets. With one write
-    /// per recipient per message, the kernel's per-write cost is most of the server's CPU;
-    /// `--window 1`, N=100: 1.22-1.36 M deliveries/s at 0.67-0.75 CPU-s per million,
-    /// against 0.87-1.24 M/s at 0.77-0.91 without (`docs/BENCHMARKS.md`).
+    /// per recipient per message, the kernel's per-write cost is most of the server's CPU
+    /// (`docs/BENCHMARKS.md`, "Why the CPU targets are not met").
     /// The wait ends early, with the usual wake-up, once the queue reaches `FEW_IOVECS`
     /// lines or a quarter of its byte limit, or takes a reply: it gathers a few lines and
     /// never lets a burst fill the queue to its bound while the writer waits.
@@ -221,12 +220,11 @@ impl Outbox {
                 // Kept too, so a push that makes the batch big wakes the writer at once.
                 park(&mut state.waker, cx);
                 drop(state);
-                let mut later = std::pin::pin!(tokio::task::yield_now());
-                let mut cx = Context::from_waker(cx.waker());
-                if later.as_mut().poll(&mut cx).is_pending() {
-                    return Poll::Pending;
-                }
-                state = self.lock();
+                // A yield's first poll hands the waker to the runtime, to be woken once it
+                // has turned (at once outside a runtime); it is always pending.
+                let yielding = std::pin::pin!(tokio::task::yield_now());
+                let _ = yielding.poll(&mut Context::from_waker(cx.waker()));
+                return Poll::Pending;
             }
             state.deferred = false;
             state.has_reply = false;
