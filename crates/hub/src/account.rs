@@ -141,7 +141,8 @@ impl Accounts {
         let slots = std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
             .min(MAX_HASH_SLOTS);
-        let kept_blocks = usize::try_from(config.argon2_memory_kib).unwrap_or(usize::MAX);
+        // The configured parameters are valid: the decoy was made with them.
+        let kept_blocks = hasher(&config).map_or(0, |argon2| argon2.params().block_count());
         Ok(Self {
             store,
             config,
@@ -237,26 +238,30 @@ fn hash_password(
     password: &str,
     blocks: &mut Vec<Block>,
 ) -> Result<String, Refusal> {
-    let failed = |error: argon2::password_hash::Error| {
-        warn!(%error, "password hashing failed");
-        Refusal::AccountsUnavailable
-    };
     let argon2 = hasher(config)?;
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(failed)?;
-    let output = hash_in(
-        &argon2,
-        password,
-        salt_bytes,
-        Params::DEFAULT_OUTPUT_LEN,
-        blocks,
-    )
-    .map_err(failed)?;
+    let output = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .and_then(|salt| hash_in(&argon2, password, salt, Params::DEFAULT_OUTPUT_LEN, blocks))
+        .map_err(|error| {
+            warn!(%error, "password hashing failed");
+            Refusal::AccountsUnavailable
+        })?;
+    phc_string(&argon2, &salt, output)
+}
+
+/// The PHC string of an Argon2id hash made by `argon2` with `salt`.
+fn phc_string(argon2: &Argon2<'_>, salt: &SaltString, output: Output) -> Result<String, Refusal> {
+    let params = ParamsString::try_from(argon2.params()).map_err(|error| {
+        warn!(%error, "invalid Argon2 parameters");
+        Refusal::AccountsUnavailable
+    })?;
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(failed)?,
+        params,
         salt: Some(salt.as_salt()),
         hash: Some(output),
     };
@@ -268,22 +273,15 @@ fn hash_password(
 /// password hashing to 32 given random bytes is not to be found). Made without hashing, so
 /// starting the server costs no Argon2 memory or time.
 fn decoy_hash(config: &AccountConfig) -> Result<String, Refusal> {
-    let failed = |error: argon2::password_hash::Error| {
-        warn!(%error, "invalid Argon2 parameters");
-        Refusal::AccountsUnavailable
-    };
     let argon2 = hasher(config)?;
     let salt = SaltString::generate(&mut OsRng);
     let mut bytes = [0u8; Params::DEFAULT_OUTPUT_LEN];
     OsRng.fill_bytes(&mut bytes);
-    let hash = PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(argon2.params()).map_err(failed)?,
-        salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&bytes).map_err(failed)?),
-    };
-    Ok(hash.to_string())
+    let output = Output::new(&bytes).map_err(|error| {
+        warn!(%error, "decoy hash");
+        Refusal::AccountsUnavailable
+    })?;
+    phc_string(&argon2, &salt, output)
 }
 
 /// Whether `password` matches the PHC string `hash` (whose own parameters are used),
