@@ -74,6 +74,15 @@ struct State {
     has_reply: bool,
 }
 
+impl State {
+    /// A batch worth waiting a turn for: a few lines from others, none of them a reply, and
+    /// far from the byte limit. A writer takes a bigger one at once, and one waiting its
+    /// turn is woken as soon as its batch stops being small.
+    fn is_small(&self, limit_bytes: usize) -> bool {
+        !self.has_reply && self.queue.len() < FEW_IOVECS && self.queued_bytes < limit_bytes / 4
+    }
+}
+
 impl Outbox {
     /// An empty outbox that holds at most `limit_bytes` of queued lines.
     pub fn new(limit_bytes: usize) -> Self {
@@ -141,11 +150,8 @@ impl Outbox {
             }
             // A writer waiting its turn is woken as usual once its batch is no longer
             // small: the wait gathers a few lines, never lets the queue grow to its bound.
-            let is_waiting_turn = state.deferred
-                && state.closed.is_none()
-                && !state.has_reply
-                && state.queue.len() < FEW_IOVECS
-                && state.queued_bytes < self.limit_bytes / 4;
+            let is_waiting_turn =
+                state.deferred && state.closed.is_none() && state.is_small(self.limit_bytes);
             let waker = if is_waiting_turn {
                 None
             } else {
@@ -198,16 +204,15 @@ impl Outbox {
     /// the outbox is closed and drained. Parks the task's waker otherwise. Meant for one
     /// writer at a time; nothing is taken while it is pending.
     ///
-    /// A queue of fewer than `FEW_IOVECS` lines, none of them a reply ([`Outbox::push`]),
-    /// is taken one runtime turn later (tokio's
+    /// A small queue (fewer than `FEW_IOVECS` lines, under a quarter of the byte limit, none
+    /// of them a reply: [`Outbox::push`]) is taken one runtime turn later (tokio's
     /// `yield_now`: after the tasks already woken have run and the I/O driver has been
     /// polled), so the messages that arrived with this one join it in the same write, as in
     /// an event loop that flushes once it has read all its ready sockets. With one write
     /// per recipient per message, the kernel's per-write cost is most of the server's CPU
     /// (`docs/BENCHMARKS.md`, "Why the CPU targets are not met").
-    /// The wait ends early, with the usual wake-up, once the queue reaches `FEW_IOVECS`
-    /// lines or a quarter of its byte limit, or takes a reply: it gathers a few lines and
-    /// never lets a burst fill the queue to its bound while the writer waits.
+    /// The wait ends early, with the usual wake-up, once the queue stops being small: it
+    /// gathers a few lines and never lets a burst fill the queue to its bound meanwhile.
     pub fn poll_next_batch(
         &self,
         cx: &Context<'_>,
@@ -215,7 +220,7 @@ impl Outbox {
     ) -> Poll<Result<(), OutboxClosed>> {
         let mut state = self.lock();
         if !state.queue.is_empty() {
-            if !state.deferred && !state.has_reply && state.queue.len() < FEW_IOVECS {
+            if !state.deferred && state.is_small(self.limit_bytes) {
                 state.deferred = true;
                 // Kept too, so a push that makes the batch big wakes the writer at once.
                 park(&mut state.waker, cx);
