@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use teahouse_cluster::Claim;
 use teahouse_store::{AccountRecord, Store};
 use teahouse_types::{Nick, SessionId};
 use tracing::{info, warn};
@@ -374,15 +375,22 @@ impl Hub {
             password_hash: hash,
             created_ms: i64::try_from(crate::history::millis(SystemTime::now())).unwrap_or(0),
         };
-        if !accounts
-            .store
-            .create_account(&record)
+        // Every node must agree that this name is being registered once; the store's key
+        // then keeps it.
+        let claim = Claim::Account(nick.shared_key());
+        self.inner
+            .claims
+            .claim(&claim, session)
             .await
-            .map_err(unavailable)?
-        {
+            .map_err(|_| Refusal::AccountExists(nick.clone()))?;
+        let created = accounts.store.create_account(&record).await;
+        if !matches!(created, Ok(true)) {
+            self.inner.claims.release(&claim, session);
+        }
+        if !created.map_err(unavailable)? {
             return Err(Refusal::AccountExists(nick));
         }
-        self.add_registered_name(&nick);
+        self.set_registered_name(&nick, true);
         self.set_account(session, Some(Arc::from(nick.as_str())))?;
         info!(session_id = %session, account = %nick, "account registered");
         Ok(nick)
@@ -513,7 +521,10 @@ impl Hub {
             .delete_account(name.key())
             .await
             .map_err(unavailable)?;
-        self.remove_registered_name(&name);
+        self.set_registered_name(&name, false);
+        self.inner
+            .claims
+            .release(&Claim::Account(name.shared_key()), session);
         self.set_account(session, None)?;
         info!(session_id = %session, account = %name, "account dropped");
         Ok(())

@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use teahouse_store::{HistoryQuery, MessageRecord, NewMessage, Store};
@@ -21,9 +22,9 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::hub::{Hub, Recipient, Recipients};
+use crate::sink::EventSink;
 
-/// Bytes of messages the writer delivers before it yields to the sessions' writers.
-const YIELD_AFTER_BYTES: usize = 16 * 1024;
+use teahouse_types::pace::YIELD_AFTER_BYTES;
 
 /// History settings; plain values, filled by the server from its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,18 +81,62 @@ pub(crate) enum Item {
         limit: u32,
         context: Option<Arc<str>>,
     },
+    /// Nothing left to deliver (the echo of a message that could not be stored); the
+    /// replies waiting for it are still released in order.
+    Dropped,
+}
+
+/// An item on the journal, and whose replies wait for it.
+pub(crate) struct Queued {
+    pub(crate) item: Item,
+    /// The session whose command made the item, if its later replies wait for it.
+    pub(crate) fence: Option<Fence>,
+}
+
+/// A session's replies waiting for one journal item of its own command: released once
+/// every delivery task has delivered the item to its share of the recipients.
+pub(crate) struct Fence {
+    /// The session whose command made the item.
+    pub(crate) session: SessionId,
+    pub(crate) sink: Arc<dyn EventSink>,
+    /// What the command's own lines wait for (from [`EventSink::hold`]): the item's
+    /// delivery to the session itself goes in its place among the session's replies.
+    pub(crate) after: u32,
+    /// Delivery tasks done with the item.
+    parts_done: AtomicUsize,
+}
+
+impl Fence {
+    /// Holds `session`'s later replies until the item is delivered.
+    pub(crate) fn hold((session, sink): Recipient) -> Self {
+        let after = sink.hold();
+        Self {
+            session,
+            sink,
+            after,
+            parts_done: AtomicUsize::new(0),
+        }
+    }
+
+    /// One of `parts` delivery tasks is done with the item; the last one releases the
+    /// session's replies.
+    fn part_done(&self, parts: usize) {
+        if self.parts_done.fetch_add(1, AtomicOrdering::AcqRel) + 1 == parts {
+            self.sink.release();
+        }
+    }
 }
 
 /// The hub's end of the journal.
 pub(crate) struct Journal {
-    pub(crate) queue: mpsc::Sender<Item>,
+    pub(crate) queue: mpsc::Sender<Queued>,
 }
 
 /// Stores and then delivers what the hub put on the journal; run it (once) as a task.
 pub struct HistoryWriter {
     hub: Hub,
     store: Store,
-    queue: mpsc::Receiver<Item>,
+    queue: mpsc::Receiver<Queued>,
     config: HistoryConfig,
     /// Ids of the latest messages that could not be stored, oldest first (at most
     /// [`FAILED_IDS_KEPT`]): their echoes, which may come a batch later, are dropped.
@@ -106,7 +151,7 @@ impl HistoryWriter {
     pub(crate) fn new(
         hub: Hub,
         store: Store,
-        queue: mpsc::Receiver<Item>,
+        queue: mpsc::Receiver<Queued>,
         config: HistoryConfig,
     ) -> Self {
         Self {
@@ -123,7 +168,7 @@ impl HistoryWriter {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         // Two stages joined by a short queue: while one batch is delivered, the next is
         // being stored (its commit waits on the disk, not on this task).
-        let (stored, mut to_deliver) = mpsc::channel::<Vec<Item>>(2);
+        let (stored, mut to_deliver) = mpsc::channel::<Vec<Queued>>(2);
         let hub = self.hub.clone();
         let parts = self.config.delivery_tasks.max(1);
         let deliver = async move {
@@ -179,11 +224,11 @@ impl HistoryWriter {
     /// senders. A replay reads the store after everything queued before it was stored, and
     /// is bounded by the ids that existed when it was asked for, so it shows nothing its
     /// session also gets live.
-    async fn store_batch(&self, batch: Vec<Item>) -> Vec<Item> {
+    async fn store_batch(&self, batch: Vec<Queued>) -> Vec<Queued> {
         // Made here rather than under the hub's lock, where the message was queued.
         let records: Vec<NewMessage<'_>> = batch
             .iter()
-            .filter_map(|item| match item {
+            .filter_map(|queued| match &queued.item {
                 Item::Message { event, .. } => record_of(event),
                 _ => None,
             })
@@ -211,8 +256,8 @@ impl HistoryWriter {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner());
             if !is_stored {
-                for item in &batch {
-                    if let Item::Message { event, .. } = item
+                for queued in &batch {
+                    if let Item::Message { event, .. } = &queued.item
                         && let EventKind::Message { id, .. } = &event.kind
                     {
                         if failed.len() == FAILED_IDS_KEPT {
@@ -224,7 +269,7 @@ impl HistoryWriter {
             }
             batch
                 .iter()
-                .map(|item| match item {
+                .map(|queued| match &queued.item {
                     Item::Deliver { event, .. } => match &event.kind {
                         EventKind::Echo { message, .. } => match &message.kind {
                             EventKind::Message { id, .. } => failed.contains(id),
@@ -237,21 +282,23 @@ impl HistoryWriter {
                 .collect()
         };
         let mut out = Vec::with_capacity(batch.len());
-        for (item, is_unstored_echo) in batch.into_iter().zip(unstored_echoes) {
-            match item {
+        for (queued, is_unstored_echo) in batch.into_iter().zip(unstored_echoes) {
+            let Queued { item, fence } = queued;
+            let item = match item {
                 // Its sender gets the failure instead.
-                _ if is_unstored_echo => {}
+                _ if is_unstored_echo => Item::Dropped,
                 Item::Message { event, sender, .. } if !is_stored => {
-                    if let EventKind::Message { id, target, .. } = &event.kind {
-                        let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
-                            id: *id,
-                            target: target.clone(),
-                        }));
-                        out.push(Item::Deliver {
-                            event: failed,
-                            recipients: Arc::from([sender]),
-                            skip: None,
-                        });
+                    let EventKind::Message { id, target, .. } = &event.kind else {
+                        continue;
+                    };
+                    let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
+                        id: *id,
+                        target: target.clone(),
+                    }));
+                    Item::Deliver {
+                        event: failed,
+                        recipients: Arc::from([sender]),
+                        skip: None,
                     }
                 }
                 Item::Replay {
@@ -274,14 +321,15 @@ impl HistoryWriter {
                         messages,
                         context,
                     }));
-                    out.push(Item::Deliver {
+                    Item::Deliver {
                         event,
                         recipients: Arc::from([recipient]),
                         skip: None,
-                    });
+                    }
                 }
-                item => out.push(item),
-            }
+                item => item,
+            };
+            out.push(Queued { item, fence });
         }
         out
     }
@@ -304,7 +352,7 @@ impl HistoryWriter {
 
 /// Delivers a stored batch: by one task per part when there are several, each to its share
 /// of the recipients (so each recipient still gets everything in order), else here.
-async fn deliver_batch(hub: &Hub, items: Vec<Item>, parts: usize) {
+async fn deliver_batch(hub: &Hub, items: Vec<Queued>, parts: usize) {
     if parts <= 1 || items.len() <= 1 {
         deliver_part(hub, &items, None).await;
         return;
@@ -326,20 +374,30 @@ async fn deliver_batch(hub: &Hub, items: Vec<Item>, parts: usize) {
 }
 
 /// Delivers the messages and events of `items` in order, to the recipients of one part
-/// (`(part, parts)`: sessions whose id modulo `parts` is `part`), or to all.
+/// (`(part, parts)`: sessions whose number modulo `parts` is `part`), or to all; after each
+/// item, tells its fence this part is done with it, so the replies that waited for it go
+/// once every part has delivered it.
 ///
 /// Consecutive messages to the same recipients (one room's snapshot) go as one run: each
 /// recipient's queue is visited once per run rather than once per message.
-async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
+async fn deliver_part(hub: &Hub, items: &[Queued], part: Option<(usize, usize)>) {
+    let parts = part.map_or(1, |(_, parts)| parts);
     let is_mine = |session: SessionId| {
         part.is_none_or(|(part, parts)| {
-            usize::try_from(session.get() % parts as u64).unwrap_or(0) == part
+            usize::try_from(session.seq() % parts as u64).unwrap_or(0) == part
         })
+    };
+    let release = |done: &[Queued]| {
+        for queued in done {
+            if let Some(fence) = &queued.fence {
+                fence.part_done(parts);
+            }
+        }
     };
     let mut unyielded_bytes = 0;
     let mut run: Vec<(&Arc<HubEvent>, SessionId)> = Vec::new();
     let mut rest = items;
-    while let Some((item, after)) = rest.split_first() {
+    while let Some((queued, after)) = rest.split_first() {
         // A batch can hold thousands of messages: delivering them all in one go would put
         // a burst on every member's queue faster than any socket drains it, and cut
         // readers that keep up. Yielding every so often lets their writers run, the pace
@@ -348,8 +406,9 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
             unyielded_bytes = 0;
             tokio::task::yield_now().await;
         }
+        let start = rest;
         rest = after;
-        match item {
+        match &queued.item {
             Item::Message {
                 event,
                 recipients,
@@ -359,15 +418,13 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
                 run.push((event, sender.0));
                 unyielded_bytes += text_len(event);
                 while unyielded_bytes < YIELD_AFTER_BYTES
-                    && let Some((
-                        Item::Message {
-                            event,
-                            recipients: next,
-                            sender,
-                        },
-                        after,
-                    )) = rest.split_first()
-                    && Arc::ptr_eq(next, recipients)
+                    && let Some((next, after)) = rest.split_first()
+                    && let Item::Message {
+                        event,
+                        recipients: next_recipients,
+                        sender,
+                    } = &next.item
+                    && Arc::ptr_eq(next_recipients, recipients)
                 {
                     run.push((event, sender.0));
                     unyielded_bytes += text_len(event);
@@ -379,9 +436,13 @@ async fn deliver_part(hub: &Hub, items: &[Item], part: Option<(usize, usize)>) {
                 event,
                 recipients,
                 skip,
-            } => hub.deliver_now_where(recipients, event, *skip, is_mine),
-            Item::Replay { .. } => {}
+            } => {
+                let own = queued.fence.as_ref().map(|f| (f.session, f.after));
+                hub.deliver_now_where(recipients, event, *skip, own, is_mine);
+            }
+            Item::Replay { .. } | Item::Dropped => {}
         }
+        release(&start[..start.len() - rest.len()]);
     }
 }
 
@@ -531,17 +592,21 @@ impl Hub {
                 (MessageTarget::Direct(other), key)
             }
         };
-        journal
-            .queue
-            .try_send(Item::Replay {
-                recipient,
-                target,
-                target_key,
-                query,
-                limit,
-                context,
-            })
-            .map_err(|_| Refusal::HistoryUnavailable)
+        // The session's later replies wait for the answer, as for any effect of its own.
+        let fence = recipient.clone();
+        let item = Item::Replay {
+            recipient,
+            target,
+            target_key,
+            query,
+            limit,
+            context,
+        };
+        if journal.push(item, Some(fence)) {
+            Ok(())
+        } else {
+            Err(Refusal::HistoryUnavailable)
+        }
     }
 }
 

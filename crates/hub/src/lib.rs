@@ -6,6 +6,12 @@
 //! through hub commands ([`Hub::set_nick`], [`Hub::join`], [`Hub::say`], …), which return an
 //! outcome or a [`Refusal`], and receives what happens as [`HubEvent`]s through its sink.
 //!
+//! Inside, every command is decided against the state into one [`Change`] (or refused),
+//! and the state is written only by applying that change (`state`, `State::apply`), so the
+//! same changes build the same state anywhere: the ground for several nodes sharing rooms.
+//! Names that must be unique across nodes (nicks, a room's founding, accounts) are claimed
+//! through [`teahouse_cluster::Claims`] first.
+//!
 //! The hub never sees bytes, wire syntax or sockets, and never waits on a client: fan-out
 //! hands each recipient's sink a shared `Arc<HubEvent>` outside the state lock, and a sink
 //! whose queue is full gets its session removed with [`LeaveReason::SendQueueExceeded`].
@@ -13,6 +19,7 @@
 //! address.
 //!
 //! [`HubEvent`]: teahouse_types::HubEvent
+//! [`Change`]: teahouse_types::Change
 //! [`LeaveReason::SendQueueExceeded`]: teahouse_types::LeaveReason::SendQueueExceeded
 
 mod account;
@@ -21,15 +28,16 @@ mod history;
 mod hub;
 mod limit;
 mod sink;
+mod state;
 
 pub use account::{AccountConfig, hash_new_password};
 pub use error::{CannotSend, Error, Refusal};
 pub use history::{HistoryConfig, HistoryTarget, HistoryWriter};
 pub use hub::{
-    Ban, Departed, Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome,
-    RoomInfo, RoomMember, RoomSummary, SayTarget, Sent, SessionGuard, SessionOrigin, Stats,
-    StoreSetup, Topic, UserInfo,
+    Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome, SayTarget, Sent,
+    SessionGuard, SessionOrigin, StoreSetup,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use sink::{EventSink, Overflow};
+pub use state::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 pub use teahouse_store::HistoryQuery;

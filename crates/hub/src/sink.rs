@@ -12,7 +12,9 @@ pub struct Overflow;
 /// Where the hub delivers a session's events; implemented by each front-end.
 ///
 /// Implementations encode the event (once per wire format, through the event's
-/// `RenderCache`) and queue the bytes for the connection's writer.
+/// `RenderCache`) and queue the bytes for the connection's writer. The hub calls these
+/// methods with its state lock held or from its delivery tasks: they must never block, and
+/// never call back into the hub.
 pub trait EventSink: Send + Sync + 'static {
     /// Queues one event for this session. Must never block or wait on the client.
     ///
@@ -31,4 +33,30 @@ pub trait EventSink: Send + Sync + 'static {
     fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
         events.iter().try_for_each(|event| self.deliver(event))
     }
+
+    /// Queues an event that belongs to this session's own command: its own copy of a
+    /// join, a nick change or a part (`after: None`: during the command, under the hub's
+    /// lock), or a line of it that arrives later (`after: Some`, from
+    /// [`EventSink::hold`]: an echo once the message is stored, a history it asked for).
+    /// Such an event waits, like the command's replies, for the effects of the session's
+    /// earlier commands to be delivered. The default delivers it at once.
+    ///
+    /// # Errors
+    /// As [`EventSink::deliver`].
+    fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+        let _ = after;
+        self.deliver(event)
+    }
+
+    /// One effect of this session's current command is on its way to its recipients
+    /// (queued behind messages being stored): the replies to the session's later commands
+    /// must wait until it has been delivered everywhere. Called once per effect, in order.
+    /// Returns what the command's own later lines wait for ([`EventSink::deliver_own`]).
+    fn hold(&self) -> u32 {
+        0
+    }
+
+    /// The oldest effect announced with [`EventSink::hold`] has been delivered to every
+    /// recipient: the replies that waited for it may go.
+    fn release(&self) {}
 }

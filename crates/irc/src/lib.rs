@@ -7,8 +7,8 @@
 //! capabilities), `reply` (numerics and their texts), `render` (hub events to IRC lines,
 //! encoded once per capability set) and `limit` (the flood token bucket).
 //!
-//! The session is transport-agnostic in spirit: it reads and writes bytes and knows nothing
-//! of TCP beyond the stream it is given. Channels are rooms as soon as they are parsed; this
+//! The session is transport-agnostic: it runs on the shared session driver over any byte
+//! stream (TCP today; TLS and WebSocket next). Channels are rooms as soon as they are parsed; this
 //! crate keeps no chat state beyond the session.
 
 mod cap;
@@ -24,7 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
-use tokio::net::TcpStream;
+use teahouse_wire::session::SessionConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::render::IrcSink;
 use crate::session::Shared;
@@ -49,10 +50,8 @@ pub struct IrcConfig {
     pub ping_interval: Duration,
     /// After a PING, this long without a line closes the connection (`Ping timeout`).
     pub ping_timeout: Duration,
-    /// The most bytes queued for one connection before it is cut off (`SendQ exceeded`).
-    pub sendq_bytes: usize,
-    /// How long a closing connection gets to take its last lines.
-    pub close_grace: Duration,
+    /// The connection settings every face shares.
+    pub session: SessionConfig,
     /// Flood control; `None` turns it off (benchmarks).
     pub flood: Option<FloodConfig>,
 }
@@ -79,8 +78,7 @@ impl Default for IrcConfig {
             registration_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(120),
             ping_timeout: Duration::from_secs(60),
-            sendq_bytes: 256 * 1024,
-            close_grace: Duration::from_secs(2),
+            session: SessionConfig::default(),
             flood: Some(FloodConfig::default()),
         }
     }
@@ -103,8 +101,7 @@ pub struct IrcFace {
 }
 
 impl IrcFace {
-    /// A face serving `hub` with `config`; its sessions say goodbye when `shutdown` is
-    /// cancelled.
+    /// A face serving `hub` with `config`.
     pub fn new(hub: Hub, config: IrcConfig) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -123,16 +120,20 @@ impl IrcFace {
         reply::error_line(&format!("Closing link: {refusal}"))
     }
 
-    /// Runs one accepted connection to its end; `permit` is held until then.
+    /// Runs one accepted connection (any byte stream) to its end; `permit` is held until
+    /// then.
     ///
     /// Returns the session's future itself (no wrapper), so that an idle connection's task
     /// is no bigger than it must be.
-    pub fn run_session(
+    pub fn run_session<S>(
         &self,
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
         permit: ConnectionPermit,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         session::run(stream, peer, permit, Arc::clone(&self.shared))
     }
 }

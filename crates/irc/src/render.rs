@@ -12,6 +12,7 @@ use teahouse_types::{
 };
 use teahouse_wire::Outbox;
 use teahouse_wire::irc::{LineBuilder, MAX_LINE_BYTES, irc_safe};
+use teahouse_wire::outbox::PushError;
 
 use crate::cap::{Cap, CapSet};
 
@@ -46,51 +47,24 @@ impl IrcSink {
 
 impl EventSink for IrcSink {
     fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow> {
-        let wanted = match &event.kind {
-            EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
-            EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
-            EventKind::AccountChanged { .. } => self.caps.has(Cap::ACCOUNT_NOTIFY),
-            EventKind::Invited { session, .. } => {
-                self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
-            }
-            _ => true,
-        };
-        if !wanted {
-            return Ok(());
-        }
-        if let EventKind::Echo { message, label } = &event.kind {
-            // The sender's own copy: rendered for it alone, with its command's label.
-            let Some(line) = render(message, self.caps.bits() & Cap::RENDER_MASK) else {
-                return Ok(());
-            };
-            let line = match label {
-                Some(label) if self.caps.has(Cap::LABELED_RESPONSE) => {
-                    prefix_tags(&line, &[("label", label)])
-                }
-                _ => line,
-            };
-            return self.queue(line, false);
-        }
-        if let EventKind::History {
-            target,
-            messages,
-            context,
-        } = &event.kind
-        {
-            // One session's own replay: rendered for it alone, never cached.
-            let bytes = history(
-                &self.source,
-                self.caps.bits(),
-                target,
-                messages.as_deref(),
-                context.as_deref(),
-            );
-            return self.queue(bytes, false);
-        }
-        let Some(bytes) = self.encoded(event) else {
+        let Some(bytes) = self.line(event) else {
             return Ok(());
         };
         self.queue(bytes, event.kind.ends_session())
+    }
+
+    fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+        let Some(bytes) = self.line(event) else {
+            return Ok(());
+        };
+        let pushed = match after {
+            Some(after) => self.outbox.push_own(bytes, after),
+            None => self.outbox.push(bytes),
+        };
+        match pushed {
+            Err(PushError::Full) => Err(Overflow),
+            Ok(()) | Err(PushError::Closed) => Ok(()),
+        }
     }
 
     fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
@@ -105,9 +79,60 @@ impl EventSink for IrcSink {
             Err(Overflow)
         }
     }
+    fn hold(&self) -> u32 {
+        self.outbox.hold()
+    }
+
+    fn release(&self) {
+        self.outbox.release();
+    }
 }
 
 impl IrcSink {
+    /// What this client is sent for `event`, if anything: what its capabilities ask to
+    /// hear, its own echo and history rendered for it alone, the rest through the event's
+    /// cache.
+    fn line(&self, event: &Arc<HubEvent>) -> Option<Bytes> {
+        let wanted = match &event.kind {
+            EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
+            EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
+            EventKind::AccountChanged { .. } => self.caps.has(Cap::ACCOUNT_NOTIFY),
+            EventKind::Invited { session, .. } => {
+                self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
+            }
+            _ => true,
+        };
+        if !wanted {
+            return None;
+        }
+        if let EventKind::Echo { message, label } = &event.kind {
+            // The sender's own copy: rendered for it alone, with its command's label.
+            let line = render(message, self.caps.bits() & Cap::RENDER_MASK)?;
+            return Some(match label {
+                Some(label) if self.caps.has(Cap::LABELED_RESPONSE) => {
+                    prefix_tags(&line, &[("label", label)])
+                }
+                _ => line,
+            });
+        }
+        if let EventKind::History {
+            target,
+            messages,
+            context,
+        } = &event.kind
+        {
+            // One session's own replay: rendered for it alone, never cached.
+            return Some(history(
+                &self.source,
+                self.caps.bits(),
+                target,
+                messages.as_deref(),
+                context.as_deref(),
+            ));
+        }
+        self.encoded(event)
+    }
+
     /// The event as this client's capabilities show it: encoded once per capability set
     /// and shared through the event's cache.
     fn encoded(&self, event: &HubEvent) -> Option<Bytes> {
@@ -582,7 +607,7 @@ mod tests {
         let event = HubEvent::new(EventKind::Joined {
             room: RoomName::parse("lobby").unwrap(),
             who: who(),
-            session: SessionId::from_raw(1),
+            session: SessionId::new(teahouse_types::NodeId::default(), 1),
         });
         assert_eq!(
             text(render(&event, 0).unwrap()),

@@ -5,18 +5,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, Nick, SessionId};
 use teahouse_wire::Outbox;
-use teahouse_wire::conn::{ReadPacer, read_some, write_step};
 use teahouse_wire::irc::{LineBuilder, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES, Message};
 use teahouse_wire::outbox::PushError;
-use teahouse_wire::text::{Frame, LineDecoder};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until};
-use tracing::{Instrument, debug, debug_span, trace};
+use teahouse_wire::session::{Handler, Input, drive};
+use teahouse_wire::text::Frame;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tracing::{Instrument, debug_span, trace};
 
 use crate::IrcConfig;
 use crate::cap::{Cap, CapSet};
@@ -81,10 +82,29 @@ pub(crate) struct Session {
     /// may have logged the session in.
     pub(crate) wanted_nick: Option<Box<Nick>>,
     batch_counter: u64,
+    /// Registration, liveness and flood deadlines.
+    clock: Clock,
+    /// Flood control; `None` when it is off.
+    bucket: Option<TokenBucket>,
 }
 
 /// What finishes a command once its operation is done.
 pub(crate) type Continuation = Box<dyn FnOnce(&mut Session) + Send>;
+
+impl Session {
+    /// Waits for `operation` (input is held, output flows), then finishes the command with
+    /// `then` and its result; the command's replies go once it is done.
+    pub(crate) fn wait_for<T: Send + 'static>(
+        &mut self,
+        operation: impl Future<Output = T> + Send + 'static,
+        then: impl FnOnce(&mut Session, T) + Send + 'static,
+    ) {
+        self.waiting = Some(Box::pin(async move {
+            let result = operation.await;
+            Box::new(move |session: &mut Session| then(session, result)) as Continuation
+        }));
+    }
+}
 
 /// An operation a command waits for; boxed, so an idle session pays one pointer for it.
 pub(crate) type Pending = std::pin::Pin<Box<dyn Future<Output = Continuation> + Send>>;
@@ -198,19 +218,10 @@ impl Session {
         }
     }
 
-    fn push(&self, line: Bytes) {
+    pub(crate) fn push(&self, line: Bytes) {
         match self.outbox.push(line) {
             Ok(()) | Err(PushError::Closed | PushError::Full) => {}
         }
-    }
-
-    /// Leaves the hub with `reason` (others are told) and closes the outbox after what is
-    /// queued.
-    fn leave(&mut self, reason: LeaveReason) {
-        if let Some(guard) = self.guard.take() {
-            guard.quit(reason);
-        }
-        self.outbox.close();
     }
 }
 
@@ -219,13 +230,16 @@ impl Session {
 /// The setup is done here, outside that future, and the future is the session loop itself:
 /// a value moved into an awaited future keeps its own slot in the enclosing one, so a
 /// wrapper would make every idle connection's task a few hundred bytes bigger.
-pub(crate) fn run(
-    stream: TcpStream,
+pub(crate) fn run<S>(
+    stream: S,
     peer: SocketAddr,
     permit: ConnectionPermit,
     shared: Arc<Shared>,
-) -> impl Future<Output = ()> + Send + 'static {
-    let outbox = Arc::new(Outbox::new(shared.config.sendq_bytes));
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let outbox = Arc::new(Outbox::new(shared.config.session.sendq_bytes));
     let caps = Arc::new(CapSet::default());
     let sink = Arc::new(IrcSink {
         outbox: Arc::clone(&outbox),
@@ -233,18 +247,29 @@ pub(crate) fn run(
         session: std::sync::OnceLock::new(),
         source: Arc::clone(&shared.source),
     });
-    let host: Arc<str> = display_host(peer).into();
-    let origin = SessionOrigin {
-        host: Arc::clone(&host),
-        user: Arc::clone(&shared.no_user),
-        realname: Arc::clone(&shared.no_realname),
-    };
+    let origin = SessionOrigin::at(
+        peer.ip(),
+        Arc::clone(&shared.no_user),
+        Arc::clone(&shared.no_realname),
+    );
+    let host = Arc::clone(&origin.host);
     let guard = shared.hub.attach(Arc::clone(&sink) as _, origin);
     let id = guard.id();
     let _ = sink.session.set(id);
     let span = debug_span!("session", session_id = %id, proto = "irc", %peer);
+    let now = Instant::now();
+    let config = &shared.config;
+    let clock = Clock {
+        registration_deadline: now + config.registration_timeout,
+        last_activity: now,
+        ping_sent: None,
+        resume_at: None,
+    };
+    let bucket = config
+        .flood
+        .map(|f| TokenBucket::new(f.burst, f.lines_per_second, now));
     let session = Session {
-        has_password: shared.config.password.is_none(),
+        has_password: config.password.is_none(),
         shared,
         outbox,
         caps,
@@ -262,253 +287,172 @@ pub(crate) fn run(
         sasl: None,
         wanted_nick: None,
         batch_counter: 0,
+        clock,
+        bucket,
     };
-    drive(session, stream, permit).instrument(span)
-}
-
-/// The host shown for a peer: its address, with a leading `0` for IPv6 addresses that would
-/// start with `:` (which IRC would read as a trailing parameter).
-fn display_host(peer: SocketAddr) -> String {
-    let host = peer.ip().to_canonical().to_string();
-    if host.starts_with(':') {
-        format!("0{host}")
-    } else {
-        host
-    }
+    drive(session, stream, MAX_FRAME_BYTES, permit).instrument(span)
 }
 
 /// When the session must next do something on its own.
-struct Clock {
+pub(crate) struct Clock {
     registration_deadline: Instant,
     last_activity: Instant,
     ping_sent: Option<Instant>,
-    close_deadline: Option<Instant>,
     /// Flood control: input is held until then.
     resume_at: Option<Instant>,
 }
 
-/// The session loop; `permit` is held until the connection ends.
-///
-/// An `async` block rather than an `async fn`: an `async fn` copies its arguments into
-/// locals of its own, so the session state would take its room twice in every task.
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn would store the session twice in every task"
-)]
-fn drive(
-    mut session: Session,
-    mut stream: TcpStream,
-    permit: ConnectionPermit,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        debug!("session started");
-        let shared = Arc::clone(&session.shared);
-        let config = &shared.config;
-        let (mut clock, mut bucket) = {
-            let now = Instant::now();
-            let clock = Clock {
-                registration_deadline: now + config.registration_timeout,
-                last_activity: now,
-                ping_sent: None,
-                close_deadline: None,
-                resume_at: None,
+impl Handler for Session {
+    fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Runs the complete lines of `input` while the flood bucket allows; cuts a slowed
+    /// client whose unprocessed input passes its limit (`Excess Flood`).
+    fn on_input(&mut self, input: &mut Input<'_>) {
+        while self.close.is_none() && self.waiting.is_none() {
+            if let Some(bucket) = self.bucket.as_mut() {
+                let now = Instant::now();
+                // Only take a token when a whole line is there to spend it on.
+                if !input.has_frame() {
+                    break;
+                }
+                if !bucket.try_take(now) {
+                    self.clock.resume_at = Some(bucket.next_token_at(now));
+                    break;
+                }
+            }
+            let Some(frame) = input.next_frame() else {
+                break;
             };
-            let bucket = config
-                .flood
-                .map(|f| TokenBucket::new(f.burst, f.lines_per_second, now));
-            (clock, bucket)
-        };
-        let recvq_bytes = config.flood.map_or(usize::MAX, |f| f.recvq_bytes);
-        let mut decoder = LineDecoder::new(MAX_FRAME_BYTES);
-        let mut rbuf = BytesMut::new();
-        let mut wbatch: Vec<Bytes> = Vec::new();
-        let outbox = Arc::clone(&session.outbox);
-        let (mut reader, mut writer) = stream.split();
-        // Long-lived, so a wake-up re-registers nothing: one timer, only moved when its
-        // deadline changes. (Shutdown arrives as a hub event on the outbox, not a watch.)
-        let timer = sleep_until(next_timer(&session, &clock, config));
-        tokio::pin!(timer);
+            // A new command: its replies wait for the effects of those before it.
+            self.outbox.begin_command();
+            self.clock.last_activity = Instant::now();
+            self.clock.ping_sent = None;
+            match frame {
+                Frame::Line(line) => handle_line(self, &line),
+                Frame::TooLong => {
+                    self.numeric(reply::ERR_INPUTTOOLONG, &["Input line was too long"]);
+                    self.flush_replies();
+                }
+                Frame::InvalidUtf8 => {
+                    let mut b = self.server_line();
+                    b.command("FAIL")
+                        .param("*")
+                        .param("INVALID_UTF8")
+                        .trailing("Message rejected: it is not valid UTF-8");
+                    self.send(b.finish());
+                    self.flush_replies();
+                }
+            }
+        }
+        if self.close.is_none()
+            && self.clock.resume_at.is_some()
+            && input.buffered() > self.recvq_bytes()
+        {
+            self.push(reply::error_line("Excess Flood"));
+            self.close = Some(LeaveReason::Requested(
+                teahouse_types::MessageText::parse("Excess Flood").ok(),
+            ));
+        }
+    }
 
-        let mut pacer = ReadPacer::default();
-        let mut should_yield = false;
-        let end = loop {
-            let is_closing = clock.close_deadline.is_some();
-            let is_waiting = session.waiting.is_some();
-            {
-                let next = next_timer(&session, &clock, config);
-                if next != timer.deadline() || timer.is_elapsed() {
-                    timer.as_mut().reset(next);
-                }
-            }
-            tokio::select! {
-                biased;
-                written = write_step(&mut writer, &outbox, &mut wbatch) => {
-                    if let Err(end) = written {
-                        debug!(?end, "writing ended");
-                        break end.leave_reason();
-                    }
-                }
-                then = std::future::poll_fn(|cx| match session.waiting.as_mut() {
-                    Some(operation) => operation.as_mut().poll(cx),
-                    None => std::task::Poll::Pending,
-                }), if is_waiting && !is_closing => {
-                    session.waiting = None;
-                    then(&mut session);
-                    session.flush_replies();
-                    // The lines that arrived meanwhile are next, in order.
-                    process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, false);
-                    if let Some(reason) = session.close.take() {
-                        session.leave(reason);
-                        clock.close_deadline = Some(Instant::now() + config.close_grace);
-                    }
-                }
-                read = read_some(&mut reader, &mut rbuf), if !is_closing && !is_waiting && rbuf.len() <= recvq_bytes => {
-                    let (is_eof, read_bytes) = match read {
-                        Ok(0) => (true, 0),
-                        Ok(n) => (false, n),
-                        Err(error) => {
-                            debug!(%error, "read failed");
-                            break Some(LeaveReason::ConnectionLost);
-                        }
-                    };
-                    process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, is_eof);
-                    if is_eof && session.close.is_none() {
-                        session.close = Some(LeaveReason::ConnectionLost);
-                    }
-                    if session.close.is_none() && clock.resume_at.is_some() && rbuf.len() > recvq_bytes {
-                        session.push(reply::error_line("Excess Flood"));
-                        session.close = Some(LeaveReason::Requested(teahouse_types::MessageText::parse("Excess Flood").ok()));
-                    }
-                    if let Some(reason) = session.close.take() {
-                        session.leave(reason);
-                        clock.close_deadline = Some(Instant::now() + config.close_grace);
-                    }
-                    should_yield = pacer.after_read(&mut rbuf, read_bytes);
-                }
-                () = &mut timer => {
-                    let now = Instant::now();
-                    if let Some(close) = clock.close_deadline {
-                        if now >= close {
-                            debug!("closing connection did not take its last lines in time");
-                            break None;
-                        }
-                        continue;
-                    }
-                    if clock.resume_at.is_some_and(|at| now >= at) {
-                        clock.resume_at = None;
-                        process(&mut session, &mut decoder, &mut rbuf, &mut bucket, &mut clock, false);
-                    } else if !session.is_registered && now >= clock.registration_deadline {
-                        session.push(reply::error_line("Closing link: registration timed out"));
-                        session.close = Some(LeaveReason::TimedOut);
-                    } else if let Some(sent) = clock.ping_sent {
-                        if now >= sent + config.ping_timeout {
-                            let text = format!("Closing link: Ping timeout: {}", humantime::format_duration(config.ping_timeout));
-                            session.push(reply::error_line(&text));
-                            session.close = Some(LeaveReason::TimedOut);
-                        }
-                    } else if now >= clock.last_activity + config.ping_interval {
-                        let mut b = LineBuilder::new();
-                        b.command("PING").trailing(session.server_name());
-                        session.push(b.finish());
-                        clock.ping_sent = Some(now);
-                    }
-                    if let Some(reason) = session.close.take() {
-                        session.leave(reason);
-                        clock.close_deadline = Some(Instant::now() + config.close_grace);
-                    }
-                }
-            }
-            if should_yield {
-                should_yield = false;
-                tokio::task::yield_now().await;
-            }
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(operation) = self.waiting.as_mut() else {
+            return Poll::Pending;
         };
-        if end == Some(LeaveReason::SendQueueExceeded) {
-            // The client is not reading: one best-effort line, never waited for.
-            let _ = writer.try_write(&reply::error_line("SendQ exceeded"));
+        let then = std::task::ready!(operation.as_mut().poll(cx));
+        self.waiting = None;
+        then(self);
+        // A command that waits again sends its replies (and answers its label) when it is
+        // done.
+        if self.waiting.is_none() {
+            self.flush_replies();
         }
-        if let Some(reason) = end {
-            session.leave(reason);
+        Poll::Ready(())
+    }
+
+    fn is_waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    fn wants_input(&self, buffered: usize) -> bool {
+        buffered <= self.recvq_bytes()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let config = &self.shared.config;
+        let clock = &self.clock;
+        let liveness = match clock.ping_sent {
+            Some(sent) => sent + config.ping_timeout,
+            None => clock.last_activity + config.ping_interval,
+        };
+        let mut next = liveness;
+        if !self.is_registered {
+            next = next.min(clock.registration_deadline);
         }
-        let _ = writer.shutdown().await;
-        debug!("session ended");
-        drop(permit);
+        if let Some(resume) = clock.resume_at {
+            next = next.min(resume);
+        }
+        Some(next)
+    }
+
+    fn on_deadline(&mut self, now: Instant, input: &mut Input<'_>) {
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        if self.clock.resume_at.is_some_and(|at| now >= at) {
+            self.clock.resume_at = None;
+            self.on_input(input);
+        } else if !self.is_registered && now >= self.clock.registration_deadline {
+            self.push(reply::error_line("Closing link: registration timed out"));
+            self.close = Some(LeaveReason::TimedOut);
+        } else if let Some(sent) = self.clock.ping_sent {
+            if now >= sent + config.ping_timeout {
+                let text = format!(
+                    "Closing link: Ping timeout: {}",
+                    humantime::format_duration(config.ping_timeout)
+                );
+                self.push(reply::error_line(&text));
+                self.close = Some(LeaveReason::TimedOut);
+            }
+        } else if now >= self.clock.last_activity + config.ping_interval {
+            let mut b = LineBuilder::new();
+            b.command("PING").trailing(self.server_name());
+            self.push(b.finish());
+            self.clock.ping_sent = Some(now);
+        }
+    }
+
+    fn take_close(&mut self) -> Option<LeaveReason> {
+        self.close.take()
+    }
+
+    /// Leaves the hub with `reason` (others are told) and closes the outbox after what is
+    /// queued.
+    fn leave(&mut self, reason: LeaveReason) {
+        if let Some(guard) = self.guard.take() {
+            guard.quit(reason);
+        }
+        self.outbox.close();
+    }
+
+    fn overflow_line(&self) -> Bytes {
+        reply::error_line("SendQ exceeded")
+    }
+
+    fn close_grace(&self) -> std::time::Duration {
+        self.shared.config.session.close_grace
     }
 }
 
-/// The next instant the session's timer arm must wake at.
-fn next_timer(session: &Session, clock: &Clock, config: &IrcConfig) -> Instant {
-    if let Some(close) = clock.close_deadline {
-        return close;
+impl Session {
+    /// Unprocessed input held for a slowed client before it is cut off.
+    fn recvq_bytes(&self) -> usize {
+        self.shared
+            .config
+            .flood
+            .map_or(usize::MAX, |f| f.recvq_bytes)
     }
-    let liveness = match clock.ping_sent {
-        Some(sent) => sent + config.ping_timeout,
-        None => clock.last_activity + config.ping_interval,
-    };
-    let mut next = liveness;
-    if !session.is_registered {
-        next = next.min(clock.registration_deadline);
-    }
-    if let Some(resume) = clock.resume_at {
-        next = next.min(resume);
-    }
-    next
-}
-
-/// Runs the complete lines in `rbuf` while the flood bucket allows.
-fn process(
-    session: &mut Session,
-    decoder: &mut LineDecoder,
-    rbuf: &mut BytesMut,
-    bucket: &mut Option<TokenBucket>,
-    clock: &mut Clock,
-    is_eof: bool,
-) {
-    while session.close.is_none() && session.waiting.is_none() {
-        if let Some(bucket) = bucket.as_mut() {
-            let now = Instant::now();
-            // Only take a token when a whole line is there to spend it on.
-            if !has_complete_line(rbuf, is_eof) {
-                return;
-            }
-            if !bucket.try_take(now) {
-                clock.resume_at = Some(bucket.next_token_at(now));
-                return;
-            }
-        }
-        let frame = if is_eof {
-            decoder.decode_eof(rbuf)
-        } else {
-            decoder.decode(rbuf)
-        };
-        let Some(frame) = frame else {
-            return;
-        };
-        clock.last_activity = Instant::now();
-        clock.ping_sent = None;
-        match frame {
-            Frame::Line(line) => handle_line(session, &line),
-            Frame::TooLong => {
-                session.numeric(reply::ERR_INPUTTOOLONG, &["Input line was too long"]);
-                session.flush_replies();
-            }
-            Frame::InvalidUtf8 => {
-                let mut b = session.server_line();
-                b.command("FAIL")
-                    .param("*")
-                    .param("INVALID_UTF8")
-                    .trailing("Message rejected: it is not valid UTF-8");
-                session.send(b.finish());
-                session.flush_replies();
-            }
-        }
-    }
-}
-
-/// Whether `rbuf` holds a whole line (or anything at all, at end of stream). A line over the
-/// decoder's limit counts too, so that its 417 is not held back.
-fn has_complete_line(rbuf: &BytesMut, is_eof: bool) -> bool {
-    (is_eof && !rbuf.is_empty()) || rbuf.contains(&b'\n') || rbuf.len() > MAX_FRAME_BYTES
 }
 
 /// A received line for the trace log, with its secrets hidden: a line that can carry a

@@ -11,7 +11,8 @@ use serde::{Deserialize, Deserializer};
 use teahouse_hub::{ConnectionLimits, HubConfig};
 use teahouse_irc::{FloodConfig, IrcConfig};
 use teahouse_text::{Lang, TextConfig};
-use teahouse_types::RoomName;
+use teahouse_types::{NodeId, RoomName};
+use teahouse_wire::session::SessionConfig;
 
 use crate::error::Error;
 
@@ -23,6 +24,8 @@ pub struct Config {
     pub server: ServerSection,
     /// Connection caps.
     pub limits: LimitsConfig,
+    /// What every face's connections share: send queue, close grace, keepalive.
+    pub connection: ConnectionSection,
     /// The plain-text face.
     pub text: TextSection,
     /// The IRC face.
@@ -153,6 +156,9 @@ pub struct ServerSection {
     /// Worker threads of the async runtime; 0 means one per core. Read by the binary when
     /// it builds the runtime.
     pub workers: usize,
+    /// This server's number (0 to 63) among those sharing one database: part of every
+    /// session and message id it makes, so give each its own.
+    pub node_id: NodeId,
 }
 
 impl Default for ServerSection {
@@ -161,6 +167,7 @@ impl Default for ServerSection {
             shutdown_timeout: Duration::from_secs(5),
             max_message_bytes: NonZeroUsize::new(4096).expect("4096 is not zero"),
             workers: 0,
+            node_id: NodeId::default(),
         }
     }
 }
@@ -218,6 +225,12 @@ pub struct TextSection {
     /// How long a new connection may take to choose a nickname.
     #[serde(with = "humantime_serde")]
     pub login_timeout: Duration,
+}
+
+/// What every face's connections share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionSection {
     /// Bytes queued for one connection before it is cut off as too slow: 256 KiB is
     /// thousands of chat lines, far more than a live reader ever lags.
     pub sendq_bytes: NonZeroUsize,
@@ -232,6 +245,17 @@ pub struct TextSection {
     pub keepalive: Duration,
 }
 
+impl Default for ConnectionSection {
+    fn default() -> Self {
+        let d = SessionConfig::default();
+        Self {
+            sendq_bytes: NonZeroUsize::new(d.sendq_bytes).expect("not zero"),
+            close_grace: d.close_grace,
+            keepalive: d.keepalive,
+        }
+    }
+}
+
 impl Default for TextSection {
     fn default() -> Self {
         Self {
@@ -240,9 +264,6 @@ impl Default for TextSection {
             default_room: RoomName::parse("lobby").expect("lobby is a valid room name"),
             max_line_bytes: NonZeroUsize::new(4096).expect("not zero"),
             login_timeout: Duration::from_secs(60),
-            sendq_bytes: NonZeroUsize::new(256 * 1024).expect("not zero"),
-            close_grace: Duration::from_secs(2),
-            keepalive: Duration::from_secs(60),
         }
     }
 }
@@ -271,8 +292,6 @@ pub struct IrcSection {
     /// Time after an unanswered PING before the client is dropped.
     #[serde(with = "humantime_serde")]
     pub ping_timeout: Duration,
-    /// Bytes queued for one connection before it is cut off (`SendQ exceeded`).
-    pub sendq_bytes: NonZeroUsize,
     /// Flood control.
     pub flood: FloodSection,
 }
@@ -288,7 +307,6 @@ impl fmt::Debug for IrcSection {
             .field("registration_timeout", &self.registration_timeout)
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
-            .field("sendq_bytes", &self.sendq_bytes)
             .field("flood", &self.flood)
             .finish()
     }
@@ -306,7 +324,6 @@ impl Default for IrcSection {
             registration_timeout: defaults.registration_timeout,
             ping_interval: defaults.ping_interval,
             ping_timeout: defaults.ping_timeout,
-            sendq_bytes: NonZeroUsize::new(defaults.sendq_bytes).expect("not zero"),
             flood: FloodSection::default(),
         }
     }
@@ -366,8 +383,19 @@ impl Config {
 
     pub(crate) fn hub_config(&self) -> HubConfig {
         HubConfig {
+            node: self.server.node_id,
             max_message_bytes: self.server.max_message_bytes.get(),
             ..HubConfig::default()
+        }
+    }
+
+    /// The connection settings every face shares.
+    pub(crate) fn session_config(&self) -> SessionConfig {
+        let c = &self.connection;
+        SessionConfig {
+            sendq_bytes: c.sendq_bytes.get(),
+            close_grace: c.close_grace,
+            keepalive: c.keepalive,
         }
     }
 
@@ -381,8 +409,7 @@ impl Config {
             registration_timeout: irc.registration_timeout,
             ping_interval: irc.ping_interval,
             ping_timeout: irc.ping_timeout,
-            sendq_bytes: irc.sendq_bytes.get(),
-            close_grace: self.text.close_grace,
+            session: self.session_config(),
             flood: irc.flood.enabled.then_some(FloodConfig {
                 burst: irc.flood.burst.max(1),
                 lines_per_second: irc.flood.lines_per_second.max(0.01),
@@ -397,9 +424,7 @@ impl Config {
             default_room: self.text.default_room.clone(),
             max_line_bytes: self.text.max_line_bytes.get(),
             login_timeout: self.text.login_timeout,
-            sendq_bytes: self.text.sendq_bytes.get(),
-            close_grace: self.text.close_grace,
-            keepalive: self.text.keepalive,
+            session: self.session_config(),
             history_lines: if self.history.enabled {
                 self.history.replay_lines
             } else {
@@ -516,6 +541,14 @@ mod tests {
         let config = Config::from_toml("[irc]\npassword = \"hunter2\"\n").unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
         assert_eq!(config.irc.password.as_deref(), Some("hunter2"));
+    }
+
+    #[test]
+    fn node_ids_above_63_are_refused() {
+        let err = Config::from_toml("[server]\nnode_id = 64\n").unwrap_err();
+        assert!(format!("{:?}", err).contains("node id 64"), "{err:?}");
+        let config = Config::from_toml("[server]\nnode_id = 7\n").unwrap();
+        assert_eq!(config.hub_config().node.get(), 7);
     }
 
     #[test]

@@ -29,7 +29,8 @@ use tracing::{info, warn};
 use crate::listener::{AcceptContext, accept_loop};
 
 pub use config::{
-    Config, FloodSection, IrcSection, LimitsConfig, ListenAddr, ServerSection, TextSection,
+    Config, ConnectionSection, FloodSection, IrcSection, LimitsConfig, ListenAddr, ServerSection,
+    TextSection,
 };
 pub use error::Error;
 pub use teahouse_text::Lang;
@@ -80,7 +81,7 @@ async fn bind(addr: ListenAddr) -> Result<Option<TcpListener>, Error> {
 /// Serves until `shutdown` completes, then closes every session and returns.
 ///
 /// On shutdown: the listeners stop accepting, every session is told the server is shutting
-/// down and gets `server.close_grace` to take its last lines, and `run` returns once all
+/// down and gets `connection.close_grace` to take its last lines, and `run` returns once all
 /// sessions have ended or `server.shutdown_timeout` has passed, whichever is first.
 ///
 /// # Errors
@@ -127,7 +128,7 @@ pub async fn run(
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),
-            keepalive: config.text.keepalive,
+            keepalive: config.connection.keepalive,
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }
@@ -141,7 +142,7 @@ pub async fn run(
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),
-            keepalive: config.text.keepalive,
+            keepalive: config.connection.keepalive,
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }

@@ -481,8 +481,7 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
         config.text.login_timeout = v;
     }
     if let Some(v) = args.sendq_bytes {
-        config.text.sendq_bytes = v;
-        config.irc.sendq_bytes = v;
+        config.connection.sendq_bytes = v;
     }
     if let Some(v) = args.workers {
         config.server.workers = v;

@@ -3,7 +3,7 @@
 use teahouse_hub::{NickOutcome, Refusal, SayTarget};
 use teahouse_types::{LeaveReason, MessageKind, MessageText, Nick, RoomName};
 
-use crate::session::{Continuation, Phase, Session, Step};
+use crate::session::{Phase, Session, Step, after};
 
 /// Runs one received line.
 pub(crate) fn handle_line(session: &mut Session, line: &str) -> Step {
@@ -53,24 +53,28 @@ fn login(session: &mut Session, line: &str) -> Step {
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
         return Step::Close(LeaveReason::ConnectionLost);
     };
-    match session.hub().set_nick(id, nick) {
-        Ok(NickOutcome::Registered(nick) | NickOutcome::Unchanged(nick)) => {
-            session.reply(lang.nick_accepted(&nick));
-            enter(session, session.shared.config.default_room.clone(), None);
-            Step::Continue
-        }
-        Ok(NickOutcome::Changed { .. }) => Step::Continue,
-        Err(Refusal::NickInUse(nick)) => {
-            session.reply(lang.nick_taken(&nick));
-            Step::Continue
-        }
-        Err(Refusal::NickRegistered(nick)) => {
-            session.reply(lang.password_prompt(&nick));
-            session.phase = Phase::Password { nick, tries: 0 };
-            Step::Continue
-        }
-        Err(refusal) => refused(session, &refusal),
-    }
+    let hub = session.hub().clone();
+    after(
+        async move { hub.set_nick(id, nick).await },
+        move |session, result| match result {
+            Ok(NickOutcome::Registered(nick) | NickOutcome::Unchanged(nick)) => {
+                session.reply(lang.nick_accepted(&nick));
+                let room = session.shared.config.default_room.clone();
+                enter(session, room, None, None)
+            }
+            Ok(NickOutcome::Changed { .. }) => Step::Continue,
+            Err(Refusal::NickInUse(nick)) => {
+                session.reply(lang.nick_taken(&nick));
+                Step::Continue
+            }
+            Err(Refusal::NickRegistered(nick)) => {
+                session.reply(lang.password_prompt(&nick));
+                session.phase = Phase::Password { nick, tries: 0 };
+                Step::Continue
+            }
+            Err(refusal) => refused(session, &refusal),
+        },
+    )
 }
 
 /// Wrong passwords allowed at login before the connection is closed.
@@ -110,11 +114,10 @@ fn password(session: &mut Session, line: &str) -> Step {
     };
     let hub = session.hub().clone();
     let password = line.to_owned();
-    Step::Wait(Box::pin(async move {
-        let result = hub.log_in(id, &nick, &password).await;
-        Box::new(move |session: &mut Session| after_login(session, nick, tries, result))
-            as Continuation
-    }))
+    after(
+        async move { (hub.log_in(id, &nick, &password).await, nick) },
+        move |session, (result, nick)| after_login(session, nick, tries, result),
+    )
 }
 
 fn after_login(
@@ -132,11 +135,9 @@ fn after_login(
         }
         Err(Refusal::AuthFailed) if tries + 1 >= MAX_PASSWORD_TRIES => {
             session.reply(lang.too_many_tries());
-            Step::Wait(Box::pin(async {
-                tokio::time::sleep(TOO_MANY_TRIES_DELAY).await;
-                Box::new(|_: &mut Session| Step::Close(LeaveReason::Requested(None)))
-                    as Continuation
-            }))
+            after(tokio::time::sleep(TOO_MANY_TRIES_DELAY), |_, ()| {
+                Step::Close(LeaveReason::Requested(None))
+            })
         }
         Err(Refusal::AuthFailed) => {
             session.reply(lang.wrong_password(MAX_PASSWORD_TRIES - tries - 1));
@@ -167,16 +168,13 @@ where
     F: Future<Output = Result<T, Refusal>> + Send + 'static,
     T: Send + 'static,
 {
-    Step::Wait(Box::pin(async move {
-        let result = operation.await;
-        Box::new(move |session: &mut Session| match result {
-            Ok(value) => {
-                reply(session, value);
-                Step::Continue
-            }
-            Err(refusal) => refused(session, &refusal),
-        }) as Continuation
-    }))
+    after(operation, move |session, result| match result {
+        Ok(value) => {
+            reply(session, value);
+            Step::Continue
+        }
+        Err(refusal) => refused(session, &refusal),
+    })
 }
 
 /// `/register PASSWORD`, `/password NEW`, `/logout`, `/unregister PASSWORD`.
@@ -235,29 +233,43 @@ fn account_command(session: &mut Session, name: &str, args: Option<&str>) -> Ste
     }
 }
 
-/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there; says
-/// whether it worked.
-fn enter(session: &mut Session, room: RoomName, key: Option<&str>) -> bool {
+/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there; if the
+/// room refuses, goes back into `fallback` (the room the user just left), if any.
+fn enter(
+    session: &mut Session,
+    room: RoomName,
+    key: Option<String>,
+    fallback: Option<RoomName>,
+) -> Step {
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
-        return false;
+        return Step::Close(LeaveReason::ConnectionLost);
     };
     let replay = session.shared.config.history_lines;
-    match session.hub().join_with_replay(id, room, key, replay) {
-        Ok(outcome) => {
-            let nicks: Vec<Nick> = outcome
-                .members
-                .iter()
-                .map(|m| m.profile.nick.clone())
-                .collect();
-            session.reply(session.lang().members(&outcome.room, &nicks));
-            session.phase = Phase::Chat { room: outcome.room };
-            true
-        }
-        Err(refusal) => {
-            refused(session, &refusal);
-            false
-        }
-    }
+    let hub = session.hub().clone();
+    after(
+        async move { hub.join_with_replay(id, room, key.as_deref(), replay).await },
+        move |session, result| match result {
+            Ok(outcome) => {
+                let nicks: Vec<Nick> = outcome
+                    .members
+                    .iter()
+                    .map(|m| m.profile.nick.clone())
+                    .collect();
+                session.reply(session.lang().members(&outcome.room, &nicks));
+                session.phase = Phase::Chat { room: outcome.room };
+                Step::Continue
+            }
+            Err(refusal) => {
+                let step = refused(session, &refusal);
+                match fallback {
+                    Some(previous) if matches!(step, Step::Continue) => {
+                        enter(session, previous, None, None)
+                    }
+                    _ => step,
+                }
+            }
+        },
+    )
 }
 
 /// A line once in a room: a command, or something to say.
@@ -284,10 +296,10 @@ fn command(session: &mut Session, rest: &str) -> Step {
             let rooms = session.hub().rooms();
             session.reply(lang.rooms(&rooms));
         }
-        ("nick", Some(new)) => nick(session, new),
+        ("nick", Some(new)) => return nick(session, new),
         ("me", Some(action)) => return say(session, action, MessageKind::Action),
         ("msg", Some(args)) => return direct(session, args),
-        ("join", Some(room)) => join(session, room),
+        ("join", Some(room)) => return join(session, room),
         (account @ ("register" | "password" | "logout" | "unregister"), args) => {
             let account = account.to_owned();
             return account_command(session, &account, args);
@@ -337,50 +349,56 @@ fn who(session: &Session) {
 }
 
 /// `/nick NEW`: renames; everyone sharing the room is told.
-fn nick(session: &Session, new: &str) {
+fn nick(session: &Session, new: &str) -> Step {
     let lang = session.lang();
     let nick = match Nick::parse(new) {
         Ok(nick) => nick,
         Err(error) => {
             session.reply(lang.bad_nick(&error));
-            return;
+            return Step::Continue;
         }
     };
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
-        return;
+        return Step::Continue;
     };
-    match session.hub().set_nick(id, nick) {
-        Ok(_) => {}
-        Err(refusal) => refused_reply(session, &refusal),
-    }
+    let hub = session.hub().clone();
+    after(
+        async move { hub.set_nick(id, nick).await },
+        |session, result| {
+            if let Err(refusal) = result {
+                refused_reply(session, &refusal);
+            }
+            Step::Continue
+        },
+    )
 }
 
 /// `/join ROOM [KEY]`: enters `ROOM`, then leaves the current room.
 ///
-/// Entering first means a refused join (invite-only, wrong key, full, banned) leaves the user
-/// where they were.
-fn join(session: &mut Session, args: &str) {
+/// Leaving first means the notices read in order; a refused join (invite-only, wrong key,
+/// full, banned) then puts the user back where they were.
+fn join(session: &mut Session, args: &str) -> Step {
     let lang = session.lang();
     let (room, key) = match args.split_once(char::is_whitespace) {
-        Some((room, key)) => (room, Some(key.trim())),
+        Some((room, key)) => (room, Some(key.trim().to_owned())),
         None => (args, None),
     };
     let room = match RoomName::parse(room) {
         Ok(room) => room,
         Err(error) => {
             session.reply(lang.bad_room(&error));
-            return;
+            return Step::Continue;
         }
     };
     let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
-        return;
+        return Step::Continue;
     };
     let previous = match &session.phase {
         Phase::Chat { room: current }
             if *current == room && session.hub().is_member(id, current) =>
         {
             session.reply(lang.refusal(&Refusal::AlreadyInRoom(current.clone())));
-            return;
+            return Step::Continue;
         }
         Phase::Chat { room: current } => Some(current.clone()),
         Phase::Login | Phase::Password { .. } => None,
@@ -388,17 +406,13 @@ fn join(session: &mut Session, args: &str) {
     if let Some(previous) = &previous
         && session.hub().is_member(id, previous)
     {
-        // Leave first so the notices read in order; rejoin if the new room refuses.
         if let Err(refusal) = session.hub().part(id, previous, None) {
             refused_reply(session, &refusal);
-            return;
+            return Step::Continue;
         }
-        if !enter(session, room, key) {
-            enter(session, previous.clone(), None);
-        }
-        return;
+        return enter(session, room, key, Some(previous.clone()));
     }
-    enter(session, room, key);
+    enter(session, room, key, None)
 }
 
 /// Says `text` to the current room.

@@ -24,7 +24,8 @@ use bytes::Bytes;
 pub use lang::Lang;
 use teahouse_hub::{ConnectionPermit, Hub, LimitRefusal};
 use teahouse_types::RoomName;
-use tokio::net::TcpStream;
+use teahouse_wire::session::SessionConfig;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::session::Shared;
 
@@ -35,8 +36,7 @@ pub struct TextFace {
 }
 
 impl TextFace {
-    /// A face serving `hub` with `config`; its sessions say goodbye when `shutdown` is
-    /// cancelled.
+    /// A face serving `hub` with `config`.
     pub fn new(hub: Hub, config: TextConfig) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -53,13 +53,17 @@ impl TextFace {
         teahouse_wire::text::encode_line(&self.shared.config.lang.limit(refusal))
     }
 
-    /// Runs one accepted connection to its end; `permit` is held until then.
-    pub fn run_session(
+    /// Runs one accepted connection (any byte stream) to its end; `permit` is held until
+    /// then.
+    pub fn run_session<S>(
         &self,
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
         permit: ConnectionPermit,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         session::run(stream, peer, permit, Arc::clone(&self.shared))
     }
 }
@@ -77,14 +81,8 @@ pub struct TextConfig {
     pub max_line_bytes: usize,
     /// How long a new connection may take to choose a nickname before it is closed.
     pub login_timeout: Duration,
-    /// The most bytes queued for one connection; a client that falls this far behind is
-    /// disconnected and its rooms are told it left.
-    pub sendq_bytes: usize,
-    /// How long a closing connection gets to take its last lines (goodbye, shutdown notice).
-    pub close_grace: Duration,
-    /// TCP keepalive idle time: a peer that vanished without a FIN or RST (half-open) is
-    /// detected about this long plus 30 s after its last packet, and announced as gone.
-    pub keepalive: Duration,
+    /// The connection settings every face shares.
+    pub session: SessionConfig,
     /// How many earlier messages a user sees on entering a room (when the hub keeps
     /// history); 0 for none.
     pub history_lines: u32,

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use teahouse_hub::{EventSink, Overflow};
 use teahouse_types::{EventKind, HubEvent, MessageKind, MessageTarget};
 use teahouse_wire::Outbox;
+use teahouse_wire::outbox::PushError;
 use teahouse_wire::text::{encode_line, terminal_safe};
 
 use crate::lang::Lang;
@@ -124,6 +125,32 @@ impl EventSink for TextSink {
             Err(Overflow)
         }
     }
+    fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+        let Some(bytes) = self.encoded(event) else {
+            return Ok(());
+        };
+        own(&self.outbox, bytes, after)
+    }
+
+    fn hold(&self) -> u32 {
+        self.outbox.hold()
+    }
+
+    fn release(&self) {
+        self.outbox.release();
+    }
+}
+
+/// Queues a line of the session's own command in its place among its replies.
+pub(crate) fn own(outbox: &Outbox, bytes: Bytes, after: Option<u32>) -> Result<(), Overflow> {
+    let pushed = match after {
+        Some(after) => outbox.push_own(bytes, after),
+        None => outbox.push(bytes),
+    };
+    match pushed {
+        Err(PushError::Full) => Err(Overflow),
+        Ok(()) | Err(PushError::Closed) => Ok(()),
+    }
 }
 
 impl TextSink {
@@ -176,7 +203,7 @@ mod tests {
         let joined = EventKind::Joined {
             room: room.clone(),
             who: who.clone(),
-            session: SessionId::from_raw(1),
+            session: SessionId::new(teahouse_types::NodeId::default(), 1),
         };
         assert_eq!(line(Lang::Zh, joined), "系统消息小明进入了聊天室\r\n");
         let quit = EventKind::Quit {

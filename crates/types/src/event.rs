@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use crate::id::{MessageId, SessionId};
 use crate::mode::ModeChange;
@@ -212,7 +213,7 @@ pub enum EventKind {
 }
 
 /// Where a message goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageTarget {
     /// To every member of a room.
     Room(RoomName),
@@ -221,7 +222,7 @@ pub enum MessageTarget {
 }
 
 /// The flavour of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageKind {
     /// An ordinary line.
     Normal,
@@ -232,7 +233,7 @@ pub enum MessageKind {
 }
 
 /// Why someone left a room or the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeaveReason {
     /// The user asked to leave, optionally with a parting message.
     Requested(Option<MessageText>),

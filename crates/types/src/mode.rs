@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::nick::Nick;
 
 /// A member's standing in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MemberStatus {
     /// May change modes, the topic under `+t`, kick and invite (IRC `@`).
     pub is_operator: bool,
@@ -14,7 +16,7 @@ pub struct MemberStatus {
 }
 
 /// One room mode, with its argument where it has one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomMode {
     /// `o`: a member is an operator.
     Operator(Nick),
@@ -37,7 +39,7 @@ pub enum RoomMode {
 }
 
 /// One change of a room mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeChange {
     /// Set (`+`) or unset (`-`).
     pub is_set: bool,
@@ -46,7 +48,7 @@ pub struct ModeChange {
 }
 
 /// The flag modes and parameters of a room.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RoomModes {
     /// `+t`.
     pub is_topic_locked: bool,

@@ -69,6 +69,11 @@ impl RoomName {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The casefolded comparison key, shared: a map keyed by it costs no copy.
+    pub fn shared_key(&self) -> Arc<str> {
+        Arc::clone(&self.key)
+    }
 }
 
 impl PartialEq for RoomName {

@@ -5,11 +5,12 @@ use std::io;
 
 use bytes::{Bytes, BytesMut};
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use teahouse_types::LeaveReason;
+use teahouse_types::pace::YIELD_AFTER_BYTES;
 
 use crate::outbox::{Outbox, OutboxClosed, poll_write_batch};
 
@@ -33,25 +34,29 @@ pub fn read_some<'a, R: AsyncRead + Unpin>(
 ) -> impl Future<Output = io::Result<usize>> + 'a {
     // A bare poll function, not an `async fn` (which would keep copies of its arguments):
     // this future is part of every session task, idle or not.
-    std::future::poll_fn(move |cx| {
-        let mut chunk = [0u8; READ_CHUNK_BYTES];
-        let mut buf = ReadBuf::new(&mut chunk);
-        match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) => {
-                rbuf.extend_from_slice(buf.filled());
-                Poll::Ready(Ok(buf.filled().len()))
-            }
-            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending => Poll::Pending,
-        }
-    })
+    std::future::poll_fn(move |cx| poll_read_some(reader, cx, rbuf))
 }
 
-/// Input a session may take before it yields to other tasks: a few dozen lines. Chat at
-/// human speed never reaches it; a flood yields every this many bytes, so one sender cannot
-/// fill a healthy reader's queue within a single scheduling turn. Yielding is costly (it
-/// wakes the other runtime worker), so never per line.
-pub const YIELD_AFTER_BYTES: usize = 16 * 1024;
+/// [`read_some`] as one poll: what the session driver calls.
+///
+/// # Errors
+/// The reader's I/O error.
+pub fn poll_read_some<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    cx: &mut Context<'_>,
+    rbuf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut chunk = [0u8; READ_CHUNK_BYTES];
+    let mut buf = ReadBuf::new(&mut chunk);
+    match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
+        Poll::Ready(Ok(())) => {
+            rbuf.extend_from_slice(buf.filled());
+            Poll::Ready(Ok(buf.filled().len()))
+        }
+        Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+        Poll::Pending => Poll::Pending,
+    }
+}
 
 /// The bookkeeping after each read, the same for every face.
 #[derive(Debug, Default)]
@@ -117,17 +122,28 @@ pub fn write_step<'a, W: AsyncWrite + Unpin>(
 ) -> impl Future<Output = Result<(), WriteEnd>> + 'a {
     // One poll function and no nested futures: this future is part of every session task,
     // idle or not, so it holds nothing but its three references.
-    std::future::poll_fn(move |cx| {
-        if wbatch.is_empty() {
-            std::task::ready!(outbox.poll_next_batch(cx, wbatch)).map_err(WriteEnd::Closed)?;
-        }
-        if outbox.poll_overflowed(cx).is_ready() {
-            return Poll::Ready(Err(WriteEnd::Closed(OutboxClosed::Overflow)));
-        }
-        std::task::ready!(poll_write_batch(writer, cx, wbatch)).map_err(WriteEnd::Io)?;
-        if wbatch.capacity() > 4 {
-            *wbatch = Vec::new();
-        }
-        Poll::Ready(Ok(()))
-    })
+    std::future::poll_fn(move |cx| poll_write_step(writer, cx, outbox, wbatch))
+}
+
+/// [`write_step`] as one poll: what the session driver calls.
+///
+/// # Errors
+/// As [`write_step`].
+pub fn poll_write_step<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    cx: &mut Context<'_>,
+    outbox: &Outbox,
+    wbatch: &mut Vec<Bytes>,
+) -> Poll<Result<(), WriteEnd>> {
+    if wbatch.is_empty() {
+        std::task::ready!(outbox.poll_next_batch(cx, wbatch)).map_err(WriteEnd::Closed)?;
+    }
+    if outbox.poll_overflowed(cx).is_ready() {
+        return Poll::Ready(Err(WriteEnd::Closed(OutboxClosed::Overflow)));
+    }
+    std::task::ready!(poll_write_batch(writer, cx, wbatch)).map_err(WriteEnd::Io)?;
+    if wbatch.capacity() > 4 {
+        *wbatch = Vec::new();
+    }
+    Poll::Ready(Ok(()))
 }

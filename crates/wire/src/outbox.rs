@@ -36,6 +36,21 @@ pub enum PushError {
     Closed,
 }
 
+/// Where queued lines come from, which decides whether they wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A reply to the session's current command: taken at once, unless held behind the
+    /// effects of its earlier commands.
+    Reply,
+    /// A line of one of the session's commands that arrives later: held until this many of
+    /// its effects are delivered, then taken at once.
+    Own(u32),
+    /// One event from the hub: taken at once, never held.
+    Event,
+    /// A run of messages from others: taken a runtime turn later if it is small.
+    Run,
+}
+
 /// How an outbox ended, once its writer has taken everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxClosed {
@@ -64,6 +79,7 @@ pub struct Outbox {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Bytes>,
+    /// Bytes queued and held, together bounded by the limit.
     queued_bytes: usize,
     closed: Option<OutboxClosed>,
     /// The consumer task, waiting for a batch or an overflow.
@@ -72,9 +88,62 @@ struct State {
     deferred: bool,
     /// A reply of the session's own is queued: the consumer takes the queue at once.
     has_reply: bool,
+    /// Replies held back behind the session's effects still on their way.
+    holds: Holds,
+}
+
+/// The session's own effects that are still on their way to their recipients (a message
+/// waiting for its commit, say), and the replies that must not overtake them.
+///
+/// The session's commands are counted by the effects issued before each began: a reply, or
+/// an own copy, of a command waits until every effect of the commands before it has been
+/// delivered everywhere (never for its own command's effects). Counts run from the
+/// outbox's start and wrap; only their differences matter.
+#[derive(Debug, Default)]
+struct Holds {
+    /// Effects announced with [`Outbox::hold`].
+    issued: u32,
+    /// Of those, delivered ([`Outbox::release`]), in order.
+    released: u32,
+    /// `issued` when the command being run began ([`Outbox::begin_command`]): what its
+    /// replies wait for.
+    barrier: u32,
+    /// Lines waiting, in the order they go, each with the count of effects it waits for.
+    /// Boxed: almost always empty, so an idle connection pays a pointer.
+    #[expect(
+        clippy::box_collection,
+        reason = "one pointer in every idle connection's outbox, not four"
+    )]
+    waiting: Option<Box<VecDeque<(u32, Bytes)>>>,
+    /// Closed while lines waited: the outbox closes once they are released.
+    is_closing: bool,
+}
+
+impl Holds {
+    /// Whether a line that waits for `count` effects may go now.
+    fn is_released(&self, count: u32) -> bool {
+        // Wrapping: no count is ever 2^31 ahead of `released`.
+        self.released.wrapping_sub(count) < 1 << 31
+    }
+
+    /// Where a line waiting for `count` effects goes among the waiting ones: after every
+    /// line that waits for no more than it.
+    fn position(&self, waiting: &VecDeque<(u32, Bytes)>, count: u32) -> usize {
+        let ahead = |c: u32| c.wrapping_sub(self.released);
+        let mine = ahead(count);
+        waiting.partition_point(|(c, _)| ahead(*c) <= mine)
+    }
 }
 
 impl State {
+    /// Closes on overflow: everything queued or held is dropped.
+    fn overflow(&mut self) {
+        self.closed = Some(OutboxClosed::Overflow);
+        self.queue = VecDeque::new();
+        self.holds.waiting = None;
+        self.queued_bytes = 0;
+    }
+
     /// A batch worth waiting a turn for: a few lines from others, none of them a reply, and
     /// far from the byte limit. A writer takes a bigger one at once, and one waiting its
     /// turn is woken as soon as its batch stops being small.
@@ -97,7 +166,7 @@ impl Outbox {
     /// written). Returns `false` if they would exceed the limit (the outbox is then closed
     /// as [`OutboxClosed::Overflow`]).
     pub fn offer(&self, bytes: Bytes, is_last: bool) -> bool {
-        let pushed = self.push(bytes);
+        let pushed = self.push_lines(std::iter::once(bytes), Source::Event);
         if is_last {
             self.close();
         }
@@ -113,7 +182,7 @@ impl Outbox {
     /// Meant for the session's own replies: they are taken at the writer's next poll,
     /// without the turn's wait that lines from others get (see [`Outbox::poll_next_batch`]).
     pub fn push(&self, bytes: Bytes) -> Result<(), PushError> {
-        self.push_lines(std::iter::once(bytes), true)
+        self.push_lines(std::iter::once(bytes), Source::Reply)
     }
 
     /// Queues several encoded lines in order, under one lock and with one wake-up: a run
@@ -122,31 +191,53 @@ impl Outbox {
     /// # Errors
     /// As [`Outbox::push`]: on [`PushError::Full`] nothing of this call stays queued.
     pub fn push_all(&self, lines: impl IntoIterator<Item = Bytes>) -> Result<(), PushError> {
-        self.push_lines(lines, false)
+        self.push_lines(lines, Source::Run)
     }
 
     fn push_lines(
         &self,
         lines: impl IntoIterator<Item = Bytes>,
-        is_reply: bool,
+        source: Source,
     ) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
             if state.closed.is_some() {
                 return Err(PushError::Closed);
             }
-            state.has_reply |= is_reply;
+            // A reply waits for the effects of the session's earlier commands still on
+            // their way; events from others never wait.
+            let wait_for = match source {
+                Source::Reply => Some(state.holds.barrier),
+                Source::Own(count) => Some(count),
+                Source::Event | Source::Run => None,
+            }
+            .filter(|count| !state.holds.is_released(*count));
+            state.has_reply |= source != Source::Run && wait_for.is_none();
             let mut result = Ok(());
             for bytes in lines {
                 if state.queued_bytes + bytes.len() > self.limit_bytes {
-                    state.closed = Some(OutboxClosed::Overflow);
-                    state.queue = VecDeque::new();
-                    state.queued_bytes = 0;
+                    state.overflow();
                     result = Err(PushError::Full);
                     break;
                 }
                 state.queued_bytes += bytes.len();
-                state.queue.push_back(bytes);
+                match wait_for {
+                    Some(count) => {
+                        let State { holds, .. } = &mut *state;
+                        let position = holds
+                            .waiting
+                            .as_deref()
+                            .map_or(0, |waiting| holds.position(waiting, count));
+                        holds
+                            .waiting
+                            .get_or_insert_default()
+                            .insert(position, (count, bytes));
+                    }
+                    None => state.queue.push_back(bytes),
+                }
+            }
+            if wait_for.is_some() && result.is_ok() {
+                return Ok(());
             }
             // A writer waiting its turn is woken as usual once its batch is no longer
             // small: the wait gathers a few lines, never lets the queue grow to its bound.
@@ -173,13 +264,88 @@ impl Outbox {
     }
 
     /// Closes the outbox: later pushes fail, and the writer gets what was queued, then the end.
-    /// Closing twice keeps the first cause.
+    /// Closing twice keeps the first cause. With replies held ([`Outbox::hold`]), the outbox
+    /// closes once they are released, and takes what comes until then.
     pub fn close(&self) {
         let waker = {
             let mut state = self.lock();
+            if state.holds.waiting.is_some() {
+                state.holds.is_closing = true;
+                return;
+            }
             if state.closed.is_none() {
                 state.closed = Some(OutboxClosed::Graceful);
             }
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Marks the start of a command of the session's own (the next input line): its
+    /// replies, and its own copies of what it does, wait for the effects of the commands
+    /// before it ([`Outbox::hold`]) to be delivered, and for nothing else.
+    pub fn begin_command(&self) {
+        let mut state = self.lock();
+        state.holds.barrier = state.holds.issued;
+    }
+
+    /// Announces an effect of the session's current command that is on its way to its
+    /// recipients (a message waiting for its commit, a join queued behind it): the replies to
+    /// its later commands wait until it is delivered, which [`Outbox::release`] says. Lines
+    /// from others never wait. So no reply to a client's later command overtakes the effects
+    /// of its earlier ones, in its own stream or in anyone else's.
+    ///
+    /// Returns what a line belonging to the current command waits for, for
+    /// [`Outbox::push_own`].
+    pub fn hold(&self) -> u32 {
+        let mut state = self.lock();
+        state.holds.issued = state.holds.issued.wrapping_add(1);
+        state.holds.barrier
+    }
+
+    /// Queues a line that belongs to one of the session's commands and arrives later (an
+    /// echo once its message is stored, a history it asked for): it waits, like that
+    /// command's replies, for `after` (from [`Outbox::hold`]), and goes before the replies
+    /// of later commands.
+    ///
+    /// # Errors
+    /// As [`Outbox::push`].
+    pub fn push_own(&self, bytes: Bytes, after: u32) -> Result<(), PushError> {
+        self.push_lines(std::iter::once(bytes), Source::Own(after))
+    }
+
+    /// Says that the oldest effect announced with [`Outbox::hold`] has been delivered: the
+    /// replies that waited for it (and for nothing later) are queued, in order.
+    pub fn release(&self) {
+        let waker = {
+            let mut state = self.lock();
+            let State { holds, queue, .. } = &mut *state;
+            holds.released = holds.released.wrapping_add(1);
+            let mut has_reply = false;
+            while let Some(waiting) = &mut holds.waiting {
+                let Some((count, _)) = waiting.front() else {
+                    holds.waiting = None;
+                    break;
+                };
+                let released = holds.released;
+                if released.wrapping_sub(*count) >= 1 << 31 {
+                    break;
+                }
+                let (_, bytes) = waiting.pop_front().expect("front exists");
+                queue.push_back(bytes);
+                has_reply = true;
+            }
+            if holds.waiting.is_none() && holds.is_closing {
+                holds.is_closing = false;
+                if state.closed.is_none() {
+                    state.closed = Some(OutboxClosed::Graceful);
+                }
+            } else if !has_reply {
+                return;
+            }
+            state.has_reply |= has_reply;
             state.waker.take()
         };
         if let Some(waker) = waker {
@@ -233,7 +399,11 @@ impl Outbox {
             }
             state.deferred = false;
             state.has_reply = false;
-            state.queued_bytes = 0;
+            state.queued_bytes = state
+                .holds
+                .waiting
+                .as_ref()
+                .map_or(0, |waiting| waiting.iter().map(|(_, b)| b.len()).sum());
             if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
                 // Take the whole queue, allocation and all: a connection keeps no capacity
                 // from its last burst.
@@ -424,6 +594,91 @@ mod tests {
         assert_eq!(wakes(), 1, "not woken by a big batch");
         assert!(outbox.poll_next_batch(&cx, &mut batch).is_ready());
         assert_eq!(batch.len(), FEW_IOVECS);
+    }
+
+    async fn take(outbox: &Outbox) -> Vec<Bytes> {
+        let mut batch = Vec::new();
+        outbox.next_batch(&mut batch).await.unwrap();
+        batch
+    }
+
+    /// A reply waits for the effects of the session's earlier commands, never for its
+    /// own command's; lines from others never wait.
+    #[tokio::test]
+    async fn replies_wait_for_the_effects_of_earlier_commands() {
+        let outbox = Outbox::new(1000);
+        outbox.begin_command();
+        outbox.hold();
+        outbox.push(Bytes::from_static(b"same-command")).unwrap();
+        assert_eq!(take(&outbox).await, [&b"same-command"[..]]);
+        outbox.begin_command();
+        outbox.push(Bytes::from_static(b"pong1")).unwrap();
+        outbox.hold();
+        outbox.begin_command();
+        outbox.push(Bytes::from_static(b"pong2")).unwrap();
+        outbox.push_all([Bytes::from_static(b"other")]).unwrap();
+        assert!(outbox.offer(Bytes::from_static(b"event"), false));
+        assert_eq!(take(&outbox).await, [&b"other"[..], &b"event"[..]]);
+        // The first command's effect delivered: the reply that waited for it alone goes.
+        outbox.push_all([Bytes::from_static(b"effect1")]).unwrap();
+        outbox.release();
+        assert_eq!(take(&outbox).await, [&b"effect1"[..], &b"pong1"[..]]);
+        outbox.release();
+        assert_eq!(take(&outbox).await, [&b"pong2"[..]]);
+        // Nothing on its way: a reply goes at once.
+        outbox.begin_command();
+        outbox.push(Bytes::from_static(b"now")).unwrap();
+        assert_eq!(take(&outbox).await, [&b"now"[..]]);
+    }
+
+    /// A line of an earlier command that arrives late (an echo) goes before the replies of
+    /// later commands that wait, and after those of its own command.
+    #[tokio::test]
+    async fn a_late_line_of_a_command_goes_before_later_commands_replies() {
+        let outbox = Outbox::new(1000);
+        outbox.begin_command();
+        let first = outbox.hold();
+        outbox.begin_command();
+        let second = outbox.hold();
+        outbox.push(Bytes::from_static(b"reply2")).unwrap();
+        outbox.begin_command();
+        outbox.push(Bytes::from_static(b"reply3")).unwrap();
+        // The first command's own line: nothing before it, so it goes at once.
+        outbox
+            .push_own(Bytes::from_static(b"echo1"), first)
+            .unwrap();
+        assert_eq!(take(&outbox).await, [&b"echo1"[..]]);
+        outbox
+            .push_own(Bytes::from_static(b"echo2"), second)
+            .unwrap();
+        outbox.release();
+        assert_eq!(take(&outbox).await, [&b"reply2"[..], &b"echo2"[..]]);
+        outbox.release();
+        assert_eq!(take(&outbox).await, [&b"reply3"[..]]);
+    }
+
+    /// Closed with a reply held, the outbox still takes the effect it waits for, then
+    /// hands out both and ends.
+    #[tokio::test]
+    async fn a_close_waits_for_held_replies() {
+        let outbox = Outbox::new(1000);
+        outbox.hold();
+        outbox.begin_command();
+        outbox.push(Bytes::from_static(b"goodbye")).unwrap();
+        outbox.close();
+        outbox.push_all([Bytes::from_static(b"echo")]).unwrap();
+        outbox.release();
+        assert_eq!(take(&outbox).await, [&b"echo"[..], &b"goodbye"[..]]);
+        assert_eq!(
+            outbox.next_batch(&mut Vec::new()).await,
+            Err(OutboxClosed::Graceful)
+        );
+        // Held replies count toward the limit.
+        let outbox = Outbox::new(4);
+        outbox.hold();
+        outbox.begin_command();
+        outbox.push(Bytes::from_static(b"abc")).unwrap();
+        assert_eq!(outbox.push(Bytes::from_static(b"de")), Err(PushError::Full));
     }
 
     #[tokio::test]

@@ -45,6 +45,11 @@ impl LineDecoder {
         map(self.codec.decode(buf))
     }
 
+    /// The longest line it takes, in bytes.
+    pub fn max_line_bytes(&self) -> usize {
+        self.codec.max_length()
+    }
+
     /// Like [`LineDecoder::decode`], at the end of the stream: a last line without its line
     /// ending is returned too.
     pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Option<Frame> {

@@ -1,19 +1,16 @@
 //! Joining, leaving, kicking and inviting.
 
-use std::sync::Arc;
+use std::time::SystemTime;
 
-use teahouse_types::{
-    EventKind, HubEvent, LeaveReason, MemberStatus, MessageTarget, MessageText, Nick, RoomName,
-    SessionId,
-};
+use teahouse_cluster::Claim;
+use teahouse_store::HistoryQuery;
+use teahouse_types::{Change, MessageTarget, MessageText, Nick, RoomName, SessionId, Topic};
 use tracing::debug;
 
-use super::{
-    Hub, Room, RoomMember, State, Topic, actor, member_of, operator_of, room_members, room_snapshot,
-};
+use super::Hub;
 use crate::error::Refusal;
 use crate::history::{Item, room_key};
-use teahouse_store::HistoryQuery;
+use crate::state::RoomMember;
 
 /// What [`Hub::join`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,129 +38,122 @@ pub struct Invitation {
 
 impl Hub {
     /// Makes the session a member of `room`, creating the room if it does not exist (the
-    /// creator is its operator). Every member, the newcomer first, gets [`EventKind::Joined`].
+    /// creator is its operator, once every node agrees it creates it). Every member, the
+    /// newcomer first, gets [`teahouse_types::EventKind::Joined`].
     ///
     /// # Errors
     /// [`Refusal::NotRegistered`] without a nick, [`Refusal::AlreadyInRoom`],
     /// [`Refusal::Banned`], [`Refusal::InviteOnly`], [`Refusal::BadKey`],
     /// [`Refusal::RoomFull`], [`Refusal::SessionClosed`].
-    pub fn join(
+    pub async fn join(
         &self,
         session: SessionId,
         room: RoomName,
         key: Option<&str>,
     ) -> Result<JoinOutcome, Refusal> {
-        self.join_with_replay(session, room, key, 0)
+        self.join_with_replay(session, room, key, 0).await
     }
 
     /// [`Hub::join`], and then, if the hub keeps history, the last `replay` messages of the
-    /// room for the newcomer as one [`EventKind::History`]: right after its own join and
-    /// before anything it receives live, with no message in both.
+    /// room for the newcomer as one [`teahouse_types::EventKind::History`]: right after its
+    /// own join and before anything it receives live, with no message in both.
     ///
     /// # Errors
     /// As [`Hub::join`].
-    pub fn join_with_replay(
+    pub async fn join_with_replay(
         &self,
         session: SessionId,
         room: RoomName,
         key: Option<&str>,
         replay: u32,
     ) -> Result<JoinOutcome, Refusal> {
-        let (event, outcome, recipients) = {
-            let mut state = self.lock();
-            let State {
-                sessions, rooms, ..
-            } = &mut *state;
-            let entry = sessions.get(&session).ok_or(Refusal::SessionClosed)?;
-            let profile = entry.profile()?;
-            let is_new = !rooms.contains_key(room.key());
-            let slot = rooms
-                .entry(room.key().into())
-                .or_insert_with(|| Room::new(room.clone()));
-            if slot.members.contains_key(&session) {
-                return Err(Refusal::AlreadyInRoom(slot.name.clone()));
-            }
-            let is_invited = slot.invited.contains(&session);
-            if !is_new && !is_invited {
-                if slot.is_banned(&profile) {
-                    return Err(Refusal::Banned(slot.name.clone()));
+        // Whether this session's claim on creating the room was granted, once it asked.
+        let mut founded: Option<bool> = None;
+        let claim = Claim::Room(room.shared_key());
+        loop {
+            let is_founder = founded.unwrap_or(false);
+            match self.try_join(session, &room, key, is_founder, founded.is_some(), replay) {
+                Joining::Done(outcome) => {
+                    if founded == Some(true) && !outcome.as_ref().is_ok_and(|o| o.is_new) {
+                        // Someone else made the room meanwhile, or the join was refused.
+                        self.inner.claims.release(&claim, session);
+                    }
+                    return outcome;
                 }
-                if slot.modes.is_invite_only {
-                    return Err(Refusal::InviteOnly(slot.name.clone()));
-                }
-                if let Some(expected) = &slot.modes.key
-                    && key != Some(&**expected)
-                {
-                    return Err(Refusal::BadKey(slot.name.clone()));
-                }
-                if let Some(limit) = slot.modes.limit
-                    && slot.members.len() >= limit
-                {
-                    return Err(Refusal::RoomFull(slot.name.clone()));
+                Joining::NeedsClaim => {
+                    founded = Some(self.inner.claims.claim(&claim, session).await.is_ok());
                 }
             }
-            slot.invited.remove(&session);
-            let status = MemberStatus {
-                is_operator: is_new,
-                is_voiced: false,
-            };
-            slot.members.insert(session, status);
-            slot.snapshot = None;
-            let room_name = slot.name.clone();
-            let event = Arc::new(HubEvent::new(EventKind::Joined {
-                room: room_name.clone(),
-                who: profile,
-                session,
-            }));
-            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            entry.rooms.push(room_name.clone());
-            // The newcomer hears of its own join under the lock, so before any message that
-            // a later fan-out (whose snapshot includes it) could bring it, and before the
-            // replies its face queues next. Delivery only queues; it never blocks or calls
-            // back into the hub.
-            let is_overflowed = entry.sink.deliver(&event).is_err();
-            if replay > 0
-                && let Some(journal) = &self.inner.journal
-            {
-                let item = Item::Replay {
-                    recipient: (session, Arc::clone(&entry.sink)),
-                    target: MessageTarget::Room(room_name.clone()),
-                    target_key: room_key(&room_name),
-                    query: HistoryQuery::Before(self.replay_bound()),
-                    limit: replay,
-                    context: None,
-                };
-                if journal.queue.try_send(item).is_err() {
-                    debug!(%session, "journal full: no replay on join");
-                }
-            }
-            let slot = rooms.get_mut(room.key()).expect("room inserted above");
-            let members = room_members(sessions, slot);
-            let topic = slot.topic.clone();
-            let recipients = room_snapshot(sessions, slot);
-            drop(state);
-            if is_overflowed {
-                self.remove(session, LeaveReason::SendQueueExceeded);
-                return Err(Refusal::SessionClosed);
-            }
-            (
-                event,
-                JoinOutcome {
-                    room: room_name,
-                    topic,
-                    members,
-                    is_new,
-                },
-                recipients,
-            )
+        }
+    }
+
+    /// One attempt at a join: done, or the room must be created and nobody has asked the
+    /// cluster who creates it yet.
+    fn try_join(
+        &self,
+        session: SessionId,
+        room: &RoomName,
+        key: Option<&str>,
+        is_founder: bool,
+        has_asked: bool,
+        replay: u32,
+    ) -> Joining {
+        let mut core = self.lock();
+        let now = SystemTime::now();
+        let change = match core.state.decide_join(session, room, key, is_founder, now) {
+            Ok(change) => change,
+            Err(refusal) => return Joining::Done(Err(refusal)),
         };
-        debug!(session_id = %session, room = %outcome.room, "joined room");
-        self.fan_out(session, &recipients, &event, Some(session));
-        Ok(outcome)
+        let is_new = matches!(
+            change,
+            Change::Joined {
+                created: Some(_),
+                ..
+            }
+        );
+        if is_new && !has_asked {
+            return Joining::NeedsClaim;
+        }
+        let fence = Self::fence_of(&core, session);
+        let effects = self.commit(&mut core, &change);
+        let Some((name, topic, members)) = core.state.room_view(room) else {
+            return Joining::Done(Err(Refusal::SessionClosed));
+        };
+        // The newcomer hears of its own join here, under the lock: before any message
+        // that a later fan-out (whose recipients include it) could bring it, and in place
+        // before the replies its face queues next.
+        let now = self.route(fence.as_ref(), effects);
+        if replay > 0
+            && let Some(journal) = &self.inner.journal
+            && let Some(recipient) = fence
+        {
+            // Part of this join, in the journal after it: the messages sent before it, and
+            // none the newcomer gets live; its later replies wait for them.
+            let item = Item::Replay {
+                recipient: recipient.clone(),
+                target: MessageTarget::Room(name.clone()),
+                target_key: room_key(&name),
+                query: HistoryQuery::Before(self.replay_bound()),
+                limit: replay,
+                context: None,
+            };
+            if !journal.push(item, Some(recipient)) {
+                debug!(%session, "journal full: no replay on join");
+            }
+        }
+        drop(core);
+        self.deliver(&now);
+        debug!(session_id = %session, room = %name, "joined room");
+        Joining::Done(Ok(JoinOutcome {
+            room: name,
+            topic,
+            members,
+            is_new,
+        }))
     }
 
     /// Takes the session out of `room`; the remaining members and the leaver get
-    /// [`EventKind::Left`]. An emptied room is deleted.
+    /// [`teahouse_types::EventKind::Left`]. An emptied room is deleted.
     ///
     /// # Errors
     /// [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`], [`Refusal::NotRegistered`],
@@ -174,30 +164,15 @@ impl Hub {
         room: &RoomName,
         message: Option<MessageText>,
     ) -> Result<(), Refusal> {
-        let (recipients, event) = {
-            let mut state = self.lock();
-            let State {
-                sessions, rooms, ..
-            } = &mut *state;
-            let profile = actor(sessions, session)?;
-            let (slot, _) = member_of(rooms, room, session)?;
-            // Recipients include the leaver, taken before it is removed.
-            let recipients = room_snapshot(sessions, slot);
-            let event = EventKind::Left {
-                room: slot.name.clone(),
-                who: profile,
-                reason: LeaveReason::Requested(message),
-            };
-            remove_member(sessions, rooms, session, room);
-            (recipients, event)
-        };
+        self.execute(session, |state| {
+            Ok((Some(state.decide_part(session, room, message)?), ()))
+        })?;
         debug!(session_id = %session, room = %room, "left room");
-        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 
     /// Removes `target` from `room` on an operator's order; every member, the target too,
-    /// gets [`EventKind::Kicked`].
+    /// gets [`teahouse_types::EventKind::Kicked`].
     ///
     /// # Errors
     /// [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`], [`Refusal::NotOperator`],
@@ -209,45 +184,15 @@ impl Hub {
         target: &Nick,
         reason: Option<MessageText>,
     ) -> Result<(), Refusal> {
-        let (recipients, event) = {
-            let mut state = self.lock();
-            let State {
-                sessions,
-                nicks,
-                rooms,
-                ..
-            } = &mut *state;
-            let by = actor(sessions, session)?;
-            let slot = operator_of(rooms, room, session)?;
-            let target_id = nicks
-                .get(target.key())
-                .copied()
-                .filter(|id| slot.members.contains_key(id))
-                .ok_or_else(|| Refusal::TargetNotInRoom {
-                    nick: target.clone(),
-                    room: slot.name.clone(),
-                })?;
-            let target_nick = sessions
-                .get(&target_id)
-                .and_then(|e| e.nick().cloned())
-                .unwrap_or_else(|| target.clone());
-            let recipients = room_snapshot(sessions, slot);
-            let event = EventKind::Kicked {
-                room: slot.name.clone(),
-                by,
-                target: target_nick,
-                reason,
-            };
-            remove_member(sessions, rooms, target_id, room);
-            (recipients, event)
-        };
+        self.execute(session, |state| {
+            Ok((Some(state.decide_kick(session, room, target, reason)?), ()))
+        })?;
         debug!(session_id = %session, room = %room, "kicked member");
-        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
         Ok(())
     }
 
     /// Invites `target` to `room`: they may then join past `+i`, `+k`, `+l` and bans once.
-    /// The target and the room's operators get [`EventKind::Invited`].
+    /// The target and the room's operators get [`teahouse_types::EventKind::Invited`].
     ///
     /// # Errors
     /// [`Refusal::NoSuchNick`], [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`],
@@ -259,76 +204,17 @@ impl Hub {
         target: &Nick,
         room: &RoomName,
     ) -> Result<Invitation, Refusal> {
-        let (recipients, event, invitation) = {
-            let mut state = self.lock();
-            let State {
-                sessions,
-                nicks,
-                rooms,
-                ..
-            } = &mut *state;
-            let by = actor(sessions, session)?;
-            let target_id = *nicks
-                .get(target.key())
-                .ok_or_else(|| Refusal::NoSuchNick(target.clone()))?;
-            let (slot, status) = member_of(rooms, room, session)?;
-            if slot.modes.is_invite_only && !status.is_operator {
-                return Err(Refusal::NotOperator(slot.name.clone()));
-            }
-            let target_entry = sessions.get(&target_id).ok_or(Refusal::SessionClosed)?;
-            let target_nick = target_entry
-                .nick()
-                .cloned()
-                .unwrap_or_else(|| target.clone());
-            if slot.members.contains_key(&target_id) {
-                return Err(Refusal::TargetAlreadyInRoom {
-                    nick: target_nick,
-                    room: slot.name.clone(),
-                });
-            }
-            slot.invited.insert(target_id);
-            let mut recipients = vec![(target_id, Arc::clone(&target_entry.sink))];
-            for (id, status) in &slot.members {
-                if status.is_operator
-                    && *id != session
-                    && let Some(op) = sessions.get(id)
-                {
-                    recipients.push((*id, Arc::clone(&op.sink)));
-                }
-            }
-            let invitation = Invitation {
-                room: slot.name.clone(),
-                target: target_nick.clone(),
-                away: target_entry.away.clone(),
-            };
-            let event = EventKind::Invited {
-                room: slot.name.clone(),
-                by,
-                target: target_nick,
-                session: target_id,
-            };
-            (recipients, event, invitation)
-        };
-        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
-        Ok(invitation)
+        self.execute(session, |state| {
+            let (change, invitation) = state.decide_invite(session, target, room)?;
+            Ok((Some(change), invitation))
+        })
     }
 }
 
-/// Takes `session` out of `room` in the state (no events); deletes an emptied room.
-fn remove_member(
-    sessions: &mut super::Sessions,
-    rooms: &mut std::collections::HashMap<Arc<str>, Room>,
-    session: SessionId,
-    room: &RoomName,
-) {
-    if let Some(slot) = rooms.get_mut(room.key()) {
-        slot.members.remove(&session);
-        slot.snapshot = None;
-        if slot.members.is_empty() {
-            rooms.remove(room.key());
-        }
-    }
-    if let Some(entry) = sessions.get_mut(&session) {
-        entry.rooms.retain(|r| r != room);
-    }
+/// Where one attempt at a join got to.
+enum Joining {
+    /// Joined, or refused.
+    Done(Result<JoinOutcome, Refusal>),
+    /// The join creates the room: ask the cluster who does, then try again.
+    NeedsClaim,
 }

@@ -8,10 +8,9 @@ use teahouse_types::{
     RoomName, SessionId,
 };
 
-use super::{Hub, Recipients, State, Topic, actor, co_members, member_of, room_snapshot};
-use crate::error::{CannotSend, Refusal};
-use crate::history::Item;
-use crate::sink::EventSink;
+use super::{Hub, Resolved};
+use crate::error::Refusal;
+use crate::history::{Fence, Item, Queued};
 
 /// Where a message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,16 +19,6 @@ pub enum SayTarget {
     Room(RoomName),
     /// To one user, by nick.
     Nick(Nick),
-}
-
-/// Where a message goes and who hears it.
-struct Route {
-    from: Arc<Profile>,
-    /// The sender's own sink (the history writer tells it if the message cannot be stored).
-    sender: Arc<dyn EventSink>,
-    recipients: Recipients,
-    target: MessageTarget,
-    away: Option<MessageText>,
 }
 
 /// What [`Hub::say`] did.
@@ -49,16 +38,38 @@ pub struct Sent {
     pub event: Arc<HubEvent>,
 }
 
+impl Sent {
+    /// What the message event says of itself.
+    fn of(effect: &Resolved, id: MessageId, away: Option<MessageText>) -> Option<Self> {
+        let (from, target) = match &effect.event.kind {
+            EventKind::Message { from, target, .. } | EventKind::Tags { from, target, .. } => {
+                (Arc::clone(from), target.clone())
+            }
+            _ => return None,
+        };
+        Some(Self {
+            id,
+            time: effect.event.time,
+            target,
+            away,
+            from,
+            event: Arc::clone(&effect.event),
+        })
+    }
+}
+
 impl Hub {
     /// Sends a message to a room (every other member) or to one user, with optional
-    /// client-only tags (passed through to faces that carry them).
+    /// client-only tags (passed through to faces that carry them). With history on it is
+    /// stored before anyone receives it, and the sender's later replies wait for that.
     ///
     /// In a room: `+n` keeps out non-members, `+m` silences members without voice, and a
     /// ban silences a matching member without voice.
     ///
     /// # Errors
     /// [`Refusal::MessageTooLong`], [`Refusal::NotRegistered`], [`Refusal::NoSuchRoom`],
-    /// [`Refusal::CannotSend`], [`Refusal::NoSuchNick`], [`Refusal::SessionClosed`].
+    /// [`Refusal::CannotSend`], [`Refusal::NoSuchNick`], [`Refusal::Busy`] (too many
+    /// messages waiting to be stored), [`Refusal::SessionClosed`].
     pub fn say(
         &self,
         session: SessionId,
@@ -71,77 +82,74 @@ impl Hub {
         if text.as_str().len() > max_bytes {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
-        let mut state = self.lock();
-        let route = Self::route(&mut state, session, target)?;
-        let now = SystemTime::now();
-        let id = self.next_message_id(now);
-        let event = Arc::new(HubEvent::at(
-            EventKind::Message {
-                id,
-                from: Arc::clone(&route.from),
-                target: route.target.clone(),
-                kind,
-                text,
-                client_tags,
-            },
-            now,
-        ));
-        if let Some(journal) = &self.inner.journal {
-            // Queued under the lock, so the journal's order is the order the hub accepted
-            // messages in; the writer delivers them once stored.
-            let sender = (session, Arc::clone(&route.sender));
-            journal
-                .queue
-                .try_send(Item::Message {
-                    event: Arc::clone(&event),
-                    recipients: route.recipients,
-                    sender,
-                })
-                .map_err(|_| Refusal::Busy)?;
-            drop(state);
-        } else {
-            drop(state);
-            self.fan_out(session, &route.recipients, &event, Some(session));
+        let (sent, now) = {
+            let mut core = self.lock();
+            // A place on the journal first: a message the server cannot take now changes
+            // nothing. Queued under the lock, so the journal's order is the order the hub
+            // accepted messages in; the writer delivers them once stored.
+            let permit = match &self.inner.journal {
+                Some(journal) => Some(journal.queue.try_reserve().map_err(|_| Refusal::Busy)?),
+                None => None,
+            };
+            let at = SystemTime::now();
+            let id = self.next_message_id(at);
+            let route = core
+                .state
+                .decide_say(session, target, kind, text, client_tags, id, at)?;
+            let own = Self::fence_of(&core, session).ok_or(Refusal::SessionClosed)?;
+            let effect = self
+                .commit(&mut core, &route.change)
+                .pop()
+                .ok_or(Refusal::SessionClosed)?;
+            let sent = Sent::of(&effect, id, route.away).ok_or(Refusal::SessionClosed)?;
+            match permit {
+                Some(permit) => {
+                    permit.send(Queued {
+                        item: Item::Message {
+                            event: effect.event,
+                            recipients: effect.recipients,
+                            sender: own.clone(),
+                        },
+                        fence: Some(Fence::hold(own)),
+                    });
+                    (sent, None)
+                }
+                None => (sent, Some(effect)),
+            }
+        };
+        if let Some(effect) = now {
+            self.deliver(std::slice::from_ref(&effect));
         }
-        Ok(Sent {
-            id,
-            time: now,
-            target: route.target,
-            away: route.away,
-            from: route.from,
-            event,
-        })
+        Ok(sent)
     }
 
     /// Sends the sender its own copy of `message` (from [`Sent::event`]) as
     /// [`EventKind::Echo`]: with history on, after the message is stored (and not at all if
     /// it could not be), in order with everything else it gets.
     pub fn echo(&self, session: SessionId, message: Arc<HubEvent>, label: Option<Arc<str>>) {
-        let Some(sink) = self
-            .lock()
-            .sessions
-            .get(&session)
-            .map(|entry| Arc::clone(&entry.sink))
-        else {
+        let Some(own) = self.lock().local.recipient(session) else {
             return;
         };
         let event = Arc::new(HubEvent::new(EventKind::Echo { message, label }));
-        let own = [(session, sink)];
+        // With history, after the message in the journal: once it is stored, and in place
+        // among the sender's replies.
         if let Some(journal) = &self.inner.journal {
             let item = Item::Deliver {
                 event: Arc::clone(&event),
-                recipients: Arc::from(own.clone()),
+                recipients: Arc::from([own.clone()]),
                 skip: None,
             };
-            if journal.queue.try_send(item).is_ok() {
+            if journal.push(item, Some(own.clone())) {
                 return;
             }
         }
-        self.deliver_now(&own, &event, None);
+        if own.1.deliver_own(&event, None).is_err() {
+            self.remove(session, teahouse_types::LeaveReason::SendQueueExceeded);
+        }
     }
 
     /// Sends client-only tags without a message (IRC `TAGMSG`), routed and checked like
-    /// [`Hub::say`].
+    /// [`Hub::say`]; not stored.
     ///
     /// # Errors
     /// As [`Hub::say`].
@@ -151,95 +159,23 @@ impl Hub {
         target: SayTarget,
         client_tags: Arc<str>,
     ) -> Result<Sent, Refusal> {
-        let route = Self::route(&mut self.lock(), session, target)?;
-        let now = SystemTime::now();
-        let id = self.next_message_id(now);
-        let event = Arc::new(HubEvent::at(
-            EventKind::Tags {
-                id,
-                from: Arc::clone(&route.from),
-                target: route.target.clone(),
-                client_tags,
-            },
-            now,
-        ));
-        self.fan_out(session, &route.recipients, &event, Some(session));
-        Ok(Sent {
-            id,
-            time: event.time,
-            target: route.target,
-            away: None,
-            from: route.from,
-            event,
-        })
-    }
-
-    /// Who a message from `session` to `target` reaches, if the room's rules allow it.
-    fn route(state: &mut State, session: SessionId, target: SayTarget) -> Result<Route, Refusal> {
-        let State {
-            sessions,
-            nicks,
-            rooms,
-            ..
-        } = state;
-        let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-        let from = entry.profile()?;
-        let sender = Arc::clone(&entry.sink);
-        entry.last_active = SystemTime::now();
-        match target {
-            SayTarget::Room(room) => {
-                let Some(slot) = rooms.get_mut(room.key()) else {
-                    return Err(Refusal::NoSuchRoom(room));
-                };
-                let cannot = |reason| Refusal::CannotSend {
-                    room: slot.name.clone(),
-                    reason,
-                };
-                match slot.members.get(&session) {
-                    None if slot.modes.is_no_external => {
-                        return Err(cannot(CannotSend::NotMember));
-                    }
-                    Some(status) if !status.is_operator && !status.is_voiced => {
-                        if slot.modes.is_moderated {
-                            return Err(cannot(CannotSend::Moderated));
-                        }
-                        if slot.is_banned(&from) {
-                            return Err(cannot(CannotSend::Banned));
-                        }
-                    }
-                    None if slot.is_banned(&from) => {
-                        return Err(cannot(CannotSend::Banned));
-                    }
-                    _ => {}
-                }
-                let recipients = room_snapshot(sessions, slot);
-                let target = MessageTarget::Room(slot.name.clone());
-                Ok(Route {
-                    from,
-                    sender,
-                    recipients,
-                    target,
-                    away: None,
-                })
-            }
-            SayTarget::Nick(nick) => {
-                let Some((to_id, to)) = nicks
-                    .get(nick.key())
-                    .and_then(|id| sessions.get(id).map(|e| (*id, e)))
-                else {
-                    return Err(Refusal::NoSuchNick(nick));
-                };
-                let to_nick = to.nick().cloned().unwrap_or(nick);
-                let recipients: Recipients = Arc::from([(to_id, Arc::clone(&to.sink))]);
-                Ok(Route {
-                    from,
-                    sender,
-                    recipients,
-                    target: MessageTarget::Direct(to_nick),
-                    away: to.away.clone(),
-                })
-            }
-        }
+        let (sent, now) = {
+            let mut core = self.lock();
+            let at = SystemTime::now();
+            let id = self.next_message_id(at);
+            let change = core
+                .state
+                .decide_tags(session, target, client_tags, id, at)?;
+            let fence = Self::fence_of(&core, session);
+            let effects = self.commit(&mut core, &change);
+            let sent = effects
+                .first()
+                .and_then(|effect| Sent::of(effect, id, None))
+                .ok_or(Refusal::SessionClosed)?;
+            (sent, self.route(fence.as_ref(), effects))
+        };
+        self.deliver(&now);
+        Ok(sent)
     }
 
     /// Sets (or with `None` clears) the topic of `room`; every member gets
@@ -258,30 +194,10 @@ impl Hub {
         if topic.as_ref().is_some_and(|t| t.as_str().len() > max_bytes) {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
-        let (recipients, event) = {
-            let mut state = self.lock();
-            let State {
-                sessions, rooms, ..
-            } = &mut *state;
-            let by = actor(sessions, session)?;
-            let (slot, status) = member_of(rooms, room, session)?;
-            if slot.modes.is_topic_locked && !status.is_operator {
-                return Err(Refusal::NotOperator(slot.name.clone()));
-            }
-            slot.topic = topic.clone().map(|text| Topic {
-                text,
-                set_by: by.mask().into(),
-                set_at: SystemTime::now(),
-            });
-            let event = EventKind::TopicChanged {
-                room: slot.name.clone(),
-                by,
-                topic,
-            };
-            (room_snapshot(sessions, slot), event)
-        };
-        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
-        Ok(())
+        self.execute(session, |state| {
+            let change = state.decide_topic(session, room, topic, SystemTime::now())?;
+            Ok((Some(change), ()))
+        })
     }
 
     /// Marks the session away with a message, or back with `None`; sessions sharing a room
@@ -294,21 +210,9 @@ impl Hub {
         if away.as_ref().is_some_and(|t| t.as_str().len() > max_bytes) {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
-        let (recipients, event) = {
-            let mut state = self.lock();
-            let State {
-                sessions, rooms, ..
-            } = &mut *state;
-            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            let who = entry.profile()?;
-            entry.away = away.clone();
-            (
-                co_members(sessions, rooms, session),
-                EventKind::AwayChanged { who, away },
-            )
-        };
-        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
-        Ok(())
+        self.execute(session, |state| {
+            Ok((Some(state.decide_away(session, away)?), ()))
+        })
     }
 
     /// Changes the real name; sessions sharing a room, and the session itself, get
@@ -321,20 +225,8 @@ impl Hub {
         if realname.len() > max_bytes {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
-        let (recipients, event) = {
-            let mut state = self.lock();
-            let State {
-                sessions, rooms, ..
-            } = &mut *state;
-            let entry = sessions.get_mut(&session).ok_or(Refusal::SessionClosed)?;
-            entry.edit(|_, identity| identity.realname = realname.into());
-            let who = entry.profile()?;
-            let own = Arc::clone(&entry.sink);
-            let mut recipients = co_members(sessions, rooms, session);
-            recipients.push((session, own));
-            (recipients, EventKind::RealnameChanged { who })
-        };
-        self.fan_out(session, &recipients, &Arc::new(HubEvent::new(event)), None);
-        Ok(())
+        self.execute(session, |state| {
+            Ok((Some(state.decide_realname(session, realname.into())?), ()))
+        })
     }
 }

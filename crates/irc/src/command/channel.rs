@@ -35,36 +35,59 @@ pub(super) fn join(session: &mut Session, message: &Message) {
         .get(1)
         .map(|k| k.split(',').collect())
         .unwrap_or_default();
-    for (i, name) in message.params[0]
+    let channels: Vec<(String, Option<String>)> = message.params[0]
         .split(',')
         .filter(|n| !n.is_empty())
         .take(MAX_CHANNELS_PER_COMMAND)
         .enumerate()
-    {
-        let Some(room) = parse_channel(name) else {
-            no_such_channel(session, name);
+        .map(|(i, name)| {
+            let key = keys.get(i).copied().filter(|k| !k.is_empty());
+            (name.to_owned(), key.map(str::to_owned))
+        })
+        .collect();
+    join_each(session, channels.into_iter());
+}
+
+/// Joins the channels one after the other: each join may wait for the cluster to agree on
+/// who founds a new room, and its replies come before the next channel's JOIN.
+fn join_each(session: &mut Session, mut channels: std::vec::IntoIter<(String, Option<String>)>) {
+    for (name, key) in channels.by_ref() {
+        let Some(room) = parse_channel(&name) else {
+            no_such_channel(session, &name);
             continue;
         };
-        let key = keys.get(i).copied().filter(|k| !k.is_empty());
-        match session.hub().join(session.id, room, key) {
-            Ok(outcome) => {
-                // The JOIN line itself comes from the hub, before any traffic of the room.
-                if let Some(topic) = &outcome.topic {
-                    let chan = channel_name(outcome.room.as_str());
-                    session.numeric(reply::RPL_TOPIC, &[&chan, topic.text.as_str()]);
-                    let at = secs(topic.set_at);
-                    session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
-                }
-                send_names(session, &outcome.room, &outcome.members);
-                // The hub queued this JOIN line at once; send its topic and names now, so
-                // the next channel's JOIN does not come between them.
-                if session.label.is_none() {
-                    session.flush_replies();
-                }
+        let (hub, id) = (session.hub().clone(), session.id);
+        session.wait_for(
+            async move { hub.join(id, room, key.as_deref()).await },
+            move |session, outcome| {
+                joined(session, outcome);
+                join_each(session, channels);
+            },
+        );
+        return;
+    }
+}
+
+/// The replies to one channel's join.
+fn joined(session: &mut Session, outcome: Result<teahouse_hub::JoinOutcome, Refusal>) {
+    match outcome {
+        Ok(outcome) => {
+            // The JOIN line itself comes from the hub, before any traffic of the room.
+            if let Some(topic) = &outcome.topic {
+                let chan = channel_name(outcome.room.as_str());
+                session.numeric(reply::RPL_TOPIC, &[&chan, topic.text.as_str()]);
+                let at = secs(topic.set_at);
+                session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
             }
-            Err(Refusal::AlreadyInRoom(_)) => {}
-            Err(refusal) => refused(session, &refusal),
+            send_names(session, &outcome.room, &outcome.members);
+            // The hub queued this JOIN line; send its topic and names now, so the next
+            // channel's JOIN does not come between them.
+            if session.label.is_none() {
+                session.flush_replies();
+            }
         }
+        Err(Refusal::AlreadyInRoom(_)) => {}
+        Err(refusal) => refused(session, &refusal),
     }
 }
 

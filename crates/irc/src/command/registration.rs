@@ -102,28 +102,33 @@ pub(super) fn nick(session: &mut Session, message: &Message) {
             return;
         }
     };
-    match session.hub().set_nick(session.id, nick) {
-        Ok(NickOutcome::Registered(nick) | NickOutcome::Changed { new: nick, .. })
-        | Ok(NickOutcome::Unchanged(nick)) => {
-            session.nick = Some(nick);
-            if !session.is_registered {
+    let wanted = wanted.clone();
+    let (hub, id) = (session.hub().clone(), session.id);
+    session.wait_for(
+        async move { hub.set_nick(id, nick).await },
+        move |session, outcome| match outcome {
+            Ok(NickOutcome::Registered(nick) | NickOutcome::Changed { new: nick, .. })
+            | Ok(NickOutcome::Unchanged(nick)) => {
+                session.nick = Some(nick);
+                if !session.is_registered {
+                    try_register(session);
+                }
+            }
+            Err(Refusal::NickInUse(_)) => {
+                session.numeric(
+                    reply::ERR_NICKNAMEINUSE,
+                    &[&wanted, "Nickname is already in use"],
+                );
+            }
+            // Before registration a registered nick waits: SASL may yet log the session in
+            // to it. It is claimed (or refused) when registration completes.
+            Err(Refusal::NickRegistered(nick)) if !session.is_registered => {
+                session.wanted_nick = Some(Box::new(nick));
                 try_register(session);
             }
-        }
-        Err(Refusal::NickInUse(_)) => {
-            session.numeric(
-                reply::ERR_NICKNAMEINUSE,
-                &[wanted, "Nickname is already in use"],
-            );
-        }
-        // Before registration a registered nick waits: SASL may yet log the session in to
-        // it. It is claimed (or refused) when registration completes.
-        Err(Refusal::NickRegistered(nick)) if !session.is_registered => {
-            session.wanted_nick = Some(Box::new(nick));
-            try_register(session);
-        }
-        Err(refusal) => refused(session, &refusal),
-    }
+            Err(refusal) => refused(session, &refusal),
+        },
+    );
 }
 
 /// `USER username 0 * :realname`.
@@ -177,14 +182,19 @@ fn try_register(session: &mut Session) {
         let Some(wanted) = session.wanted_nick.take() else {
             return;
         };
-        match session.hub().set_nick(session.id, *wanted) {
-            Ok(NickOutcome::Registered(nick) | NickOutcome::Changed { new: nick, .. })
-            | Ok(NickOutcome::Unchanged(nick)) => session.nick = Some(nick),
-            Err(refusal) => {
-                refused(session, &refusal);
-                return;
-            }
-        }
+        let (hub, id) = (session.hub().clone(), session.id);
+        session.wait_for(
+            async move { hub.set_nick(id, *wanted).await },
+            |session, outcome| match outcome {
+                Ok(NickOutcome::Registered(nick) | NickOutcome::Changed { new: nick, .. })
+                | Ok(NickOutcome::Unchanged(nick)) => {
+                    session.nick = Some(nick);
+                    try_register(session);
+                }
+                Err(refusal) => refused(session, &refusal),
+            },
+        );
+        return;
     }
     let Some(user) = session.user.clone() else {
         return;

@@ -126,7 +126,7 @@ async fn a_vanished_peer_is_found_by_keepalive_and_announced() -> anyhow::Result
     std::fs::write(
         &config,
         format!(
-            "[text]\naddr = \"{addr}\"\nkeepalive = \"1s\"\n[irc]\naddr = \"off\"\n\
+            "[connection]\nkeepalive = \"1s\"\n[text]\naddr = \"{addr}\"\n[irc]\naddr = \"off\"\n\
              [store]\ndata_dir = \":memory:\"\n"
         ),
     )?;

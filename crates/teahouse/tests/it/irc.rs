@@ -962,7 +962,7 @@ async fn flooding_is_slowed_then_cut_off_without_hurting_others() -> anyhow::Res
 #[tokio::test]
 async fn slow_irc_reader_is_cut_with_sendq_exceeded() -> anyhow::Result<()> {
     let server = TestServer::start_with(|c| {
-        c.irc.sendq_bytes = std::num::NonZeroUsize::new(64 * 1024).expect("not zero");
+        c.connection.sendq_bytes = std::num::NonZeroUsize::new(64 * 1024).expect("not zero");
         c.irc.flood.enabled = false;
     })
     .await?;

@@ -9,6 +9,7 @@ mod irc;
 mod irc_account;
 mod irc_history;
 mod irc_mixed;
+mod ordering;
 mod pg;
 mod real_client;
 mod text_chat;

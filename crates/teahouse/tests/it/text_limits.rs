@@ -65,7 +65,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_nobody_loses_a_message() -> 
     // then the 64 KiB send queue.
     const MESSAGES: usize = 10_000;
     let server = TestServer::start_with(|c| {
-        c.text.sendq_bytes = std::num::NonZeroUsize::new(64 * 1024).expect("not zero");
+        c.connection.sendq_bytes = std::num::NonZeroUsize::new(64 * 1024).expect("not zero");
     })
     .await?;
     let mut alice = server.login("alice").await?;

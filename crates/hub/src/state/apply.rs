@@ -1,0 +1,694 @@
+//! [`State::apply`]: the one place the chat state is written.
+//!
+//! Every method here that takes `&mut self` is part of applying one [`Change`]; nothing
+//! else in the crate can write the state (its fields are private to the `state` module).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teahouse_types::{
+    Ban, Change, EventKind, HubEvent, LeaveReason, MemberStatus, MessageTarget, MessageText,
+    MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomModes, RoomName, SessionId,
+    Topic,
+};
+
+use super::{Departed, Identity, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
+
+/// What applying a change asks the hub to do: deliver its events (at most two, in order),
+/// and forget what the change ended.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// The events to deliver, in order.
+    pub(crate) effects: Vec<Effect>,
+    /// A session that left: the hub drops its sink once the effects are delivered.
+    pub(crate) ended: Option<SessionId>,
+    /// Rooms the change emptied and deleted: casefolded key and founder (whose claim on
+    /// the room ends with it).
+    pub(crate) deleted_rooms: Vec<(Arc<str>, SessionId)>,
+    /// A room the change created (casefolded key).
+    pub(crate) created_room: Option<Arc<str>>,
+}
+
+/// One event and who gets it.
+#[derive(Debug)]
+pub(crate) struct Effect {
+    /// The event.
+    pub(crate) event: Arc<HubEvent>,
+    /// Its recipients.
+    pub(crate) audience: Audience,
+}
+
+/// Who gets an event, as session ids; the hub turns them into this node's sinks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// The room's members as they are after the change, but `except`, and `also` (who has
+    /// just left it).
+    Room {
+        /// The room.
+        room: RoomName,
+        /// A member left out (a message's sender).
+        except: Option<SessionId>,
+        /// A session that is no longer a member but hears of it (the leaver, the kicked).
+        also: Option<SessionId>,
+    },
+    /// These sessions.
+    Sessions(Vec<SessionId>),
+}
+
+impl Applied {
+    fn one(event: EventKind, audience: Audience) -> Self {
+        Self::timed(event, SystemTime::now(), audience)
+    }
+
+    fn timed(event: EventKind, at: SystemTime, audience: Audience) -> Self {
+        Self {
+            effects: vec![Effect {
+                event: Arc::new(HubEvent::at(event, at)),
+                audience,
+            }],
+            ..Self::default()
+        }
+    }
+}
+
+impl State {
+    /// Applies `change`: the only code that writes the state. A change that does not fit
+    /// the state (a session or room that is gone) changes nothing and delivers nothing, so
+    /// that a late change from elsewhere can never corrupt it.
+    pub(crate) fn apply(&mut self, change: &Change) -> Applied {
+        match change {
+            Change::SessionStarted {
+                session,
+                host,
+                user,
+                realname,
+                at,
+            } => {
+                self.sessions.insert(
+                    *session,
+                    Box::new(SessionRecord {
+                        who: Who::Unnamed(Box::new(Identity {
+                            user: Arc::clone(user),
+                            host: Arc::clone(host),
+                            realname: Arc::clone(realname),
+                            account: None,
+                        })),
+                        rooms: Vec::new(),
+                        away: None,
+                        is_invisible: false,
+                        signon: *at,
+                        last_active: *at,
+                    }),
+                );
+                Applied::default()
+            }
+            Change::UserSet {
+                session,
+                user,
+                realname,
+            } => {
+                self.edit(*session, |_, identity| {
+                    identity.user = Arc::clone(user);
+                    identity.realname = Arc::clone(realname);
+                });
+                Applied::default()
+            }
+            Change::NickSet { session, nick } => self.apply_nick(*session, nick),
+            Change::RealnameSet { session, realname } => {
+                self.edit(*session, |_, identity| {
+                    identity.realname = Arc::clone(realname)
+                });
+                self.to_self_and_co_members(*session, |who| EventKind::RealnameChanged { who })
+            }
+            Change::InvisibleSet {
+                session,
+                is_invisible,
+            } => {
+                if let Some(record) = self.sessions.get_mut(session) {
+                    record.is_invisible = *is_invisible;
+                }
+                Applied::default()
+            }
+            Change::AwaySet { session, away } => self.apply_away(*session, away.as_ref()),
+            Change::AccountSet { session, account } => {
+                self.edit(*session, |_, identity| identity.account.clone_from(account));
+                self.to_self_and_co_members(*session, |who| EventKind::AccountChanged { who })
+            }
+            Change::AccountRegistered { key } => {
+                self.registered.insert(Arc::clone(key));
+                Applied::default()
+            }
+            Change::AccountDropped { key } => {
+                self.registered.remove(key);
+                Applied::default()
+            }
+            Change::Joined {
+                session,
+                room,
+                status,
+                created,
+            } => self.apply_join(*session, room, *status, *created),
+            Change::Parted {
+                session,
+                room,
+                message,
+            } => self.apply_part(*session, room, message.as_ref()),
+            Change::Kicked {
+                by,
+                room,
+                target,
+                reason,
+            } => self.apply_kick(*by, room, *target, reason.as_ref()),
+            Change::Invited { by, room, target } => self.apply_invite(*by, room, *target),
+            Change::TopicSet { by, room, topic } => self.apply_topic(*by, room, topic.as_ref()),
+            Change::ModesChanged {
+                by,
+                room,
+                edits,
+                at,
+            } => self.apply_modes(*by, room, edits, *at),
+            Change::Message {
+                id,
+                from,
+                to,
+                kind,
+                text,
+                client_tags,
+                at,
+            } => self.apply_message(*from, to, *at, |from, target| EventKind::Message {
+                id: *id,
+                from,
+                target,
+                kind: *kind,
+                text: text.clone(),
+                client_tags: client_tags.clone(),
+            }),
+            Change::Tags {
+                id,
+                from,
+                to,
+                client_tags,
+                at,
+            } => self.apply_message(*from, to, *at, |from, target| EventKind::Tags {
+                id: *id,
+                from,
+                target,
+                client_tags: Arc::clone(client_tags),
+            }),
+            Change::SessionEnded {
+                session,
+                reason,
+                disconnect,
+                at,
+            } => self.apply_end(*session, reason, disconnect.as_ref(), *at),
+        }
+    }
+
+    /// Changes who the session is with `change`, which sees the nick and every other field.
+    fn edit(&mut self, session: SessionId, change: impl FnOnce(&mut Option<Nick>, &mut Identity)) {
+        let Some(record) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let (mut nick, mut identity) = match &record.who {
+            Who::Unnamed(identity) => (
+                None,
+                Identity {
+                    user: Arc::clone(&identity.user),
+                    host: Arc::clone(&identity.host),
+                    realname: Arc::clone(&identity.realname),
+                    account: identity.account.clone(),
+                },
+            ),
+            Who::Named(profile) => (
+                Some(profile.nick.clone()),
+                Identity {
+                    user: Arc::clone(&profile.user),
+                    host: Arc::clone(&profile.host),
+                    realname: Arc::clone(&profile.realname),
+                    account: profile.account.clone(),
+                },
+            ),
+        };
+        change(&mut nick, &mut identity);
+        record.who = match nick {
+            Some(nick) => Who::Named(Arc::new(Profile {
+                nick,
+                user: identity.user,
+                host: identity.host,
+                realname: identity.realname,
+                account: identity.account,
+            })),
+            None => Who::Unnamed(Box::new(identity)),
+        };
+    }
+
+    fn apply_nick(&mut self, session: SessionId, nick: &Nick) -> Applied {
+        let Some(record) = self.sessions.get(&session) else {
+            return Applied::default();
+        };
+        let old = record.named().cloned();
+        if let Some(old) = &old
+            && self.nicks.get(old.nick.key()) == Some(&session)
+        {
+            self.nicks.remove(old.nick.key());
+        }
+        self.nicks.insert(nick.shared_key(), session);
+        self.edit(session, |slot, _| *slot = Some(nick.clone()));
+        match old {
+            None => {
+                self.max_users = self.max_users.max(self.nicks.len());
+                Applied::default()
+            }
+            Some(old) => {
+                let mut recipients = self.co_members(session);
+                recipients.push(session);
+                Applied::one(
+                    EventKind::NickChanged {
+                        old,
+                        new: nick.clone(),
+                    },
+                    Audience::Sessions(recipients),
+                )
+            }
+        }
+    }
+
+    /// The event `make` builds from the session's newest profile, for it and everyone
+    /// sharing a room with it; nothing for a session without a nick.
+    fn to_self_and_co_members(
+        &self,
+        session: SessionId,
+        make: impl FnOnce(Arc<Profile>) -> EventKind,
+    ) -> Applied {
+        let Some(who) = self.profile(session) else {
+            return Applied::default();
+        };
+        let mut recipients = self.co_members(session);
+        recipients.push(session);
+        Applied::one(make(who), Audience::Sessions(recipients))
+    }
+
+    fn apply_away(&mut self, session: SessionId, away: Option<&MessageText>) -> Applied {
+        let Some(record) = self.sessions.get_mut(&session) else {
+            return Applied::default();
+        };
+        record.away = away.cloned();
+        let Some(who) = record.named().cloned() else {
+            return Applied::default();
+        };
+        let recipients = self.co_members(session);
+        Applied::one(
+            EventKind::AwayChanged {
+                who,
+                away: away.cloned(),
+            },
+            Audience::Sessions(recipients),
+        )
+    }
+
+    fn apply_join(
+        &mut self,
+        session: SessionId,
+        room: &RoomName,
+        status: MemberStatus,
+        created: Option<SystemTime>,
+    ) -> Applied {
+        let Some(who) = self.profile(session) else {
+            return Applied::default();
+        };
+        let mut applied = Applied::default();
+        if !self.rooms.contains_key(room.key()) {
+            // A join to a room that is gone (emptied meanwhile) creates it again.
+            let key = room.shared_key();
+            self.rooms.insert(
+                Arc::clone(&key),
+                Room::new(
+                    room.clone(),
+                    created.unwrap_or_else(SystemTime::now),
+                    session,
+                ),
+            );
+            applied.created_room = Some(key);
+        }
+        let slot = self.rooms.get_mut(room.key()).expect("room inserted above");
+        if slot.members.contains_key(&session) {
+            return applied;
+        }
+        slot.members.insert(session, status);
+        self.epoch += 1;
+        slot.epoch = self.epoch;
+        slot.invited.remove(&session);
+        let name = slot.name.clone();
+        if let Some(record) = self.sessions.get_mut(&session) {
+            record.rooms.push(name.clone());
+        }
+        applied.effects.push(Effect {
+            event: Arc::new(HubEvent::new(EventKind::Joined {
+                room: name,
+                who,
+                session,
+            })),
+            audience: Audience::Room {
+                room: room.clone(),
+                except: None,
+                also: None,
+            },
+        });
+        applied
+    }
+
+    fn apply_part(
+        &mut self,
+        session: SessionId,
+        room: &RoomName,
+        message: Option<&MessageText>,
+    ) -> Applied {
+        let Some(who) = self.profile(session) else {
+            return Applied::default();
+        };
+        let Some(name) = self.remove_member(session, room) else {
+            return Applied::default();
+        };
+        let mut applied = Applied::one(
+            EventKind::Left {
+                room: name,
+                who,
+                reason: LeaveReason::Requested(message.cloned()),
+            },
+            Audience::Room {
+                room: room.clone(),
+                except: None,
+                also: Some(session),
+            },
+        );
+        self.delete_if_empty(room.key(), &mut applied);
+        applied
+    }
+
+    fn apply_kick(
+        &mut self,
+        by: SessionId,
+        room: &RoomName,
+        target: SessionId,
+        reason: Option<&MessageText>,
+    ) -> Applied {
+        let (Some(by_profile), Some(target_profile)) = (self.profile(by), self.profile(target))
+        else {
+            return Applied::default();
+        };
+        let Some(name) = self.remove_member(target, room) else {
+            return Applied::default();
+        };
+        let mut applied = Applied::one(
+            EventKind::Kicked {
+                room: name,
+                by: by_profile,
+                target: target_profile.nick.clone(),
+                reason: reason.cloned(),
+            },
+            Audience::Room {
+                room: room.clone(),
+                except: None,
+                also: Some(target),
+            },
+        );
+        self.delete_if_empty(room.key(), &mut applied);
+        applied
+    }
+
+    /// Takes `session` out of `room`; the room's name, if it was a member.
+    fn remove_member(&mut self, session: SessionId, room: &RoomName) -> Option<RoomName> {
+        let slot = self.rooms.get_mut(room.key())?;
+        slot.members.remove(&session)?;
+        self.epoch += 1;
+        slot.epoch = self.epoch;
+        let name = slot.name.clone();
+        if let Some(record) = self.sessions.get_mut(&session) {
+            record.rooms.retain(|r| r != room);
+        }
+        Some(name)
+    }
+
+    fn delete_if_empty(&mut self, key: &str, applied: &mut Applied) {
+        if let Some(slot) = self.rooms.get(key)
+            && slot.members.is_empty()
+            && let Some((key, slot)) = self.rooms.remove_entry(key)
+        {
+            applied.deleted_rooms.push((key, slot.founder));
+        }
+    }
+
+    fn apply_invite(&mut self, by: SessionId, room: &RoomName, target: SessionId) -> Applied {
+        let (Some(by_profile), Some(target_profile)) = (self.profile(by), self.profile(target))
+        else {
+            return Applied::default();
+        };
+        let Some(slot) = self.rooms.get_mut(room.key()) else {
+            return Applied::default();
+        };
+        slot.invited.insert(target);
+        let mut recipients = vec![target];
+        recipients.extend(
+            slot.members
+                .iter()
+                .filter(|(id, status)| status.is_operator && **id != by && **id != target)
+                .map(|(id, _)| *id),
+        );
+        Applied::one(
+            EventKind::Invited {
+                room: slot.name.clone(),
+                by: by_profile,
+                target: target_profile.nick.clone(),
+                session: target,
+            },
+            Audience::Sessions(recipients),
+        )
+    }
+
+    fn apply_topic(&mut self, by: SessionId, room: &RoomName, topic: Option<&Topic>) -> Applied {
+        let Some(by_profile) = self.profile(by) else {
+            return Applied::default();
+        };
+        let Some(slot) = self.rooms.get_mut(room.key()) else {
+            return Applied::default();
+        };
+        slot.topic = topic.cloned();
+        Applied::one(
+            EventKind::TopicChanged {
+                room: slot.name.clone(),
+                by: by_profile,
+                topic: topic.map(|t| t.text.clone()),
+            },
+            Audience::Room {
+                room: room.clone(),
+                except: None,
+                also: None,
+            },
+        )
+    }
+
+    fn apply_modes(
+        &mut self,
+        by: SessionId,
+        room: &RoomName,
+        edits: &[ModeEdit],
+        at: SystemTime,
+    ) -> Applied {
+        let Some(by_profile) = self.profile(by) else {
+            return Applied::default();
+        };
+        let Some(slot) = self.rooms.get_mut(room.key()) else {
+            return Applied::default();
+        };
+        for edit in edits {
+            slot.apply_mode(edit, &by_profile.nick, at);
+        }
+        let changes: Vec<ModeChange> = edits.iter().map(|edit| edit.change.clone()).collect();
+        Applied::one(
+            EventKind::ModesChanged {
+                room: slot.name.clone(),
+                by: by_profile,
+                changes,
+            },
+            Audience::Room {
+                room: room.clone(),
+                except: None,
+                also: None,
+            },
+        )
+    }
+
+    fn apply_message(
+        &mut self,
+        from: SessionId,
+        to: &MessageTo,
+        at: SystemTime,
+        make: impl FnOnce(Arc<Profile>, MessageTarget) -> EventKind,
+    ) -> Applied {
+        let Some(record) = self.sessions.get_mut(&from) else {
+            return Applied::default();
+        };
+        record.last_active = at;
+        let Some(profile) = record.named().cloned() else {
+            return Applied::default();
+        };
+        let (target, audience) = match to {
+            MessageTo::Room(room) => (
+                MessageTarget::Room(room.clone()),
+                Audience::Room {
+                    room: room.clone(),
+                    except: Some(from),
+                    also: None,
+                },
+            ),
+            MessageTo::Session { session, nick } => (
+                MessageTarget::Direct(nick.clone()),
+                Audience::Sessions(vec![*session]),
+            ),
+        };
+        Applied::timed(make(profile, target), at, audience)
+    }
+
+    fn apply_end(
+        &mut self,
+        session: SessionId,
+        reason: &LeaveReason,
+        disconnect: Option<&Arc<str>>,
+        at: SystemTime,
+    ) -> Applied {
+        let mut applied = Applied::default();
+        if !self.sessions.contains_key(&session) {
+            return applied;
+        }
+        if let Some(text) = disconnect {
+            applied.effects.push(Effect {
+                event: Arc::new(HubEvent::new(EventKind::Disconnected {
+                    reason: text.to_string(),
+                })),
+                audience: Audience::Sessions(vec![session]),
+            });
+        }
+        let recipients = self.co_members(session);
+        let Some(record) = self.sessions.remove(&session) else {
+            return applied;
+        };
+        applied.ended = Some(session);
+        for room in &record.rooms {
+            if let Some(slot) = self.rooms.get_mut(room.key()) {
+                slot.members.remove(&session);
+                self.epoch += 1;
+                slot.epoch = self.epoch;
+            }
+            self.delete_if_empty(room.key(), &mut applied);
+        }
+        for slot in self.rooms.values_mut() {
+            slot.invited.remove(&session);
+        }
+        let Some(profile) = record.named().cloned() else {
+            return applied;
+        };
+        if self.nicks.get(profile.nick.key()) == Some(&session) {
+            self.nicks.remove(profile.nick.key());
+        }
+        if self.whowas.len() == WHOWAS_CAPACITY {
+            self.whowas.pop_front();
+        }
+        self.whowas.push_back(Departed {
+            profile: Arc::clone(&profile),
+            at,
+        });
+        // At server shutdown everyone is leaving at once and has been told why; nobody
+        // needs to hear of each of the others.
+        if *reason != LeaveReason::ServerShutdown {
+            applied.effects.push(Effect {
+                event: Arc::new(HubEvent::new(EventKind::Quit {
+                    who: profile,
+                    reason: reason.clone(),
+                })),
+                audience: Audience::Sessions(recipients),
+            });
+        }
+        applied
+    }
+
+    /// Every session sharing at least one room with `session`, each once, not itself.
+    pub(crate) fn co_members(&self, session: SessionId) -> Vec<SessionId> {
+        let Some(record) = self.sessions.get(&session) else {
+            return Vec::new();
+        };
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for room in &record.rooms {
+            let Some(slot) = self.rooms.get(room.key()) else {
+                continue;
+            };
+            for member in slot.members.keys() {
+                if *member != session && seen.insert(*member) {
+                    out.push(*member);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Room {
+    /// A new room, created at `created` by `founder`: like most IRC networks, topic by
+    /// operators and no messages from outside.
+    pub(super) fn new(name: RoomName, created: SystemTime, founder: SessionId) -> Self {
+        Self {
+            name,
+            founder,
+            members: std::collections::HashMap::new(),
+            epoch: 0,
+            created,
+            topic: None,
+            modes: RoomModes {
+                is_topic_locked: true,
+                is_no_external: true,
+                ..RoomModes::default()
+            },
+            bans: Vec::new(),
+            invited: HashSet::new(),
+        }
+    }
+
+    /// Applies one effective mode edit by `by` at `at`.
+    fn apply_mode(&mut self, edit: &ModeEdit, by: &Nick, at: SystemTime) {
+        let is_set = edit.change.is_set;
+        let modes = &mut self.modes;
+        match &edit.change.mode {
+            RoomMode::TopicLock => modes.is_topic_locked = is_set,
+            RoomMode::NoExternal => modes.is_no_external = is_set,
+            RoomMode::Moderated => modes.is_moderated = is_set,
+            RoomMode::InviteOnly => modes.is_invite_only = is_set,
+            RoomMode::Key(key) => modes.key = is_set.then(|| Arc::clone(key)),
+            RoomMode::Limit(limit) => modes.limit = is_set.then_some(*limit),
+            RoomMode::Ban(mask) => {
+                let folded = teahouse_types::casefold(mask);
+                self.bans.retain(|(_, f)| *f != folded);
+                if is_set {
+                    self.bans.push((
+                        Ban {
+                            mask: Arc::clone(mask),
+                            set_by: by.as_str().into(),
+                            set_at: at,
+                        },
+                        folded,
+                    ));
+                }
+            }
+            RoomMode::Operator(_) | RoomMode::Voice(_) => {
+                let Some(status) = edit.member.and_then(|id| self.members.get_mut(&id)) else {
+                    return;
+                };
+                if matches!(edit.change.mode, RoomMode::Operator(_)) {
+                    status.is_operator = is_set;
+                } else {
+                    status.is_voiced = is_set;
+                }
+            }
+        }
+    }
+}

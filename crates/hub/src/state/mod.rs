@@ -1,0 +1,179 @@
+//! The hub's chat state: sessions, nicks, rooms and their members, who left, which nicks
+//! are registered.
+//!
+//! [`State`] changes only by [`State::apply`] of a [`Change`] (in `apply`): the fields are
+//! private to this module, and `apply.rs` holds the only methods that take `&mut self`. A
+//! command is first *decided* against the state (in `decide`: may it happen, and what
+//! exactly happens) into one `Change` or a [`Refusal`]; `view` answers the read-only
+//! queries. The state knows no sinks, no wire syntax and no time of its own: every time it
+//! keeps came with a change, so the same changes applied in the same order build the same
+//! state anywhere.
+//!
+//! [`Refusal`]: crate::Refusal
+
+mod apply;
+mod decide;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teahouse_types::{
+    Ban, MemberStatus, MessageText, Nick, Profile, RoomModes, RoomName, SessionId, Topic,
+};
+
+pub(crate) use apply::{Audience, Effect};
+pub use view::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
+
+/// How many departed users WHOWAS remembers: enough for "who was that just now", small
+/// enough to be a few hundred kilobytes at most.
+const WHOWAS_CAPACITY: usize = 1024;
+
+/// The chat state. See the module documentation for who may change it.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct State {
+    /// Every session by id. Boxed: the table keeps spare slots (up to half of it after it
+    /// grows), and an empty slot then costs a pointer rather than a whole record.
+    sessions: HashMap<SessionId, Box<SessionRecord>>,
+    /// Casefolded nick key to its session.
+    nicks: HashMap<Arc<str>, SessionId>,
+    /// Casefolded room key to the room.
+    rooms: HashMap<Arc<str>, Room>,
+    /// Recently departed users, newest last, at most [`WHOWAS_CAPACITY`].
+    whowas: VecDeque<Departed>,
+    /// The most sessions with a nick at once.
+    max_users: usize,
+    /// Casefolded names of registered accounts: their nicks are protected.
+    registered: HashSet<Arc<str>>,
+    /// Counts membership changes: each changes its room's [`Room::epoch`] to the new count,
+    /// so a cache of a room's recipients can tell that it is stale.
+    epoch: u64,
+}
+
+/// One session, as the state knows it.
+#[derive(Debug, PartialEq)]
+struct SessionRecord {
+    /// Who the session is: before its nick a boxed record, then the profile its events
+    /// carry, so a named session holds its strings once.
+    who: Who,
+    /// Rooms this session is in (a handful at most for a person; no order needed).
+    rooms: Vec<RoomName>,
+    away: Option<MessageText>,
+    is_invisible: bool,
+    signon: SystemTime,
+    last_active: SystemTime,
+}
+
+#[derive(Debug, PartialEq)]
+enum Who {
+    /// No nick yet.
+    Unnamed(Box<Identity>),
+    /// A nick: the profile is the whole record (never edited in place: a change makes a
+    /// new one, as events in flight hold the old).
+    Named(Arc<Profile>),
+}
+
+/// Who a session is, but for its nick: the record of one without, and what
+/// [`SessionRecord::edit`] changes beside the nick.
+#[derive(Debug, PartialEq)]
+struct Identity {
+    user: Arc<str>,
+    host: Arc<str>,
+    realname: Arc<str>,
+    /// The account the session is logged in to.
+    account: Option<Arc<str>>,
+}
+
+/// A room.
+#[derive(Debug, PartialEq)]
+struct Room {
+    name: RoomName,
+    /// The session whose join created it: the holder of its claim.
+    founder: SessionId,
+    members: HashMap<SessionId, MemberStatus>,
+    /// The state's epoch at the room's last membership change.
+    epoch: u64,
+    created: SystemTime,
+    topic: Option<Topic>,
+    modes: RoomModes,
+    /// Bans, with each mask's casefolded form for matching.
+    bans: Vec<(Ban, String)>,
+    /// Sessions invited since the last time they joined.
+    invited: HashSet<SessionId>,
+}
+
+impl SessionRecord {
+    fn nick(&self) -> Option<&Nick> {
+        self.named().map(|profile| &profile.nick)
+    }
+
+    fn host(&self) -> &Arc<str> {
+        match &self.who {
+            Who::Unnamed(identity) => &identity.host,
+            Who::Named(profile) => &profile.host,
+        }
+    }
+
+    fn account(&self) -> Option<&Arc<str>> {
+        match &self.who {
+            Who::Unnamed(identity) => identity.account.as_ref(),
+            Who::Named(profile) => profile.account.as_ref(),
+        }
+    }
+
+    /// The profile for events; `None` without a nick.
+    fn named(&self) -> Option<&Arc<Profile>> {
+        match &self.who {
+            Who::Unnamed(_) => None,
+            Who::Named(profile) => Some(profile),
+        }
+    }
+}
+
+impl Room {
+    fn is_banned(&self, profile: &Profile) -> bool {
+        if self.bans.is_empty() {
+            return false;
+        }
+        let target = teahouse_types::casefold(&profile.mask());
+        self.bans
+            .iter()
+            .any(|(_, folded)| teahouse_types::mask_matches(folded, &target))
+    }
+}
+
+impl State {
+    /// Every session, for shutdown.
+    pub(crate) fn session_ids(&self) -> Vec<SessionId> {
+        self.sessions.keys().copied().collect()
+    }
+
+    /// The members of the room with casefolded key `key`; `None` if there is no such room.
+    pub(crate) fn room_members_by_key(
+        &self,
+        key: &str,
+    ) -> Option<impl Iterator<Item = SessionId> + '_> {
+        self.rooms.get(key).map(|room| room.members.keys().copied())
+    }
+
+    /// The room's casefolded key as the state keeps it (shared, not copied).
+    pub(crate) fn room_shared_key(&self, key: &str) -> Option<Arc<str>> {
+        self.rooms
+            .get_key_value(key)
+            .map(|(key, _)| Arc::clone(key))
+    }
+
+    /// The room's epoch, if it exists.
+    pub(crate) fn room_epoch(&self, key: &str) -> Option<u64> {
+        self.rooms.get(key).map(|room| room.epoch)
+    }
+
+    /// The newest profile of `session`, once it has a nick.
+    pub(crate) fn profile(&self, session: SessionId) -> Option<Arc<Profile>> {
+        self.sessions.get(&session)?.named().cloned()
+    }
+}

@@ -1,0 +1,756 @@
+//! The state's own tests: each kind of change applied to a state, its effect on the state
+//! and who hears of it; and a property test that replaying the changes a random session
+//! script produced rebuilds the same state.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use proptest::prelude::*;
+use teahouse_types::{
+    Change, EventKind, LeaveReason, MemberStatus, MessageId, MessageKind, MessageText, MessageTo,
+    ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName, SessionId, Topic, Versioned,
+};
+
+use super::*;
+use crate::error::Refusal;
+use crate::hub::SayTarget;
+use crate::state::apply::Applied;
+
+fn at(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(1_764_000_000_000 + ms)
+}
+
+fn id(seq: u64) -> SessionId {
+    SessionId::new(NodeId::new(1).unwrap(), seq)
+}
+
+fn nick(s: &str) -> Nick {
+    Nick::parse(s).unwrap()
+}
+
+fn room(s: &str) -> RoomName {
+    RoomName::parse(s).unwrap()
+}
+
+fn text(s: &str) -> MessageText {
+    MessageText::parse(s).unwrap()
+}
+
+/// A session numbered `seq`, started at time `seq`, named `name` if given.
+fn start(state: &mut State, seq: u64, name: Option<&str>) -> SessionId {
+    let session = id(seq);
+    let applied = state.apply(&Change::SessionStarted {
+        session,
+        host: "127.0.0.1".into(),
+        user: "u".into(),
+        realname: "Real".into(),
+        at: at(seq),
+    });
+    assert!(applied.effects.is_empty());
+    if let Some(name) = name {
+        state.apply(&Change::NickSet {
+            session,
+            nick: nick(name),
+        });
+    }
+    session
+}
+
+/// `session` joins `name` as decided by the state (the creator of a room founds it).
+fn join(state: &mut State, session: SessionId, name: &str) -> Applied {
+    let change = state
+        .decide_join(session, &room(name), None, true, at(100))
+        .unwrap();
+    state.apply(&change)
+}
+
+/// The one effect's event and audience.
+fn only(applied: &Applied) -> (&EventKind, &Audience) {
+    assert_eq!(applied.effects.len(), 1, "{:?}", applied.effects);
+    (&applied.effects[0].event.kind, &applied.effects[0].audience)
+}
+
+fn in_room(name: &str, except: Option<SessionId>, also: Option<SessionId>) -> Audience {
+    Audience::Room {
+        room: room(name),
+        except,
+        also,
+    }
+}
+
+fn sorted(mut sessions: Vec<SessionId>) -> Vec<SessionId> {
+    sessions.sort();
+    sessions
+}
+
+/// The sessions of an audience of given sessions, sorted.
+fn sessions_of(audience: &Audience) -> Vec<SessionId> {
+    match audience {
+        Audience::Sessions(sessions) => sorted(sessions.clone()),
+        Audience::Room { .. } => panic!("a room audience: {audience:?}"),
+    }
+}
+
+#[test]
+fn session_started_adds_a_nameless_session_heard_by_nobody() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, None);
+    let record = &state.sessions[&a];
+    assert!(record.nick().is_none());
+    assert_eq!(&**record.host(), "127.0.0.1");
+    assert_eq!((record.signon, record.last_active), (at(1), at(1)));
+    assert_eq!(state.stats().unregistered, 1);
+}
+
+#[test]
+fn user_set_gives_the_user_name_and_real_name() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, None);
+    let applied = state.apply(&Change::UserSet {
+        session: a,
+        user: "~al".into(),
+        realname: "Alice L".into(),
+    });
+    assert!(applied.effects.is_empty());
+    state.apply(&Change::NickSet {
+        session: a,
+        nick: nick("alice"),
+    });
+    let profile = state.profile(a).unwrap();
+    assert_eq!((&*profile.user, &*profile.realname), ("~al", "Alice L"));
+}
+
+#[test]
+fn nick_set_names_a_session_quietly_and_a_rename_is_told_to_it_and_its_rooms() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, None);
+    let applied = state.apply(&Change::NickSet {
+        session: a,
+        nick: nick("alice"),
+    });
+    assert!(applied.effects.is_empty());
+    assert_eq!(state.nicks.get("alice"), Some(&a));
+    assert_eq!(state.max_users, 1);
+    let b = start(&mut state, 2, Some("bob"));
+    let c = start(&mut state, 3, Some("carol"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::NickSet {
+        session: a,
+        nick: nick("Alicia"),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::NickChanged { old, new } if old.nick == nick("alice") && *new == nick("alicia"))
+    );
+    assert_eq!(sessions_of(audience), [a, b]);
+    assert!(!state.nicks.contains_key("alice"));
+    assert_eq!(state.nicks.get("alicia"), Some(&a));
+    assert!(!sessions_of(audience).contains(&c));
+}
+
+#[test]
+fn realname_set_is_told_to_the_session_and_its_rooms() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::RealnameSet {
+        session: a,
+        realname: "Alice Liddell".into(),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::RealnameChanged { who } if &*who.realname == "Alice Liddell")
+    );
+    assert_eq!(sessions_of(audience), [a, b]);
+    assert_eq!(&*state.profile(a).unwrap().realname, "Alice Liddell");
+}
+
+#[test]
+fn invisible_set_changes_the_flag_quietly() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let applied = state.apply(&Change::InvisibleSet {
+        session: a,
+        is_invisible: true,
+    });
+    assert!(applied.effects.is_empty());
+    assert!(state.sessions[&a].is_invisible);
+    assert_eq!(state.stats().invisible, 1);
+}
+
+#[test]
+fn away_set_is_told_to_the_rooms_but_not_the_session() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::AwaySet {
+        session: a,
+        away: Some(text("lunch")),
+    });
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::AwayChanged { away: Some(t), .. } if t.as_str() == "lunch"));
+    assert_eq!(sessions_of(audience), [b]);
+    assert_eq!(state.sessions[&a].away, Some(text("lunch")));
+}
+
+#[test]
+fn account_set_is_told_to_the_session_and_its_rooms_once_named() {
+    let mut state = State::default();
+    let unnamed = start(&mut state, 9, None);
+    let applied = state.apply(&Change::AccountSet {
+        session: unnamed,
+        account: Some("zed".into()),
+    });
+    assert!(applied.effects.is_empty());
+    assert_eq!(state.account_of(unnamed).unwrap().as_deref(), Some("zed"));
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::AccountSet {
+        session: a,
+        account: Some("alice".into()),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::AccountChanged { who } if who.account.as_deref() == Some("alice"))
+    );
+    assert_eq!(sessions_of(audience), [a, b]);
+}
+
+#[test]
+fn account_registered_and_dropped_protect_and_free_a_nick() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, None);
+    state.apply(&Change::AccountRegistered { key: "bob".into() });
+    assert!(state.is_registered("bob"));
+    assert_eq!(
+        state.decide_nick(a, &nick("Bob")),
+        Err(Refusal::NickRegistered(nick("bob")))
+    );
+    let applied = state.apply(&Change::AccountDropped { key: "bob".into() });
+    assert!(applied.effects.is_empty());
+    assert!(!state.is_registered("bob"));
+    assert!(state.decide_nick(a, &nick("Bob")).unwrap().is_some());
+}
+
+#[test]
+fn joined_creates_a_room_with_its_founder_as_operator_and_everyone_hears_of_joins() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    let applied = join(&mut state, a, "Tea");
+    assert_eq!(applied.created_room.as_deref(), Some("tea"));
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Joined { session, room: r, .. } if *session == a && r.as_str() == "Tea")
+    );
+    assert_eq!(*audience, in_room("tea", None, None));
+    let slot = &state.rooms["tea"];
+    assert_eq!(slot.created, at(100));
+    assert_eq!(slot.founder, a);
+    assert!(slot.members[&a].is_operator);
+    let epoch = slot.epoch;
+    // A later member is not an operator; an invitation is used up by the join.
+    state.apply(&Change::Invited {
+        by: a,
+        room: room("tea"),
+        target: b,
+    });
+    let applied = join(&mut state, b, "TEA");
+    assert!(applied.created_room.is_none());
+    let slot = &state.rooms["tea"];
+    assert_eq!(slot.members[&b], MemberStatus::default());
+    assert!(slot.invited.is_empty());
+    assert!(slot.epoch > epoch, "a join changes the room's epoch");
+    assert_eq!(state.sessions[&b].rooms, [room("Tea")]);
+}
+
+#[test]
+fn parted_is_heard_by_the_room_and_the_leaver_and_an_emptied_room_goes() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::Parted {
+        session: b,
+        room: room("tea"),
+        message: Some(text("bye")),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Left { reason: LeaveReason::Requested(Some(t)), .. } if t.as_str() == "bye")
+    );
+    assert_eq!(*audience, in_room("tea", None, Some(b)));
+    assert!(state.sessions[&b].rooms.is_empty());
+    assert!(applied.deleted_rooms.is_empty());
+    let applied = state.apply(&Change::Parted {
+        session: a,
+        room: room("tea"),
+        message: None,
+    });
+    assert_eq!(applied.deleted_rooms, [(Arc::from("tea"), a)]);
+    assert!(state.rooms.is_empty());
+}
+
+#[test]
+fn kicked_removes_the_target_and_it_hears_of_it_with_the_room() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::Kicked {
+        by: a,
+        room: room("tea"),
+        target: b,
+        reason: None,
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Kicked { target, by, .. } if *target == nick("bob") && by.nick == nick("alice"))
+    );
+    assert_eq!(*audience, in_room("tea", None, Some(b)));
+    assert!(!state.rooms["tea"].members.contains_key(&b));
+}
+
+#[test]
+fn invited_is_heard_by_the_target_and_the_other_operators() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let op = start(&mut state, 2, Some("oscar"));
+    let plain = start(&mut state, 3, Some("pat"));
+    let c = start(&mut state, 4, Some("carol"));
+    join(&mut state, a, "tea");
+    join(&mut state, op, "tea");
+    join(&mut state, plain, "tea");
+    state.apply(&Change::ModesChanged {
+        by: a,
+        room: room("tea"),
+        edits: vec![ModeEdit {
+            change: ModeChange {
+                is_set: true,
+                mode: RoomMode::Operator(nick("oscar")),
+            },
+            member: Some(op),
+        }],
+        at: at(5),
+    });
+    let applied = state.apply(&Change::Invited {
+        by: a,
+        room: room("tea"),
+        target: c,
+    });
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::Invited { session, .. } if *session == c));
+    assert_eq!(sessions_of(audience), sorted(vec![op, c]));
+    assert!(state.rooms["tea"].invited.contains(&c));
+}
+
+#[test]
+fn topic_set_keeps_who_and_when_and_the_room_hears() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    join(&mut state, a, "tea");
+    let topic = Topic {
+        text: text("tea time"),
+        set_by: "alice!u@127.0.0.1".into(),
+        set_at: at(7),
+    };
+    let applied = state.apply(&Change::TopicSet {
+        by: a,
+        room: room("tea"),
+        topic: Some(topic.clone()),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::TopicChanged { topic: Some(t), .. } if t.as_str() == "tea time")
+    );
+    assert_eq!(*audience, in_room("tea", None, None));
+    assert_eq!(state.rooms["tea"].topic, Some(topic));
+}
+
+#[test]
+fn modes_changed_sets_flags_bans_with_who_and_when_and_member_status() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let edit = |is_set, mode, member| ModeEdit {
+        change: ModeChange { is_set, mode },
+        member,
+    };
+    let applied = state.apply(&Change::ModesChanged {
+        by: a,
+        room: room("tea"),
+        edits: vec![
+            edit(true, RoomMode::Moderated, None),
+            edit(true, RoomMode::Key("sesame".into()), None),
+            edit(true, RoomMode::Ban("*!*@evil".into()), None),
+            edit(true, RoomMode::Voice(nick("bob")), Some(b)),
+        ],
+        at: at(9),
+    });
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::ModesChanged { changes, .. } if changes.len() == 4));
+    assert_eq!(*audience, in_room("tea", None, None));
+    let slot = &state.rooms["tea"];
+    assert!(slot.modes.is_moderated);
+    assert_eq!(slot.modes.key.as_deref(), Some("sesame"));
+    assert_eq!(
+        slot.bans[0].0,
+        Ban {
+            mask: "*!*@evil".into(),
+            set_by: "alice".into(),
+            set_at: at(9),
+        }
+    );
+    assert!(slot.members[&b].is_voiced);
+}
+
+#[test]
+fn a_message_goes_to_the_room_but_its_sender_or_to_one_session() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let message = |to| Change::Message {
+        id: MessageId::new(1_764_000_000_042, NodeId::default(), 0),
+        from: a,
+        to,
+        kind: MessageKind::Normal,
+        text: text("hi"),
+        client_tags: None,
+        at: at(42),
+    };
+    let applied = state.apply(&message(MessageTo::Room(room("tea"))));
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::Message { text: t, .. } if t.as_str() == "hi"));
+    assert_eq!(applied.effects[0].event.time, at(42));
+    assert_eq!(*audience, in_room("tea", Some(a), None));
+    assert_eq!(state.sessions[&a].last_active, at(42));
+    let applied = state.apply(&message(MessageTo::Session {
+        session: b,
+        nick: nick("bob"),
+    }));
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Message { target: teahouse_types::MessageTarget::Direct(n), .. } if *n == nick("bob"))
+    );
+    assert_eq!(sessions_of(audience), [b]);
+}
+
+#[test]
+fn tags_go_where_a_message_would() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    join(&mut state, a, "tea");
+    let applied = state.apply(&Change::Tags {
+        id: MessageId::new(1_764_000_000_043, NodeId::default(), 0),
+        from: a,
+        to: MessageTo::Room(room("tea")),
+        client_tags: "+typing=active".into(),
+        at: at(43),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Tags { client_tags, .. } if &**client_tags == "+typing=active")
+    );
+    assert_eq!(*audience, in_room("tea", Some(a), None));
+}
+
+#[test]
+fn session_ended_frees_everything_and_is_heard_by_who_shared_a_room() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    let c = start(&mut state, 3, Some("carol"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    join(&mut state, a, "solo");
+    state.apply(&Change::Invited {
+        by: b,
+        room: room("tea"),
+        target: c,
+    });
+    let applied = state.apply(&Change::SessionEnded {
+        session: a,
+        reason: LeaveReason::ConnectionLost,
+        disconnect: Some("GHOST command used by bob".into()),
+        at: at(50),
+    });
+    assert_eq!(applied.ended, Some(a));
+    assert_eq!(applied.effects.len(), 2);
+    assert!(
+        matches!(&applied.effects[0].event.kind, EventKind::Disconnected { reason } if reason.starts_with("GHOST"))
+    );
+    assert_eq!(sessions_of(&applied.effects[0].audience), [a]);
+    assert!(matches!(
+        &applied.effects[1].event.kind,
+        EventKind::Quit {
+            reason: LeaveReason::ConnectionLost,
+            ..
+        }
+    ));
+    assert_eq!(sessions_of(&applied.effects[1].audience), [b]);
+    assert_eq!(applied.deleted_rooms, [(Arc::from("solo"), a)]);
+    assert!(!state.sessions.contains_key(&a) && !state.nicks.contains_key("alice"));
+    assert_eq!(state.whowas.back().map(|d| d.at), Some(at(50)));
+    // At shutdown nobody is told of anyone.
+    let applied = state.apply(&Change::SessionEnded {
+        session: b,
+        reason: LeaveReason::ServerShutdown,
+        disconnect: None,
+        at: at(51),
+    });
+    assert!(applied.effects.is_empty());
+    assert_eq!(state.session_count(), 1);
+    let _ = c;
+}
+
+#[test]
+fn a_change_that_no_longer_fits_changes_nothing() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let before = format!("{state:?}");
+    for change in [
+        Change::Parted {
+            session: a,
+            room: room("nowhere"),
+            message: None,
+        },
+        Change::NickSet {
+            session: id(99),
+            nick: nick("ghost"),
+        },
+        Change::SessionEnded {
+            session: id(99),
+            reason: LeaveReason::ConnectionLost,
+            disconnect: None,
+            at: at(1),
+        },
+    ] {
+        let applied = state.apply(&change);
+        assert!(applied.effects.is_empty());
+    }
+    assert_eq!(format!("{state:?}"), before);
+}
+
+/// One step of a random session script, by session number `who` (of a few).
+#[derive(Debug, Clone)]
+enum Step {
+    Start,
+    User,
+    Nick(u8),
+    Join(u8),
+    Part(u8),
+    Say(u8),
+    Direct(u8),
+    Tags(u8),
+    Topic(u8),
+    Away(bool),
+    Realname,
+    Invisible(bool),
+    Account(bool),
+    Register(u8),
+    Modes(u8, u8),
+    Invite(u8, u8),
+    Kick(u8, u8),
+    Ghost(u8),
+    End,
+}
+
+fn step() -> impl Strategy<Value = (u8, Step)> {
+    let step = prop_oneof![
+        Just(Step::Start),
+        Just(Step::User),
+        (0..6u8).prop_map(Step::Nick),
+        (0..3u8).prop_map(Step::Join),
+        (0..3u8).prop_map(Step::Part),
+        (0..3u8).prop_map(Step::Say),
+        (0..4u8).prop_map(Step::Direct),
+        (0..3u8).prop_map(Step::Tags),
+        (0..3u8).prop_map(Step::Topic),
+        any::<bool>().prop_map(Step::Away),
+        Just(Step::Realname),
+        any::<bool>().prop_map(Step::Invisible),
+        any::<bool>().prop_map(Step::Account),
+        (0..6u8).prop_map(Step::Register),
+        ((0..3u8), (0..8u8)).prop_map(|(r, m)| Step::Modes(r, m)),
+        ((0..4u8), (0..3u8)).prop_map(|(t, r)| Step::Invite(t, r)),
+        ((0..4u8), (0..3u8)).prop_map(|(t, r)| Step::Kick(t, r)),
+        (0..6u8).prop_map(Step::Ghost),
+        Just(Step::End),
+    ];
+    ((0..4u8), step)
+}
+
+const NICKS: [&str; 6] = ["alice", "Bob", "carol", "dave", "ALICE", "eve"];
+const ROOMS: [&str; 3] = ["tea", "Coffee", "#juice"];
+
+/// Decides one step against the state, as the hub would: the change it makes, if any.
+fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
+    let session = id(u64::from(who) + 1);
+    let now = at(clock);
+    let message_id = MessageId::new(1_764_000_000_000 + clock, NodeId::default(), 0);
+    let nick_of = |i: u8| nick(NICKS[usize::from(i) % NICKS.len()]);
+    let room_of = |i: u8| room(ROOMS[usize::from(i) % ROOMS.len()]);
+    match step {
+        Step::Start => (!state.sessions.contains_key(&session)).then(|| Change::SessionStarted {
+            session,
+            host: format!("10.0.0.{who}").into(),
+            user: "*".into(),
+            realname: "".into(),
+            at: now,
+        }),
+        Step::User => state
+            .decide_user(session, "~u".into(), format!("user {who}").into())
+            .ok(),
+        Step::Nick(i) => state.decide_nick(session, &nick_of(*i)).ok().flatten(),
+        Step::Join(r) => state
+            .decide_join(session, &room_of(*r), None, true, now)
+            .ok(),
+        Step::Part(r) => state.decide_part(session, &room_of(*r), None).ok(),
+        Step::Say(r) => state
+            .decide_say(
+                session,
+                SayTarget::Room(room_of(*r)),
+                MessageKind::Normal,
+                text("hello"),
+                None,
+                message_id,
+                now,
+            )
+            .ok()
+            .map(|route| route.change),
+        Step::Direct(t) => state
+            .decide_say(
+                session,
+                SayTarget::Nick(nick_of(*t)),
+                MessageKind::Action,
+                text("waves"),
+                Some("+draft/reply=1".into()),
+                message_id,
+                now,
+            )
+            .ok()
+            .map(|route| route.change),
+        Step::Tags(r) => state
+            .decide_tags(
+                session,
+                SayTarget::Room(room_of(*r)),
+                "+typing=active".into(),
+                message_id,
+                now,
+            )
+            .ok(),
+        Step::Topic(r) => state
+            .decide_topic(session, &room_of(*r), Some(text("a topic")), now)
+            .ok(),
+        Step::Away(is_away) => state
+            .decide_away(session, is_away.then(|| text("out")))
+            .ok(),
+        Step::Realname => state
+            .decide_realname(session, format!("real {clock}").into())
+            .ok(),
+        Step::Invisible(is_invisible) => state.decide_invisible(session, *is_invisible).ok(),
+        Step::Account(is_in) => {
+            let name = state.nick_of(session).ok().flatten()?;
+            state
+                .decide_account(session, is_in.then(|| name.as_str().into()))
+                .ok()
+        }
+        Step::Register(i) => Some(if state.is_registered(nick_of(*i).key()) {
+            Change::AccountDropped {
+                key: nick_of(*i).shared_key(),
+            }
+        } else {
+            Change::AccountRegistered {
+                key: nick_of(*i).shared_key(),
+            }
+        }),
+        Step::Modes(r, m) => {
+            let target = nick_of(*m % 4);
+            let change = match m {
+                0 => ModeChange {
+                    is_set: true,
+                    mode: RoomMode::Moderated,
+                },
+                1 => ModeChange {
+                    is_set: false,
+                    mode: RoomMode::TopicLock,
+                },
+                2 => ModeChange {
+                    is_set: true,
+                    mode: RoomMode::Ban("*!*@10.0.0.3".into()),
+                },
+                3 => ModeChange {
+                    is_set: false,
+                    mode: RoomMode::Ban("*!*@10.0.0.3".into()),
+                },
+                4 => ModeChange {
+                    is_set: true,
+                    mode: RoomMode::InviteOnly,
+                },
+                5 => ModeChange {
+                    is_set: true,
+                    mode: RoomMode::Limit(2),
+                },
+                6 => ModeChange {
+                    is_set: true,
+                    mode: RoomMode::Operator(target),
+                },
+                _ => ModeChange {
+                    is_set: true,
+                    mode: RoomMode::Voice(target),
+                },
+            };
+            state
+                .decide_modes(session, &room_of(*r), vec![change], now)
+                .ok()?
+                .change
+        }
+        Step::Invite(t, r) => state
+            .decide_invite(session, &nick_of(*t), &room_of(*r))
+            .ok()
+            .map(|(change, _)| change),
+        Step::Kick(t, r) => state
+            .decide_kick(session, &room_of(*r), &nick_of(*t), None)
+            .ok(),
+        Step::Ghost(i) => state.decide_ghost(session, &nick_of(*i), now).ok(),
+        Step::End => state.decide_end(session, LeaveReason::ConnectionLost, now),
+    }
+}
+
+proptest! {
+    /// Replaying the changes a random script produced, through their serialized form,
+    /// on an empty state builds the same state: applying needs nothing but the state and
+    /// the change.
+    #[test]
+    fn replaying_the_changes_of_a_script_rebuilds_the_same_state(
+        script in proptest::collection::vec(step(), 1..120)
+    ) {
+        let mut live = State::default();
+        let mut log = Vec::new();
+        for (clock, (who, step)) in script.iter().enumerate() {
+            let clock = u64::try_from(clock).unwrap_or(0);
+            if let Some(change) = decide(&live, *who, step, clock) {
+                live.apply(&change);
+                log.push(serde_json::to_string(&Versioned::new(change)).unwrap());
+            }
+        }
+        let mut replayed = State::default();
+        for line in &log {
+            let versioned: Versioned = serde_json::from_str(line).unwrap();
+            replayed.apply(&versioned.into_change().unwrap());
+        }
+        prop_assert_eq!(&replayed, &live);
+    }
+}

@@ -1,0 +1,309 @@
+//! Read-only views of the state, for NAMES, WHO, WHOIS, WHOWAS, LIST and LUSERS.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teahouse_types::{
+    Ban, MemberStatus, MessageText, Nick, Profile, RoomModes, RoomName, SessionId, Topic,
+};
+
+use super::{Room, State};
+use crate::error::Refusal;
+
+/// One member of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMember {
+    /// Who.
+    pub profile: Arc<Profile>,
+    /// Operator, voice.
+    pub status: MemberStatus,
+    /// Whether they are away.
+    pub is_away: bool,
+}
+
+/// One room, as listed by [`crate::Hub::rooms`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSummary {
+    /// The room's name.
+    pub name: RoomName,
+    /// How many members it has.
+    pub members: usize,
+    /// Its topic, if set.
+    pub topic: Option<MessageText>,
+}
+
+/// A room's settings, for MODE and TOPIC queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// The room's name.
+    pub name: RoomName,
+    /// When it was created.
+    pub created: SystemTime,
+    /// Its topic.
+    pub topic: Option<Topic>,
+    /// Its modes.
+    pub modes: RoomModes,
+    /// Its bans.
+    pub bans: Vec<Ban>,
+    /// How many members it has.
+    pub members: usize,
+}
+
+/// A user, for WHOIS, WHO, ISON and USERHOST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// Who.
+    pub profile: Arc<Profile>,
+    /// Their rooms with their standing in each (only rooms the asker may see).
+    pub rooms: Vec<(RoomName, MemberStatus)>,
+    /// Their away message.
+    pub away: Option<MessageText>,
+    /// Whether they are invisible (`+i`).
+    pub is_invisible: bool,
+    /// When they connected.
+    pub signon: SystemTime,
+    /// When they last spoke.
+    pub last_active: SystemTime,
+}
+
+/// A user who left, for WHOWAS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departed {
+    /// Who they were.
+    pub profile: Arc<Profile>,
+    /// When they left.
+    pub at: SystemTime,
+}
+
+/// Counts for LUSERS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Sessions with a nick.
+    pub users: usize,
+    /// Of those, invisible ones.
+    pub invisible: usize,
+    /// Sessions without a nick yet.
+    pub unregistered: usize,
+    /// Rooms.
+    pub rooms: usize,
+    /// The most users at once since start.
+    pub max_users: usize,
+}
+
+impl State {
+    /// The members of a room, sorted by nick key.
+    pub(crate) fn members(&self, room: &RoomName) -> Result<Vec<RoomMember>, Refusal> {
+        let slot = self
+            .rooms
+            .get(room.key())
+            .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
+        Ok(self.room_members(slot))
+    }
+
+    /// The room's member list, sorted by nick key.
+    fn room_members(&self, room: &Room) -> Vec<RoomMember> {
+        let mut members: Vec<RoomMember> = room
+            .members
+            .iter()
+            .filter_map(|(id, status)| {
+                let record = self.sessions.get(id)?;
+                Some(RoomMember {
+                    profile: record.named().cloned()?,
+                    status: *status,
+                    is_away: record.away.is_some(),
+                })
+            })
+            .collect();
+        members.sort_by(|a, b| a.profile.nick.key().cmp(b.profile.nick.key()));
+        members
+    }
+
+    /// A room's name, topic and members, for a join's replies.
+    pub(crate) fn room_view(
+        &self,
+        room: &RoomName,
+    ) -> Option<(RoomName, Option<Topic>, Vec<RoomMember>)> {
+        let slot = self.rooms.get(room.key())?;
+        Some((
+            slot.name.clone(),
+            slot.topic.clone(),
+            self.room_members(slot),
+        ))
+    }
+
+    /// A room's settings.
+    pub(crate) fn room_info(&self, room: &RoomName) -> Result<RoomInfo, Refusal> {
+        let slot = self
+            .rooms
+            .get(room.key())
+            .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
+        Ok(RoomInfo {
+            name: slot.name.clone(),
+            created: slot.created,
+            topic: slot.topic.clone(),
+            modes: slot.modes.clone(),
+            bans: slot.bans.iter().map(|(ban, _)| ban.clone()).collect(),
+            members: slot.members.len(),
+        })
+    }
+
+    /// Whether `session` is a member of `room`.
+    pub(crate) fn is_member(&self, session: SessionId, room: &RoomName) -> bool {
+        self.rooms
+            .get(room.key())
+            .is_some_and(|slot| slot.members.contains_key(&session))
+    }
+
+    /// Every room with its member count and topic, sorted by name key.
+    pub(crate) fn rooms(&self) -> Vec<RoomSummary> {
+        let mut list: Vec<RoomSummary> = self
+            .rooms
+            .values()
+            .map(|room| RoomSummary {
+                name: room.name.clone(),
+                members: room.members.len(),
+                topic: room.topic.as_ref().map(|t| t.text.clone()),
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.key().cmp(b.name.key()));
+        list
+    }
+
+    /// The user holding `nick`, as `asker` may see them: rooms are listed if the user is
+    /// visible or shares them with the asker.
+    pub(crate) fn user_info(&self, asker: SessionId, nick: &Nick) -> Option<UserInfo> {
+        let id = self.nicks.get(nick.key())?;
+        let record = self.sessions.get(id)?;
+        let rooms = record
+            .rooms
+            .iter()
+            .filter_map(|room| {
+                let slot = self.rooms.get(room.key())?;
+                let status = *slot.members.get(id)?;
+                let is_shared = slot.members.contains_key(&asker);
+                (!record.is_invisible || is_shared || asker == *id)
+                    .then(|| (slot.name.clone(), status))
+            })
+            .collect();
+        Some(UserInfo {
+            profile: record.named().cloned()?,
+            rooms,
+            away: record.away.clone(),
+            is_invisible: record.is_invisible,
+            signon: record.signon,
+            last_active: record.last_active,
+        })
+    }
+
+    /// Users whose `nick!user@host` or nick matches `mask` (casefolded glob), as `asker`
+    /// may see them (invisible users only if they share a room), at most `limit`.
+    pub(crate) fn find_users(&self, asker: SessionId, mask: &str, limit: usize) -> Vec<UserInfo> {
+        let folded = teahouse_types::casefold(mask);
+        let asker_rooms: Vec<&str> = self
+            .sessions
+            .get(&asker)
+            .map(|e| e.rooms.iter().map(|r| r.key()).collect())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for (id, record) in &self.sessions {
+            let Some(profile) = record.named() else {
+                continue;
+            };
+            let is_match = teahouse_types::mask_matches(&folded, profile.nick.key())
+                || teahouse_types::mask_matches(
+                    &folded,
+                    &teahouse_types::casefold(&profile.mask()),
+                );
+            if !is_match {
+                continue;
+            }
+            let is_shared = record.rooms.iter().any(|r| asker_rooms.contains(&r.key()));
+            if record.is_invisible && !is_shared && *id != asker {
+                continue;
+            }
+            let rooms = record
+                .rooms
+                .iter()
+                .filter_map(|room| {
+                    let slot = self.rooms.get(room.key())?;
+                    Some((slot.name.clone(), *slot.members.get(id)?))
+                })
+                .collect();
+            out.push(UserInfo {
+                profile: Arc::clone(profile),
+                rooms,
+                away: record.away.clone(),
+                is_invisible: record.is_invisible,
+                signon: record.signon,
+                last_active: record.last_active,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.profile.nick.key().cmp(b.profile.nick.key()));
+        out
+    }
+
+    /// Who last held `nick`, newest first, at most `limit`.
+    pub(crate) fn whowas(&self, nick: &Nick, limit: usize) -> Vec<Departed> {
+        self.whowas
+            .iter()
+            .rev()
+            .filter(|d| d.profile.nick == *nick)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Counts for LUSERS.
+    pub(crate) fn stats(&self) -> Stats {
+        let users = self.nicks.len();
+        Stats {
+            users,
+            invisible: self
+                .sessions
+                .values()
+                .filter(|e| e.nick().is_some() && e.is_invisible)
+                .count(),
+            unregistered: self.sessions.len().saturating_sub(users),
+            rooms: self.rooms.len(),
+            max_users: self.max_users,
+        }
+    }
+
+    /// How many sessions there are.
+    pub(crate) fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The account a session is logged in to.
+    pub(crate) fn account_of(&self, session: SessionId) -> Result<Option<Arc<str>>, Refusal> {
+        Ok(self
+            .sessions
+            .get(&session)
+            .ok_or(Refusal::SessionClosed)?
+            .account()
+            .cloned())
+    }
+
+    /// The host a session connects from.
+    pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {
+        Ok(Arc::clone(
+            self.sessions
+                .get(&session)
+                .ok_or(Refusal::SessionClosed)?
+                .host(),
+        ))
+    }
+
+    /// The session's nick and rooms.
+    pub(crate) fn nick_and_rooms(
+        &self,
+        session: SessionId,
+    ) -> Result<(Nick, Vec<RoomName>), Refusal> {
+        let record = self.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
+        let nick = record.nick().cloned().ok_or(Refusal::NotRegistered)?;
+        Ok((nick, record.rooms.clone()))
+    }
+}

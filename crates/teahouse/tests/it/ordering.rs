@@ -1,0 +1,288 @@
+//! Issue 11: a command's effects come before the reply to any later command, with history
+//! on (every message committed before anyone receives it).
+//!
+//! Each scenario runs with its lines in one write (as pipelining clients and bots send them)
+//! and in separate writes, on SQLite in a data directory of its own (every commit fsynced,
+//! as `serve` runs by default) and on PostgreSQL.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use teahouse_testkit::{TestServer, TextClient};
+
+use crate::pg::PgDatabase;
+
+const S: &str = ":teahouse.local";
+
+/// How a client's lines reach the server.
+#[derive(Debug, Clone, Copy)]
+enum Writes {
+    /// All in one write.
+    One,
+    /// One write per line, sent without waiting for any answer.
+    Each,
+}
+
+impl Writes {
+    /// A name for databases and directories.
+    fn label(self) -> &'static str {
+        match self {
+            Self::One => "one",
+            Self::Each => "each",
+        }
+    }
+}
+
+/// Sends `lines` as `writes` says.
+async fn send_lines(c: &mut TextClient, lines: &[&str], writes: Writes) -> anyhow::Result<()> {
+    match writes {
+        Writes::One => {
+            let joined: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+            c.send_raw(joined.as_bytes()).await
+        }
+        Writes::Each => {
+            for line in lines {
+                c.send(line).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A data directory of its own, removed at the end.
+struct DataDir(std::path::PathBuf);
+
+impl DataDir {
+    fn new(label: &str) -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("teahouse-order-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `test` once per way of writing, on a server with SQLite in a data directory of its
+/// own, then on one with a fresh PostgreSQL database.
+async fn everywhere<F, Fut>(label: &str, test: F) -> anyhow::Result<()>
+where
+    F: Fn(TestServer, Writes) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    for writes in [Writes::One, Writes::Each] {
+        let dir = DataDir::new(&format!("{label}-{}", writes.label()))?;
+        let path = dir.0.clone();
+        let server = TestServer::start_with(move |c| c.store.data_dir = path).await?;
+        test(server, writes)
+            .await
+            .with_context(|| format!("on SQLite, {writes:?} write(s)"))?;
+    }
+    for writes in [Writes::One, Writes::Each] {
+        let db = PgDatabase::create(&format!("{label}_{}", writes.label())).await?;
+        let url = db.url.clone();
+        let server = TestServer::start_with(move |c| c.store.database_url = Some(url)).await?;
+        let result = test(server, writes)
+            .await
+            .with_context(|| format!("on PostgreSQL, {writes:?} write(s)"));
+        db.drop_it().await?;
+        result?;
+    }
+    Ok(())
+}
+
+/// Registers `nick` with the capabilities `caps` (none: plain registration).
+async fn reg(server: &TestServer, nick: &str, caps: &str) -> anyhow::Result<TextClient> {
+    if caps.is_empty() {
+        return server.irc_login(nick).await;
+    }
+    let mut c = server.irc().await?;
+    c.send(&format!("CAP REQ :{caps}")).await?;
+    c.send(&format!("NICK {nick}")).await?;
+    c.send(&format!("USER {nick} 0 * :{nick}")).await?;
+    c.expect(&format!("{S} CAP * ACK :{caps}")).await?;
+    c.send("CAP END").await?;
+    c.expect_eventually_prefix(&format!("{S} 422 {nick} "))
+        .await?;
+    Ok(c)
+}
+
+/// Joins `chan` and reads through the end of NAMES.
+async fn join(c: &mut TextClient, nick: &str, chan: &str) -> anyhow::Result<()> {
+    c.send(&format!("JOIN {chan}")).await?;
+    c.expect_eventually_prefix(&format!("{S} 366 {nick} {chan} "))
+        .await?;
+    Ok(())
+}
+
+/// The line without its tags section.
+fn untag(line: &str) -> &str {
+    match line.strip_prefix('@') {
+        Some(rest) => rest.split_once(' ').map_or("", |(_, l)| l),
+        None => line,
+    }
+}
+
+/// The next line, tags removed, must be `expected`.
+async fn expect_untagged(c: &mut TextClient, expected: &str) -> anyhow::Result<()> {
+    let line = c.line().await?;
+    anyhow::ensure!(
+        untag(&line) == expected,
+        "expected {expected:?}, got {line:?}"
+    );
+    Ok(())
+}
+
+/// alice and bob (no capabilities) in `#c`; alice's capabilities are `caps`. Both have
+/// read everything up to now.
+async fn two_in_a_room(
+    server: &TestServer,
+    caps: &str,
+) -> anyhow::Result<(TextClient, TextClient)> {
+    let mut alice = reg(server, "alice", caps).await?;
+    let mut bob = reg(server, "bob", "").await?;
+    join(&mut alice, "alice", "#c").await?;
+    join(&mut bob, "bob", "#c").await?;
+    expect_untagged(&mut alice, ":bob!~bob@127.0.0.1 JOIN #c").await?;
+    Ok((alice, bob))
+}
+
+/// Bob, once alice has her PONG, sends `PING y`: everything alice's earlier lines did must
+/// reach him first.
+async fn bob_sees_then_pong(bob: &mut TextClient, before: &[&str]) -> anyhow::Result<()> {
+    bob.send("PING y").await?;
+    for line in before {
+        bob.expect(line).await?;
+    }
+    bob.expect(&format!("{S} PONG teahouse.local :y")).await
+}
+
+#[tokio::test]
+async fn issue_11_a_room_message_reaches_others_before_the_senders_next_reply() -> anyhow::Result<()>
+{
+    everywhere("room", |server, writes| async move {
+        let (mut alice, mut bob) = two_in_a_room(&server, "").await?;
+        send_lines(&mut alice, &["PRIVMSG #c :hi", "PING x"], writes).await?;
+        alice.expect(&format!("{S} PONG teahouse.local :x")).await?;
+        bob_sees_then_pong(&mut bob, &[":alice!~alice@127.0.0.1 PRIVMSG #c :hi"]).await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn issue_11_a_direct_message_reaches_its_recipient_before_the_senders_next_reply()
+-> anyhow::Result<()> {
+    everywhere("direct", |server, writes| async move {
+        let mut alice = reg(&server, "alice", "").await?;
+        let mut bob = reg(&server, "bob", "").await?;
+        send_lines(&mut alice, &["PRIVMSG bob :hi", "PING x"], writes).await?;
+        alice.expect(&format!("{S} PONG teahouse.local :x")).await?;
+        bob_sees_then_pong(&mut bob, &[":alice!~alice@127.0.0.1 PRIVMSG bob :hi"]).await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn issue_11_the_echo_comes_before_the_reply_to_the_next_line() -> anyhow::Result<()> {
+    everywhere("echo", |server, writes| async move {
+        let (mut alice, mut bob) = two_in_a_room(&server, "echo-message").await?;
+        send_lines(
+            &mut alice,
+            &["PRIVMSG #c :hi", "PRIVMSG bob :psst", "PING x"],
+            writes,
+        )
+        .await?;
+        alice
+            .expect(":alice!~alice@127.0.0.1 PRIVMSG #c :hi")
+            .await?;
+        alice
+            .expect(":alice!~alice@127.0.0.1 PRIVMSG bob :psst")
+            .await?;
+        alice.expect(&format!("{S} PONG teahouse.local :x")).await?;
+        bob_sees_then_pong(
+            &mut bob,
+            &[
+                ":alice!~alice@127.0.0.1 PRIVMSG #c :hi",
+                ":alice!~alice@127.0.0.1 PRIVMSG bob :psst",
+            ],
+        )
+        .await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn issue_11_a_part_right_after_a_message_comes_after_it_everywhere() -> anyhow::Result<()> {
+    everywhere("part", |server, writes| async move {
+        let (mut alice, mut bob) = two_in_a_room(&server, "echo-message").await?;
+        send_lines(
+            &mut alice,
+            &[
+                "PRIVMSG #c :hi",
+                "PART #c :bye",
+                "PRIVMSG #c :again",
+                "PING x",
+            ],
+            writes,
+        )
+        .await?;
+        alice
+            .expect(":alice!~alice@127.0.0.1 PRIVMSG #c :hi")
+            .await?;
+        alice.expect(":alice!~alice@127.0.0.1 PART #c :bye").await?;
+        // +n: no longer a member, so the room refuses her next message, after the part.
+        alice.expect_prefix(&format!("{S} 404 alice #c ")).await?;
+        alice.expect(&format!("{S} PONG teahouse.local :x")).await?;
+        bob_sees_then_pong(
+            &mut bob,
+            &[
+                ":alice!~alice@127.0.0.1 PRIVMSG #c :hi",
+                ":alice!~alice@127.0.0.1 PART #c :bye",
+            ],
+        )
+        .await?;
+        bob.send("NAMES #c").await?;
+        bob.expect(&format!("{S} 353 bob = #c :bob")).await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn issue_11_history_asked_for_after_the_senders_reply_holds_the_message() -> anyhow::Result<()>
+{
+    everywhere("history", |server, writes| async move {
+        let (mut alice, mut bob) = two_in_a_room(&server, "").await?;
+        let mut carol = reg(
+            &server,
+            "carol",
+            "batch server-time message-tags draft/chathistory",
+        )
+        .await?;
+        join(&mut carol, "carol", "#c").await?;
+        expect_untagged(&mut alice, ":carol!~carol@127.0.0.1 JOIN #c").await?;
+        expect_untagged(&mut bob, ":carol!~carol@127.0.0.1 JOIN #c").await?;
+        send_lines(&mut alice, &["PRIVMSG #c :hi", "PING x"], writes).await?;
+        alice.expect(&format!("{S} PONG teahouse.local :x")).await?;
+        carol.send("CHATHISTORY LATEST #c * 10").await?;
+        expect_untagged(&mut carol, ":alice!~alice@127.0.0.1 PRIVMSG #c :hi").await?;
+        let open = carol.line().await?;
+        anyhow::ensure!(
+            untag(&open).contains(" BATCH +") && open.ends_with(" chathistory #c"),
+            "expected a chathistory batch, got {open:?}"
+        );
+        expect_untagged(&mut carol, ":alice!~alice@127.0.0.1 PRIVMSG #c :hi").await?;
+        let close = carol.line().await?;
+        anyhow::ensure!(
+            close.contains(" BATCH -"),
+            "expected the batch's end, got {close:?}"
+        );
+        Ok(())
+    })
+    .await
+}

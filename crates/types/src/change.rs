@@ -1,0 +1,447 @@
+//! [`Change`]: every change of the hub's chat state, recorded completely.
+//!
+//! The hub's state is written only by applying a `Change`. A command is decided against the
+//! state (is the nick free, may this member speak?) into one `Change`, or refused; applying
+//! it needs nothing but the state and the change itself: every id, every time and every
+//! target session is in it. So the changes one node applies, applied in the same order to
+//! an empty state elsewhere, build the same state there, which is how nodes will share
+//! rooms. Changes are serializable; [`Versioned`] carries one with the version of this
+//! catalogue it was written in.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{LeaveReason, MessageKind};
+use crate::id::{MessageId, SessionId};
+use crate::mode::{MemberStatus, ModeChange};
+use crate::nick::Nick;
+use crate::room::RoomName;
+use crate::text::MessageText;
+
+/// A room's topic, with who set it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    /// The text.
+    pub text: MessageText,
+    /// Who set it (`nick!user@host`).
+    pub set_by: Arc<str>,
+    /// When.
+    pub set_at: SystemTime,
+}
+
+/// A ban mask, with who set it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The mask as given (`nick!user@host` with `*` and `?`).
+    pub mask: Arc<str>,
+    /// Who set it (their nick).
+    pub set_by: Arc<str>,
+    /// When.
+    pub set_at: SystemTime,
+}
+
+/// Where a message goes, as decided: a room, or one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageTo {
+    /// Every member of the room but the sender.
+    Room(RoomName),
+    /// One session, with the nick it had when the message was sent.
+    Session {
+        /// The recipient.
+        session: SessionId,
+        /// Its nick then.
+        nick: Nick,
+    },
+}
+
+/// One effective change of a room's modes, as it is announced; a member's status change
+/// names the member's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeEdit {
+    /// The change, as announced to the room.
+    pub change: ModeChange,
+    /// For `+o`/`-o`/`+v`/`-v`: the member whose status changes.
+    pub member: Option<SessionId>,
+}
+
+/// Every way the hub's state changes. Applying one to a state needs nothing else.
+///
+/// Variants are only ever added (a node of an older version refuses what it does not know,
+/// rather than misreading it); [`Change::VERSION`] counts additions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// A connection became a session: no nick yet, in no room.
+    SessionStarted {
+        /// The new session.
+        session: SessionId,
+        /// The host shown for it (its address).
+        host: Arc<str>,
+        /// Its user name until it gives one.
+        user: Arc<str>,
+        /// Its real name until it gives one.
+        realname: Arc<str>,
+        /// When it connected.
+        at: SystemTime,
+    },
+    /// Before its nick, the session gave its user name and real name (IRC `USER`).
+    UserSet {
+        /// The session.
+        session: SessionId,
+        /// The user name.
+        user: Arc<str>,
+        /// The real name.
+        realname: Arc<str>,
+    },
+    /// The session took a nick: its first, or a new one (a rename).
+    NickSet {
+        /// The session.
+        session: SessionId,
+        /// The nick.
+        nick: Nick,
+    },
+    /// A named session changed its real name (IRC `SETNAME`).
+    RealnameSet {
+        /// The session.
+        session: SessionId,
+        /// The new real name.
+        realname: Arc<str>,
+    },
+    /// The session became invisible (user mode `+i`) or visible.
+    InvisibleSet {
+        /// The session.
+        session: SessionId,
+        /// Whether it is invisible now.
+        is_invisible: bool,
+    },
+    /// The session went away with a message, or came back (`None`).
+    AwaySet {
+        /// The session.
+        session: SessionId,
+        /// The away message.
+        away: Option<MessageText>,
+    },
+    /// The session logged in to an account, or out (`None`).
+    AccountSet {
+        /// The session.
+        session: SessionId,
+        /// The account's name, as registered.
+        account: Option<Arc<str>>,
+    },
+    /// An account was registered: its nick is protected from now on.
+    AccountRegistered {
+        /// The account's casefolded name.
+        key: Arc<str>,
+    },
+    /// An account was deleted: its nick is free for anyone.
+    AccountDropped {
+        /// The account's casefolded name.
+        key: Arc<str>,
+    },
+    /// The session entered a room, with this status; `created` if the room did not exist
+    /// (it is created then, with the default modes).
+    Joined {
+        /// The session.
+        session: SessionId,
+        /// The room, spelled as it is (or will be, for a new room).
+        room: RoomName,
+        /// Its status there.
+        status: MemberStatus,
+        /// When the room was created, if this join creates it.
+        created: Option<SystemTime>,
+    },
+    /// The session left a room; an emptied room is deleted.
+    Parted {
+        /// The session.
+        session: SessionId,
+        /// The room.
+        room: RoomName,
+        /// Its parting message.
+        message: Option<MessageText>,
+    },
+    /// An operator removed a member from a room; an emptied room is deleted.
+    Kicked {
+        /// The operator.
+        by: SessionId,
+        /// The room.
+        room: RoomName,
+        /// The member removed.
+        target: SessionId,
+        /// The reason given.
+        reason: Option<MessageText>,
+    },
+    /// A member invited a session to a room: it may join past `+i`, `+k`, `+l` and bans once.
+    Invited {
+        /// Who invited.
+        by: SessionId,
+        /// The room.
+        room: RoomName,
+        /// Who is invited.
+        target: SessionId,
+    },
+    /// A member set a room's topic, or cleared it (`None`).
+    TopicSet {
+        /// Who.
+        by: SessionId,
+        /// The room.
+        room: RoomName,
+        /// The topic.
+        topic: Option<Topic>,
+    },
+    /// An operator changed a room's modes; each edit is effective (none is a no-op).
+    ModesChanged {
+        /// The operator.
+        by: SessionId,
+        /// The room.
+        room: RoomName,
+        /// What changed, in order.
+        edits: Vec<ModeEdit>,
+        /// When (the time of any ban it sets).
+        at: SystemTime,
+    },
+    /// A session sent a message (to a room, or to one session).
+    Message {
+        /// Its id.
+        id: MessageId,
+        /// The sender.
+        from: SessionId,
+        /// Where it goes.
+        to: MessageTo,
+        /// Plain, action or notice.
+        kind: MessageKind,
+        /// The text.
+        text: MessageText,
+        /// Client-only tags sent with it (IRCv3 `+key=value` pairs, escaped, `;`-joined).
+        client_tags: Option<Arc<str>>,
+        /// When the hub accepted it.
+        at: SystemTime,
+    },
+    /// A session sent client-only tags without a message (IRC `TAGMSG`).
+    Tags {
+        /// Its id (shared with messages).
+        id: MessageId,
+        /// The sender.
+        from: SessionId,
+        /// Where they go.
+        to: MessageTo,
+        /// The tags.
+        client_tags: Arc<str>,
+        /// When the hub accepted them.
+        at: SystemTime,
+    },
+    /// The session left the server: out of its rooms, its nick free.
+    SessionEnded {
+        /// The session.
+        session: SessionId,
+        /// Why (shown to those who shared a room with it).
+        reason: LeaveReason,
+        /// Set when someone else ended it (IRC: NickServ `GHOST`): what its connection is
+        /// told before it is closed.
+        disconnect: Option<Arc<str>>,
+        /// When.
+        at: SystemTime,
+    },
+}
+
+impl Change {
+    /// The version of this catalogue: one more with every variant or field added.
+    pub const VERSION: u16 = 1;
+}
+
+/// A change with the version of the catalogue it was written in, as it is stored or sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versioned {
+    /// [`Change::VERSION`] of the writer.
+    pub version: u16,
+    /// The change.
+    pub change: Change,
+}
+
+/// A change written by a newer version of the catalogue than this one reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "change of catalogue version {found}; this build reads up to {}",
+    Change::VERSION
+)]
+pub struct NewerVersion {
+    /// The version it was written in.
+    pub found: u16,
+}
+
+impl Versioned {
+    /// Wraps a change in the current version.
+    pub fn new(change: Change) -> Self {
+        Self {
+            version: Change::VERSION,
+            change,
+        }
+    }
+
+    /// The change, if this build knows its version.
+    ///
+    /// # Errors
+    /// [`NewerVersion`] for a change of a later catalogue.
+    pub fn into_change(self) -> Result<Change, NewerVersion> {
+        if self.version > Change::VERSION {
+            return Err(NewerVersion {
+                found: self.version,
+            });
+        }
+        Ok(self.change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::id::NodeId;
+    use crate::mode::RoomMode;
+
+    #[test]
+    fn every_kind_of_change_round_trips_through_serde() {
+        let node = NodeId::new(2).unwrap();
+        let (a, b) = (SessionId::new(node, 1), SessionId::new(node, 2));
+        let at = UNIX_EPOCH + Duration::from_millis(1_764_000_000_123);
+        let nick = Nick::parse("Zoë").unwrap();
+        let room = RoomName::parse("Tea").unwrap();
+        let text = MessageText::parse("hi there").unwrap();
+        let changes = vec![
+            Change::SessionStarted {
+                session: a,
+                host: "127.0.0.1".into(),
+                user: "*".into(),
+                realname: "".into(),
+                at,
+            },
+            Change::UserSet {
+                session: a,
+                user: "~z".into(),
+                realname: "Zoë Z".into(),
+            },
+            Change::NickSet {
+                session: a,
+                nick: nick.clone(),
+            },
+            Change::RealnameSet {
+                session: a,
+                realname: "Z".into(),
+            },
+            Change::InvisibleSet {
+                session: a,
+                is_invisible: true,
+            },
+            Change::AwaySet {
+                session: a,
+                away: Some(text.clone()),
+            },
+            Change::AccountSet {
+                session: a,
+                account: Some("Zoë".into()),
+            },
+            Change::AccountRegistered { key: "zoë".into() },
+            Change::AccountDropped { key: "zoë".into() },
+            Change::Joined {
+                session: a,
+                room: room.clone(),
+                status: MemberStatus {
+                    is_operator: true,
+                    is_voiced: false,
+                },
+                created: Some(at),
+            },
+            Change::Parted {
+                session: a,
+                room: room.clone(),
+                message: None,
+            },
+            Change::Kicked {
+                by: a,
+                room: room.clone(),
+                target: b,
+                reason: Some(text.clone()),
+            },
+            Change::Invited {
+                by: a,
+                room: room.clone(),
+                target: b,
+            },
+            Change::TopicSet {
+                by: a,
+                room: room.clone(),
+                topic: Some(Topic {
+                    text: text.clone(),
+                    set_by: "Zoë!~z@127.0.0.1".into(),
+                    set_at: at,
+                }),
+            },
+            Change::ModesChanged {
+                by: a,
+                room: room.clone(),
+                edits: vec![
+                    ModeEdit {
+                        change: ModeChange {
+                            is_set: true,
+                            mode: RoomMode::Ban("*!*@evil".into()),
+                        },
+                        member: None,
+                    },
+                    ModeEdit {
+                        change: ModeChange {
+                            is_set: true,
+                            mode: RoomMode::Voice(Nick::parse("bob").unwrap()),
+                        },
+                        member: Some(b),
+                    },
+                ],
+                at,
+            },
+            Change::Message {
+                id: MessageId::new(1_764_000_000_123, node, 5),
+                from: a,
+                to: MessageTo::Session {
+                    session: b,
+                    nick: Nick::parse("bob").unwrap(),
+                },
+                kind: MessageKind::Action,
+                text: text.clone(),
+                client_tags: Some("+draft/reply=1".into()),
+                at,
+            },
+            Change::Tags {
+                id: MessageId::new(1_764_000_000_123, node, 6),
+                from: a,
+                to: MessageTo::Room(room.clone()),
+                client_tags: "+typing=active".into(),
+                at,
+            },
+            Change::SessionEnded {
+                session: b,
+                reason: LeaveReason::Requested(Some(text)),
+                disconnect: Some("GHOST command used by Zoë".into()),
+                at,
+            },
+        ];
+        for change in changes {
+            let json = serde_json::to_string(&Versioned::new(change.clone())).unwrap();
+            let back: Versioned = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.into_change(), Ok(change), "{json}");
+        }
+    }
+
+    #[test]
+    fn a_change_of_a_newer_catalogue_is_refused() {
+        let newer = Versioned {
+            version: Change::VERSION + 1,
+            change: Change::AccountDropped { key: "x".into() },
+        };
+        assert_eq!(
+            newer.into_change(),
+            Err(NewerVersion {
+                found: Change::VERSION + 1
+            })
+        );
+    }
+}

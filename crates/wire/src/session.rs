@@ -1,0 +1,282 @@
+//! The session driver: the one loop every face's connection runs, whatever its protocol.
+//!
+//! A face plugs in a [`Handler`] (its session: what a line does, what it waits for, when it
+//! must act on its own) and [`drive`] does the rest, the same for every face: it writes
+//! what the outbox holds, runs the operation the session waits for, reads and frames input,
+//! keeps one timer for the session's deadlines and for the close grace, yields after a
+//! burst, and at the end leaves, says a last word to a client that stopped reading, and
+//! shuts the connection down. It is generic over the byte stream, so TLS and WebSocket
+//! connections run the same loop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use teahouse_types::LeaveReason;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, sleep_until};
+use tracing::debug;
+
+use crate::conn::{ReadPacer, poll_read_some, poll_write_step};
+use crate::outbox::Outbox;
+use crate::text::{Frame, LineDecoder};
+
+/// Connection settings every face shares (the server's `[connection]` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The most bytes queued for one connection; a client that falls this far behind is
+    /// disconnected ("send queue exceeded") and its rooms are told it left.
+    pub sendq_bytes: usize,
+    /// How long a closing connection gets to take its last lines (goodbye, shutdown notice).
+    pub close_grace: Duration,
+    /// TCP keepalive idle time: a peer that vanished without a FIN or RST (half-open) is
+    /// detected about this long plus three probe intervals after its last packet, and
+    /// announced as gone. Set on the socket by the accept loop.
+    pub keepalive: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            sendq_bytes: 256 * 1024,
+            close_grace: Duration::from_secs(2),
+            keepalive: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A session's input: the framing decoder over what has been read and not yet run.
+pub struct Input<'a> {
+    decoder: &'a mut LineDecoder,
+    rbuf: &'a mut BytesMut,
+    is_eof: bool,
+}
+
+impl Input<'_> {
+    /// The next frame, if a whole one is there (at end of stream, the last line without its
+    /// line ending too); consumes it.
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        if self.is_eof {
+            self.decoder.decode_eof(self.rbuf)
+        } else {
+            self.decoder.decode(self.rbuf)
+        }
+    }
+
+    /// Whether a whole frame is there to take (or anything at all, at end of stream). A line
+    /// over the limit counts too, so that its error reply is not held back.
+    pub fn has_frame(&self) -> bool {
+        (self.is_eof && !self.rbuf.is_empty())
+            || self.rbuf.contains(&b'\n')
+            || self.rbuf.len() > self.decoder.max_line_bytes()
+    }
+
+    /// Bytes read and not yet run.
+    pub fn buffered(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// Whether the client has closed its sending side.
+    pub fn is_eof(&self) -> bool {
+        self.is_eof
+    }
+}
+
+/// What a face's session does with its connection; [`drive`] calls it.
+///
+/// Every method runs on the session's own task and must not block. A handler that wants the
+/// session to end sets that aside for [`Handler::take_close`] rather than ending it itself.
+pub trait Handler: Send {
+    /// The outbox this connection's writer drains.
+    fn outbox(&self) -> &Arc<Outbox>;
+
+    /// Runs the frames `input` holds, as far as the session can now: it stops when it must
+    /// wait ([`Handler::poll_wait`]), is slowed (flood control), or closes.
+    fn on_input(&mut self, input: &mut Input<'_>);
+
+    /// Polls the operation the session waits for (an account check, a claim across nodes);
+    /// `Ready` once it is done and its continuation has run. `Pending` when nothing waits.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Whether an operation is pending: input is not read meanwhile (output goes on).
+    fn is_waiting(&self) -> bool;
+
+    /// Whether to read more input now that `buffered` bytes wait to be run (flood control
+    /// stops reading a slowed client).
+    fn wants_input(&self, buffered: usize) -> bool {
+        let _ = buffered;
+        true
+    }
+
+    /// When the session must next act on its own (a login deadline, a ping), if ever.
+    fn deadline(&self) -> Option<Instant>;
+
+    /// The deadline has come; `input` holds what was read and not yet run.
+    fn on_deadline(&mut self, now: Instant, input: &mut Input<'_>);
+
+    /// The reason to end the session, if something asked for it since the last call.
+    fn take_close(&mut self) -> Option<LeaveReason>;
+
+    /// Leaves the hub with `reason` (others are told) and closes the outbox after what is
+    /// queued. Called whatever ends the session, perhaps again at the very end: only the
+    /// first call counts.
+    fn leave(&mut self, reason: LeaveReason);
+
+    /// The last line for a client cut off because it stopped reading (sent once, best
+    /// effort, never waited for).
+    fn overflow_line(&self) -> Bytes;
+
+    /// How long a closing connection gets to take its last lines.
+    fn close_grace(&self) -> Duration;
+}
+
+/// What woke the session.
+enum Wake {
+    Written(Result<(), crate::conn::WriteEnd>),
+    Waited,
+    Read(std::io::Result<usize>),
+    Timer,
+}
+
+/// Runs one connection to its end: `session` is the face's handler, `stream` the
+/// connection, lines up to `max_line_bytes` long (longer input is discarded up to its end
+/// and reported as [`Frame::TooLong`]), and `keep` (a connection permit) is held until the
+/// end.
+///
+/// An `async` block rather than an `async fn`: an `async fn` copies its arguments into
+/// locals of its own, so the session state would take its room twice in every task. The
+/// loop polls its steps in order (write, wait, read, timer) from one poll function over the
+/// whole stream, so it needs no split halves and holds no step future of its own.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store the session twice in every task"
+)]
+pub fn drive<H, S, K>(
+    mut session: H,
+    mut stream: S,
+    max_line_bytes: usize,
+    keep: K,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    H: Handler + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    K: Send + 'static,
+{
+    // Made here, outside the future: what the future is built from keeps a slot of its own
+    // for the whole session.
+    let mut decoder = LineDecoder::new(max_line_bytes);
+    async move {
+        debug!("session started");
+        let outbox = Arc::clone(session.outbox());
+        let mut rbuf = BytesMut::new();
+        let mut wbatch: Vec<Bytes> = Vec::new();
+        let mut close_at: Option<Instant> = None;
+        let mut pacer = ReadPacer::default();
+        // Long-lived, so a wake-up re-registers nothing: one timer, only moved when its
+        // deadline changes. (Shutdown arrives as a hub event on the outbox, not a watch.)
+        let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+        let timer = sleep_until(session.deadline().unwrap_or_else(far));
+        tokio::pin!(timer);
+        let end = loop {
+            let has_deadline = match close_at.or_else(|| session.deadline()) {
+                Some(at) => {
+                    if at != timer.deadline() || timer.is_elapsed() {
+                        timer.as_mut().reset(at);
+                    }
+                    true
+                }
+                None => false,
+            };
+            let is_closing = close_at.is_some();
+            let is_reading =
+                !is_closing && !session.is_waiting() && session.wants_input(rbuf.len());
+            let wake = {
+                let (io, handler, read_into) = (&mut stream, &mut session, &mut rbuf);
+                let (sleep, queue, batch) = (&mut timer, &*outbox, &mut wbatch);
+                // One poll function over every step, in order: what it keeps across the
+                // wait is these references, not a future per step.
+                std::future::poll_fn(move |cx| {
+                    if let Poll::Ready(written) = poll_write_step(io, cx, queue, batch) {
+                        return Poll::Ready(Wake::Written(written));
+                    }
+                    if !is_closing && handler.poll_wait(cx).is_ready() {
+                        return Poll::Ready(Wake::Waited);
+                    }
+                    if is_reading && let Poll::Ready(read) = poll_read_some(io, cx, read_into) {
+                        return Poll::Ready(Wake::Read(read));
+                    }
+                    if has_deadline && sleep.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Timer);
+                    }
+                    Poll::Pending
+                })
+                .await
+            };
+            let mut input = Input {
+                decoder: &mut decoder,
+                rbuf: &mut rbuf,
+                is_eof: false,
+            };
+            let mut should_yield = false;
+            match wake {
+                Wake::Written(Ok(())) => continue,
+                Wake::Written(Err(end)) => {
+                    debug!(?end, "writing ended");
+                    break end.leave_reason();
+                }
+                // The lines that arrived meanwhile are next, in order.
+                Wake::Waited => session.on_input(&mut input),
+                Wake::Read(Err(error)) => {
+                    debug!(%error, "read failed");
+                    break Some(LeaveReason::ConnectionLost);
+                }
+                Wake::Read(Ok(read_bytes)) => {
+                    input.is_eof = read_bytes == 0;
+                    session.on_input(&mut input);
+                    if input.is_eof {
+                        // Nobody is left to read for, or to wait for.
+                        let reason = session.take_close().unwrap_or(LeaveReason::ConnectionLost);
+                        session.leave(reason);
+                        close_at = Some(Instant::now() + session.close_grace());
+                    }
+                    should_yield = pacer.after_read(&mut rbuf, read_bytes);
+                }
+                Wake::Timer => {
+                    let now = Instant::now();
+                    if close_at.is_some_and(|at| now >= at) {
+                        debug!("closing connection did not take its last lines in time");
+                        break None;
+                    }
+                    if !is_closing {
+                        session.on_deadline(now, &mut input);
+                    }
+                }
+            }
+            if close_at.is_none()
+                && let Some(reason) = session.take_close()
+            {
+                session.leave(reason);
+                close_at = Some(Instant::now() + session.close_grace());
+            }
+            if should_yield {
+                tokio::task::yield_now().await;
+            }
+        };
+        if end == Some(LeaveReason::SendQueueExceeded) {
+            // The client is not reading: one best-effort line, never waited for.
+            let line = session.overflow_line();
+            let _ = std::future::poll_fn(|cx| {
+                Poll::Ready(std::pin::Pin::new(&mut stream).poll_write(cx, &line))
+            })
+            .await;
+        }
+        if let Some(reason) = end {
+            session.leave(reason);
+        }
+        let _ = stream.shutdown().await;
+        debug!("session ended");
+        drop(keep);
+    }
+}
