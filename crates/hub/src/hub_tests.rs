@@ -684,3 +684,228 @@ async fn stored_messages_reach_everyone_in_order_in_runs_of_mixed_senders() {
     assert_eq!(said(&rc), ["a0", "b0", "a1", "b1", "a2", "b2", "b3", "a3"]);
     assert_eq!(said(&rd), ["b3", "a3"]);
 }
+
+/// Claims as a cluster would answer them: later (a future, not at once), refusing the
+/// names in `taken`, and keeping what it granted until it is given back.
+#[derive(Default)]
+struct Cluster {
+    taken: Vec<teahouse_cluster::Claim>,
+    held: Mutex<Vec<(teahouse_cluster::Claim, SessionId)>>,
+}
+
+impl teahouse_cluster::Claims for Cluster {
+    fn claim(
+        &self,
+        claim: &teahouse_cluster::Claim,
+        owner: SessionId,
+    ) -> teahouse_cluster::Claiming {
+        let mut held = self.held.lock().unwrap();
+        let granted =
+            !self.taken.contains(claim) && held.iter().all(|(c, o)| c != claim || *o == owner);
+        if granted && !held.contains(&(claim.clone(), owner)) {
+            held.push((claim.clone(), owner));
+        }
+        let answer = if granted {
+            Ok(())
+        } else {
+            Err(teahouse_cluster::Taken)
+        };
+        teahouse_cluster::Claiming::Later(Box::pin(async move {
+            tokio::task::yield_now().await;
+            answer
+        }))
+    }
+
+    fn release(&self, claim: &teahouse_cluster::Claim, owner: SessionId) {
+        self.held
+            .lock()
+            .unwrap()
+            .retain(|(c, o)| !(c == claim && *o == owner));
+    }
+}
+
+impl Cluster {
+    fn holds(&self) -> Vec<teahouse_cluster::Claim> {
+        let mut held: Vec<_> = self
+            .held
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect();
+        held.sort_by_key(|c| format!("{c:?}"));
+        held
+    }
+}
+
+fn nick_claim(s: &str) -> teahouse_cluster::Claim {
+    teahouse_cluster::Claim::Nick(s.into())
+}
+
+fn room_claim(s: &str) -> teahouse_cluster::Claim {
+    teahouse_cluster::Claim::Room(s.into())
+}
+
+/// A nick another node holds is refused as in use, and nothing is left claimed; a rename
+/// gives the old nick back, a case change claims nothing new, and leaving gives back the
+/// nick and the rooms it emptied.
+#[tokio::test]
+async fn nicks_and_rooms_are_claimed_across_nodes_and_given_back() {
+    let cluster = Arc::new(Cluster {
+        taken: vec![nick_claim("bob"), room_claim("busy")],
+        ..Cluster::default()
+    });
+    let hub = Hub::build(HubConfig::default(), None, None, None, cluster.clone());
+    let a = hub.attach(Arc::new(Recorder::default()), origin());
+    assert_eq!(
+        hub.set_nick(a.id(), nick("Bob")).await,
+        Err(Refusal::NickInUse(nick("bob")))
+    );
+    assert!(cluster.holds().is_empty());
+    assert_eq!(
+        hub.set_nick(a.id(), nick("alice")).await,
+        Ok(NickOutcome::Registered(nick("alice")))
+    );
+    assert_eq!(cluster.holds(), [nick_claim("alice")]);
+    hub.set_nick(a.id(), nick("Alice")).await.unwrap();
+    hub.set_nick(a.id(), nick("alicia")).await.unwrap();
+    assert_eq!(cluster.holds(), [nick_claim("alicia")]);
+    // The founder of a new room is its operator once the cluster agrees; a room another
+    // node founded (here: claimed elsewhere) is joined without operator status.
+    let outcome = hub.join(a.id(), room("tea"), None).await.unwrap();
+    assert!(outcome.is_new && outcome.members[0].status.is_operator);
+    let outcome = hub.join(a.id(), room("busy"), None).await.unwrap();
+    assert!(!outcome.members[0].status.is_operator);
+    assert_eq!(cluster.holds(), [nick_claim("alicia"), room_claim("tea")]);
+    a.quit(LeaveReason::Requested(None));
+    assert!(cluster.holds().is_empty(), "{:?}", cluster.holds());
+}
+
+/// A session's own copy of its command's effect comes before the command's replies, and
+/// a reply to a later command waits until the earlier command's effects have reached
+/// everyone: here, a join behind a message that is not stored yet.
+#[tokio::test]
+async fn own_copies_come_in_place_and_later_replies_wait_for_earlier_effects() {
+    let store = teahouse_store::Store::open(&teahouse_store::Location::Memory)
+        .await
+        .unwrap();
+    let setup = StoreSetup {
+        store,
+        accounts: crate::AccountConfig::default(),
+        registered: Vec::new(),
+        history: Some(crate::HistoryConfig::default()),
+        last_message_id: None,
+    };
+    let (hub, writer) = Hub::with_store(HubConfig::default(), setup).unwrap();
+    let outbox = Arc::new(held::Queue::default());
+    let a = hub.attach(outbox.clone(), origin());
+    let (_b, rb) = user(&hub, "bob");
+    outbox.begin_command();
+    now(hub.set_nick(a.id(), nick("alice"))).unwrap();
+    now(hub.join(a.id(), room("lobby"), None)).unwrap();
+    outbox.reply("names");
+    // The join was the command's own: its replies did not wait for it.
+    assert_eq!(outbox.seen(), ["joined lobby", "names"]);
+    outbox.begin_command();
+    hub.say(
+        a.id(),
+        SayTarget::Room(room("lobby")),
+        MessageKind::Normal,
+        text("hi"),
+        None,
+    )
+    .unwrap();
+    outbox.begin_command();
+    outbox.reply("pong");
+    assert_eq!(outbox.seen(), ["joined lobby", "names"], "a reply overtook");
+    rb.take();
+    writer.unwrap().run(std::future::ready(())).await;
+    // Bob hears of alice's join, then of her message, both from the journal, before her
+    // reply to the command after them goes.
+    assert!(matches!(
+        &rb.take()[..],
+        [EventKind::Joined { .. }, EventKind::Message { .. }]
+    ));
+    assert_eq!(outbox.seen(), ["joined lobby", "names", "pong"]);
+}
+
+/// A stand-in for a face's outbox: what it has queued for its client, with replies held
+/// behind the session's effects as the wire's outbox holds them.
+mod held {
+    use super::*;
+
+    #[derive(Default)]
+    pub(super) struct Queue {
+        state: Mutex<QueueState>,
+    }
+
+    #[derive(Default)]
+    struct QueueState {
+        seen: Vec<String>,
+        issued: u32,
+        released: u32,
+        barrier: u32,
+        waiting: Vec<(u32, String)>,
+    }
+
+    impl Queue {
+        pub(super) fn begin_command(&self) {
+            let mut state = self.state.lock().unwrap();
+            state.barrier = state.issued;
+        }
+
+        pub(super) fn reply(&self, line: &str) {
+            self.push(line.to_owned(), None);
+        }
+
+        pub(super) fn seen(&self) -> Vec<String> {
+            self.state.lock().unwrap().seen.clone()
+        }
+
+        fn push(&self, line: String, after: Option<u32>) {
+            let mut state = self.state.lock().unwrap();
+            let after = after.unwrap_or(state.barrier);
+            if state.released >= after {
+                state.seen.push(line);
+            } else {
+                state.waiting.push((after, line));
+            }
+        }
+    }
+
+    fn line(event: &HubEvent) -> String {
+        match &event.kind {
+            EventKind::Joined { room, .. } => format!("joined {room}"),
+            other => format!("{other:?}"),
+        }
+    }
+
+    impl EventSink for Queue {
+        fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow> {
+            self.state.lock().unwrap().seen.push(line(event));
+            Ok(())
+        }
+
+        fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+            self.push(line(event), after);
+            Ok(())
+        }
+
+        fn hold(&self) -> u32 {
+            let mut state = self.state.lock().unwrap();
+            state.issued += 1;
+            state.barrier
+        }
+
+        fn release(&self) {
+            let mut state = self.state.lock().unwrap();
+            state.released += 1;
+            let released = state.released;
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiting)
+                .into_iter()
+                .partition(|(after, _)| *after <= released);
+            state.waiting = waiting;
+            state.seen.extend(ready.into_iter().map(|(_, line)| line));
+        }
+    }
+}

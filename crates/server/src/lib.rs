@@ -34,7 +34,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use teahouse_text::Lang;
-pub use teahouse_types::RoomName;
+pub use teahouse_types::{NodeId, RoomName};
 
 /// The bound listeners, one per enabled face.
 #[derive(Debug)]

@@ -286,3 +286,65 @@ async fn issue_11_history_asked_for_after_the_senders_reply_holds_the_message() 
     })
     .await
 }
+
+/// Two servers on one PostgreSQL database, each with its own node id, store bursts of
+/// messages sent at the same moment: no message id is made twice (which would fail a whole
+/// group commit), and every message is there once.
+#[tokio::test]
+async fn issue_11_two_servers_on_one_database_never_make_the_same_message_id() -> anyhow::Result<()>
+{
+    use sqlx::Connection as _;
+    const BURST: usize = 300;
+    let db = PgDatabase::create("two_nodes").await?;
+    let mut servers = Vec::new();
+    for node in [1u8, 2] {
+        let url = db.url.clone();
+        let node = teahouse_testkit::teahouse_server::NodeId::new(node).context("node id")?;
+        servers.push(
+            TestServer::start_with(move |c| {
+                c.store.database_url = Some(url);
+                c.server.node_id = node;
+                c.irc.flood.enabled = false;
+            })
+            .await?,
+        );
+    }
+    let mut senders = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let nick = format!("n{i}");
+        let mut c = reg(server, &nick, "").await?;
+        join(&mut c, &nick, "#c").await?;
+        senders.push((nick, c));
+    }
+    // Both bursts go out before either server has stored anything.
+    for (nick, c) in &mut senders {
+        let burst: String = (0..BURST)
+            .map(|n| format!("PRIVMSG #c :{nick} {n}\r\n"))
+            .chain(["PING done\r\n".to_owned()])
+            .collect();
+        c.send_raw(burst.as_bytes()).await?;
+    }
+    for (nick, c) in &mut senders {
+        // The PONG comes once every message before it is stored; a failed store would
+        // have said so first.
+        let before = c
+            .expect_eventually(&format!("{S} PONG teahouse.local :done"))
+            .await?;
+        let failed = before.iter().filter(|l| l.contains("FAIL")).count();
+        anyhow::ensure!(failed == 0, "{nick}: {failed} messages not stored");
+    }
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await?;
+    let row: (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT id) FROM messages")
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    for server in servers {
+        server.stop().await?;
+    }
+    db.drop_it().await?;
+    anyhow::ensure!(
+        row == (2 * BURST as i64, 2 * BURST as i64),
+        "stored (rows, distinct ids) = {row:?}"
+    );
+    Ok(())
+}
