@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::hub::{Hub, Recipient, Recipients};
-use crate::sink::EventSink;
+use teahouse_types::EventSink;
 
 use teahouse_types::pace::YIELD_AFTER_BYTES;
 

@@ -9,8 +9,8 @@ use teahouse_types::{
 
 use super::*;
 use crate::error::{CannotSend, Refusal};
-use crate::sink::{EventSink, Overflow};
 use crate::state::RoomMember;
+use teahouse_types::{EventSink, Overflow};
 
 #[derive(Default)]
 struct Recorder {

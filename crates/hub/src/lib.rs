@@ -27,7 +27,6 @@ mod error;
 mod history;
 mod hub;
 mod limit;
-mod sink;
 mod state;
 
 pub use account::{AccountConfig, hash_new_password};
@@ -38,6 +37,6 @@ pub use hub::{
     SessionGuard, SessionOrigin, StoreSetup,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
-pub use sink::{EventSink, Overflow};
 pub use state::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 pub use teahouse_store::HistoryQuery;
+pub use teahouse_types::{EventSink, Overflow};

@@ -18,6 +18,7 @@ use crate::id::{MessageId, SessionId};
 use crate::mode::{MemberStatus, ModeChange};
 use crate::nick::Nick;
 use crate::room::RoomName;
+use crate::sink::LocalSink;
 use crate::text::MessageText;
 
 /// A room's topic, with who set it and when.
@@ -84,6 +85,10 @@ pub enum Change {
         realname: Arc<str>,
         /// When it connected.
         at: SystemTime,
+        /// Where its events go, on the node it is connected to; not part of the change as
+        /// other nodes see it (never serialized: a session of another node has none).
+        #[serde(skip)]
+        sink: Option<LocalSink>,
     },
     /// Before its nick, the session gave its user name and real name (IRC `USER`).
     UserSet {
@@ -315,6 +320,7 @@ mod tests {
                 user: "*".into(),
                 realname: "".into(),
                 at,
+                sink: None,
             },
             Change::UserSet {
                 session: a,

@@ -20,6 +20,7 @@ pub mod pace;
 mod profile;
 mod room;
 mod serial;
+mod sink;
 mod text;
 
 pub use change::{Ban, Change, MessageTo, ModeEdit, NewerVersion, Topic, Versioned};
@@ -32,4 +33,5 @@ pub use mode::{MemberStatus, ModeChange, RoomMode, RoomModes};
 pub use nick::{NICK_MAX_CHARS, Nick};
 pub use profile::{Profile, host_of};
 pub use room::{ROOM_MAX_CHARS, RoomName};
+pub use sink::{EventSink, LocalSink, Overflow};
 pub use text::{MessageText, TextError};

@@ -72,35 +72,32 @@ pub enum OutboxClosed {
 /// waker there, and a push wakes it.
 #[derive(Debug)]
 pub struct Outbox {
-    limit_bytes: usize,
     state: Mutex<State>,
 }
 
+/// The queue and its bookkeeping, packed: every idle connection has one (80 bytes, so the
+/// outbox fits the allocator's size class it had before the holds).
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Bytes>,
-    /// Bytes queued and held, together bounded by the limit.
-    queued_bytes: usize,
-    closed: Option<OutboxClosed>,
     /// The consumer task, waiting for a batch or an overflow.
     waker: Option<Waker>,
-    /// The consumer found a few lines and let the runtime turn once before taking them.
-    deferred: bool,
-    /// A reply of the session's own is queued: the consumer takes the queue at once.
-    has_reply: bool,
-    /// Replies held back behind the session's effects still on their way.
-    holds: Holds,
-}
-
-/// The session's own effects that are still on their way to their recipients (a message
-/// waiting for its commit, say), and the replies that must not overtake them.
-///
-/// The session's commands are counted by the effects issued before each began: a reply, or
-/// an own copy, of a command waits until every effect of the commands before it has been
-/// delivered everywhere (never for its own command's effects). Counts run from the
-/// outbox's start and wrap; only their differences matter.
-#[derive(Debug, Default)]
-struct Holds {
+    /// Lines waiting for the session's effects, in the order they go, each with the count of
+    /// effects it waits for. Boxed: almost always empty, so an idle connection pays a pointer.
+    #[expect(
+        clippy::box_collection,
+        reason = "one pointer in every idle connection's outbox, not four"
+    )]
+    waiting: Option<Box<VecDeque<(u32, Bytes)>>>,
+    /// The most bytes queued and waiting together.
+    limit_bytes: u32,
+    /// Bytes queued and waiting, together bounded by the limit.
+    queued_bytes: u32,
+    // The session's own effects that are still on their way to their recipients (a message
+    // waiting for its commit, say), and the lines that must not overtake them: a reply, or
+    // an own copy, of a command waits until every effect of the commands before it has been
+    // delivered everywhere (never for its own command's effects). Counts run from the
+    // outbox's start and wrap; only their differences matter.
     /// Effects announced with [`Outbox::hold`].
     issued: u32,
     /// Of those, delivered ([`Outbox::release`]), in order.
@@ -108,18 +105,16 @@ struct Holds {
     /// `issued` when the command being run began ([`Outbox::begin_command`]): what its
     /// replies wait for.
     barrier: u32,
-    /// Lines waiting, in the order they go, each with the count of effects it waits for.
-    /// Boxed: almost always empty, so an idle connection pays a pointer.
-    #[expect(
-        clippy::box_collection,
-        reason = "one pointer in every idle connection's outbox, not four"
-    )]
-    waiting: Option<Box<VecDeque<(u32, Bytes)>>>,
+    closed: Option<OutboxClosed>,
+    /// The consumer found a few lines and let the runtime turn once before taking them.
+    deferred: bool,
+    /// A reply of the session's own is queued: the consumer takes the queue at once.
+    has_reply: bool,
     /// Closed while lines waited: the outbox closes once they are released.
     is_closing: bool,
 }
 
-impl Holds {
+impl State {
     /// Whether a line that waits for `count` effects may go now.
     fn is_released(&self, count: u32) -> bool {
         // Wrapping: no count is ever 2^31 ahead of `released`.
@@ -140,24 +135,26 @@ impl State {
     fn overflow(&mut self) {
         self.closed = Some(OutboxClosed::Overflow);
         self.queue = VecDeque::new();
-        self.holds.waiting = None;
+        self.waiting = None;
         self.queued_bytes = 0;
     }
 
     /// A batch worth waiting a turn for: a few lines from others, none of them a reply, and
     /// far from the byte limit. A writer takes a bigger one at once, and one waiting its
     /// turn is woken as soon as its batch stops being small.
-    fn is_small(&self, limit_bytes: usize) -> bool {
-        !self.has_reply && self.queue.len() < FEW_IOVECS && self.queued_bytes < limit_bytes / 4
+    fn is_small(&self) -> bool {
+        !self.has_reply && self.queue.len() < FEW_IOVECS && self.queued_bytes < self.limit_bytes / 4
     }
 }
 
 impl Outbox {
-    /// An empty outbox that holds at most `limit_bytes` of queued lines.
+    /// An empty outbox that holds at most `limit_bytes` of queued lines (at most 4 GiB).
     pub fn new(limit_bytes: usize) -> Self {
         Self {
-            limit_bytes,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                limit_bytes: u32::try_from(limit_bytes).unwrap_or(u32::MAX),
+                ..State::default()
+            }),
         }
     }
 
@@ -207,28 +204,29 @@ impl Outbox {
             // A reply waits for the effects of the session's earlier commands still on
             // their way; events from others never wait.
             let wait_for = match source {
-                Source::Reply => Some(state.holds.barrier),
+                Source::Reply => Some(state.barrier),
                 Source::Own(count) => Some(count),
                 Source::Event | Source::Run => None,
             }
-            .filter(|count| !state.holds.is_released(*count));
+            .filter(|count| !state.is_released(*count));
             state.has_reply |= source != Source::Run && wait_for.is_none();
             let mut result = Ok(());
             for bytes in lines {
-                if state.queued_bytes + bytes.len() > self.limit_bytes {
+                let queued = state.queued_bytes as usize + bytes.len();
+                if queued > state.limit_bytes as usize {
                     state.overflow();
                     result = Err(PushError::Full);
                     break;
                 }
-                state.queued_bytes += bytes.len();
+                // At most the limit, which fits.
+                state.queued_bytes = u32::try_from(queued).unwrap_or(u32::MAX);
                 match wait_for {
                     Some(count) => {
-                        let State { holds, .. } = &mut *state;
-                        let position = holds
+                        let position = state
                             .waiting
                             .as_deref()
-                            .map_or(0, |waiting| holds.position(waiting, count));
-                        holds
+                            .map_or(0, |waiting| state.position(waiting, count));
+                        state
                             .waiting
                             .get_or_insert_default()
                             .insert(position, (count, bytes));
@@ -241,8 +239,7 @@ impl Outbox {
             }
             // A writer waiting its turn is woken as usual once its batch is no longer
             // small: the wait gathers a few lines, never lets the queue grow to its bound.
-            let is_waiting_turn =
-                state.deferred && state.closed.is_none() && state.is_small(self.limit_bytes);
+            let is_waiting_turn = state.deferred && state.closed.is_none() && state.is_small();
             let waker = if is_waiting_turn {
                 None
             } else {
@@ -269,8 +266,8 @@ impl Outbox {
     pub fn close(&self) {
         let waker = {
             let mut state = self.lock();
-            if state.holds.waiting.is_some() {
-                state.holds.is_closing = true;
+            if state.waiting.is_some() {
+                state.is_closing = true;
                 return;
             }
             if state.closed.is_none() {
@@ -288,7 +285,7 @@ impl Outbox {
     /// before it ([`Outbox::hold`]) to be delivered, and for nothing else.
     pub fn begin_command(&self) {
         let mut state = self.lock();
-        state.holds.barrier = state.holds.issued;
+        state.barrier = state.issued;
     }
 
     /// Announces an effect of the session's current command that is on its way to its
@@ -301,8 +298,8 @@ impl Outbox {
     /// [`Outbox::push_own`].
     pub fn hold(&self) -> u32 {
         let mut state = self.lock();
-        state.holds.issued = state.holds.issued.wrapping_add(1);
-        state.holds.barrier
+        state.issued = state.issued.wrapping_add(1);
+        state.barrier
     }
 
     /// Queues a line that belongs to one of the session's commands and arrives later (an
@@ -321,24 +318,28 @@ impl Outbox {
     pub fn release(&self) {
         let waker = {
             let mut state = self.lock();
-            let State { holds, queue, .. } = &mut *state;
-            holds.released = holds.released.wrapping_add(1);
+            let State {
+                waiting,
+                queue,
+                released,
+                ..
+            } = &mut *state;
+            *released = released.wrapping_add(1);
             let mut has_reply = false;
-            while let Some(waiting) = &mut holds.waiting {
-                let Some((count, _)) = waiting.front() else {
-                    holds.waiting = None;
+            while let Some(lines) = waiting {
+                let Some((count, _)) = lines.front() else {
+                    *waiting = None;
                     break;
                 };
-                let released = holds.released;
                 if released.wrapping_sub(*count) >= 1 << 31 {
                     break;
                 }
-                let (_, bytes) = waiting.pop_front().expect("front exists");
+                let (_, bytes) = lines.pop_front().expect("front exists");
                 queue.push_back(bytes);
                 has_reply = true;
             }
-            if holds.waiting.is_none() && holds.is_closing {
-                holds.is_closing = false;
+            if state.waiting.is_none() && state.is_closing {
+                state.is_closing = false;
                 if state.closed.is_none() {
                     state.closed = Some(OutboxClosed::Graceful);
                 }
@@ -386,7 +387,7 @@ impl Outbox {
     ) -> Poll<Result<(), OutboxClosed>> {
         let mut state = self.lock();
         if !state.queue.is_empty() {
-            if !state.deferred && state.is_small(self.limit_bytes) {
+            if !state.deferred && state.is_small() {
                 state.deferred = true;
                 // Kept too, so a push that makes the batch big wakes the writer at once.
                 park(&mut state.waker, cx);
@@ -399,11 +400,12 @@ impl Outbox {
             }
             state.deferred = false;
             state.has_reply = false;
-            state.queued_bytes = state
-                .holds
+            // What waits stays counted (it is at most the limit, which fits).
+            let waiting: usize = state
                 .waiting
                 .as_ref()
                 .map_or(0, |waiting| waiting.iter().map(|(_, b)| b.len()).sum());
+            state.queued_bytes = u32::try_from(waiting).unwrap_or(u32::MAX);
             if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
                 // Take the whole queue, allocation and all: a connection keeps no capacity
                 // from its last burst.
@@ -517,6 +519,17 @@ pub async fn write_batch<W: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every idle connection has an outbox: with its `Arc` header it stays within the
+    /// allocator's 112-byte chunk it had before the holds (104 bytes asked for, at most).
+    #[test]
+    fn an_outbox_stays_small() {
+        assert!(
+            std::mem::size_of::<Outbox>() <= 88,
+            "Outbox is {} bytes",
+            std::mem::size_of::<Outbox>()
+        );
+    }
 
     #[tokio::test]
     async fn batches_everything_queued_and_ends_after_close() {

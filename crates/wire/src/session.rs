@@ -149,10 +149,6 @@ enum Wake {
 /// locals of its own, so the session state would take its room twice in every task. The
 /// loop polls its steps in order (write, wait, read, timer) from one poll function over the
 /// whole stream, so it needs no split halves and holds no step future of its own.
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn would store the session twice in every task"
-)]
 pub fn drive<H, S, K>(
     mut session: H,
     mut stream: S,
@@ -253,6 +249,12 @@ where
                         session.on_deadline(now, &mut input);
                     }
                 }
+            }
+            // Lines run after a wait or a flood delay empty the buffer too: an idle
+            // connection keeps none.
+            if rbuf.is_empty() {
+                // Dropping it frees what the decoder's splits still share of the read.
+                rbuf = BytesMut::new();
             }
             if close_at.is_none()
                 && let Some(reason) = session.take_close()

@@ -15,7 +15,7 @@ use tracing::{debug, info};
 
 use super::{Core, Hub, Recipient, Recipients};
 use crate::history::{Fence, Item, Queued};
-use crate::sink::EventSink;
+use teahouse_types::EventSink;
 
 /// An event and this node's sinks that get it.
 #[derive(Clone)]
@@ -165,7 +165,9 @@ impl Hub {
     /// A local session as the actor of its command, for delivering its own copies and
     /// holding its replies behind its effects.
     pub(crate) fn fence_of(core: &Core, session: SessionId) -> Option<Recipient> {
-        core.local.recipient(session)
+        core.state
+            .sink(session)
+            .map(|sink| (session, Arc::clone(sink)))
     }
 }
 

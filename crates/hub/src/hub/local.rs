@@ -1,15 +1,14 @@
-//! Where this node delivers: the sinks of its own sessions, and each room's list of them.
+//! Where this node delivers: each room's list of its local members' sinks.
 //!
-//! Not chat state: a sink is how a local session's events reach its connection, and a
-//! room's recipient list is a cache of the state's members joined with those sinks. A
-//! session of another node (later) is in the state and has no sink here.
+//! Not chat state: a cache of the state's members joined with their sinks, rebuilt by the
+//! first fan-out after a membership change, so that a busy room pays one copy per change
+//! rather than one per message. A session of another node (later) has no sink here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use teahouse_types::SessionId;
+use teahouse_types::{EventSink, LocalSink, SessionId};
 
-use crate::sink::EventSink;
 use crate::state::{Audience, Effect, State};
 
 use super::Resolved;
@@ -20,58 +19,45 @@ pub(crate) type Recipient = (SessionId, Arc<dyn EventSink>);
 /// The recipients of one fan-out, copied out so the state lock can be released.
 pub(crate) type Recipients = Arc<[Recipient]>;
 
-/// This node's sinks, and the rooms' recipient lists.
+/// Each room's local members' sinks.
 #[derive(Default)]
 pub(crate) struct Local {
-    sinks: HashMap<SessionId, Arc<dyn EventSink>>,
-    /// Each room's local members' sinks, with the room's epoch they were made at: rebuilt
-    /// by the first fan-out after a membership change, so a busy room pays one copy per
-    /// change rather than one per message.
+    /// By room key, with the room's epoch the list was made at.
     rooms: HashMap<Arc<str>, (u64, Recipients)>,
 }
 
 impl Local {
-    /// Where `session`'s events go from now on.
-    pub(crate) fn attach(&mut self, session: SessionId, sink: Arc<dyn EventSink>) {
-        self.sinks.insert(session, sink);
-    }
-
-    /// Forgets the sink of a session that left.
-    pub(crate) fn detach(&mut self, session: SessionId) {
-        self.sinks.remove(&session);
-    }
-
     /// Forgets the list of a room that was deleted.
     pub(crate) fn forget_room(&mut self, key: &str) {
         self.rooms.remove(key);
     }
 
-    /// The sink of a local session.
-    pub(crate) fn sink(&self, session: SessionId) -> Option<&Arc<dyn EventSink>> {
-        self.sinks.get(&session)
-    }
-
-    /// The session as a recipient, if it is local.
-    pub(crate) fn recipient(&self, session: SessionId) -> Option<Recipient> {
-        self.sink(session).map(|sink| (session, Arc::clone(sink)))
-    }
-
-    /// The local recipients of an effect.
-    pub(crate) fn resolve(&mut self, state: &State, effect: &Effect) -> Resolved {
+    /// The local recipients of an effect; `ended` is a session the change took out of the
+    /// state, which may still be told (a disconnect notice).
+    pub(crate) fn resolve(
+        &mut self,
+        state: &State,
+        effect: &Effect,
+        ended: Option<&(SessionId, Option<LocalSink>)>,
+    ) -> Resolved {
+        let recipient = |id: SessionId| match state.sink(id) {
+            Some(sink) => Some((id, Arc::clone(sink))),
+            None => ended
+                .filter(|(gone, _)| *gone == id)
+                .and_then(|(_, sink)| sink.as_ref())
+                .map(|sink| (id, Arc::clone(&sink.0))),
+        };
         let (recipients, skip) = match &effect.audience {
             Audience::Room { room, except, also } => {
                 let members = self.room(state, room.key());
-                let recipients = match also.and_then(|id| self.recipient(id)) {
+                let recipients = match also.and_then(recipient) {
                     Some(extra) => members.iter().cloned().chain([extra]).collect(),
                     None => members,
                 };
                 (recipients, *except)
             }
             Audience::Sessions(sessions) => (
-                sessions
-                    .iter()
-                    .filter_map(|id| self.recipient(*id))
-                    .collect(),
+                sessions.iter().filter_map(|id| recipient(*id)).collect(),
                 None,
             ),
         };
@@ -94,7 +80,11 @@ impl Local {
         }
         let recipients: Recipients = state
             .room_members_by_key(key)
-            .map(|members| members.filter_map(|id| self.recipient(id)).collect())
+            .map(|members| {
+                members
+                    .filter_map(|id| state.sink(id).map(|sink| (id, Arc::clone(sink))))
+                    .collect()
+            })
             .unwrap_or_else(|| Arc::from([]));
         let key = state.room_shared_key(key).unwrap_or_else(|| Arc::from(key));
         self.rooms.insert(key, (epoch, Arc::clone(&recipients)));

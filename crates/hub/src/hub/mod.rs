@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use teahouse_cluster::{Claim, Claims, LocalClaims};
-use teahouse_types::{Change, LeaveReason, MessageId, NodeId, SessionId};
+use teahouse_types::{Change, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
 
 pub use membership::{Invitation, JoinOutcome};
 pub use modes::{MAX_BANS, ModesOutcome};
@@ -33,9 +33,9 @@ pub(crate) use local::{Local, Recipient, Recipients};
 use crate::account::{AccountConfig, Accounts};
 use crate::error::Error;
 use crate::history::{HistoryConfig, HistoryWriter, Journal};
-use crate::sink::EventSink;
 use crate::state::State;
 use teahouse_store::Store;
+use teahouse_types::EventSink;
 
 /// Hub settings; plain values, filled by the server from its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,10 +268,10 @@ impl Hub {
             user: origin.user,
             realname: origin.realname,
             at: SystemTime::now(),
+            sink: Some(LocalSink(sink)),
         };
         {
             let mut core = self.lock();
-            core.local.attach(id, sink);
             // A new session is heard of by nobody: nothing to deliver.
             let _ = self.commit(&mut core, &change);
         }
@@ -291,7 +291,7 @@ impl Hub {
             let now = SystemTime::now();
             let mut sinks = Vec::new();
             for session in core.state.session_ids() {
-                if let Some(sink) = core.local.sink(session) {
+                if let Some(sink) = core.state.sink(session) {
                     sinks.push(Arc::clone(sink));
                 }
                 let change = Change::SessionEnded {
@@ -337,11 +337,8 @@ impl Hub {
         let resolved = applied
             .effects
             .iter()
-            .map(|effect| local.resolve(state, effect))
+            .map(|effect| local.resolve(state, effect, applied.ended.as_ref()))
             .collect();
-        if let Some(ended) = applied.ended {
-            local.detach(ended);
-        }
         for (key, founder) in &applied.deleted_rooms {
             local.forget_room(key);
             self.inner

@@ -76,10 +76,7 @@ impl Hub {
     ) -> Result<(Recipient, Nick, bool), Refusal> {
         let core = self.lock();
         let nick = core.state.nick_of(session)?.ok_or(Refusal::NotRegistered)?;
-        let recipient = core
-            .local
-            .recipient(session)
-            .ok_or(Refusal::SessionClosed)?;
+        let recipient = Self::fence_of(&core, session).ok_or(Refusal::SessionClosed)?;
         let is_member = match target {
             HistoryTarget::Room(room) => core.state.is_member(session, room),
             HistoryTarget::Direct(_) => false,

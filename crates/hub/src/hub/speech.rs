@@ -127,7 +127,7 @@ impl Hub {
     /// [`EventKind::Echo`]: with history on, after the message is stored (and not at all if
     /// it could not be), in order with everything else it gets.
     pub fn echo(&self, session: SessionId, message: Arc<HubEvent>, label: Option<Arc<str>>) {
-        let Some(own) = self.lock().local.recipient(session) else {
+        let Some(own) = Self::fence_of(&self.lock(), session) else {
             return;
         };
         let event = Arc::new(HubEvent::new(EventKind::Echo { message, label }));

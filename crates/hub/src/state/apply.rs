@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use teahouse_types::{
-    Ban, Change, EventKind, HubEvent, LeaveReason, MemberStatus, MessageTarget, MessageText,
-    MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomModes, RoomName, SessionId,
-    Topic,
+    Ban, Change, EventKind, HubEvent, LeaveReason, LocalSink, MemberStatus, MessageTarget,
+    MessageText, MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomModes, RoomName,
+    SessionId, Topic,
 };
 
 use super::{Departed, Identity, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
@@ -21,8 +21,9 @@ use super::{Departed, Identity, Room, SessionRecord, State, WHOWAS_CAPACITY, Who
 pub(crate) struct Applied {
     /// The events to deliver, in order.
     pub(crate) effects: Vec<Effect>,
-    /// A session that left: the hub drops its sink once the effects are delivered.
-    pub(crate) ended: Option<SessionId>,
+    /// A session that left, and its sink if it was connected here (for the effects that
+    /// still reach it: a disconnect notice).
+    pub(crate) ended: Option<(SessionId, Option<LocalSink>)>,
     /// Rooms the change emptied and deleted: casefolded key and founder (whose claim on
     /// the room ends with it).
     pub(crate) deleted_rooms: Vec<(Arc<str>, SessionId)>,
@@ -84,6 +85,7 @@ impl State {
                 user,
                 realname,
                 at,
+                sink,
             } => {
                 self.sessions.insert(
                     *session,
@@ -99,6 +101,7 @@ impl State {
                         is_invisible: false,
                         signon: *at,
                         last_active: *at,
+                        sink: sink.clone(),
                     }),
                 );
                 Applied::default()
@@ -573,7 +576,7 @@ impl State {
         let Some(record) = self.sessions.remove(&session) else {
             return applied;
         };
-        applied.ended = Some(session);
+        applied.ended = Some((session, record.sink.clone()));
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {
                 slot.members.remove(&session);

@@ -5,9 +5,11 @@
 //! private to this module, and `apply.rs` holds the only methods that take `&mut self`. A
 //! command is first *decided* against the state (in `decide`: may it happen, and what
 //! exactly happens) into one `Change` or a [`Refusal`]; `view` answers the read-only
-//! queries. The state knows no sinks, no wire syntax and no time of its own: every time it
-//! keeps came with a change, so the same changes applied in the same order build the same
-//! state anywhere.
+//! queries. The state knows no wire syntax and no time of its own: every time it keeps came
+//! with a change, so the same changes applied in the same order build the same state
+//! anywhere. (A session connected to this node also has its sink here, carried by the change
+//! that started it and never sent to other nodes: one table, not two, for what every idle
+//! connection costs.)
 //!
 //! [`Refusal`]: crate::Refusal
 
@@ -23,7 +25,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use teahouse_types::{
-    Ban, MemberStatus, MessageText, Nick, Profile, RoomModes, RoomName, SessionId, Topic,
+    Ban, EventSink, LocalSink, MemberStatus, MessageText, Nick, Profile, RoomModes, RoomName,
+    SessionId, Topic,
 };
 
 pub(crate) use apply::{Audience, Effect};
@@ -66,6 +69,9 @@ struct SessionRecord {
     is_invisible: bool,
     signon: SystemTime,
     last_active: SystemTime,
+    /// Where a session connected to this node gets its events; `None` for a session of
+    /// another node. Only delivery reads it.
+    sink: Option<LocalSink>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -170,6 +176,15 @@ impl State {
     /// The room's epoch, if it exists.
     pub(crate) fn room_epoch(&self, key: &str) -> Option<u64> {
         self.rooms.get(key).map(|room| room.epoch)
+    }
+
+    /// Where a session connected to this node gets its events.
+    pub(crate) fn sink(&self, session: SessionId) -> Option<&Arc<dyn EventSink>> {
+        self.sessions
+            .get(&session)?
+            .sink
+            .as_ref()
+            .map(|sink| &sink.0)
     }
 
     /// The newest profile of `session`, once it has a nick.

@@ -44,6 +44,7 @@ fn start(state: &mut State, seq: u64, name: Option<&str>) -> SessionId {
         user: "u".into(),
         realname: "Real".into(),
         at: at(seq),
+        sink: None,
     });
     assert!(applied.effects.is_empty());
     if let Some(name) = name {
@@ -486,7 +487,7 @@ fn session_ended_frees_everything_and_is_heard_by_who_shared_a_room() {
         disconnect: Some("GHOST command used by bob".into()),
         at: at(50),
     });
-    assert_eq!(applied.ended, Some(a));
+    assert_eq!(applied.ended, Some((a, None)));
     assert_eq!(applied.effects.len(), 2);
     assert!(
         matches!(&applied.effects[0].event.kind, EventKind::Disconnected { reason } if reason.starts_with("GHOST"))
@@ -609,6 +610,7 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             user: "*".into(),
             realname: "".into(),
             at: now,
+            sink: None,
         }),
         Step::User => state
             .decide_user(session, "~u".into(), format!("user {who}").into())

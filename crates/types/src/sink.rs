@@ -1,8 +1,8 @@
-//! The hub's side of a session's outbound queue.
+//! Where the hub delivers a session's events: the contract between the hub and a face.
 
 use std::sync::Arc;
 
-use teahouse_types::HubEvent;
+use crate::event::HubEvent;
 
 /// The recipient's queue is full; the hub removes that session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +24,7 @@ pub trait EventSink: Send + Sync + 'static {
     /// already closing returns `Ok` and drops the event.
     fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow>;
 
-    /// Queues several room or direct messages ([`teahouse_types::EventKind::Message`]) in
+    /// Queues several room or direct messages ([`crate::EventKind::Message`]) in
     /// order: a run of messages fanned out to the same recipients. The default delivers
     /// them one by one; a sink overrides it to queue them in one go.
     ///
@@ -60,3 +60,23 @@ pub trait EventSink: Send + Sync + 'static {
     /// recipient: the replies that waited for it may go.
     fn release(&self) {}
 }
+
+/// This node's handle on where a local session's events go, as the change that started the
+/// session carries it: never serialized (a session of another node has none here),
+/// compared by identity.
+#[derive(Clone)]
+pub struct LocalSink(pub Arc<dyn EventSink>);
+
+impl std::fmt::Debug for LocalSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalSink")
+    }
+}
+
+impl PartialEq for LocalSink {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for LocalSink {}
