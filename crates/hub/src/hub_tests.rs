@@ -627,12 +627,9 @@ fn a_cascade_of_overflowing_sessions_is_worked_off_without_recursion() {
     assert_eq!(hub.session_count(), 2);
 }
 
-/// With history on, messages reach the others through the journal after they are stored,
-/// as runs of consecutive messages to one room: every recipient gets every other sender's
-/// messages in the order they were accepted, never its own, and a member who joins
-/// mid-burst gets only what was said after.
-#[tokio::test]
-async fn stored_messages_reach_everyone_in_order_in_runs_of_mixed_senders() {
+/// A hub keeping history in SQLite in memory, its journal delivered by `delivery_tasks`
+/// tasks; run the writer to store and deliver what was queued.
+async fn with_history(delivery_tasks: usize) -> (Hub, Option<HistoryWriter>) {
     let store = teahouse_store::Store::open(&teahouse_store::Location::Memory)
         .await
         .unwrap();
@@ -641,12 +638,21 @@ async fn stored_messages_reach_everyone_in_order_in_runs_of_mixed_senders() {
         accounts: crate::AccountConfig::default(),
         registered: Vec::new(),
         history: Some(crate::HistoryConfig {
-            delivery_tasks: 2,
+            delivery_tasks,
             ..crate::HistoryConfig::default()
         }),
         last_message_id: None,
     };
-    let (hub, writer) = Hub::with_store(HubConfig::default(), setup).unwrap();
+    Hub::with_store(HubConfig::default(), setup).unwrap()
+}
+
+/// With history on, messages reach the others through the journal after they are stored,
+/// as runs of consecutive messages to one room: every recipient gets every other sender's
+/// messages in the order they were accepted, never its own, and a member who joins
+/// mid-burst gets only what was said after.
+#[tokio::test]
+async fn stored_messages_reach_everyone_in_order_in_runs_of_mixed_senders() {
+    let (hub, writer) = with_history(2).await;
     let (a, ra) = user(&hub, "alice");
     let (b, rb) = user(&hub, "bob");
     let (_c, rc) = user(&hub, "carol");
@@ -786,17 +792,7 @@ async fn nicks_and_rooms_are_claimed_across_nodes_and_given_back() {
 /// everyone: here, a join behind a message that is not stored yet.
 #[tokio::test]
 async fn own_copies_come_in_place_and_later_replies_wait_for_earlier_effects() {
-    let store = teahouse_store::Store::open(&teahouse_store::Location::Memory)
-        .await
-        .unwrap();
-    let setup = StoreSetup {
-        store,
-        accounts: crate::AccountConfig::default(),
-        registered: Vec::new(),
-        history: Some(crate::HistoryConfig::default()),
-        last_message_id: None,
-    };
-    let (hub, writer) = Hub::with_store(HubConfig::default(), setup).unwrap();
+    let (hub, writer) = with_history(1).await;
     let outbox = Arc::new(held::Queue::default());
     let a = hub.attach(outbox.clone(), origin());
     let (_b, rb) = user(&hub, "bob");

@@ -348,3 +348,63 @@ async fn issue_11_two_servers_on_one_database_never_make_the_same_message_id() -
     );
     Ok(())
 }
+
+/// A message stored before ids had node bits (milliseconds << 16 | a sequence) is still
+/// found, and still a valid reference: messages sent now sort after it.
+#[tokio::test]
+async fn issue_11_message_ids_stored_before_nodes_stay_valid() -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+    let db = PgDatabase::create("old_ids").await?;
+    let url = db.url.clone();
+    // A first start creates the schema.
+    TestServer::start_with({
+        let url = url.clone();
+        move |c| c.store.database_url = Some(url)
+    })
+    .await?
+    .stop()
+    .await?;
+    let ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )? - 60_000;
+    let old_id = i64::try_from((ms << 16) | 7)?;
+    let mut conn = sqlx::AnyConnection::connect(&url).await?;
+    sqlx::query(
+        "INSERT INTO messages (id, time_ms, target_key, target, kind, sender_nick, \
+         sender_user, sender_host, sender_account, body) \
+         VALUES ($1, $2, '#c', 'c', 0, 'zed', '~zed', '127.0.0.1', NULL, 'from before')",
+    )
+    .bind(old_id)
+    .bind(i64::try_from(ms)?)
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+
+    let server = TestServer::start_with(move |c| c.store.database_url = Some(url)).await?;
+    let caps = "batch server-time message-tags draft/chathistory";
+    let mut alice = reg(&server, "alice", caps).await?;
+    join(&mut alice, "alice", "#c").await?;
+    alice.send("PRIVMSG #c :from now").await?;
+    alice
+        .send(&format!("CHATHISTORY AFTER #c msgid={old_id} 10"))
+        .await?;
+    let open = alice.line().await?;
+    anyhow::ensure!(open.ends_with(" chathistory #c"), "{open}");
+    expect_untagged(&mut alice, ":alice!~alice@127.0.0.1 PRIVMSG #c :from now").await?;
+    let close = alice.line().await?;
+    anyhow::ensure!(close.contains(" BATCH -"), "{close}");
+    alice.send("CHATHISTORY LATEST #c * 10").await?;
+    alice.line().await?;
+    let first = alice.line().await?;
+    anyhow::ensure!(
+        first.contains(&format!("msgid={old_id}"))
+            && first.ends_with(":zed!~zed@127.0.0.1 PRIVMSG #c :from before"),
+        "{first}"
+    );
+    expect_untagged(&mut alice, ":alice!~alice@127.0.0.1 PRIVMSG #c :from now").await?;
+    server.stop().await?;
+    db.drop_it().await?;
+    Ok(())
+}
