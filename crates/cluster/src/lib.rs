@@ -14,12 +14,16 @@
 //!
 //! This crate knows nothing of the hub, the wire or sockets.
 
+mod error;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use teahouse_types::SessionId;
+
+pub use crate::error::Taken;
 
 /// A name that must be unique across every node, by its casefolded key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,18 +35,6 @@ pub enum Claim {
     /// A registered account.
     Account(Arc<str>),
 }
-
-/// Someone else holds the claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Taken;
-
-impl std::fmt::Display for Taken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("claimed by someone else")
-    }
-}
-
-impl std::error::Error for Taken {}
 
 /// The answer to a claim: at once, or later.
 ///

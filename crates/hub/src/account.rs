@@ -334,6 +334,19 @@ fn hash_in(
     })
 }
 
+/// A granted claim, given back when this is dropped.
+struct GivenBack<'a> {
+    claims: &'a dyn teahouse_cluster::Claims,
+    claim: Claim,
+    owner: SessionId,
+}
+
+impl Drop for GivenBack<'_> {
+    fn drop(&mut self) {
+        self.claims.release(&self.claim, self.owner);
+    }
+}
+
 fn unavailable(error: teahouse_store::Error) -> Refusal {
     warn!(%error, "account store unavailable");
     Refusal::AccountsUnavailable
@@ -375,19 +388,26 @@ impl Hub {
             password_hash: hash,
             created_ms: i64::try_from(crate::history::millis(SystemTime::now())).unwrap_or(0),
         };
-        // Every node must agree that this name is being registered once; the store's key
-        // then keeps it.
+        // No two nodes register this name at once; once the account is in the store its
+        // key keeps the name, so the claim is given back whatever happens next, even if the
+        // session goes away while the store answers.
         let claim = Claim::Account(nick.shared_key());
         self.inner
             .claims
             .claim(&claim, session)
             .await
             .map_err(|_| Refusal::AccountExists(nick.clone()))?;
-        let created = accounts.store.create_account(&record).await;
-        if !matches!(created, Ok(true)) {
-            self.inner.claims.release(&claim, session);
-        }
-        if !created.map_err(unavailable)? {
+        let _claimed = GivenBack {
+            claims: &*self.inner.claims,
+            claim,
+            owner: session,
+        };
+        if !accounts
+            .store
+            .create_account(&record)
+            .await
+            .map_err(unavailable)?
+        {
             return Err(Refusal::AccountExists(nick));
         }
         self.set_registered_name(&nick, true);
@@ -522,9 +542,6 @@ impl Hub {
             .await
             .map_err(unavailable)?;
         self.set_registered_name(&name, false);
-        self.inner
-            .claims
-            .release(&Claim::Account(name.shared_key()), session);
         self.set_account(session, None)?;
         info!(session_id = %session, account = %name, "account dropped");
         Ok(())

@@ -10,21 +10,19 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use teahouse_store::{HistoryQuery, MessageRecord, NewMessage, Store};
+use teahouse_types::pace::YIELD_AFTER_BYTES;
 use teahouse_types::{
-    EventKind, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick, Profile,
-    RoomName, SessionId,
+    EventKind, EventSink, HubEvent, MessageId, MessageKind, MessageTarget, MessageText, Nick,
+    Profile, ReplyPlace, RoomName, SessionId,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use crate::hub::{Hub, Recipient, Recipients};
-use teahouse_types::EventSink;
-
-use teahouse_types::pace::YIELD_AFTER_BYTES;
 
 /// History settings; plain values, filled by the server from its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,16 +92,20 @@ pub(crate) struct Queued {
 }
 
 /// A session's replies waiting for one journal item of its own command: released once
-/// every delivery task has delivered the item to its share of the recipients.
+/// every delivery task has delivered the item to its share of the recipients, or, if the
+/// item never gets that far (dropped at shutdown, a delivery task that failed), when it is
+/// dropped: a session's replies never wait for an item that will not come.
 pub(crate) struct Fence {
     /// The session whose command made the item.
     pub(crate) session: SessionId,
     pub(crate) sink: Arc<dyn EventSink>,
-    /// What the command's own lines wait for (from [`EventSink::hold`]): the item's
-    /// delivery to the session itself goes in its place among the session's replies.
-    pub(crate) after: u32,
+    /// The command's place among the session's replies (from [`EventSink::hold`]): the
+    /// item's delivery to the session itself goes there.
+    pub(crate) after: ReplyPlace,
     /// Delivery tasks done with the item.
     parts_done: AtomicUsize,
+    /// Whether the session's replies were released.
+    is_released: AtomicBool,
 }
 
 impl Fence {
@@ -115,6 +117,7 @@ impl Fence {
             sink,
             after,
             parts_done: AtomicUsize::new(0),
+            is_released: AtomicBool::new(false),
         }
     }
 
@@ -122,8 +125,20 @@ impl Fence {
     /// session's replies.
     fn part_done(&self, parts: usize) {
         if self.parts_done.fetch_add(1, AtomicOrdering::AcqRel) + 1 == parts {
+            self.release();
+        }
+    }
+
+    fn release(&self) {
+        if !self.is_released.swap(true, AtomicOrdering::AcqRel) {
             self.sink.release();
         }
+    }
+}
+
+impl Drop for Fence {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -269,16 +284,7 @@ impl HistoryWriter {
             }
             batch
                 .iter()
-                .map(|queued| match &queued.item {
-                    Item::Deliver { event, .. } => match &event.kind {
-                        EventKind::Echo { message, .. } => match &message.kind {
-                            EventKind::Message { id, .. } => failed.contains(id),
-                            _ => false,
-                        },
-                        _ => false,
-                    },
-                    _ => false,
-                })
+                .map(|queued| echoed_id(&queued.item).is_some_and(|id| failed.contains(&id)))
                 .collect()
         };
         let mut out = Vec::with_capacity(batch.len());
@@ -347,6 +353,20 @@ impl HistoryWriter {
             Ok(count) => debug!(count, "history pruned"),
             Err(error) => warn!(%error, "history retention failed"),
         }
+    }
+}
+
+/// The id of the message an item echoes to its sender, if it is an echo.
+fn echoed_id(item: &Item) -> Option<MessageId> {
+    let Item::Deliver { event, .. } = item else {
+        return None;
+    };
+    let EventKind::Echo { message, .. } = &event.kind else {
+        return None;
+    };
+    match &message.kind {
+        EventKind::Message { id, .. } => Some(*id),
+        _ => None,
     }
 }
 

@@ -10,7 +10,7 @@ use teahouse_types::{
 use super::*;
 use crate::error::{CannotSend, Refusal};
 use crate::state::RoomMember;
-use teahouse_types::{EventSink, Overflow};
+use teahouse_types::{EventSink, Overflow, ReplyPlace};
 
 #[derive(Default)]
 struct Recorder {
@@ -825,8 +825,9 @@ async fn own_copies_come_in_place_and_later_replies_wait_for_earlier_effects() {
     assert_eq!(outbox.seen(), ["joined lobby", "names", "pong"]);
 }
 
-/// A stand-in for a face's outbox: what it has queued for its client, with replies held
-/// behind the session's effects as the wire's outbox holds them.
+/// A stand-in for a face's outbox (the hub may not depend on the wire crate, whose
+/// `Outbox` has its own tests): what it has queued for its client, with replies held behind
+/// the session's effects the same way.
 mod held {
     use super::*;
 
@@ -858,10 +859,10 @@ mod held {
             self.state.lock().unwrap().seen.clone()
         }
 
-        fn push(&self, line: String, after: Option<u32>) {
+        fn push(&self, line: String, after: Option<ReplyPlace>) {
             let mut state = self.state.lock().unwrap();
-            let after = after.unwrap_or(state.barrier);
-            if state.released >= after {
+            let after = after.map_or(state.barrier, |place| place.0);
+            if state.released.wrapping_sub(after) < 1 << 31 {
                 state.seen.push(line);
             } else {
                 state.waiting.push((after, line));
@@ -882,24 +883,28 @@ mod held {
             Ok(())
         }
 
-        fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+        fn deliver_own(
+            &self,
+            event: &Arc<HubEvent>,
+            after: Option<ReplyPlace>,
+        ) -> Result<(), Overflow> {
             self.push(line(event), after);
             Ok(())
         }
 
-        fn hold(&self) -> u32 {
+        fn hold(&self) -> ReplyPlace {
             let mut state = self.state.lock().unwrap();
-            state.issued += 1;
-            state.barrier
+            state.issued = state.issued.wrapping_add(1);
+            ReplyPlace(state.barrier)
         }
 
         fn release(&self) {
             let mut state = self.state.lock().unwrap();
-            state.released += 1;
+            state.released = state.released.wrapping_add(1);
             let released = state.released;
             let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiting)
                 .into_iter()
-                .partition(|(after, _)| *after <= released);
+                .partition(|(after, _)| released.wrapping_sub(*after) < 1 << 31);
             state.waiting = waiting;
             state.seen.extend(ready.into_iter().map(|(_, line)| line));
         }

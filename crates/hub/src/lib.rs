@@ -13,8 +13,10 @@
 //! through [`teahouse_cluster::Claims`] first.
 //!
 //! The hub never sees bytes, wire syntax or sockets, and never waits on a client: fan-out
-//! hands each recipient's sink a shared `Arc<HubEvent>` outside the state lock, and a sink
-//! whose queue is full gets its session removed with [`LeaveReason::SendQueueExceeded`].
+//! hands each recipient's sink a shared `Arc<HubEvent>` outside the state lock (but for a
+//! command's own copy of its effect, queued under the lock in place among its replies), and
+//! a sink whose queue is full gets its session removed with
+//! [`LeaveReason::SendQueueExceeded`].
 //! [`ConnectionLimiter`] is the policy for how many connections may be open, in all and per
 //! address.
 //!

@@ -7,12 +7,11 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use teahouse_hub::{EventSink, Overflow};
 use teahouse_types::{
-    EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, ModeChange, Profile, RoomMode,
-    SessionId,
+    EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, ModeChange, Profile, ReplyPlace,
+    RoomMode, SessionId,
 };
 use teahouse_wire::Outbox;
 use teahouse_wire::irc::{LineBuilder, MAX_LINE_BYTES, irc_safe};
-use teahouse_wire::outbox::PushError;
 
 use crate::cap::{Cap, CapSet};
 
@@ -53,17 +52,18 @@ impl EventSink for IrcSink {
         self.queue(bytes, event.kind.ends_session())
     }
 
-    fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+    fn deliver_own(
+        &self,
+        event: &Arc<HubEvent>,
+        after: Option<ReplyPlace>,
+    ) -> Result<(), Overflow> {
         let Some(bytes) = self.line(event) else {
             return Ok(());
         };
-        let pushed = match after {
-            Some(after) => self.outbox.push_own(bytes, after),
-            None => self.outbox.push(bytes),
-        };
-        match pushed {
-            Err(PushError::Full) => Err(Overflow),
-            Ok(()) | Err(PushError::Closed) => Ok(()),
+        if self.outbox.offer_own(bytes, after) {
+            Ok(())
+        } else {
+            Err(Overflow)
         }
     }
 
@@ -79,7 +79,7 @@ impl EventSink for IrcSink {
             Err(Overflow)
         }
     }
-    fn hold(&self) -> u32 {
+    fn hold(&self) -> ReplyPlace {
         self.outbox.hold()
     }
 

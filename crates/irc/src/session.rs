@@ -376,7 +376,7 @@ impl Handler for Session {
         self.waiting.is_some()
     }
 
-    fn wants_input(&self, buffered: usize) -> bool {
+    fn can_read(&self, buffered: usize) -> bool {
         buffered <= self.recvq_bytes()
     }
 

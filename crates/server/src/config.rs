@@ -225,6 +225,14 @@ pub struct TextSection {
     /// How long a new connection may take to choose a nickname.
     #[serde(with = "humantime_serde")]
     pub login_timeout: Duration,
+    /// Deprecated: `connection.sendq_bytes` (still read, with a warning at start).
+    pub sendq_bytes: Option<NonZeroUsize>,
+    /// Deprecated: `connection.close_grace` (still read, with a warning at start).
+    #[serde(with = "humantime_serde")]
+    pub close_grace: Option<Duration>,
+    /// Deprecated: `connection.keepalive` (still read, with a warning at start).
+    #[serde(with = "humantime_serde")]
+    pub keepalive: Option<Duration>,
 }
 
 /// What every face's connections share.
@@ -264,6 +272,9 @@ impl Default for TextSection {
             default_room: RoomName::parse("lobby").expect("lobby is a valid room name"),
             max_line_bytes: NonZeroUsize::new(4096).expect("not zero"),
             login_timeout: Duration::from_secs(60),
+            sendq_bytes: None,
+            close_grace: None,
+            keepalive: None,
         }
     }
 }
@@ -294,6 +305,8 @@ pub struct IrcSection {
     pub ping_timeout: Duration,
     /// Flood control.
     pub flood: FloodSection,
+    /// Deprecated: `connection.sendq_bytes` (still read, with a warning at start).
+    pub sendq_bytes: Option<NonZeroUsize>,
 }
 
 impl fmt::Debug for IrcSection {
@@ -308,6 +321,7 @@ impl fmt::Debug for IrcSection {
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
             .field("flood", &self.flood)
+            .field("sendq_bytes", &self.sendq_bytes)
             .finish()
     }
 }
@@ -325,6 +339,7 @@ impl Default for IrcSection {
             ping_interval: defaults.ping_interval,
             ping_timeout: defaults.ping_timeout,
             flood: FloodSection::default(),
+            sendq_bytes: None,
         }
     }
 }
@@ -389,14 +404,35 @@ impl Config {
         }
     }
 
-    /// The connection settings every face shares.
+    /// The connection settings every face shares. A key of an older config file that
+    /// moved to `[connection]` still counts where it is set ([`Config::deprecated_keys`]).
     pub(crate) fn session_config(&self) -> SessionConfig {
         let c = &self.connection;
+        let sendq = self.text.sendq_bytes.or(self.irc.sendq_bytes);
         SessionConfig {
-            sendq_bytes: c.sendq_bytes.get(),
-            close_grace: c.close_grace,
-            keepalive: c.keepalive,
+            sendq_bytes: sendq.unwrap_or(c.sendq_bytes).get(),
+            close_grace: self.text.close_grace.unwrap_or(c.close_grace),
+            keepalive: self.text.keepalive.unwrap_or(c.keepalive),
         }
+    }
+
+    /// The keys of an older config file that this one still reads in their new place, each
+    /// with where it belongs now: for a warning at start.
+    pub fn deprecated_keys(&self) -> Vec<(&'static str, &'static str)> {
+        let mut keys = Vec::new();
+        if self.text.sendq_bytes.is_some() {
+            keys.push(("text.sendq_bytes", "connection.sendq_bytes"));
+        }
+        if self.irc.sendq_bytes.is_some() {
+            keys.push(("irc.sendq_bytes", "connection.sendq_bytes"));
+        }
+        if self.text.close_grace.is_some() {
+            keys.push(("text.close_grace", "connection.close_grace"));
+        }
+        if self.text.keepalive.is_some() {
+            keys.push(("text.keepalive", "connection.keepalive"));
+        }
+        keys
     }
 
     pub(crate) fn irc_config(&self) -> IrcConfig {
@@ -541,6 +577,26 @@ mod tests {
         let config = Config::from_toml("[irc]\npassword = \"hunter2\"\n").unwrap();
         assert!(!format!("{config:?}").contains("hunter2"));
         assert_eq!(config.irc.password.as_deref(), Some("hunter2"));
+    }
+
+    #[test]
+    fn keys_that_moved_to_connection_are_still_read_and_named() {
+        let config = Config::from_toml(
+            "[text]\nkeepalive = \"5s\"\nsendq_bytes = 1000\n[irc]\nsendq_bytes = 2000\n",
+        )
+        .unwrap();
+        let session = config.session_config();
+        assert_eq!(session.keepalive, Duration::from_secs(5));
+        assert_eq!(session.sendq_bytes, 1000);
+        assert_eq!(
+            config.deprecated_keys(),
+            [
+                ("text.sendq_bytes", "connection.sendq_bytes"),
+                ("irc.sendq_bytes", "connection.sendq_bytes"),
+                ("text.keepalive", "connection.keepalive"),
+            ]
+        );
+        assert!(Config::default().deprecated_keys().is_empty());
     }
 
     #[test]

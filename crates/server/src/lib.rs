@@ -91,6 +91,13 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    for (old, new) in config.deprecated_keys() {
+        warn!(
+            key = old,
+            instead = new,
+            "config key has moved; it still counts, for now"
+        );
+    }
     let location = config.store.location();
     let store = Store::open(&location).await.map_err(Error::Store)?;
     info!(store = %location.display(), "store open");

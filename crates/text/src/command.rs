@@ -1,7 +1,10 @@
 //! What a line does: a nickname attempt during login, then chat or a `/` command.
 
-use teahouse_hub::{NickOutcome, Refusal, SayTarget};
+use std::sync::Arc;
+
+use teahouse_hub::{JoinOutcome, NickOutcome, Refusal, SayTarget};
 use teahouse_types::{LeaveReason, MessageKind, MessageText, Nick, RoomName};
+use teahouse_wire::text::encode_line;
 
 use crate::session::{Phase, Session, Step, after};
 
@@ -233,8 +236,9 @@ fn account_command(session: &mut Session, name: &str, args: Option<&str>) -> Ste
     }
 }
 
-/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there; if the
-/// room refuses, goes back into `fallback` (the room the user just left), if any.
+/// Joins `room` (the hub tells everyone, the newcomer too) and lists who is there, then
+/// shows its last messages; if the room refuses, goes back into `fallback` (the room the
+/// user just left), if any.
 fn enter(
     session: &mut Session,
     room: RoomName,
@@ -246,16 +250,25 @@ fn enter(
     };
     let replay = session.shared.config.history_lines;
     let hub = session.hub().clone();
+    let (outbox, lang) = (Arc::clone(&session.outbox), session.lang());
+    // The list of members goes out as the join is applied: between the user's own "entered"
+    // line and the earlier messages, whatever else is happening in the room.
+    let list_members = move |outcome: &JoinOutcome| {
+        let nicks: Vec<Nick> = outcome
+            .members
+            .iter()
+            .map(|m| m.profile.nick.clone())
+            .collect();
+        let line = encode_line(&lang.members(&outcome.room, &nicks));
+        let _ = outbox.push(line);
+    };
     after(
-        async move { hub.join_with_replay(id, room, key.as_deref(), replay).await },
+        async move {
+            hub.join_with_replay(id, room, key.as_deref(), replay, list_members)
+                .await
+        },
         move |session, result| match result {
             Ok(outcome) => {
-                let nicks: Vec<Nick> = outcome
-                    .members
-                    .iter()
-                    .map(|m| m.profile.nick.clone())
-                    .collect();
-                session.reply(session.lang().members(&outcome.room, &nicks));
                 session.phase = Phase::Chat { room: outcome.room };
                 Step::Continue
             }

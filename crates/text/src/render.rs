@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use teahouse_hub::{EventSink, Overflow};
-use teahouse_types::{EventKind, HubEvent, MessageKind, MessageTarget};
+use teahouse_types::{EventKind, HubEvent, MessageKind, MessageTarget, ReplyPlace};
 use teahouse_wire::Outbox;
-use teahouse_wire::outbox::PushError;
 use teahouse_wire::text::{encode_line, terminal_safe};
 
 use crate::lang::Lang;
@@ -125,31 +124,27 @@ impl EventSink for TextSink {
             Err(Overflow)
         }
     }
-    fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+    fn deliver_own(
+        &self,
+        event: &Arc<HubEvent>,
+        after: Option<ReplyPlace>,
+    ) -> Result<(), Overflow> {
         let Some(bytes) = self.encoded(event) else {
             return Ok(());
         };
-        own(&self.outbox, bytes, after)
+        if self.outbox.offer_own(bytes, after) {
+            Ok(())
+        } else {
+            Err(Overflow)
+        }
     }
 
-    fn hold(&self) -> u32 {
+    fn hold(&self) -> ReplyPlace {
         self.outbox.hold()
     }
 
     fn release(&self) {
         self.outbox.release();
-    }
-}
-
-/// Queues a line of the session's own command in its place among its replies.
-pub(crate) fn own(outbox: &Outbox, bytes: Bytes, after: Option<u32>) -> Result<(), Overflow> {
-    let pushed = match after {
-        Some(after) => outbox.push_own(bytes, after),
-        None => outbox.push(bytes),
-    };
-    match pushed {
-        Err(PushError::Full) => Err(Overflow),
-        Ok(()) | Err(PushError::Closed) => Ok(()),
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The hub's state is written only by applying a `Change`. A command is decided against the
 //! state (is the nick free, may this member speak?) into one `Change`, or refused; applying
-//! it needs nothing but the state and the change itself: every id, every time and every
-//! target session is in it. So the changes one node applies, applied in the same order to
+//! it needs nothing but the state and the change itself: every id, every time (the time of
+//! the events it makes too) and every target session is in it. So the changes one node applies, applied in the same order to
 //! an empty state elsewhere, build the same state there, which is how nodes will share
 //! rooms. Changes are serializable; [`Versioned`] carries one with the version of this
 //! catalogue it was written in.
@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::NewerVersion;
 use crate::event::{LeaveReason, MessageKind};
 use crate::id::{MessageId, SessionId};
 use crate::mode::{MemberStatus, ModeChange};
@@ -105,6 +106,8 @@ pub enum Change {
         session: SessionId,
         /// The nick.
         nick: Nick,
+        /// When.
+        at: SystemTime,
     },
     /// A named session changed its real name (IRC `SETNAME`).
     RealnameSet {
@@ -112,6 +115,8 @@ pub enum Change {
         session: SessionId,
         /// The new real name.
         realname: Arc<str>,
+        /// When.
+        at: SystemTime,
     },
     /// The session became invisible (user mode `+i`) or visible.
     InvisibleSet {
@@ -126,6 +131,8 @@ pub enum Change {
         session: SessionId,
         /// The away message.
         away: Option<MessageText>,
+        /// When.
+        at: SystemTime,
     },
     /// The session logged in to an account, or out (`None`).
     AccountSet {
@@ -133,6 +140,8 @@ pub enum Change {
         session: SessionId,
         /// The account's name, as registered.
         account: Option<Arc<str>>,
+        /// When.
+        at: SystemTime,
     },
     /// An account was registered: its nick is protected from now on.
     AccountRegistered {
@@ -144,8 +153,8 @@ pub enum Change {
         /// The account's casefolded name.
         key: Arc<str>,
     },
-    /// The session entered a room, with this status; `created` if the room did not exist
-    /// (it is created then, with the default modes).
+    /// The session entered a room, with this status; if `creates`, the room does not exist
+    /// yet and is created then, with the default modes and this session as its founder.
     Joined {
         /// The session.
         session: SessionId,
@@ -153,8 +162,10 @@ pub enum Change {
         room: RoomName,
         /// Its status there.
         status: MemberStatus,
-        /// When the room was created, if this join creates it.
-        created: Option<SystemTime>,
+        /// Whether this join creates the room.
+        creates: bool,
+        /// When (the room's creation time, if it creates it).
+        at: SystemTime,
     },
     /// The session left a room; an emptied room is deleted.
     Parted {
@@ -164,6 +175,8 @@ pub enum Change {
         room: RoomName,
         /// Its parting message.
         message: Option<MessageText>,
+        /// When.
+        at: SystemTime,
     },
     /// An operator removed a member from a room; an emptied room is deleted.
     Kicked {
@@ -175,6 +188,8 @@ pub enum Change {
         target: SessionId,
         /// The reason given.
         reason: Option<MessageText>,
+        /// When.
+        at: SystemTime,
     },
     /// A member invited a session to a room: it may join past `+i`, `+k`, `+l` and bans once.
     Invited {
@@ -184,6 +199,8 @@ pub enum Change {
         room: RoomName,
         /// Who is invited.
         target: SessionId,
+        /// When.
+        at: SystemTime,
     },
     /// A member set a room's topic, or cleared it (`None`).
     TopicSet {
@@ -193,6 +210,8 @@ pub enum Change {
         room: RoomName,
         /// The topic.
         topic: Option<Topic>,
+        /// When.
+        at: SystemTime,
     },
     /// An operator changed a room's modes; each edit is effective (none is a no-op).
     ModesChanged {
@@ -263,17 +282,6 @@ pub struct Versioned {
     pub change: Change,
 }
 
-/// A change written by a newer version of the catalogue than this one reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "change of catalogue version {found}; this build reads up to {}",
-    Change::VERSION
-)]
-pub struct NewerVersion {
-    /// The version it was written in.
-    pub found: u16,
-}
-
 impl Versioned {
     /// Wraps a change in the current version.
     pub fn new(change: Change) -> Self {
@@ -330,10 +338,12 @@ mod tests {
             Change::NickSet {
                 session: a,
                 nick: nick.clone(),
+                at,
             },
             Change::RealnameSet {
                 session: a,
                 realname: "Z".into(),
+                at,
             },
             Change::InvisibleSet {
                 session: a,
@@ -342,10 +352,12 @@ mod tests {
             Change::AwaySet {
                 session: a,
                 away: Some(text.clone()),
+                at,
             },
             Change::AccountSet {
                 session: a,
                 account: Some("Zoë".into()),
+                at,
             },
             Change::AccountRegistered { key: "zoë".into() },
             Change::AccountDropped { key: "zoë".into() },
@@ -356,23 +368,27 @@ mod tests {
                     is_operator: true,
                     is_voiced: false,
                 },
-                created: Some(at),
+                creates: true,
+                at,
             },
             Change::Parted {
                 session: a,
                 room: room.clone(),
                 message: None,
+                at,
             },
             Change::Kicked {
                 by: a,
                 room: room.clone(),
                 target: b,
                 reason: Some(text.clone()),
+                at,
             },
             Change::Invited {
                 by: a,
                 room: room.clone(),
                 target: b,
+                at,
             },
             Change::TopicSet {
                 by: a,
@@ -382,6 +398,7 @@ mod tests {
                     set_by: "Zoë!~z@127.0.0.1".into(),
                     set_at: at,
                 }),
+                at,
             },
             Change::ModesChanged {
                 by: a,

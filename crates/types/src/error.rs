@@ -1,4 +1,4 @@
-//! Why a name was refused.
+//! Why a name, a node id or a change was refused.
 
 /// Why a nickname or room name is not acceptable; shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,4 +27,20 @@ pub enum NameError {
     /// The name is reserved for the server or its services.
     #[error("name is reserved")]
     Reserved,
+}
+
+/// A node id above [`crate::NodeId::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("node id {0} is above {max}", max = crate::NodeId::MAX)]
+pub struct NodeIdError(pub u8);
+
+/// A change written by a newer version of the catalogue than this one reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "change of catalogue version {found}; this build reads up to {}",
+    crate::Change::VERSION
+)]
+pub struct NewerVersion {
+    /// The version it was written in.
+    pub found: u16,
 }

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::NodeIdError;
+
 /// One server process among those that share rooms and a database: part of every session
 /// and message id it makes. Each server sharing a database needs its own.
 #[derive(
@@ -35,10 +37,10 @@ impl NodeId {
 }
 
 impl TryFrom<u8> for NodeId {
-    type Error = String;
+    type Error = NodeIdError;
 
     fn try_from(id: u8) -> Result<Self, Self::Error> {
-        Self::new(id).ok_or_else(|| format!("node id {id} is above {}", Self::MAX))
+        Self::new(id).ok_or(NodeIdError(id))
     }
 }
 

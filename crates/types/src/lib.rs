@@ -23,8 +23,8 @@ mod serial;
 mod sink;
 mod text;
 
-pub use change::{Ban, Change, MessageTo, ModeEdit, NewerVersion, Topic, Versioned};
-pub use error::NameError;
+pub use change::{Ban, Change, MessageTo, ModeEdit, Topic, Versioned};
+pub use error::{NameError, NewerVersion, NodeIdError};
 pub use event::{EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, RenderCache};
 pub use fold::casefold;
 pub use id::{MessageId, NodeId, SessionId};
@@ -33,5 +33,5 @@ pub use mode::{MemberStatus, ModeChange, RoomMode, RoomModes};
 pub use nick::{NICK_MAX_CHARS, Nick};
 pub use profile::{Profile, host_of};
 pub use room::{ROOM_MAX_CHARS, RoomName};
-pub use sink::{EventSink, LocalSink, Overflow};
+pub use sink::{EventSink, LocalSink, Overflow, ReplyPlace};
 pub use text::{MessageText, TextError};

@@ -43,7 +43,11 @@ pub trait EventSink: Send + Sync + 'static {
     ///
     /// # Errors
     /// As [`EventSink::deliver`].
-    fn deliver_own(&self, event: &Arc<HubEvent>, after: Option<u32>) -> Result<(), Overflow> {
+    fn deliver_own(
+        &self,
+        event: &Arc<HubEvent>,
+        after: Option<ReplyPlace>,
+    ) -> Result<(), Overflow> {
         let _ = after;
         self.deliver(event)
     }
@@ -52,14 +56,20 @@ pub trait EventSink: Send + Sync + 'static {
     /// (queued behind messages being stored): the replies to the session's later commands
     /// must wait until it has been delivered everywhere. Called once per effect, in order.
     /// Returns what the command's own later lines wait for ([`EventSink::deliver_own`]).
-    fn hold(&self) -> u32 {
-        0
+    fn hold(&self) -> ReplyPlace {
+        ReplyPlace(0)
     }
 
     /// The oldest effect announced with [`EventSink::hold`] has been delivered to every
     /// recipient: the replies that waited for it may go.
     fn release(&self) {}
 }
+
+/// A command's place among its session's replies: what its lines wait for, the effects of
+/// the session's commands before it (counted by [`EventSink::hold`]). A line of the command
+/// that arrives late (an echo once its message is stored) goes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyPlace(pub u32);
 
 /// This node's handle on where a local session's events go, as the change that started the
 /// session carries it: never serialized (a session of another node has none here),

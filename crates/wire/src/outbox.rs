@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Buf, Bytes};
 use std::pin::Pin;
 
+use teahouse_types::ReplyPlace;
 use tokio::io::AsyncWrite;
 
 /// At most this many buffers go into one vectored write: Linux's `IOV_MAX`. Big writes
@@ -42,9 +43,9 @@ enum Source {
     /// A reply to the session's current command: taken at once, unless held behind the
     /// effects of its earlier commands.
     Reply,
-    /// A line of one of the session's commands that arrives later: held until this many of
-    /// its effects are delivered, then taken at once.
-    Own(u32),
+    /// A line of one of the session's commands that arrives later: held until as many of
+    /// its effects as its place says are delivered, then taken at once.
+    Own(ReplyPlace),
     /// One event from the hub: taken at once, never held.
     Event,
     /// A run of messages from others: taken a runtime turn later if it is small.
@@ -82,13 +83,9 @@ struct State {
     queue: VecDeque<Bytes>,
     /// The consumer task, waiting for a batch or an overflow.
     waker: Option<Waker>,
-    /// Lines waiting for the session's effects, in the order they go, each with the count of
-    /// effects it waits for. Boxed: almost always empty, so an idle connection pays a pointer.
-    #[expect(
-        clippy::box_collection,
-        reason = "one pointer in every idle connection's outbox, not four"
-    )]
-    waiting: Option<Box<VecDeque<(u32, Bytes)>>>,
+    /// Lines waiting for the session's effects. Boxed: almost always empty, so an idle
+    /// connection pays a pointer.
+    waiting: Option<Box<Waiting>>,
     /// The most bytes queued and waiting together.
     limit_bytes: u32,
     /// Bytes queued and waiting, together bounded by the limit.
@@ -114,20 +111,53 @@ struct State {
     is_closing: bool,
 }
 
+/// Lines waiting for the session's effects, in the order they go, each with the count of
+/// effects it waits for.
+#[derive(Debug, Default)]
+struct Waiting {
+    lines: VecDeque<(u32, Bytes)>,
+    /// Their bytes, counted in the outbox's limit.
+    bytes: usize,
+}
+
 impl State {
     /// Whether a line that waits for `count` effects may go now.
     fn is_released(&self, count: u32) -> bool {
-        // Wrapping: no count is ever 2^31 ahead of `released`.
-        self.released.wrapping_sub(count) < 1 << 31
+        is_released(self.released, count)
     }
 
-    /// Where a line waiting for `count` effects goes among the waiting ones: after every
-    /// line that waits for no more than it.
-    fn position(&self, waiting: &VecDeque<(u32, Bytes)>, count: u32) -> usize {
-        let ahead = |c: u32| c.wrapping_sub(self.released);
-        let mine = ahead(count);
-        waiting.partition_point(|(c, _)| ahead(*c) <= mine)
+    /// What a line from `source` waits for, if anything: a reply, what the effects of the
+    /// commands before its own; a late line of a command, what that command's replies wait
+    /// for; a line from others, nothing, unless lines already wait (it goes after them,
+    /// so that it never overtakes the session's own copy of an earlier effect).
+    fn wait_for(&self, source: Source) -> Option<u32> {
+        match source {
+            Source::Reply => Some(self.barrier).filter(|count| !self.is_released(*count)),
+            Source::Own(place) => Some(place.0).filter(|count| !self.is_released(*count)),
+            Source::Event | Source::Run => self
+                .waiting
+                .as_ref()
+                .and_then(|waiting| waiting.lines.back().map(|(count, _)| *count)),
+        }
     }
+
+    /// Puts a line among the waiting ones: after every line that waits for no more than it.
+    fn hold_back(&mut self, count: u32, bytes: Bytes) {
+        let released = self.released;
+        let waiting = self.waiting.get_or_insert_default();
+        let ahead = |c: u32| c.wrapping_sub(released);
+        let position = waiting
+            .lines
+            .partition_point(|(c, _)| ahead(*c) <= ahead(count));
+        waiting.bytes += bytes.len();
+        waiting.lines.insert(position, (count, bytes));
+    }
+}
+
+/// Whether a line that waits for `count` effects may go once `released` are delivered.
+fn is_released(released: u32, count: u32) -> bool {
+    // Wrapping: no count is ever 2^31 ahead of `released`.
+    released.wrapping_sub(count) < 1 << 31
 }
 
 impl State {
@@ -170,14 +200,28 @@ impl Outbox {
         !matches!(pushed, Err(PushError::Full))
     }
 
+    /// [`Outbox::offer`] for a line of the session's own command: `after` from
+    /// [`Outbox::hold`] for one that arrives late (an echo once its message is stored), or
+    /// `None` for one queued while the command runs (its own copy of a join): either way in
+    /// its command's place among the replies ([`Outbox::push_own`], [`Outbox::push`]).
+    pub fn offer_own(&self, bytes: Bytes, after: Option<ReplyPlace>) -> bool {
+        let source = after.map_or(Source::Reply, Source::Own);
+        !matches!(
+            self.push_lines(std::iter::once(bytes), source),
+            Err(PushError::Full)
+        )
+    }
+
     /// Queues one encoded line (or several, already joined).
     ///
     /// # Errors
     /// [`PushError::Full`] if it would exceed the limit (the outbox is then closed as
     /// [`OutboxClosed::Overflow`]), [`PushError::Closed`] if it was closed already.
     ///
-    /// Meant for the session's own replies: they are taken at the writer's next poll,
-    /// without the turn's wait that lines from others get (see [`Outbox::poll_next_batch`]).
+    /// Meant for the session's own replies: they wait for the effects of its earlier
+    /// commands still on their way ([`Outbox::begin_command`]), then are taken at the
+    /// writer's next poll, without the turn's wait that lines from others get (see
+    /// [`Outbox::poll_next_batch`]).
     pub fn push(&self, bytes: Bytes) -> Result<(), PushError> {
         self.push_lines(std::iter::once(bytes), Source::Reply)
     }
@@ -198,17 +242,13 @@ impl Outbox {
     ) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
-            if state.closed.is_some() {
+            // Closing behind lines that wait: only a late line of an earlier command still
+            // comes in (its place is before the goodbye); anything else is dropped.
+            let is_shut = state.is_closing && !matches!(source, Source::Own(_));
+            if state.closed.is_some() || is_shut {
                 return Err(PushError::Closed);
             }
-            // A reply waits for the effects of the session's earlier commands still on
-            // their way; events from others never wait.
-            let wait_for = match source {
-                Source::Reply => Some(state.barrier),
-                Source::Own(count) => Some(count),
-                Source::Event | Source::Run => None,
-            }
-            .filter(|count| !state.is_released(*count));
+            let wait_for = state.wait_for(source);
             state.has_reply |= source != Source::Run && wait_for.is_none();
             let mut result = Ok(());
             for bytes in lines {
@@ -221,16 +261,7 @@ impl Outbox {
                 // At most the limit, which fits.
                 state.queued_bytes = u32::try_from(queued).unwrap_or(u32::MAX);
                 match wait_for {
-                    Some(count) => {
-                        let position = state
-                            .waiting
-                            .as_deref()
-                            .map_or(0, |waiting| state.position(waiting, count));
-                        state
-                            .waiting
-                            .get_or_insert_default()
-                            .insert(position, (count, bytes));
-                    }
+                    Some(count) => state.hold_back(count, bytes),
                     None => state.queue.push_back(bytes),
                 }
             }
@@ -261,8 +292,9 @@ impl Outbox {
     }
 
     /// Closes the outbox: later pushes fail, and the writer gets what was queued, then the end.
-    /// Closing twice keeps the first cause. With replies held ([`Outbox::hold`]), the outbox
-    /// closes once they are released, and takes what comes until then.
+    /// Closing twice keeps the first cause. With lines waiting for the session's effects
+    /// ([`Outbox::hold`]), only late lines of earlier commands are still taken, and the
+    /// outbox closes once everything that waits has been released.
     pub fn close(&self) {
         let waker = {
             let mut state = self.lock();
@@ -294,12 +326,12 @@ impl Outbox {
     /// from others never wait. So no reply to a client's later command overtakes the effects
     /// of its earlier ones, in its own stream or in anyone else's.
     ///
-    /// Returns what a line belonging to the current command waits for, for
-    /// [`Outbox::push_own`].
-    pub fn hold(&self) -> u32 {
+    /// Returns the command's place among the replies, for its late lines
+    /// ([`Outbox::push_own`]).
+    pub fn hold(&self) -> ReplyPlace {
         let mut state = self.lock();
         state.issued = state.issued.wrapping_add(1);
-        state.barrier
+        ReplyPlace(state.barrier)
     }
 
     /// Queues a line that belongs to one of the session's commands and arrives later (an
@@ -309,7 +341,7 @@ impl Outbox {
     ///
     /// # Errors
     /// As [`Outbox::push`].
-    pub fn push_own(&self, bytes: Bytes, after: u32) -> Result<(), PushError> {
+    pub fn push_own(&self, bytes: Bytes, after: ReplyPlace) -> Result<(), PushError> {
         self.push_lines(std::iter::once(bytes), Source::Own(after))
     }
 
@@ -326,17 +358,19 @@ impl Outbox {
             } = &mut *state;
             *released = released.wrapping_add(1);
             let mut has_reply = false;
-            while let Some(lines) = waiting {
-                let Some((count, _)) = lines.front() else {
-                    *waiting = None;
-                    break;
-                };
-                if released.wrapping_sub(*count) >= 1 << 31 {
-                    break;
+            if let Some(held) = waiting {
+                while let Some((count, _)) = held.lines.front() {
+                    if !is_released(*released, *count) {
+                        break;
+                    }
+                    let (_, bytes) = held.lines.pop_front().expect("front exists");
+                    held.bytes -= bytes.len();
+                    queue.push_back(bytes);
+                    has_reply = true;
                 }
-                let (_, bytes) = lines.pop_front().expect("front exists");
-                queue.push_back(bytes);
-                has_reply = true;
+                if held.lines.is_empty() {
+                    *waiting = None;
+                }
             }
             if state.waiting.is_none() && state.is_closing {
                 state.is_closing = false;
@@ -401,10 +435,7 @@ impl Outbox {
             state.deferred = false;
             state.has_reply = false;
             // What waits stays counted (it is at most the limit, which fits).
-            let waiting: usize = state
-                .waiting
-                .as_ref()
-                .map_or(0, |waiting| waiting.iter().map(|(_, b)| b.len()).sum());
+            let waiting = state.waiting.as_ref().map_or(0, |waiting| waiting.bytes);
             state.queued_bytes = u32::try_from(waiting).unwrap_or(u32::MAX);
             if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
                 // Take the whole queue, allocation and all: a connection keeps no capacity
@@ -616,32 +647,32 @@ mod tests {
     }
 
     /// A reply waits for the effects of the session's earlier commands, never for its
-    /// own command's; lines from others never wait.
+    /// own command's; lines from others wait only behind lines that already wait.
     #[tokio::test]
     async fn replies_wait_for_the_effects_of_earlier_commands() {
         let outbox = Outbox::new(1000);
         outbox.begin_command();
         outbox.hold();
         outbox.push(Bytes::from_static(b"same-command")).unwrap();
-        assert_eq!(take(&outbox).await, [&b"same-command"[..]]);
+        outbox.push_all([Bytes::from_static(b"other")]).unwrap();
+        assert_eq!(take(&outbox).await, [&b"same-command"[..], &b"other"[..]]);
         outbox.begin_command();
         outbox.push(Bytes::from_static(b"pong1")).unwrap();
         outbox.hold();
         outbox.begin_command();
         outbox.push(Bytes::from_static(b"pong2")).unwrap();
-        outbox.push_all([Bytes::from_static(b"other")]).unwrap();
-        assert!(outbox.offer(Bytes::from_static(b"event"), false));
-        assert_eq!(take(&outbox).await, [&b"other"[..], &b"event"[..]]);
+        // Behind the waiting replies, in order, so it never overtakes an own copy held there.
+        outbox.push_all([Bytes::from_static(b"later")]).unwrap();
         // The first command's effect delivered: the reply that waited for it alone goes.
-        outbox.push_all([Bytes::from_static(b"effect1")]).unwrap();
         outbox.release();
-        assert_eq!(take(&outbox).await, [&b"effect1"[..], &b"pong1"[..]]);
+        assert_eq!(take(&outbox).await, [&b"pong1"[..]]);
         outbox.release();
-        assert_eq!(take(&outbox).await, [&b"pong2"[..]]);
+        assert_eq!(take(&outbox).await, [&b"pong2"[..], &b"later"[..]]);
         // Nothing on its way: a reply goes at once.
         outbox.begin_command();
         outbox.push(Bytes::from_static(b"now")).unwrap();
-        assert_eq!(take(&outbox).await, [&b"now"[..]]);
+        assert!(outbox.offer(Bytes::from_static(b"event"), false));
+        assert_eq!(take(&outbox).await, [&b"now"[..], &b"event"[..]]);
     }
 
     /// A line of an earlier command that arrives late (an echo) goes before the replies of
@@ -661,32 +692,41 @@ mod tests {
             .push_own(Bytes::from_static(b"echo1"), first)
             .unwrap();
         assert_eq!(take(&outbox).await, [&b"echo1"[..]]);
-        outbox
-            .push_own(Bytes::from_static(b"echo2"), second)
-            .unwrap();
+        assert!(outbox.offer_own(Bytes::from_static(b"echo2"), Some(second)));
         outbox.release();
         assert_eq!(take(&outbox).await, [&b"reply2"[..], &b"echo2"[..]]);
         outbox.release();
         assert_eq!(take(&outbox).await, [&b"reply3"[..]]);
     }
 
-    /// Closed with a reply held, the outbox still takes the effect it waits for, then
-    /// hands out both and ends.
+    /// Closed with lines waiting, the outbox still takes the late lines of earlier
+    /// commands, drops anything else, hands out what waited (the goodbye last) and ends.
     #[tokio::test]
-    async fn a_close_waits_for_held_replies() {
+    async fn a_close_waits_for_held_lines_and_the_goodbye_comes_last() {
         let outbox = Outbox::new(1000);
-        outbox.hold();
+        let place = outbox.hold();
         outbox.begin_command();
-        outbox.push(Bytes::from_static(b"goodbye")).unwrap();
-        outbox.close();
-        outbox.push_all([Bytes::from_static(b"echo")]).unwrap();
+        outbox.push(Bytes::from_static(b"reply")).unwrap();
+        assert!(outbox.offer(Bytes::from_static(b"goodbye"), true));
+        assert_eq!(
+            outbox.push(Bytes::from_static(b"too late")),
+            Err(PushError::Closed)
+        );
+        assert_eq!(
+            outbox.push_all([Bytes::from_static(b"others")]),
+            Err(PushError::Closed)
+        );
+        outbox.push_own(Bytes::from_static(b"echo"), place).unwrap();
         outbox.release();
-        assert_eq!(take(&outbox).await, [&b"echo"[..], &b"goodbye"[..]]);
+        assert_eq!(
+            take(&outbox).await,
+            [&b"echo"[..], &b"reply"[..], &b"goodbye"[..]]
+        );
         assert_eq!(
             outbox.next_batch(&mut Vec::new()).await,
             Err(OutboxClosed::Graceful)
         );
-        // Held replies count toward the limit.
+        // Held lines count toward the limit.
         let outbox = Outbox::new(4);
         outbox.hold();
         outbox.begin_command();

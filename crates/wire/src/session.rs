@@ -9,6 +9,7 @@
 //! connections run the same loop.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use teahouse_types::LeaveReason;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tracing::debug;
 
 use crate::conn::{ReadPacer, poll_read_some, poll_write_step};
@@ -105,7 +106,7 @@ pub trait Handler: Send {
 
     /// Whether to read more input now that `buffered` bytes wait to be run (flood control
     /// stops reading a slowed client).
-    fn wants_input(&self, buffered: usize) -> bool {
+    fn can_read(&self, buffered: usize) -> bool {
         let _ = buffered;
         true
     }
@@ -148,7 +149,11 @@ enum Wake {
 /// An `async` block rather than an `async fn`: an `async fn` copies its arguments into
 /// locals of its own, so the session state would take its room twice in every task. The
 /// loop polls its steps in order (write, wait, read, timer) from one poll function over the
-/// whole stream, so it needs no split halves and holds no step future of its own.
+/// whole stream (`next_wake`), so it needs no split halves and holds no step future of its
+/// own. Longer than most functions on purpose: its state lives in this future's own locals,
+/// the biggest part of every idle connection's memory, and moving the end of a session into
+/// a function of its own cost 56 bytes a connection (its future is laid out beside the
+/// loop's, not over it).
 pub fn drive<H, S, K>(
     mut session: H,
     mut stream: S,
@@ -165,114 +170,107 @@ where
     let mut decoder = LineDecoder::new(max_line_bytes);
     async move {
         debug!("session started");
-        let outbox = Arc::clone(session.outbox());
-        let mut rbuf = BytesMut::new();
-        let mut wbatch: Vec<Bytes> = Vec::new();
-        let mut close_at: Option<Instant> = None;
-        let mut pacer = ReadPacer::default();
-        // Long-lived, so a wake-up re-registers nothing: one timer, only moved when its
-        // deadline changes. (Shutdown arrives as a hub event on the outbox, not a watch.)
-        let far = || Instant::now() + Duration::from_secs(86_400 * 365);
-        let timer = sleep_until(session.deadline().unwrap_or_else(far));
-        tokio::pin!(timer);
-        let end = loop {
-            let has_deadline = match close_at.or_else(|| session.deadline()) {
-                Some(at) => {
-                    if at != timer.deadline() || timer.is_elapsed() {
-                        timer.as_mut().reset(at);
+        // The loop's state in a block of its own: gone once the session ends.
+        let end = 'session: {
+            let outbox = Arc::clone(session.outbox());
+            let mut rbuf = BytesMut::new();
+            let mut wbatch: Vec<Bytes> = Vec::new();
+            let mut close_at: Option<Instant> = None;
+            let mut pacer = ReadPacer::default();
+            // Long-lived, so a wake-up re-registers nothing: one timer, only moved when its
+            // deadline changes. (Shutdown arrives as a hub event on the outbox, not a watch.)
+            let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+            let timer = sleep_until(session.deadline().unwrap_or_else(far));
+            tokio::pin!(timer);
+            loop {
+                let has_deadline = match close_at.or_else(|| session.deadline()) {
+                    Some(at) => {
+                        if at != timer.deadline() || timer.is_elapsed() {
+                            timer.as_mut().reset(at);
+                        }
+                        true
                     }
-                    true
-                }
-                None => false,
-            };
-            let is_closing = close_at.is_some();
-            let is_reading =
-                !is_closing && !session.is_waiting() && session.wants_input(rbuf.len());
-            let wake = {
-                let (io, handler, read_into) = (&mut stream, &mut session, &mut rbuf);
-                let (sleep, queue, batch) = (&mut timer, &*outbox, &mut wbatch);
-                // One poll function over every step, in order: what it keeps across the
-                // wait is these references, not a future per step.
-                std::future::poll_fn(move |cx| {
-                    if let Poll::Ready(written) = poll_write_step(io, cx, queue, batch) {
-                        return Poll::Ready(Wake::Written(written));
-                    }
-                    if !is_closing && handler.poll_wait(cx).is_ready() {
-                        return Poll::Ready(Wake::Waited);
-                    }
-                    if is_reading && let Poll::Ready(read) = poll_read_some(io, cx, read_into) {
-                        return Poll::Ready(Wake::Read(read));
-                    }
-                    if has_deadline && sleep.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Wake::Timer);
-                    }
-                    Poll::Pending
+                    None => false,
+                };
+                let is_closing = close_at.is_some();
+                let is_reading =
+                    !is_closing && !session.is_waiting() && session.can_read(rbuf.len());
+                let wake = next_wake(Steps {
+                    stream: &mut stream,
+                    session: &mut session,
+                    rbuf: &mut rbuf,
+                    timer: timer.as_mut(),
+                    outbox: &outbox,
+                    wbatch: &mut wbatch,
+                    is_closing,
+                    is_reading,
+                    has_deadline,
                 })
-                .await
-            };
-            let mut input = Input {
-                decoder: &mut decoder,
-                rbuf: &mut rbuf,
-                is_eof: false,
-            };
-            let mut should_yield = false;
-            match wake {
-                Wake::Written(Ok(())) => continue,
-                Wake::Written(Err(end)) => {
-                    debug!(?end, "writing ended");
-                    break end.leave_reason();
-                }
-                // The lines that arrived meanwhile are next, in order.
-                Wake::Waited => session.on_input(&mut input),
-                Wake::Read(Err(error)) => {
-                    debug!(%error, "read failed");
-                    break Some(LeaveReason::ConnectionLost);
-                }
-                Wake::Read(Ok(read_bytes)) => {
-                    input.is_eof = read_bytes == 0;
-                    session.on_input(&mut input);
-                    if input.is_eof {
-                        // Nobody is left to read for, or to wait for.
-                        let reason = session.take_close().unwrap_or(LeaveReason::ConnectionLost);
-                        session.leave(reason);
-                        close_at = Some(Instant::now() + session.close_grace());
+                .await;
+                let mut input = Input {
+                    decoder: &mut decoder,
+                    rbuf: &mut rbuf,
+                    is_eof: false,
+                };
+                let mut should_yield = false;
+                match wake {
+                    Wake::Written(Ok(())) => continue,
+                    Wake::Written(Err(end)) => {
+                        debug!(?end, "writing ended");
+                        break 'session end.leave_reason();
                     }
-                    should_yield = pacer.after_read(&mut rbuf, read_bytes);
-                }
-                Wake::Timer => {
-                    let now = Instant::now();
-                    if close_at.is_some_and(|at| now >= at) {
-                        debug!("closing connection did not take its last lines in time");
-                        break None;
+                    // The lines that arrived meanwhile are next, in order.
+                    Wake::Waited => session.on_input(&mut input),
+                    Wake::Read(Err(error)) => {
+                        debug!(%error, "read failed");
+                        break 'session Some(LeaveReason::ConnectionLost);
                     }
-                    if !is_closing {
-                        session.on_deadline(now, &mut input);
+                    Wake::Read(Ok(read_bytes)) => {
+                        input.is_eof = read_bytes == 0;
+                        session.on_input(&mut input);
+                        if input.is_eof {
+                            // Nobody is left to read for, or to wait for.
+                            let reason =
+                                session.take_close().unwrap_or(LeaveReason::ConnectionLost);
+                            session.leave(reason);
+                            close_at = Some(Instant::now() + session.close_grace());
+                        }
+                        should_yield = pacer.after_read(&mut rbuf, read_bytes);
+                    }
+                    Wake::Timer => {
+                        let now = Instant::now();
+                        if close_at.is_some_and(|at| now >= at) {
+                            debug!("closing connection did not take its last lines in time");
+                            break 'session None;
+                        }
+                        if !is_closing {
+                            session.on_deadline(now, &mut input);
+                        }
                     }
                 }
-            }
-            // Lines run after a wait or a flood delay empty the buffer too: an idle
-            // connection keeps none.
-            if rbuf.is_empty() {
-                // Dropping it frees what the decoder's splits still share of the read.
-                rbuf = BytesMut::new();
-            }
-            if close_at.is_none()
-                && let Some(reason) = session.take_close()
-            {
-                session.leave(reason);
-                close_at = Some(Instant::now() + session.close_grace());
-            }
-            if should_yield {
-                tokio::task::yield_now().await;
+                // Lines run after a wait or a flood delay empty the buffer too: an idle
+                // connection keeps none.
+                if rbuf.is_empty() {
+                    // Dropping it frees what the decoder's splits still share of the read.
+                    rbuf = BytesMut::new();
+                }
+                if close_at.is_none()
+                    && let Some(reason) = session.take_close()
+                {
+                    session.leave(reason);
+                    close_at = Some(Instant::now() + session.close_grace());
+                }
+                if should_yield {
+                    tokio::task::yield_now().await;
+                }
             }
         };
         if end == Some(LeaveReason::SendQueueExceeded) {
             // The client is not reading: one best-effort line, never waited for.
             let line = session.overflow_line();
-            let _ = std::future::poll_fn(|cx| {
-                Poll::Ready(std::pin::Pin::new(&mut stream).poll_write(cx, &line))
-            })
-            .await;
+            let _ =
+                std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut stream).poll_write(cx, &line)))
+                    .await;
         }
         if let Some(reason) = end {
             session.leave(reason);
@@ -281,4 +279,46 @@ where
         debug!("session ended");
         drop(keep);
     }
+}
+
+/// What the loop waits on, for one wait.
+struct Steps<'a, H, S> {
+    stream: &'a mut S,
+    session: &'a mut H,
+    rbuf: &'a mut BytesMut,
+    timer: Pin<&'a mut Sleep>,
+    outbox: &'a Outbox,
+    wbatch: &'a mut Vec<Bytes>,
+    is_closing: bool,
+    is_reading: bool,
+    has_deadline: bool,
+}
+
+/// The next thing the session must do: its steps polled in order (write what the outbox
+/// holds, the operation it waits for, read, the timer) from one poll function, so what the
+/// wait keeps is these references, not a future per step.
+fn next_wake<H, S>(mut steps: Steps<'_, H, S>) -> impl Future<Output = Wake> + '_
+where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    std::future::poll_fn(move |cx| {
+        let steps = &mut steps;
+        if let Poll::Ready(written) = poll_write_step(steps.stream, cx, steps.outbox, steps.wbatch)
+        {
+            return Poll::Ready(Wake::Written(written));
+        }
+        if !steps.is_closing && steps.session.poll_wait(cx).is_ready() {
+            return Poll::Ready(Wake::Waited);
+        }
+        if steps.is_reading
+            && let Poll::Ready(read) = poll_read_some(steps.stream, cx, steps.rbuf)
+        {
+            return Poll::Ready(Wake::Read(read));
+        }
+        if steps.has_deadline && steps.timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        Poll::Pending
+    })
 }

@@ -10,12 +10,11 @@
 
 use std::sync::Arc;
 
-use teahouse_types::{HubEvent, LeaveReason, SessionId};
+use teahouse_types::{EventSink, HubEvent, LeaveReason, ReplyPlace, SessionId};
 use tracing::{debug, info};
 
 use super::{Core, Hub, Recipient, Recipients};
 use crate::history::{Fence, Item, Queued};
-use teahouse_types::EventSink;
 
 /// An event and this node's sinks that get it.
 #[derive(Clone)]
@@ -96,7 +95,7 @@ impl Hub {
         recipients: &[(SessionId, Arc<dyn EventSink>)],
         event: &Arc<HubEvent>,
         skip: Option<SessionId>,
-        own: Option<(SessionId, u32)>,
+        own: Option<(SessionId, ReplyPlace)>,
         keep: impl Fn(SessionId) -> bool,
     ) {
         let mut overflowed = Vec::new();
@@ -134,11 +133,12 @@ impl Hub {
 
     /// Removes the sessions whose queue overflowed in a delivery and tells their rooms,
     /// which may overflow more queues: worked off in a loop, never by recursion, so a
-    /// cascade of slow clients cannot exhaust the stack.
+    /// cascade of slow clients cannot exhaust the stack. With history, the quit goes on the
+    /// journal like any other, behind what the session said before it.
     fn evict_overflowed(&self, mut overflowed: Vec<SessionId>) {
         while let Some(id) = overflowed.pop() {
             info!(session_id = %id, "send queue exceeded");
-            let effects = {
+            let now = {
                 let mut core = self.lock();
                 let Some(change) = core.state.decide_end(
                     id,
@@ -147,9 +147,10 @@ impl Hub {
                 ) else {
                     continue;
                 };
-                self.commit(&mut core, &change)
+                let effects = self.commit(&mut core, &change);
+                self.route(None, effects)
             };
-            for effect in &effects {
+            for effect in &now {
                 deliver_all(
                     &effect.recipients,
                     &effect.event,
@@ -190,7 +191,7 @@ fn deliver_all(
     recipients: &[(SessionId, Arc<dyn EventSink>)],
     event: &Arc<HubEvent>,
     skip: Option<SessionId>,
-    own: Option<(SessionId, u32)>,
+    own: Option<(SessionId, ReplyPlace)>,
     keep: &impl Fn(SessionId) -> bool,
     overflowed: &mut Vec<SessionId>,
 ) {

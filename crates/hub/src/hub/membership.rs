@@ -51,12 +51,17 @@ impl Hub {
         room: RoomName,
         key: Option<&str>,
     ) -> Result<JoinOutcome, Refusal> {
-        self.join_with_replay(session, room, key, 0).await
+        self.join_with_replay(session, room, key, 0, |_| {}).await
     }
 
-    /// [`Hub::join`], and then, if the hub keeps history, the last `replay` messages of the
-    /// room for the newcomer as one [`teahouse_types::EventKind::History`]: right after its
-    /// own join and before anything it receives live, with no message in both.
+    /// [`Hub::join`], then `reply` and, if the hub keeps history, the last `replay` messages
+    /// of the room for the newcomer as one [`teahouse_types::EventKind::History`]: right
+    /// after its own join and before anything it receives live, with no message in both.
+    ///
+    /// `reply` queues the face's own answer to the join (its list of members) onto the
+    /// newcomer's outbox. It runs under the hub's lock, as the join is applied, so that
+    /// nothing comes between the newcomer's join, that answer and the replay: it must only
+    /// queue, never call the hub.
     ///
     /// # Errors
     /// As [`Hub::join`].
@@ -66,13 +71,20 @@ impl Hub {
         room: RoomName,
         key: Option<&str>,
         replay: u32,
+        reply: impl FnOnce(&JoinOutcome) + Send,
     ) -> Result<JoinOutcome, Refusal> {
+        let mut reply = Some(reply);
         // Whether this session's claim on creating the room was granted, once it asked.
         let mut founded: Option<bool> = None;
         let claim = Claim::Room(room.shared_key());
         loop {
             let is_founder = founded.unwrap_or(false);
-            match self.try_join(session, &room, key, is_founder, founded.is_some(), replay) {
+            let attempt = Attempt {
+                is_founder,
+                has_asked: founded.is_some(),
+                replay,
+            };
+            match self.try_join(session, &room, key, attempt, &mut reply) {
                 Joining::Done(outcome) => {
                     if founded == Some(true) && !outcome.as_ref().is_ok_and(|o| o.is_new) {
                         // Someone else made the room meanwhile, or the join was refused.
@@ -94,23 +106,21 @@ impl Hub {
         session: SessionId,
         room: &RoomName,
         key: Option<&str>,
-        is_founder: bool,
-        has_asked: bool,
-        replay: u32,
+        attempt: Attempt,
+        reply: &mut Option<impl FnOnce(&JoinOutcome)>,
     ) -> Joining {
+        let Attempt {
+            is_founder,
+            has_asked,
+            replay,
+        } = attempt;
         let mut core = self.lock();
         let now = SystemTime::now();
         let change = match core.state.decide_join(session, room, key, is_founder, now) {
             Ok(change) => change,
             Err(refusal) => return Joining::Done(Err(refusal)),
         };
-        let is_new = matches!(
-            change,
-            Change::Joined {
-                created: Some(_),
-                ..
-            }
-        );
+        let is_new = matches!(change, Change::Joined { creates: true, .. });
         if is_new && !has_asked {
             return Joining::NeedsClaim;
         }
@@ -123,6 +133,15 @@ impl Hub {
         // that a later fan-out (whose recipients include it) could bring it, and in place
         // before the replies its face queues next.
         let now = self.route(fence.as_ref(), effects);
+        let outcome = JoinOutcome {
+            room: name.clone(),
+            topic,
+            members,
+            is_new,
+        };
+        if let Some(reply) = reply.take() {
+            reply(&outcome);
+        }
         if replay > 0
             && let Some(journal) = &self.inner.journal
             && let Some(recipient) = fence
@@ -144,12 +163,7 @@ impl Hub {
         drop(core);
         self.deliver(&now);
         debug!(session_id = %session, room = %name, "joined room");
-        Joining::Done(Ok(JoinOutcome {
-            room: name,
-            topic,
-            members,
-            is_new,
-        }))
+        Joining::Done(Ok(outcome))
     }
 
     /// Takes the session out of `room`; the remaining members and the leaver get
@@ -165,7 +179,8 @@ impl Hub {
         message: Option<MessageText>,
     ) -> Result<(), Refusal> {
         self.execute(session, |state| {
-            Ok((Some(state.decide_part(session, room, message)?), ()))
+            let change = state.decide_part(session, room, message, SystemTime::now())?;
+            Ok((Some(change), ()))
         })?;
         debug!(session_id = %session, room = %room, "left room");
         Ok(())
@@ -185,7 +200,8 @@ impl Hub {
         reason: Option<MessageText>,
     ) -> Result<(), Refusal> {
         self.execute(session, |state| {
-            Ok((Some(state.decide_kick(session, room, target, reason)?), ()))
+            let change = state.decide_kick(session, room, target, reason, SystemTime::now())?;
+            Ok((Some(change), ()))
         })?;
         debug!(session_id = %session, room = %room, "kicked member");
         Ok(())
@@ -205,10 +221,20 @@ impl Hub {
         room: &RoomName,
     ) -> Result<Invitation, Refusal> {
         self.execute(session, |state| {
-            let (change, invitation) = state.decide_invite(session, target, room)?;
+            let (change, invitation) =
+                state.decide_invite(session, target, room, SystemTime::now())?;
             Ok((Some(change), invitation))
         })
     }
+}
+
+/// One attempt at a join: whether the newcomer founds the room (its claim was granted),
+/// whether it has asked the cluster yet, and how many earlier messages it is to see.
+#[derive(Debug, Clone, Copy)]
+struct Attempt {
+    is_founder: bool,
+    has_asked: bool,
+    replay: u32,
 }
 
 /// Where one attempt at a join got to.

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use teahouse_cluster::{Claim, Claims, LocalClaims};
-use teahouse_types::{Change, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
+use teahouse_store::Store;
+use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
 
 pub use membership::{Invitation, JoinOutcome};
 pub use modes::{MAX_BANS, ModesOutcome};
@@ -34,8 +35,6 @@ use crate::account::{AccountConfig, Accounts};
 use crate::error::Error;
 use crate::history::{HistoryConfig, HistoryWriter, Journal};
 use crate::state::State;
-use teahouse_store::Store;
-use teahouse_types::EventSink;
 
 /// Hub settings; plain values, filled by the server from its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,7 +324,7 @@ impl Hub {
                 .state
                 .profile(*session)
                 .map(|p| (p.nick.shared_key(), *session)),
-            Change::NickSet { session, nick } => core
+            Change::NickSet { session, nick, .. } => core
                 .state
                 .profile(*session)
                 .filter(|p| p.nick.key() != nick.key())

@@ -84,9 +84,13 @@ impl Hub {
     pub async fn set_nick(&self, session: SessionId, nick: Nick) -> Result<NickOutcome, Refusal> {
         // What the state refuses is refused without asking the cluster; a rename that
         // keeps the key (a change of case) needs no new claim.
-        let needs_claim = {
+        let is_claim_needed = {
             let core = self.lock();
-            if core.state.decide_nick(session, &nick)?.is_none() {
+            if core
+                .state
+                .decide_nick(session, &nick, SystemTime::now())?
+                .is_none()
+            {
                 return Ok(NickOutcome::Unchanged(nick));
             }
             core.state
@@ -94,7 +98,7 @@ impl Hub {
                 .is_none_or(|old| old.key() != nick.key())
         };
         let claim = Claim::Nick(nick.shared_key());
-        if needs_claim {
+        if is_claim_needed {
             self.inner
                 .claims
                 .claim(&claim, session)
@@ -106,7 +110,7 @@ impl Hub {
             outcome,
             Ok(NickOutcome::Registered(_) | NickOutcome::Changed { .. })
         );
-        if needs_claim && !is_taken {
+        if is_claim_needed && !is_taken {
             self.inner.claims.release(&claim, session);
         }
         outcome
@@ -115,7 +119,7 @@ impl Hub {
     /// [`Hub::set_nick`] once the nick is claimed.
     fn apply_nick(&self, session: SessionId, nick: &Nick) -> Result<NickOutcome, Refusal> {
         let (is_set, old) = self.execute(session, |state| {
-            let change = state.decide_nick(session, nick)?;
+            let change = state.decide_nick(session, nick, SystemTime::now())?;
             let old = state.nick_of(session)?;
             let is_set = change.is_some();
             Ok((change, (is_set, old)))
@@ -170,7 +174,10 @@ impl Hub {
         account: Option<Arc<str>>,
     ) -> Result<(), Refusal> {
         self.execute(session, |state| {
-            Ok((Some(state.decide_account(session, account)?), ()))
+            Ok((
+                Some(state.decide_account(session, account, SystemTime::now())?),
+                (),
+            ))
         })
     }
 

@@ -211,7 +211,10 @@ impl Hub {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
         self.execute(session, |state| {
-            Ok((Some(state.decide_away(session, away)?), ()))
+            Ok((
+                Some(state.decide_away(session, away, SystemTime::now())?),
+                (),
+            ))
         })
     }
 
@@ -226,7 +229,8 @@ impl Hub {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
         self.execute(session, |state| {
-            Ok((Some(state.decide_realname(session, realname.into())?), ()))
+            let change = state.decide_realname(session, realname.into(), SystemTime::now())?;
+            Ok((Some(change), ()))
         })
     }
 }

@@ -58,11 +58,7 @@ pub(crate) enum Audience {
 }
 
 impl Applied {
-    fn one(event: EventKind, audience: Audience) -> Self {
-        Self::timed(event, SystemTime::now(), audience)
-    }
-
-    fn timed(event: EventKind, at: SystemTime, audience: Audience) -> Self {
+    fn one(event: EventKind, at: SystemTime, audience: Audience) -> Self {
         Self {
             effects: vec![Effect {
                 event: Arc::new(HubEvent::at(event, at)),
@@ -75,8 +71,11 @@ impl Applied {
 
 impl State {
     /// Applies `change`: the only code that writes the state. A change that does not fit
-    /// the state (a session or room that is gone) changes nothing and delivers nothing, so
-    /// that a late change from elsewhere can never corrupt it.
+    /// the state (a session or room that is gone, a nick someone else holds) changes nothing
+    /// and delivers nothing, so that a late change from elsewhere can never corrupt it. The
+    /// events it makes carry the change's own time.
+    ///
+    /// One arm per kind of change, each handing over to its own method: long, but flat.
     pub(crate) fn apply(&mut self, change: &Change) -> Applied {
         match change {
             Change::SessionStarted {
@@ -87,24 +86,13 @@ impl State {
                 at,
                 sink,
             } => {
-                self.sessions.insert(
-                    *session,
-                    Box::new(SessionRecord {
-                        who: Who::Unnamed(Box::new(Identity {
-                            user: Arc::clone(user),
-                            host: Arc::clone(host),
-                            realname: Arc::clone(realname),
-                            account: None,
-                        })),
-                        rooms: Vec::new(),
-                        away: None,
-                        is_invisible: false,
-                        signon: *at,
-                        last_active: *at,
-                        sink: sink.clone(),
-                    }),
-                );
-                Applied::default()
+                let identity = Identity {
+                    user: Arc::clone(user),
+                    host: Arc::clone(host),
+                    realname: Arc::clone(realname),
+                    account: None,
+                };
+                self.apply_start(*session, identity, *at, sink.clone())
             }
             Change::UserSet {
                 session,
@@ -117,12 +105,16 @@ impl State {
                 });
                 Applied::default()
             }
-            Change::NickSet { session, nick } => self.apply_nick(*session, nick),
-            Change::RealnameSet { session, realname } => {
+            Change::NickSet { session, nick, at } => self.apply_nick(*session, nick, *at),
+            Change::RealnameSet {
+                session,
+                realname,
+                at,
+            } => {
                 self.edit(*session, |_, identity| {
                     identity.realname = Arc::clone(realname)
                 });
-                self.to_self_and_co_members(*session, |who| EventKind::RealnameChanged { who })
+                self.to_self_and_co_members(*session, *at, |who| EventKind::RealnameChanged { who })
             }
             Change::InvisibleSet {
                 session,
@@ -133,10 +125,14 @@ impl State {
                 }
                 Applied::default()
             }
-            Change::AwaySet { session, away } => self.apply_away(*session, away.as_ref()),
-            Change::AccountSet { session, account } => {
+            Change::AwaySet { session, away, at } => self.apply_away(*session, away.as_ref(), *at),
+            Change::AccountSet {
+                session,
+                account,
+                at,
+            } => {
                 self.edit(*session, |_, identity| identity.account.clone_from(account));
-                self.to_self_and_co_members(*session, |who| EventKind::AccountChanged { who })
+                self.to_self_and_co_members(*session, *at, |who| EventKind::AccountChanged { who })
             }
             Change::AccountRegistered { key } => {
                 self.registered.insert(Arc::clone(key));
@@ -150,21 +146,34 @@ impl State {
                 session,
                 room,
                 status,
-                created,
-            } => self.apply_join(*session, room, *status, *created),
+                creates,
+                at,
+            } => self.apply_join(*session, room, *status, *creates, *at),
             Change::Parted {
                 session,
                 room,
                 message,
-            } => self.apply_part(*session, room, message.as_ref()),
+                at,
+            } => self.apply_part(*session, room, message.as_ref(), *at),
             Change::Kicked {
                 by,
                 room,
                 target,
                 reason,
-            } => self.apply_kick(*by, room, *target, reason.as_ref()),
-            Change::Invited { by, room, target } => self.apply_invite(*by, room, *target),
-            Change::TopicSet { by, room, topic } => self.apply_topic(*by, room, topic.as_ref()),
+                at,
+            } => self.apply_kick(*by, room, *target, reason.as_ref(), *at),
+            Change::Invited {
+                by,
+                room,
+                target,
+                at,
+            } => self.apply_invite(*by, room, *target, *at),
+            Change::TopicSet {
+                by,
+                room,
+                topic,
+                at,
+            } => self.apply_topic(*by, room, topic.as_ref(), *at),
             Change::ModesChanged {
                 by,
                 room,
@@ -208,6 +217,28 @@ impl State {
         }
     }
 
+    fn apply_start(
+        &mut self,
+        session: SessionId,
+        identity: Identity,
+        at: SystemTime,
+        sink: Option<LocalSink>,
+    ) -> Applied {
+        // A session that exists already (the same change twice) is left as it is.
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.sessions.entry(session) {
+            slot.insert(Box::new(SessionRecord {
+                who: Who::Unnamed(Box::new(identity)),
+                rooms: Vec::new(),
+                away: None,
+                is_invisible: false,
+                signon: at,
+                last_active: at,
+                sink,
+            }));
+        }
+        Applied::default()
+    }
+
     /// Changes who the session is with `change`, which sees the nick and every other field.
     fn edit(&mut self, session: SessionId, change: impl FnOnce(&mut Option<Nick>, &mut Identity)) {
         let Some(record) = self.sessions.get_mut(&session) else {
@@ -246,10 +277,17 @@ impl State {
         };
     }
 
-    fn apply_nick(&mut self, session: SessionId, nick: &Nick) -> Applied {
+    fn apply_nick(&mut self, session: SessionId, nick: &Nick, at: SystemTime) -> Applied {
         let Some(record) = self.sessions.get(&session) else {
             return Applied::default();
         };
+        if self
+            .nicks
+            .get(nick.key())
+            .is_some_and(|holder| *holder != session)
+        {
+            return Applied::default();
+        }
         let old = record.named().cloned();
         if let Some(old) = &old
             && self.nicks.get(old.nick.key()) == Some(&session)
@@ -271,6 +309,7 @@ impl State {
                         old,
                         new: nick.clone(),
                     },
+                    at,
                     Audience::Sessions(recipients),
                 )
             }
@@ -282,6 +321,7 @@ impl State {
     fn to_self_and_co_members(
         &self,
         session: SessionId,
+        at: SystemTime,
         make: impl FnOnce(Arc<Profile>) -> EventKind,
     ) -> Applied {
         let Some(who) = self.profile(session) else {
@@ -289,10 +329,15 @@ impl State {
         };
         let mut recipients = self.co_members(session);
         recipients.push(session);
-        Applied::one(make(who), Audience::Sessions(recipients))
+        Applied::one(make(who), at, Audience::Sessions(recipients))
     }
 
-    fn apply_away(&mut self, session: SessionId, away: Option<&MessageText>) -> Applied {
+    fn apply_away(
+        &mut self,
+        session: SessionId,
+        away: Option<&MessageText>,
+        at: SystemTime,
+    ) -> Applied {
         let Some(record) = self.sessions.get_mut(&session) else {
             return Applied::default();
         };
@@ -306,6 +351,7 @@ impl State {
                 who,
                 away: away.cloned(),
             },
+            at,
             Audience::Sessions(recipients),
         )
     }
@@ -315,23 +361,22 @@ impl State {
         session: SessionId,
         room: &RoomName,
         status: MemberStatus,
-        created: Option<SystemTime>,
+        creates: bool,
+        at: SystemTime,
     ) -> Applied {
         let Some(who) = self.profile(session) else {
             return Applied::default();
         };
         let mut applied = Applied::default();
         if !self.rooms.contains_key(room.key()) {
-            // A join to a room that is gone (emptied meanwhile) creates it again.
+            // Only the join that creates a room makes it; a join to one that is gone does
+            // not fit.
+            if !creates {
+                return applied;
+            }
             let key = room.shared_key();
-            self.rooms.insert(
-                Arc::clone(&key),
-                Room::new(
-                    room.clone(),
-                    created.unwrap_or_else(SystemTime::now),
-                    session,
-                ),
-            );
+            self.rooms
+                .insert(Arc::clone(&key), Room::new(room.clone(), at, session));
             applied.created_room = Some(key);
         }
         let slot = self.rooms.get_mut(room.key()).expect("room inserted above");
@@ -347,11 +392,14 @@ impl State {
             record.rooms.push(name.clone());
         }
         applied.effects.push(Effect {
-            event: Arc::new(HubEvent::new(EventKind::Joined {
-                room: name,
-                who,
-                session,
-            })),
+            event: Arc::new(HubEvent::at(
+                EventKind::Joined {
+                    room: name,
+                    who,
+                    session,
+                },
+                at,
+            )),
             audience: Audience::Room {
                 room: room.clone(),
                 except: None,
@@ -366,6 +414,7 @@ impl State {
         session: SessionId,
         room: &RoomName,
         message: Option<&MessageText>,
+        at: SystemTime,
     ) -> Applied {
         let Some(who) = self.profile(session) else {
             return Applied::default();
@@ -379,6 +428,7 @@ impl State {
                 who,
                 reason: LeaveReason::Requested(message.cloned()),
             },
+            at,
             Audience::Room {
                 room: room.clone(),
                 except: None,
@@ -395,6 +445,7 @@ impl State {
         room: &RoomName,
         target: SessionId,
         reason: Option<&MessageText>,
+        at: SystemTime,
     ) -> Applied {
         let (Some(by_profile), Some(target_profile)) = (self.profile(by), self.profile(target))
         else {
@@ -410,6 +461,7 @@ impl State {
                 target: target_profile.nick.clone(),
                 reason: reason.cloned(),
             },
+            at,
             Audience::Room {
                 room: room.clone(),
                 except: None,
@@ -442,7 +494,13 @@ impl State {
         }
     }
 
-    fn apply_invite(&mut self, by: SessionId, room: &RoomName, target: SessionId) -> Applied {
+    fn apply_invite(
+        &mut self,
+        by: SessionId,
+        room: &RoomName,
+        target: SessionId,
+        at: SystemTime,
+    ) -> Applied {
         let (Some(by_profile), Some(target_profile)) = (self.profile(by), self.profile(target))
         else {
             return Applied::default();
@@ -465,11 +523,18 @@ impl State {
                 target: target_profile.nick.clone(),
                 session: target,
             },
+            at,
             Audience::Sessions(recipients),
         )
     }
 
-    fn apply_topic(&mut self, by: SessionId, room: &RoomName, topic: Option<&Topic>) -> Applied {
+    fn apply_topic(
+        &mut self,
+        by: SessionId,
+        room: &RoomName,
+        topic: Option<&Topic>,
+        at: SystemTime,
+    ) -> Applied {
         let Some(by_profile) = self.profile(by) else {
             return Applied::default();
         };
@@ -483,6 +548,7 @@ impl State {
                 by: by_profile,
                 topic: topic.map(|t| t.text.clone()),
             },
+            at,
             Audience::Room {
                 room: room.clone(),
                 except: None,
@@ -514,6 +580,7 @@ impl State {
                 by: by_profile,
                 changes,
             },
+            at,
             Audience::Room {
                 room: room.clone(),
                 except: None,
@@ -550,7 +617,7 @@ impl State {
                 Audience::Sessions(vec![*session]),
             ),
         };
-        Applied::timed(make(profile, target), at, audience)
+        Applied::one(make(profile, target), at, audience)
     }
 
     fn apply_end(
@@ -566,9 +633,12 @@ impl State {
         }
         if let Some(text) = disconnect {
             applied.effects.push(Effect {
-                event: Arc::new(HubEvent::new(EventKind::Disconnected {
-                    reason: text.to_string(),
-                })),
+                event: Arc::new(HubEvent::at(
+                    EventKind::Disconnected {
+                        reason: text.to_string(),
+                    },
+                    at,
+                )),
                 audience: Audience::Sessions(vec![session]),
             });
         }
@@ -605,10 +675,13 @@ impl State {
         // needs to hear of each of the others.
         if *reason != LeaveReason::ServerShutdown {
             applied.effects.push(Effect {
-                event: Arc::new(HubEvent::new(EventKind::Quit {
-                    who: profile,
-                    reason: reason.clone(),
-                })),
+                event: Arc::new(HubEvent::at(
+                    EventKind::Quit {
+                        who: profile,
+                        reason: reason.clone(),
+                    },
+                    at,
+                )),
                 audience: Audience::Sessions(recipients),
             });
         }

@@ -109,6 +109,7 @@ impl State {
         &self,
         session: SessionId,
         nick: &Nick,
+        at: SystemTime,
     ) -> Result<Option<Change>, Refusal> {
         let record = self.record(session)?;
         if self.holder(nick).is_some_and(|holder| holder != session) {
@@ -127,6 +128,7 @@ impl State {
         Ok(Some(Change::NickSet {
             session,
             nick: nick.clone(),
+            at,
         }))
     }
 
@@ -159,9 +161,10 @@ impl State {
         &self,
         session: SessionId,
         away: Option<MessageText>,
+        at: SystemTime,
     ) -> Result<Change, Refusal> {
         self.actor(session)?;
-        Ok(Change::AwaySet { session, away })
+        Ok(Change::AwaySet { session, away, at })
     }
 
     /// A new real name (`SETNAME`).
@@ -172,9 +175,14 @@ impl State {
         &self,
         session: SessionId,
         realname: Arc<str>,
+        at: SystemTime,
     ) -> Result<Change, Refusal> {
         self.actor(session)?;
-        Ok(Change::RealnameSet { session, realname })
+        Ok(Change::RealnameSet {
+            session,
+            realname,
+            at,
+        })
     }
 
     /// Logged in to `account`, or out.
@@ -185,9 +193,14 @@ impl State {
         &self,
         session: SessionId,
         account: Option<Arc<str>>,
+        at: SystemTime,
     ) -> Result<Change, Refusal> {
         self.record(session)?;
-        Ok(Change::AccountSet { session, account })
+        Ok(Change::AccountSet {
+            session,
+            account,
+            at,
+        })
     }
 
     /// Whether `key` is a registered account's name.
@@ -269,7 +282,8 @@ impl State {
                     is_operator: is_founder,
                     is_voiced: false,
                 },
-                created: Some(at),
+                creates: true,
+                at,
             });
         };
         if slot.members.contains_key(&session) {
@@ -297,7 +311,8 @@ impl State {
             session,
             room: slot.name.clone(),
             status: MemberStatus::default(),
-            created: None,
+            creates: false,
+            at,
         })
     }
 
@@ -311,6 +326,7 @@ impl State {
         session: SessionId,
         room: &RoomName,
         message: Option<MessageText>,
+        at: SystemTime,
     ) -> Result<Change, Refusal> {
         self.actor(session)?;
         let (slot, _) = self.member_of(room, session)?;
@@ -318,6 +334,7 @@ impl State {
             session,
             room: slot.name.clone(),
             message,
+            at,
         })
     }
 
@@ -332,6 +349,7 @@ impl State {
         room: &RoomName,
         target: &Nick,
         reason: Option<MessageText>,
+        at: SystemTime,
     ) -> Result<Change, Refusal> {
         self.actor(session)?;
         let slot = self.operator_of(room, session)?;
@@ -347,6 +365,7 @@ impl State {
             room: slot.name.clone(),
             target: target_id,
             reason,
+            at,
         })
     }
 
@@ -361,6 +380,7 @@ impl State {
         session: SessionId,
         target: &Nick,
         room: &RoomName,
+        at: SystemTime,
     ) -> Result<(Change, Invitation), Refusal> {
         self.actor(session)?;
         let target_id = self
@@ -390,6 +410,7 @@ impl State {
             by: session,
             room: slot.name.clone(),
             target: target_id,
+            at,
         };
         Ok((change, invitation))
     }
@@ -443,11 +464,12 @@ impl State {
                     return Err(Refusal::NoSuchNick(nick));
                 };
                 let to_nick = to.nick().cloned().unwrap_or(nick);
+                let away = to.away.clone();
                 let to = MessageTo::Session {
                     session: to_id,
                     nick: to_nick,
                 };
-                Ok((to, self.sessions[&to_id].away.clone()))
+                Ok((to, away))
             }
         }
     }
@@ -532,6 +554,7 @@ impl State {
                 set_by: by.mask().into(),
                 set_at: at,
             }),
+            at,
         })
     }
 

@@ -51,6 +51,7 @@ fn start(state: &mut State, seq: u64, name: Option<&str>) -> SessionId {
         state.apply(&Change::NickSet {
             session,
             nick: nick(name),
+            at: at(3),
         });
     }
     session
@@ -115,6 +116,7 @@ fn user_set_gives_the_user_name_and_real_name() {
     state.apply(&Change::NickSet {
         session: a,
         nick: nick("alice"),
+        at: at(3),
     });
     let profile = state.profile(a).unwrap();
     assert_eq!((&*profile.user, &*profile.realname), ("~al", "Alice L"));
@@ -127,6 +129,7 @@ fn nick_set_names_a_session_quietly_and_a_rename_is_told_to_it_and_its_rooms() {
     let applied = state.apply(&Change::NickSet {
         session: a,
         nick: nick("alice"),
+        at: at(3),
     });
     assert!(applied.effects.is_empty());
     assert_eq!(state.nicks.get("alice"), Some(&a));
@@ -138,6 +141,7 @@ fn nick_set_names_a_session_quietly_and_a_rename_is_told_to_it_and_its_rooms() {
     let applied = state.apply(&Change::NickSet {
         session: a,
         nick: nick("Alicia"),
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(
@@ -159,6 +163,7 @@ fn realname_set_is_told_to_the_session_and_its_rooms() {
     let applied = state.apply(&Change::RealnameSet {
         session: a,
         realname: "Alice Liddell".into(),
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(
@@ -191,6 +196,7 @@ fn away_set_is_told_to_the_rooms_but_not_the_session() {
     let applied = state.apply(&Change::AwaySet {
         session: a,
         away: Some(text("lunch")),
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(matches!(event, EventKind::AwayChanged { away: Some(t), .. } if t.as_str() == "lunch"));
@@ -205,6 +211,7 @@ fn account_set_is_told_to_the_session_and_its_rooms_once_named() {
     let applied = state.apply(&Change::AccountSet {
         session: unnamed,
         account: Some("zed".into()),
+        at: at(3),
     });
     assert!(applied.effects.is_empty());
     assert_eq!(state.account_of(unnamed).unwrap().as_deref(), Some("zed"));
@@ -215,6 +222,7 @@ fn account_set_is_told_to_the_session_and_its_rooms_once_named() {
     let applied = state.apply(&Change::AccountSet {
         session: a,
         account: Some("alice".into()),
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(
@@ -230,13 +238,13 @@ fn account_registered_and_dropped_protect_and_free_a_nick() {
     state.apply(&Change::AccountRegistered { key: "bob".into() });
     assert!(state.is_registered("bob"));
     assert_eq!(
-        state.decide_nick(a, &nick("Bob")),
+        state.decide_nick(a, &nick("Bob"), at(3)),
         Err(Refusal::NickRegistered(nick("bob")))
     );
     let applied = state.apply(&Change::AccountDropped { key: "bob".into() });
     assert!(applied.effects.is_empty());
     assert!(!state.is_registered("bob"));
-    assert!(state.decide_nick(a, &nick("Bob")).unwrap().is_some());
+    assert!(state.decide_nick(a, &nick("Bob"), at(3)).unwrap().is_some());
 }
 
 #[test]
@@ -261,6 +269,7 @@ fn joined_creates_a_room_with_its_founder_as_operator_and_everyone_hears_of_join
         by: a,
         room: room("tea"),
         target: b,
+        at: at(3),
     });
     let applied = join(&mut state, b, "TEA");
     assert!(applied.created_room.is_none());
@@ -282,6 +291,7 @@ fn parted_is_heard_by_the_room_and_the_leaver_and_an_emptied_room_goes() {
         session: b,
         room: room("tea"),
         message: Some(text("bye")),
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(
@@ -294,6 +304,7 @@ fn parted_is_heard_by_the_room_and_the_leaver_and_an_emptied_room_goes() {
         session: a,
         room: room("tea"),
         message: None,
+        at: at(3),
     });
     assert_eq!(applied.deleted_rooms, [(Arc::from("tea"), a)]);
     assert!(state.rooms.is_empty());
@@ -311,6 +322,7 @@ fn kicked_removes_the_target_and_it_hears_of_it_with_the_room() {
         room: room("tea"),
         target: b,
         reason: None,
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(
@@ -346,6 +358,7 @@ fn invited_is_heard_by_the_target_and_the_other_operators() {
         by: a,
         room: room("tea"),
         target: c,
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(matches!(event, EventKind::Invited { session, .. } if *session == c));
@@ -367,6 +380,7 @@ fn topic_set_keeps_who_and_when_and_the_room_hears() {
         by: a,
         room: room("tea"),
         topic: Some(topic.clone()),
+        at: at(3),
     });
     let (event, audience) = only(&applied);
     assert!(
@@ -480,6 +494,7 @@ fn session_ended_frees_everything_and_is_heard_by_who_shared_a_room() {
         by: b,
         room: room("tea"),
         target: c,
+        at: at(3),
     });
     let applied = state.apply(&Change::SessionEnded {
         session: a,
@@ -520,16 +535,42 @@ fn session_ended_frees_everything_and_is_heard_by_who_shared_a_room() {
 fn a_change_that_no_longer_fits_changes_nothing() {
     let mut state = State::default();
     let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
     let before = format!("{state:?}");
     for change in [
         Change::Parted {
             session: a,
             room: room("nowhere"),
             message: None,
+            at: at(3),
+        },
+        // A join to a room that is gone, not creating it.
+        Change::Joined {
+            session: a,
+            room: room("gone"),
+            status: MemberStatus::default(),
+            creates: false,
+            at: at(3),
+        },
+        // A nick someone else holds.
+        Change::NickSet {
+            session: b,
+            nick: nick("Alice"),
+            at: at(3),
+        },
+        // A session that exists already.
+        Change::SessionStarted {
+            session: a,
+            host: "10.9.9.9".into(),
+            user: "x".into(),
+            realname: "x".into(),
+            at: at(9),
+            sink: None,
         },
         Change::NickSet {
             session: id(99),
             nick: nick("ghost"),
+            at: at(3),
         },
         Change::SessionEnded {
             session: id(99),
@@ -615,11 +656,11 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
         Step::User => state
             .decide_user(session, "~u".into(), format!("user {who}").into())
             .ok(),
-        Step::Nick(i) => state.decide_nick(session, &nick_of(*i)).ok().flatten(),
+        Step::Nick(i) => state.decide_nick(session, &nick_of(*i), now).ok().flatten(),
         Step::Join(r) => state
             .decide_join(session, &room_of(*r), None, true, now)
             .ok(),
-        Step::Part(r) => state.decide_part(session, &room_of(*r), None).ok(),
+        Step::Part(r) => state.decide_part(session, &room_of(*r), None, now).ok(),
         Step::Say(r) => state
             .decide_say(
                 session,
@@ -657,16 +698,16 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .decide_topic(session, &room_of(*r), Some(text("a topic")), now)
             .ok(),
         Step::Away(is_away) => state
-            .decide_away(session, is_away.then(|| text("out")))
+            .decide_away(session, is_away.then(|| text("out")), now)
             .ok(),
         Step::Realname => state
-            .decide_realname(session, format!("real {clock}").into())
+            .decide_realname(session, format!("real {clock}").into(), now)
             .ok(),
         Step::Invisible(is_invisible) => state.decide_invisible(session, *is_invisible).ok(),
         Step::Account(is_in) => {
             let name = state.nick_of(session).ok().flatten()?;
             state
-                .decide_account(session, is_in.then(|| name.as_str().into()))
+                .decide_account(session, is_in.then(|| name.as_str().into()), now)
                 .ok()
         }
         Step::Register(i) => Some(if state.is_registered(nick_of(*i).key()) {
@@ -720,11 +761,11 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
                 .change
         }
         Step::Invite(t, r) => state
-            .decide_invite(session, &nick_of(*t), &room_of(*r))
+            .decide_invite(session, &nick_of(*t), &room_of(*r), now)
             .ok()
             .map(|(change, _)| change),
         Step::Kick(t, r) => state
-            .decide_kick(session, &room_of(*r), &nick_of(*t), None)
+            .decide_kick(session, &room_of(*r), &nick_of(*t), None, now)
             .ok(),
         Step::Ghost(i) => state.decide_ghost(session, &nick_of(*i), now).ok(),
         Step::End => state.decide_end(session, LeaveReason::ConnectionLost, now),
