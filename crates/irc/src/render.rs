@@ -510,8 +510,12 @@ impl MessageLine<'_> {
         b.source_parts(self.from.nick.as_str(), &self.from.user, &self.from.host);
     }
 
-    /// PRIVMSG or NOTICE lines, split so that no line exceeds the IRC limit (a long message
-    /// from the text face becomes several lines, cut at character boundaries).
+    /// PRIVMSG or NOTICE lines within the IRC limit of 512 bytes without tags. A text an
+    /// IRC client could have sent in one line arrives in one line, cut at a character
+    /// boundary if the source prefix makes it too long (as other servers do: a client
+    /// knows its own prefix and keeps its lines short enough, and a line is never split
+    /// in two). A longer text, which only the plain-text face accepts, becomes several
+    /// lines, cut at character boundaries, so nothing of it is lost.
     pub(crate) fn message(&self, kind: MessageKind, text: &str) -> Bytes {
         let command = if kind == MessageKind::Notice {
             "NOTICE"
@@ -541,8 +545,17 @@ impl MessageLine<'_> {
             + 2;
         let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
         let text = irc_safe(text);
+        // "PRIVMSG target :" + open + text + close + "\r\n" as a client sends it.
+        let client_room = MAX_LINE_BYTES.saturating_sub(
+            command.len() + 1 + self.target.len() + 2 + open.len() + close.len() + 2,
+        );
+        let text: &str = if text.len() <= client_room {
+            chunks(&text, room).next().unwrap_or_default()
+        } else {
+            &text
+        };
         let mut out = BytesMut::new();
-        for chunk in chunks(&text, room) {
+        for chunk in chunks(text, room) {
             let mut b = LineBuilder::new();
             self.start(&mut b);
             b.command(command).param(self.target);

@@ -81,6 +81,8 @@ pub(crate) struct Session {
     /// A registered nick asked for before registration: claimed at registration, once SASL
     /// may have logged the session in.
     pub(crate) wanted_nick: Option<Box<Nick>>,
+    /// Whether the outbox gathers this command's own lines ([`Session::begin_group`]).
+    is_grouping: bool,
     batch_counter: u64,
     /// Registration, liveness and flood deadlines.
     clock: Clock,
@@ -129,9 +131,28 @@ impl Session {
             .map_or_else(|| "*".to_owned(), |n| n.as_str().to_owned())
     }
 
+    /// Gathers the command's own lines (its JOIN, its NICK) into its replies from here on,
+    /// while lines from others wait behind them ([`Outbox::open_group`]): a labeled
+    /// command's own lines get its label, and nothing comes between a JOIN and its NAMES.
+    /// Ends when the replies are sent.
+    pub(crate) fn begin_group(&mut self) {
+        if !self.is_grouping {
+            self.outbox.open_group();
+            self.is_grouping = true;
+        }
+    }
+
+    /// Moves the own lines gathered so far into the replies, so they keep their order.
+    fn gather(&mut self) {
+        if self.is_grouping {
+            self.pending.extend(self.outbox.take_group());
+        }
+    }
+
     /// Queues a numeric reply `:server CODE target params…`; the last parameter is sent as
     /// the trailing one.
     pub(crate) fn numeric(&mut self, code: &str, params: &[&str]) {
+        self.gather();
         let target = self.target();
         let mut b = LineBuilder::new();
         b.source(self.server_name()).command(code).param(&target);
@@ -147,6 +168,7 @@ impl Session {
     /// Queues a numeric reply whose parameters are all data (no text at the end), so the last
     /// one gets a `:` only if it needs one: `341 me nick #chan`.
     pub(crate) fn numeric_data(&mut self, code: &str, params: &[&str]) {
+        self.gather();
         let target = self.target();
         let mut b = LineBuilder::new();
         b.source(self.server_name()).command(code).param(&target);
@@ -158,6 +180,7 @@ impl Session {
 
     /// Queues a line as part of this command's replies.
     pub(crate) fn send(&mut self, line: Bytes) {
+        self.gather();
         self.pending.push(line);
     }
 
@@ -171,50 +194,59 @@ impl Session {
     /// Sends the command's replies: as they are, or labeled (one line: tagged; several: in a
     /// `labeled-response` batch; none: `ACK`).
     pub(crate) fn flush_replies(&mut self) {
+        self.gather();
         let pending = std::mem::take(&mut self.pending);
-        let Some(label) = self.label.take() else {
-            for line in pending {
+        let lines = match self.label.take() {
+            None => pending,
+            Some(label) => self.labeled(&label, pending),
+        };
+        if std::mem::take(&mut self.is_grouping) {
+            // Overflow closes the outbox; the session ends at its next turn.
+            let _ = self.outbox.close_group(lines);
+        } else {
+            for line in lines {
                 self.push(line);
             }
-            return;
-        };
+        }
+    }
+
+    /// A command's replies under its label: one line tagged, several in a
+    /// `labeled-response` batch (as they are, for a client without `batch`), none an `ACK`.
+    fn labeled(&mut self, label: &str, mut pending: Vec<Bytes>) -> Vec<Bytes> {
         match pending.len() {
             0 => {
                 let mut b = LineBuilder::new();
-                b.tag("label", Some(&label))
+                b.tag("label", Some(label))
                     .source(self.server_name())
                     .command("ACK");
-                self.push(b.finish());
+                vec![b.finish()]
             }
-            1 => {
-                let line = prefix_tags(&pending[0], &[("label", &label)]);
-                self.push(line);
-            }
+            1 => vec![prefix_tags(&pending[0], &[("label", label)])],
             _ if self.caps.has(Cap::BATCH) => {
                 self.batch_counter += 1;
                 let id = format!("lr{}", self.batch_counter);
                 let mut start = LineBuilder::new();
                 start
-                    .tag("label", Some(&label))
+                    .tag("label", Some(label))
                     .source(self.server_name())
                     .command("BATCH")
                     .param(&format!("+{id}"))
                     .param("labeled-response");
-                self.push(start.finish());
-                for line in pending {
-                    self.push(prefix_tags(&line, &[("batch", &id)]));
-                }
+                let mut lines = Vec::with_capacity(pending.len() + 2);
+                lines.push(start.finish());
+                lines.extend(
+                    pending
+                        .drain(..)
+                        .map(|line| prefix_tags(&line, &[("batch", &id)])),
+                );
                 let mut end = LineBuilder::new();
                 end.source(self.server_name())
                     .command("BATCH")
                     .param(&format!("-{id}"));
-                self.push(end.finish());
+                lines.push(end.finish());
+                lines
             }
-            _ => {
-                for line in pending {
-                    self.push(line);
-                }
-            }
+            _ => pending,
         }
     }
 
@@ -286,6 +318,7 @@ where
         waiting: None,
         sasl: None,
         wanted_nick: None,
+        is_grouping: false,
         batch_counter: 0,
         clock,
         bucket,
@@ -528,6 +561,10 @@ fn handle_line(session: &mut Session, line: &str) {
             .tag("label")
             .filter(|l| !l.is_empty() && l.len() <= 64)
             .map(Into::into);
+        if session.label.is_some() {
+            // Its own lines (a JOIN, a NICK) are part of its labeled reply.
+            session.begin_group();
+        }
     }
     command::dispatch(session, &message);
     // A command that waits sends its replies (and answers its label) when it is done.

@@ -112,12 +112,36 @@ struct State {
 }
 
 /// Lines waiting for the session's effects, in the order they go, each with the count of
-/// effects it waits for.
+/// effects it waits for; and an open group, if any.
 #[derive(Debug, Default)]
 struct Waiting {
     lines: VecDeque<(u32, Bytes)>,
     /// Their bytes, counted in the outbox's limit.
     bytes: usize,
+    /// A command's replies being gathered ([`Outbox::open_group`]).
+    group: Option<Group>,
+}
+
+/// The lines a command's own effects queued while its group is open, and the lines from
+/// others that came meanwhile and go after the group. Both are counted in the limit.
+#[derive(Debug, Default)]
+struct Group {
+    own: Vec<Bytes>,
+    behind: Vec<Bytes>,
+}
+
+impl Waiting {
+    fn is_empty(&self) -> bool {
+        self.lines.is_empty() && self.group.is_none()
+    }
+
+    /// The bytes held here: waiting lines and the open group's.
+    fn held_bytes(&self) -> usize {
+        let group = self.group.as_ref().map_or(0, |group| {
+            group.own.iter().chain(&group.behind).map(Bytes::len).sum()
+        });
+        self.bytes + group
+    }
 }
 
 impl State {
@@ -161,6 +185,67 @@ fn is_released(released: u32, count: u32) -> bool {
 }
 
 impl State {
+    /// Queues `lines` from `source` under the lock; says whether the writer is to be woken.
+    fn push_lines(
+        &mut self,
+        lines: impl IntoIterator<Item = Bytes>,
+        source: Source,
+    ) -> (Result<(), PushError>, bool) {
+        // Closing behind lines that wait: only a late line of an earlier command still
+        // comes in (its place is before the goodbye); anything else is dropped.
+        let is_shut = self.is_closing && !matches!(source, Source::Own(_));
+        if self.closed.is_some() || is_shut {
+            return (Err(PushError::Closed), false);
+        }
+        // An open group gathers the command's own lines and holds others' behind them; a
+        // late line of an earlier command goes as usual, before the group.
+        let in_group = (self.waiting.as_ref().is_some_and(|w| w.group.is_some())
+            && !matches!(source, Source::Own(_)))
+        .then_some(source == Source::Reply);
+        let wait_for = if in_group.is_some() {
+            None
+        } else {
+            self.wait_for(source)
+        };
+        if in_group.is_none() {
+            self.has_reply |= source != Source::Run && wait_for.is_none();
+        }
+        let mut result = Ok(());
+        for bytes in lines {
+            let queued = self.queued_bytes as usize + bytes.len();
+            if queued > self.limit_bytes as usize {
+                self.overflow();
+                result = Err(PushError::Full);
+                break;
+            }
+            // At most the limit, which fits.
+            self.queued_bytes = u32::try_from(queued).unwrap_or(u32::MAX);
+            match (in_group, wait_for) {
+                (Some(is_own), _) => {
+                    let group = self
+                        .waiting
+                        .as_mut()
+                        .and_then(|w| w.group.as_mut())
+                        .expect("the group is open");
+                    if is_own {
+                        group.own.push(bytes);
+                    } else {
+                        group.behind.push(bytes);
+                    }
+                }
+                (None, Some(count)) => self.hold_back(count, bytes),
+                (None, None) => self.queue.push_back(bytes),
+            }
+        }
+        if (in_group.is_some() || wait_for.is_some()) && result.is_ok() {
+            return (Ok(()), false);
+        }
+        // A writer waiting its turn is woken as usual once its batch is no longer
+        // small: the wait gathers a few lines, never lets the queue grow to its bound.
+        let is_waiting_turn = self.deferred && self.closed.is_none() && self.is_small();
+        (result, !is_waiting_turn)
+    }
+
     /// Closes on overflow: everything queued or held is dropped.
     fn overflow(&mut self) {
         self.closed = Some(OutboxClosed::Overflow);
@@ -242,47 +327,96 @@ impl Outbox {
     ) -> Result<(), PushError> {
         let (result, waker) = {
             let mut state = self.lock();
-            // Closing behind lines that wait: only a late line of an earlier command still
-            // comes in (its place is before the goodbye); anything else is dropped.
-            let is_shut = state.is_closing && !matches!(source, Source::Own(_));
-            if state.closed.is_some() || is_shut {
-                return Err(PushError::Closed);
-            }
-            let wait_for = state.wait_for(source);
-            state.has_reply |= source != Source::Run && wait_for.is_none();
-            let mut result = Ok(());
-            for bytes in lines {
-                let queued = state.queued_bytes as usize + bytes.len();
-                if queued > state.limit_bytes as usize {
-                    state.overflow();
-                    result = Err(PushError::Full);
-                    break;
-                }
-                // At most the limit, which fits.
-                state.queued_bytes = u32::try_from(queued).unwrap_or(u32::MAX);
-                match wait_for {
-                    Some(count) => state.hold_back(count, bytes),
-                    None => state.queue.push_back(bytes),
-                }
-            }
-            if wait_for.is_some() && result.is_ok() {
-                return Ok(());
-            }
-            // A writer waiting its turn is woken as usual once its batch is no longer
-            // small: the wait gathers a few lines, never lets the queue grow to its bound.
-            let is_waiting_turn = state.deferred && state.closed.is_none() && state.is_small();
-            let waker = if is_waiting_turn {
-                None
-            } else {
-                state.waker.take()
-            };
-            (result, waker)
+            let (result, is_woken) = state.push_lines(lines, source);
+            (result, if is_woken { state.waker.take() } else { None })
         };
         // Woken outside the lock, so the consumer never spins on it.
         if let Some(waker) = waker {
             waker.wake();
         }
         result
+    }
+
+    /// Starts gathering the replies of the session's current command (a labeled command,
+    /// a join): what its own effects queue meanwhile ([`Outbox::offer_own`] without a place)
+    /// is kept for the session to take ([`Outbox::take_group`]) and send among its replies,
+    /// and lines from others wait behind them until [`Outbox::close_group`]. So a labeled
+    /// command's own JOIN or NICK line joins its labeled reply, and nothing from the room
+    /// comes between a JOIN and its NAMES. Opening an open group does nothing.
+    pub fn open_group(&self) {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            return;
+        }
+        let waiting = state.waiting.get_or_insert_default();
+        if waiting.group.is_none() {
+            waiting.group = Some(Group::default());
+        }
+    }
+
+    /// Takes the lines the current command's own effects queued since the group opened
+    /// (or since the last take), in order.
+    pub fn take_group(&self) -> Vec<Bytes> {
+        let mut state = self.lock();
+        let State {
+            waiting,
+            queued_bytes,
+            ..
+        } = &mut *state;
+        let Some(group) = waiting.as_mut().and_then(|w| w.group.as_mut()) else {
+            return Vec::new();
+        };
+        let own = std::mem::take(&mut group.own);
+        let bytes: usize = own.iter().map(Bytes::len).sum();
+        *queued_bytes = queued_bytes.saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
+        own
+    }
+
+    /// Ends the group: queues `replies` (the command's replies, own lines included) as
+    /// [`Outbox::push`] would, then the lines from others that waited behind them, in one
+    /// step, so nothing comes between. Returns `false` if they exceed the limit (the outbox
+    /// is then closed as [`OutboxClosed::Overflow`]).
+    pub fn close_group(&self, replies: impl IntoIterator<Item = Bytes>) -> bool {
+        let (result, waker) = {
+            let mut state = self.lock();
+            let group = state.waiting.as_mut().and_then(|w| w.group.take());
+            if state.waiting.as_ref().is_some_and(|w| w.is_empty()) {
+                state.waiting = None;
+            }
+            let behind = match group {
+                Some(group) => {
+                    let bytes: usize = group.own.iter().chain(&group.behind).map(Bytes::len).sum();
+                    state.queued_bytes = state
+                        .queued_bytes
+                        .saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
+                    group.behind
+                }
+                None => Vec::new(),
+            };
+            // Closed meanwhile (the goodbye is behind): the group still goes before it.
+            let is_closing = std::mem::take(&mut state.is_closing);
+            let (mut result, mut is_woken) = state.push_lines(replies, Source::Reply);
+            if result.is_ok() && !behind.is_empty() {
+                let (more, woken) = state.push_lines(behind, Source::Event);
+                result = more;
+                is_woken |= woken;
+            }
+            if is_closing {
+                if state.waiting.is_some() {
+                    state.is_closing = true;
+                } else {
+                    if state.closed.is_none() {
+                        state.closed = Some(OutboxClosed::Graceful);
+                    }
+                    is_woken = true;
+                }
+            }
+            (result, if is_woken { state.waker.take() } else { None })
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        !matches!(result, Err(PushError::Full))
     }
 
     /// [`Outbox::offer`] for several lines, none of them the last: `false` if they would
@@ -368,7 +502,7 @@ impl Outbox {
                     queue.push_back(bytes);
                     has_reply = true;
                 }
-                if held.lines.is_empty() {
+                if held.is_empty() {
                     *waiting = None;
                 }
             }
@@ -435,7 +569,10 @@ impl Outbox {
             state.deferred = false;
             state.has_reply = false;
             // What waits stays counted (it is at most the limit, which fits).
-            let waiting = state.waiting.as_ref().map_or(0, |waiting| waiting.bytes);
+            let waiting = state
+                .waiting
+                .as_ref()
+                .map_or(0, |waiting| waiting.held_bytes());
             state.queued_bytes = u32::try_from(waiting).unwrap_or(u32::MAX);
             if state.queue.capacity() > KEPT_QUEUE_CAPACITY {
                 // Take the whole queue, allocation and all: a connection keeps no capacity
@@ -697,6 +834,55 @@ mod tests {
         assert_eq!(take(&outbox).await, [&b"reply2"[..], &b"echo2"[..]]);
         outbox.release();
         assert_eq!(take(&outbox).await, [&b"reply3"[..]]);
+    }
+
+    /// An open group gathers the command's own lines for the session to take, holds lines
+    /// from others behind its replies, lets a late line of an earlier command go first, and
+    /// ends with the replies and then what waited, even when the goodbye is among them.
+    #[tokio::test]
+    async fn a_group_keeps_others_behind_a_commands_replies() {
+        let outbox = Outbox::new(1000);
+        outbox.begin_command();
+        let earlier = outbox.hold();
+        outbox.begin_command();
+        outbox.open_group();
+        assert!(outbox.offer_own(Bytes::from_static(b"own-join"), None));
+        assert!(outbox.offer(Bytes::from_static(b"room-traffic"), false));
+        assert_eq!(outbox.take_group(), [&b"own-join"[..]]);
+        outbox.release();
+        outbox
+            .push_own(Bytes::from_static(b"echo"), earlier)
+            .unwrap();
+        assert_eq!(take(&outbox).await, [&b"echo"[..]]);
+        assert!(outbox.offer_own(Bytes::from_static(b"own-2"), None));
+        assert_eq!(outbox.take_group(), [&b"own-2"[..]]);
+        assert!(outbox.offer(Bytes::from_static(b"kill"), true));
+        assert!(outbox.close_group([
+            Bytes::from_static(b"batch-start"),
+            Bytes::from_static(b"own-join"),
+            Bytes::from_static(b"names"),
+            Bytes::from_static(b"batch-end"),
+        ]));
+        assert_eq!(
+            take(&outbox).await,
+            [
+                &b"batch-start"[..],
+                b"own-join",
+                b"names",
+                b"batch-end",
+                b"room-traffic",
+                b"kill"
+            ]
+        );
+        assert_eq!(
+            outbox.next_batch(&mut Vec::new()).await,
+            Err(OutboxClosed::Graceful)
+        );
+        // Gathered lines count toward the limit until they are taken.
+        let outbox = Outbox::new(4);
+        outbox.open_group();
+        assert!(outbox.offer_own(Bytes::from_static(b"abc"), None));
+        assert!(!outbox.offer(Bytes::from_static(b"de"), false));
     }
 
     /// Closed with lines waiting, the outbox still takes the late lines of earlier

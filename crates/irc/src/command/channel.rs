@@ -56,6 +56,8 @@ fn join_each(session: &mut Session, mut channels: std::vec::IntoIter<(String, Op
             no_such_channel(session, &name);
             continue;
         };
+        // Its JOIN line, topic and names go together, nothing from the room between them.
+        session.begin_group();
         let (hub, id) = (session.hub().clone(), session.id);
         session.wait_for(
             async move { hub.join(id, room, key.as_deref()).await },
@@ -80,8 +82,8 @@ fn joined(session: &mut Session, outcome: Result<teahouse_hub::JoinOutcome, Refu
                 session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
             }
             send_names(session, &outcome.room, &outcome.members);
-            // The hub queued this JOIN line; send its topic and names now, so the next
-            // channel's JOIN does not come between them.
+            // Its JOIN line, topic and names go now, before the next channel's JOIN (all
+            // of them at the end, in one batch, for a labeled JOIN).
             if session.label.is_none() {
                 session.flush_replies();
             }

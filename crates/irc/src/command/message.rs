@@ -45,7 +45,11 @@ pub(super) fn tagmsg(session: &mut Session, message: &Message) {
             .send_tags(session.id, say_target, Arc::clone(&tags))
         {
             Ok(sent) => {
-                if session.caps.has(Cap::ECHO_MESSAGE) && session.caps.has(Cap::MESSAGE_TAGS) {
+                // To oneself, the one copy is the one received.
+                if session.caps.has(Cap::ECHO_MESSAGE)
+                    && session.caps.has(Cap::MESSAGE_TAGS)
+                    && !is_to_self(session, &sent)
+                {
                     echo(session, &sent, Some(&tags), None);
                 }
             }
@@ -74,6 +78,11 @@ fn parse_target(session: &mut Session, target: &str, is_quiet: bool) -> Option<S
             None
         }
     }
+}
+
+/// Whether `sent` went to the sender's own nick.
+fn is_to_self(session: &Session, sent: &Sent) -> bool {
+    matches!(&sent.target, MessageTarget::Direct(to) if session.nick.as_ref() == Some(to))
 }
 
 /// The sender's own copy (`echo-message`), with the label of the command if any.
@@ -166,7 +175,9 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
                 {
                     session.numeric(reply::RPL_AWAY, &[to.as_str(), away.as_str()]);
                 }
-                if session.caps.has(Cap::ECHO_MESSAGE) {
+                // A message to oneself arrives once, as its echo, with `echo-message` or
+                // without.
+                if session.caps.has(Cap::ECHO_MESSAGE) || is_to_self(session, &sent) {
                     // Through the hub, so it comes once the message is stored. A lone
                     // echo is the command's reply: it carries the label.
                     let label = if is_single_target {

@@ -1,34 +1,11 @@
 //! CHATHISTORY over IRC: batches, references, limits, and who may see what.
 
-use teahouse_testkit::{TestServer, TextClient};
+use teahouse_testkit::TextClient;
 
+use crate::irc_kit::{S, reg, tag};
 use crate::pg::on_both_backends;
 
-const S: &str = ":teahouse.local";
 const CAPS: &str = "batch server-time message-tags labeled-response draft/chathistory";
-
-async fn reg(server: &TestServer, nick: &str, caps: &str) -> anyhow::Result<TextClient> {
-    let mut c = server.irc().await?;
-    if !caps.is_empty() {
-        c.send(&format!("CAP REQ :{caps}")).await?;
-    }
-    c.send(&format!("NICK {nick}")).await?;
-    c.send(&format!("USER {nick} 0 * :{nick}")).await?;
-    if !caps.is_empty() {
-        c.expect(&format!("{S} CAP * ACK :{caps}")).await?;
-        c.send("CAP END").await?;
-    }
-    c.expect_eventually_prefix(&format!("{S} 422 {nick} "))
-        .await?;
-    Ok(c)
-}
-
-/// The value of tag `key` in a tagged line.
-fn tag<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let tags = line.strip_prefix('@')?.split_once(' ')?.0;
-    tags.split(';')
-        .find_map(|t| t.strip_prefix(key)?.strip_prefix('='))
-}
 
 /// Reads one `chathistory` batch: checks its opener (label, target) and returns the
 /// message lines without their tags, and the lines with them.

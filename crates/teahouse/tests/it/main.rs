@@ -8,6 +8,8 @@ mod history;
 mod irc;
 mod irc_account;
 mod irc_history;
+mod irc_kit;
+mod irc_labels;
 mod irc_mixed;
 mod ordering;
 mod pg;

@@ -10,9 +10,8 @@ use std::future::Future;
 use anyhow::Context as _;
 use teahouse_testkit::{TestServer, TextClient};
 
+use crate::irc_kit::{S, expect_untagged, join, reg, untag};
 use crate::pg::PgDatabase;
-
-const S: &str = ":teahouse.local";
 
 /// How a client's lines reach the server.
 #[derive(Debug, Clone, Copy)]
@@ -93,48 +92,6 @@ where
         db.drop_it().await?;
         result?;
     }
-    Ok(())
-}
-
-/// Registers `nick` with the capabilities `caps` (none: plain registration).
-async fn reg(server: &TestServer, nick: &str, caps: &str) -> anyhow::Result<TextClient> {
-    if caps.is_empty() {
-        return server.irc_login(nick).await;
-    }
-    let mut c = server.irc().await?;
-    c.send(&format!("CAP REQ :{caps}")).await?;
-    c.send(&format!("NICK {nick}")).await?;
-    c.send(&format!("USER {nick} 0 * :{nick}")).await?;
-    c.expect(&format!("{S} CAP * ACK :{caps}")).await?;
-    c.send("CAP END").await?;
-    c.expect_eventually_prefix(&format!("{S} 422 {nick} "))
-        .await?;
-    Ok(c)
-}
-
-/// Joins `chan` and reads through the end of NAMES.
-async fn join(c: &mut TextClient, nick: &str, chan: &str) -> anyhow::Result<()> {
-    c.send(&format!("JOIN {chan}")).await?;
-    c.expect_eventually_prefix(&format!("{S} 366 {nick} {chan} "))
-        .await?;
-    Ok(())
-}
-
-/// The line without its tags section.
-fn untag(line: &str) -> &str {
-    match line.strip_prefix('@') {
-        Some(rest) => rest.split_once(' ').map_or("", |(_, l)| l),
-        None => line,
-    }
-}
-
-/// The next line, tags removed, must be `expected`.
-async fn expect_untagged(c: &mut TextClient, expected: &str) -> anyhow::Result<()> {
-    let line = c.line().await?;
-    anyhow::ensure!(
-        untag(&line) == expected,
-        "expected {expected:?}, got {line:?}"
-    );
     Ok(())
 }
 

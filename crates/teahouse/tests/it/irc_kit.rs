@@ -1,0 +1,74 @@
+//! What the IRC tests share: a registered client with capabilities, joining, and reading
+//! lines with or without their tags.
+
+use teahouse_testkit::{TestServer, TextClient};
+
+/// The server's source prefix.
+pub(crate) const S: &str = ":teahouse.local";
+
+/// A client registered as `nick` that asked for the capabilities `caps` (space-separated,
+/// as in `CAP REQ`; none: a plain registration), with its welcome burst read.
+pub(crate) async fn reg(server: &TestServer, nick: &str, caps: &str) -> anyhow::Result<TextClient> {
+    if caps.is_empty() {
+        return server.irc_login(nick).await;
+    }
+    let mut c = server.irc().await?;
+    c.send(&format!("CAP REQ :{caps}")).await?;
+    c.send(&format!("NICK {nick}")).await?;
+    c.send(&format!("USER {nick} 0 * :{nick}")).await?;
+    c.expect(&format!("{S} CAP * ACK :{caps}")).await?;
+    c.send("CAP END").await?;
+    c.expect_eventually_prefix(&format!("{S} 422 {nick} "))
+        .await?;
+    Ok(c)
+}
+
+/// Joins `chan` and reads through the end of its NAMES.
+pub(crate) async fn join(c: &mut TextClient, nick: &str, chan: &str) -> anyhow::Result<()> {
+    c.send(&format!("JOIN {chan}")).await?;
+    c.expect_eventually_prefix(&format!("{S} 366 {nick} {chan} "))
+        .await?;
+    Ok(())
+}
+
+/// Sends `PING token` and returns every line that came before its PONG: what the server
+/// had sent this client by then.
+pub(crate) async fn until_pong(c: &mut TextClient, token: &str) -> anyhow::Result<Vec<String>> {
+    c.send(&format!("PING {token}")).await?;
+    let mut lines = Vec::new();
+    loop {
+        let line = c.line().await?;
+        if untag(&line) == format!("{S} PONG teahouse.local :{token}") {
+            return Ok(lines);
+        }
+        lines.push(line);
+    }
+}
+
+/// The line without its tags section.
+pub(crate) fn untag(line: &str) -> &str {
+    match line.strip_prefix('@') {
+        Some(rest) => rest.split_once(' ').map_or("", |(_, l)| l),
+        None => line,
+    }
+}
+
+/// The value of tag `key` in a tagged line (`Some("")` for a tag without a value).
+pub(crate) fn tag<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let tags = line.strip_prefix('@')?.split_once(' ')?.0;
+    tags.split(';').find_map(|t| match t.split_once('=') {
+        Some((k, v)) if k == key => Some(v),
+        None if t == key => Some(""),
+        _ => None,
+    })
+}
+
+/// The next line, tags removed, must be `expected`; returns the whole line.
+pub(crate) async fn expect_untagged(c: &mut TextClient, expected: &str) -> anyhow::Result<String> {
+    let line = c.line().await?;
+    anyhow::ensure!(
+        untag(&line) == expected,
+        "expected {expected:?}, got {line:?}"
+    );
+    Ok(line)
+}
