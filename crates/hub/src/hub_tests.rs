@@ -475,10 +475,7 @@ fn kick_removes_and_tells_everyone() {
     );
     assert_eq!(
         hub.kick(a.id(), &room("lobby"), &nick("zed"), None),
-        Err(Refusal::TargetNotInRoom {
-            nick: nick("zed"),
-            room: room("lobby")
-        })
+        Err(Refusal::NoSuchNick(nick("zed")))
     );
     ra.take();
     rb.take();

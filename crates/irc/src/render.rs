@@ -461,6 +461,7 @@ pub(crate) fn mode_string(changes: &[ModeChange]) -> (String, Vec<String>) {
             RoomMode::NoExternal => ('n', None),
             RoomMode::Moderated => ('m', None),
             RoomMode::InviteOnly => ('i', None),
+            RoomMode::Secret => ('s', None),
             RoomMode::Key(key) => ('k', Some(key.to_string())),
             RoomMode::Limit(limit) => ('l', change.is_set.then(|| limit.to_string())),
             RoomMode::Ban(mask) => ('b', Some(mask.to_string())),

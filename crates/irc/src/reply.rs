@@ -27,6 +27,7 @@ pub(crate) const RPL_ENDOFWHO: &str = "315";
 pub(crate) const RPL_WHOISIDLE: &str = "317";
 pub(crate) const RPL_ENDOFWHOIS: &str = "318";
 pub(crate) const RPL_WHOISCHANNELS: &str = "319";
+pub(crate) const RPL_WHOISACCOUNT: &str = "330";
 pub(crate) const RPL_LISTSTART: &str = "321";
 pub(crate) const RPL_LIST: &str = "322";
 pub(crate) const RPL_LISTEND: &str = "323";
@@ -75,6 +76,7 @@ pub(crate) const ERR_INVITEONLYCHAN: &str = "473";
 pub(crate) const ERR_BANNEDFROMCHAN: &str = "474";
 pub(crate) const ERR_BADCHANNELKEY: &str = "475";
 pub(crate) const ERR_CHANOPRIVSNEEDED: &str = "482";
+pub(crate) const ERR_INVALIDKEY: &str = "525";
 pub(crate) const ERR_UMODEUNKNOWNFLAG: &str = "501";
 pub(crate) const ERR_USERSDONTMATCH: &str = "502";
 pub(crate) const RPL_LOGGEDIN: &str = "900";
@@ -89,6 +91,9 @@ pub(crate) const RPL_SASLMECHS: &str = "908";
 /// The longest text of a topic, away message or kick reason (`TOPICLEN`, `AWAYLEN`,
 /// `KICKLEN`): what fits in one line with room for the prefix.
 pub(crate) const TEXT_LEN: usize = 390;
+
+/// The longest channel key (`KEYLEN`).
+pub(crate) const KEY_LEN: usize = 32;
 
 /// The most targets of one PRIVMSG or NOTICE (`TARGMAX`).
 pub(crate) const MAX_TARGETS: usize = 4;

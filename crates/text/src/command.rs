@@ -61,6 +61,8 @@ fn login(session: &mut Session, line: &str) -> Step {
         async move { hub.set_nick(id, nick).await },
         move |session, result| match result {
             Ok(NickOutcome::Registered(nick) | NickOutcome::Unchanged(nick)) => {
+                // A user now, not a connection choosing a nick (LUSERS on IRC).
+                let _ = session.hub().welcome(id);
                 session.reply(lang.nick_accepted(&nick));
                 let room = session.shared.config.default_room.clone();
                 enter(session, room, None, None)

@@ -556,6 +556,7 @@ fn describe_mode(change: &ModeChange) -> String {
         RoomMode::NoExternal => format!("{sign}n"),
         RoomMode::Moderated => format!("{sign}m"),
         RoomMode::InviteOnly => format!("{sign}i"),
+        RoomMode::Secret => format!("{sign}s"),
         RoomMode::Key(_) => format!("{sign}k"),
         RoomMode::Limit(limit) if change.is_set => format!("+l {limit}"),
         RoomMode::Limit(_) => "-l".to_owned(),

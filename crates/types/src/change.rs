@@ -109,6 +109,12 @@ pub enum Change {
         /// When.
         at: SystemTime,
     },
+    /// The session completed its registration (IRC: the welcome burst; the plain-text
+    /// face: its first nick): from now on it counts as a user, not a connection.
+    Welcomed {
+        /// The session.
+        session: SessionId,
+    },
     /// A named session changed its real name (IRC `SETNAME`).
     RealnameSet {
         /// The session.
@@ -270,7 +276,7 @@ pub enum Change {
 
 impl Change {
     /// The version of this catalogue: one more with every variant or field added.
-    pub const VERSION: u16 = 1;
+    pub const VERSION: u16 = 3;
 }
 
 /// A change with the version of the catalogue it was written in, as it is stored or sent.
@@ -340,6 +346,7 @@ mod tests {
                 nick: nick.clone(),
                 at,
             },
+            Change::Welcomed { session: a },
             Change::RealnameSet {
                 session: a,
                 realname: "Z".into(),

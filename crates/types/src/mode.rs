@@ -30,6 +30,8 @@ pub enum RoomMode {
     Moderated,
     /// `i`: joining needs an invitation.
     InviteOnly,
+    /// `s`: hidden from those outside it (LIST, WHOIS, NAMES).
+    Secret,
     /// `k`: joining needs this key.
     Key(Arc<str>),
     /// `l`: at most this many members.
@@ -58,6 +60,9 @@ pub struct RoomModes {
     pub is_moderated: bool,
     /// `+i`.
     pub is_invite_only: bool,
+    /// `+s`.
+    #[serde(default)]
+    pub is_secret: bool,
     /// `+k`.
     pub key: Option<Arc<str>>,
     /// `+l`.

@@ -23,6 +23,8 @@ pub struct JoinOutcome {
     pub members: Vec<RoomMember>,
     /// Whether the room was created by this join (the newcomer is its operator).
     pub is_new: bool,
+    /// Whether the room is secret (`+s`).
+    pub is_secret: bool,
 }
 
 /// What [`Hub::invite`] did.
@@ -126,18 +128,20 @@ impl Hub {
         }
         let fence = Self::fence_of(&core, session);
         let effects = self.commit(&mut core, &change);
-        let Some((name, topic, members)) = core.state.room_view(room) else {
+        let Some(view) = core.state.room_view(room) else {
             return Joining::Done(Err(Refusal::SessionClosed));
         };
+        let name = view.name;
         // The newcomer hears of its own join here, under the lock: before any message
         // that a later fan-out (whose recipients include it) could bring it, and in place
         // before the replies its face queues next.
         let now = self.route(fence.as_ref(), effects);
         let outcome = JoinOutcome {
             room: name.clone(),
-            topic,
-            members,
+            topic: view.topic,
+            members: view.members,
             is_new,
+            is_secret: view.is_secret,
         };
         if let Some(reply) = reply.take() {
             reply(&outcome);

@@ -26,6 +26,19 @@ impl Hub {
         self.lock().state.room_info(room)
     }
 
+    /// The members of a room as `asker` may see them (NAMES, WHO): a secret room is
+    /// unknown to outsiders, who see no invisible members either; and whether it is secret.
+    ///
+    /// # Errors
+    /// [`Refusal::NoSuchRoom`], also for a secret room `asker` is not in.
+    pub fn members_seen_by(
+        &self,
+        asker: SessionId,
+        room: &RoomName,
+    ) -> Result<(Vec<RoomMember>, bool), Refusal> {
+        self.lock().state.members_seen_by(asker, room)
+    }
+
     /// Whether `session` is a member of `room`.
     pub fn is_member(&self, session: SessionId, room: &RoomName) -> bool {
         self.lock().state.is_member(session, room)

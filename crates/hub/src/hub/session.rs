@@ -71,6 +71,15 @@ impl Hub {
         })
     }
 
+    /// Marks the session's registration complete (IRC: before its welcome burst): it counts
+    /// as a user from now on (LUSERS). Doing it again changes nothing.
+    ///
+    /// # Errors
+    /// [`Refusal::NotRegistered`] without a nick, [`Refusal::SessionClosed`].
+    pub fn welcome(&self, session: SessionId) -> Result<(), Refusal> {
+        self.execute(session, |state| Ok((state.decide_welcome(session)?, ())))
+    }
+
     /// Gives the session a nick (its first, or a new one), once every node agrees it is
     /// free ([`teahouse_cluster::Claims`]).
     ///

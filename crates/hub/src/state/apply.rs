@@ -106,6 +106,16 @@ impl State {
                 Applied::default()
             }
             Change::NickSet { session, nick, at } => self.apply_nick(*session, nick, *at),
+            Change::Welcomed { session } => {
+                if let Some(record) = self.sessions.get_mut(session)
+                    && !record.is_welcomed
+                {
+                    record.is_welcomed = true;
+                    self.users += 1;
+                    self.max_users = self.max_users.max(self.users);
+                }
+                Applied::default()
+            }
             Change::RealnameSet {
                 session,
                 realname,
@@ -231,6 +241,7 @@ impl State {
                 rooms: Vec::new(),
                 away: None,
                 is_invisible: false,
+                is_welcomed: false,
                 signon: at,
                 last_active: at,
                 sink,
@@ -297,10 +308,7 @@ impl State {
         self.nicks.insert(nick.shared_key(), session);
         self.edit(session, |slot, _| *slot = Some(nick.clone()));
         match old {
-            None => {
-                self.max_users = self.max_users.max(self.nicks.len());
-                Applied::default()
-            }
+            None => Applied::default(),
             Some(old) => {
                 let mut recipients = self.co_members(session);
                 recipients.push(session);
@@ -388,14 +396,16 @@ impl State {
         slot.epoch = self.epoch;
         slot.invited.remove(&session);
         let name = slot.name.clone();
+        let mut away = None;
         if let Some(record) = self.sessions.get_mut(&session) {
             record.rooms.push(name.clone());
+            away.clone_from(&record.away);
         }
         applied.effects.push(Effect {
             event: Arc::new(HubEvent::at(
                 EventKind::Joined {
                     room: name,
-                    who,
+                    who: Arc::clone(&who),
                     session,
                 },
                 at,
@@ -406,6 +416,24 @@ impl State {
                 also: None,
             },
         });
+        // A newcomer who is away: the room is told so, as it would be had it been there
+        // when they went away (IRC `away-notify`).
+        if let Some(away) = away {
+            applied.effects.push(Effect {
+                event: Arc::new(HubEvent::at(
+                    EventKind::AwayChanged {
+                        who,
+                        away: Some(away),
+                    },
+                    at,
+                )),
+                audience: Audience::Room {
+                    room: room.clone(),
+                    except: Some(session),
+                    also: None,
+                },
+            });
+        }
         applied
     }
 
@@ -647,6 +675,9 @@ impl State {
             return applied;
         };
         applied.ended = Some((session, record.sink.clone()));
+        if record.is_welcomed {
+            self.users -= 1;
+        }
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {
                 slot.members.remove(&session);
@@ -739,6 +770,7 @@ impl Room {
             RoomMode::NoExternal => modes.is_no_external = is_set,
             RoomMode::Moderated => modes.is_moderated = is_set,
             RoomMode::InviteOnly => modes.is_invite_only = is_set,
+            RoomMode::Secret => modes.is_secret = is_set,
             RoomMode::Key(key) => modes.key = is_set.then(|| Arc::clone(key)),
             RoomMode::Limit(limit) => modes.limit = is_set.then_some(*limit),
             RoomMode::Ban(mask) => {

@@ -100,6 +100,18 @@ impl State {
         })
     }
 
+    /// The session's registration completed; `None` if it was already.
+    ///
+    /// # Errors
+    /// [`Refusal::NotRegistered`] without a nick, [`Refusal::SessionClosed`].
+    pub(crate) fn decide_welcome(&self, session: SessionId) -> Result<Option<Change>, Refusal> {
+        let record = self.record(session)?;
+        if record.nick().is_none() {
+            return Err(Refusal::NotRegistered);
+        }
+        Ok((!record.is_welcomed).then_some(Change::Welcomed { session }))
+    }
+
     /// A nick for the session: its first or a new one; `None` if it has exactly this one.
     ///
     /// # Errors
@@ -342,7 +354,8 @@ impl State {
     ///
     /// # Errors
     /// [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`], [`Refusal::NotOperator`],
-    /// [`Refusal::TargetNotInRoom`], [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    /// [`Refusal::NoSuchNick`], [`Refusal::TargetNotInRoom`], [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
     pub(crate) fn decide_kick(
         &self,
         session: SessionId,
@@ -355,11 +368,13 @@ impl State {
         let slot = self.operator_of(room, session)?;
         let target_id = self
             .holder(target)
-            .filter(|id| slot.members.contains_key(id))
-            .ok_or_else(|| Refusal::TargetNotInRoom {
+            .ok_or_else(|| Refusal::NoSuchNick(target.clone()))?;
+        if !slot.members.contains_key(&target_id) {
+            return Err(Refusal::TargetNotInRoom {
                 nick: target.clone(),
                 room: slot.name.clone(),
-            })?;
+            });
+        }
         Ok(Change::Kicked {
             by: session,
             room: slot.name.clone(),
@@ -560,12 +575,12 @@ impl State {
 
     /// Mode changes on an operator's order. Changes that change nothing (setting what is
     /// set, given the changes before them) are dropped silently; a status change for
-    /// someone who is not a member is refused.
+    /// someone who is not a member, or not there at all, is refused.
     ///
     /// # Errors
     /// [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`], [`Refusal::NotOperator`],
     /// [`Refusal::NotRegistered`], [`Refusal::SessionClosed`]; per change (in the outcome):
-    /// [`Refusal::TargetNotInRoom`].
+    /// [`Refusal::NoSuchNick`], [`Refusal::TargetNotInRoom`].
     pub(crate) fn decide_modes(
         &self,
         session: SessionId,
@@ -589,6 +604,7 @@ impl State {
                 RoomMode::NoExternal => flip(&mut modes.is_no_external, is_set),
                 RoomMode::Moderated => flip(&mut modes.is_moderated, is_set),
                 RoomMode::InviteOnly => flip(&mut modes.is_invite_only, is_set),
+                RoomMode::Secret => flip(&mut modes.is_secret, is_set),
                 RoomMode::Key(key) => replace(&mut modes.key, is_set.then(|| Arc::clone(key))),
                 RoomMode::Limit(limit) => replace(&mut modes.limit, is_set.then_some(*limit)),
                 RoomMode::Ban(mask) => {
@@ -607,6 +623,12 @@ impl State {
                     }
                 }
                 RoomMode::Operator(nick) | RoomMode::Voice(nick) => {
+                    if self.holder(nick).is_none() {
+                        outcome
+                            .refused
+                            .push((change.clone(), Refusal::NoSuchNick(nick.clone())));
+                        continue;
+                    }
                     let Some((id, status)) = self.holder(nick).and_then(|id| {
                         let current = statuses
                             .iter()

@@ -48,7 +48,11 @@ pub(crate) struct State {
     rooms: HashMap<Arc<str>, Room>,
     /// Recently departed users, newest last, at most [`WHOWAS_CAPACITY`].
     whowas: VecDeque<Departed>,
-    /// The most sessions with a nick at once.
+    /// Sessions that completed their registration ([`Change::Welcomed`]): the users.
+    ///
+    /// [`Change::Welcomed`]: teahouse_types::Change::Welcomed
+    users: usize,
+    /// The most users at once.
     max_users: usize,
     /// Casefolded names of registered accounts: their nicks are protected.
     registered: HashSet<Arc<str>>,
@@ -67,6 +71,8 @@ struct SessionRecord {
     rooms: Vec<RoomName>,
     away: Option<MessageText>,
     is_invisible: bool,
+    /// Registered: a user, not a connection still registering.
+    is_welcomed: bool,
     signon: SystemTime,
     last_active: SystemTime,
     /// Where a session connected to this node gets its events; `None` for a session of

@@ -53,6 +53,7 @@ fn start(state: &mut State, seq: u64, name: Option<&str>) -> SessionId {
             nick: nick(name),
             at: at(3),
         });
+        state.apply(&Change::Welcomed { session });
     }
     session
 }
@@ -133,7 +134,6 @@ fn nick_set_names_a_session_quietly_and_a_rename_is_told_to_it_and_its_rooms() {
     });
     assert!(applied.effects.is_empty());
     assert_eq!(state.nicks.get("alice"), Some(&a));
-    assert_eq!(state.max_users, 1);
     let b = start(&mut state, 2, Some("bob"));
     let c = start(&mut state, 3, Some("carol"));
     join(&mut state, a, "tea");
@@ -151,6 +151,47 @@ fn nick_set_names_a_session_quietly_and_a_rename_is_told_to_it_and_its_rooms() {
     assert!(!state.nicks.contains_key("alice"));
     assert_eq!(state.nicks.get("alicia"), Some(&a));
     assert!(!sessions_of(audience).contains(&c));
+}
+
+#[test]
+fn welcomed_counts_a_named_session_as_a_user_once_and_ended_uncounts_it() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, None);
+    state.apply(&Change::NickSet {
+        session: a,
+        nick: nick("alice"),
+        at: at(3),
+    });
+    let _no_nick = start(&mut state, 2, None);
+    assert_eq!(state.stats().users, 0);
+    assert_eq!(state.stats().unregistered, 2);
+    for _ in 0..2 {
+        let applied = state.apply(&Change::Welcomed { session: a });
+        assert!(applied.effects.is_empty());
+    }
+    assert_eq!(state.decide_welcome(a), Ok(None));
+    state.apply(&Change::InvisibleSet {
+        session: a,
+        is_invisible: true,
+    });
+    let stats = state.stats();
+    assert_eq!(
+        (
+            stats.users,
+            stats.invisible,
+            stats.unregistered,
+            stats.max_users
+        ),
+        (1, 1, 1, 1)
+    );
+    state.apply(&Change::SessionEnded {
+        session: a,
+        reason: LeaveReason::ConnectionLost,
+        disconnect: None,
+        at: at(9),
+    });
+    let stats = state.stats();
+    assert_eq!((stats.users, stats.invisible, stats.max_users), (0, 0, 1));
 }
 
 #[test]
@@ -606,6 +647,7 @@ enum Step {
     Invite(u8, u8),
     Kick(u8, u8),
     Ghost(u8),
+    Welcome,
     End,
 }
 
@@ -629,6 +671,7 @@ fn step() -> impl Strategy<Value = (u8, Step)> {
         ((0..4u8), (0..3u8)).prop_map(|(t, r)| Step::Invite(t, r)),
         ((0..4u8), (0..3u8)).prop_map(|(t, r)| Step::Kick(t, r)),
         (0..6u8).prop_map(Step::Ghost),
+        Just(Step::Welcome),
         Just(Step::End),
     ];
     ((0..4u8), step)
@@ -768,6 +811,7 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .decide_kick(session, &room_of(*r), &nick_of(*t), None, now)
             .ok(),
         Step::Ghost(i) => state.decide_ghost(session, &nick_of(*i), now).ok(),
+        Step::Welcome => state.decide_welcome(session).ok().flatten(),
         Step::End => state.decide_end(session, LeaveReason::ConnectionLost, now),
     }
 }

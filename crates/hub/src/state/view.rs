@@ -21,6 +21,14 @@ pub struct RoomMember {
     pub is_away: bool,
 }
 
+/// A room as a newcomer sees it.
+pub(crate) struct RoomView {
+    pub(crate) name: RoomName,
+    pub(crate) topic: Option<Topic>,
+    pub(crate) members: Vec<RoomMember>,
+    pub(crate) is_secret: bool,
+}
+
 /// One room, as listed by [`crate::Hub::rooms`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomSummary {
@@ -30,6 +38,8 @@ pub struct RoomSummary {
     pub members: usize,
     /// Its topic, if set.
     pub topic: Option<MessageText>,
+    /// Whether it is secret (`+s`): listed only to its members.
+    pub is_secret: bool,
 }
 
 /// A room's settings, for MODE and TOPIC queries.
@@ -78,11 +88,11 @@ pub struct Departed {
 /// Counts for LUSERS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
-    /// Sessions with a nick.
+    /// Sessions that completed their registration.
     pub users: usize,
     /// Of those, invisible ones.
     pub invisible: usize,
-    /// Sessions without a nick yet.
+    /// Connections still registering.
     pub unregistered: usize,
     /// Rooms.
     pub rooms: usize,
@@ -100,13 +110,42 @@ impl State {
         Ok(self.room_members(slot))
     }
 
+    /// The members of a room as `asker` may see them (NAMES, WHO): a secret room's only
+    /// by its members (to others it does not exist), and an outsider sees no invisible
+    /// member.
+    pub(crate) fn members_seen_by(
+        &self,
+        asker: SessionId,
+        room: &RoomName,
+    ) -> Result<(Vec<RoomMember>, bool), Refusal> {
+        let slot = self
+            .rooms
+            .get(room.key())
+            .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
+        let is_member = slot.members.contains_key(&asker);
+        if slot.modes.is_secret && !is_member {
+            return Err(Refusal::NoSuchRoom(room.clone()));
+        }
+        let members = self.room_members_where(slot, |record| is_member || !record.is_invisible);
+        Ok((members, slot.modes.is_secret))
+    }
+
     /// The room's member list, sorted by nick key.
     fn room_members(&self, room: &Room) -> Vec<RoomMember> {
+        self.room_members_where(room, |_| true)
+    }
+
+    /// The room's members that `keep` picks, sorted by nick key.
+    fn room_members_where(
+        &self,
+        room: &Room,
+        keep: impl Fn(&super::SessionRecord) -> bool,
+    ) -> Vec<RoomMember> {
         let mut members: Vec<RoomMember> = room
             .members
             .iter()
             .filter_map(|(id, status)| {
-                let record = self.sessions.get(id)?;
+                let record = self.sessions.get(id).filter(|record| keep(record))?;
                 Some(RoomMember {
                     profile: record.named().cloned()?,
                     status: *status,
@@ -118,17 +157,15 @@ impl State {
         members
     }
 
-    /// A room's name, topic and members, for a join's replies.
-    pub(crate) fn room_view(
-        &self,
-        room: &RoomName,
-    ) -> Option<(RoomName, Option<Topic>, Vec<RoomMember>)> {
+    /// A room's name, topic, members and secrecy, for a join's replies.
+    pub(crate) fn room_view(&self, room: &RoomName) -> Option<RoomView> {
         let slot = self.rooms.get(room.key())?;
-        Some((
-            slot.name.clone(),
-            slot.topic.clone(),
-            self.room_members(slot),
-        ))
+        Some(RoomView {
+            name: slot.name.clone(),
+            topic: slot.topic.clone(),
+            members: self.room_members(slot),
+            is_secret: slot.modes.is_secret,
+        })
     }
 
     /// A room's settings.
@@ -163,14 +200,15 @@ impl State {
                 name: room.name.clone(),
                 members: room.members.len(),
                 topic: room.topic.as_ref().map(|t| t.text.clone()),
+                is_secret: room.modes.is_secret,
             })
             .collect();
         list.sort_by(|a, b| a.name.key().cmp(b.name.key()));
         list
     }
 
-    /// The user holding `nick`, as `asker` may see them: rooms are listed if the user is
-    /// visible or shares them with the asker.
+    /// The user holding `nick`, as `asker` may see them: a room is listed if the asker
+    /// shares it, or if neither the user is invisible nor the room secret.
     pub(crate) fn user_info(&self, asker: SessionId, nick: &Nick) -> Option<UserInfo> {
         let id = self.nicks.get(nick.key())?;
         let record = self.sessions.get(id)?;
@@ -180,9 +218,9 @@ impl State {
             .filter_map(|room| {
                 let slot = self.rooms.get(room.key())?;
                 let status = *slot.members.get(id)?;
-                let is_shared = slot.members.contains_key(&asker);
-                (!record.is_invisible || is_shared || asker == *id)
-                    .then(|| (slot.name.clone(), status))
+                let is_shared = slot.members.contains_key(&asker) || asker == *id;
+                let is_hidden = record.is_invisible || slot.modes.is_secret;
+                (!is_hidden || is_shared).then(|| (slot.name.clone(), status))
             })
             .collect();
         Some(UserInfo {
@@ -221,12 +259,16 @@ impl State {
             if record.is_invisible && !is_shared && *id != asker {
                 continue;
             }
+            // Secret rooms only to those in them.
             let rooms = record
                 .rooms
                 .iter()
                 .filter_map(|room| {
                     let slot = self.rooms.get(room.key())?;
-                    Some((slot.name.clone(), *slot.members.get(id)?))
+                    let is_shown =
+                        !slot.modes.is_secret || *id == asker || slot.members.contains_key(&asker);
+                    let status = *slot.members.get(id)?;
+                    is_shown.then(|| (slot.name.clone(), status))
                 })
                 .collect();
             out.push(UserInfo {
@@ -258,13 +300,13 @@ impl State {
 
     /// Counts for LUSERS.
     pub(crate) fn stats(&self) -> Stats {
-        let users = self.nicks.len();
+        let users = self.users;
         Stats {
             users,
             invisible: self
                 .sessions
                 .values()
-                .filter(|e| e.nick().is_some() && e.is_invisible)
+                .filter(|e| e.is_welcomed && e.is_invisible)
                 .count(),
             unregistered: self.sessions.len().saturating_sub(users),
             rooms: self.rooms.len(),

@@ -81,7 +81,7 @@ fn joined(session: &mut Session, outcome: Result<teahouse_hub::JoinOutcome, Refu
                 let at = secs(topic.set_at);
                 session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
             }
-            send_names(session, &outcome.room, &outcome.members);
+            send_names(session, &outcome.room, &outcome.members, outcome.is_secret);
             // Its JOIN line, topic and names go now, before the next channel's JOIN (all
             // of them at the end, in one batch, for a labeled JOIN).
             if session.label.is_none() {
@@ -160,18 +160,24 @@ pub(super) fn names(session: &mut Session, message: &Message) {
         return;
     };
     let members = parse_channel(name).and_then(|room| {
-        let members = session.hub().members(&room).ok()?;
-        Some((room, members))
+        let seen = session.hub().members_seen_by(session.id, &room).ok()?;
+        Some((room, seen))
     });
     match members {
-        Some((room, members)) => send_names(session, &room, &members),
+        Some((room, (members, is_secret))) => send_names(session, &room, &members, is_secret),
         None => session.numeric(reply::RPL_ENDOFNAMES, &[name, "End of /NAMES list"]),
     }
 }
 
-/// 353 lines (as many as the line limit needs) and 366.
-pub(crate) fn send_names(session: &mut Session, room: &RoomName, members: &[RoomMember]) {
+/// 353 lines (as many as the line limit needs) and 366; a secret channel's are marked `@`.
+pub(crate) fn send_names(
+    session: &mut Session,
+    room: &RoomName,
+    members: &[RoomMember],
+    is_secret: bool,
+) {
     let chan = channel_name(room.as_str());
+    let kind = if is_secret { "@" } else { "=" };
     let is_multi = session.caps.has(Cap::MULTI_PREFIX);
     let is_userhost = session.caps.has(Cap::USERHOST_IN_NAMES);
     let mut line = String::new();
@@ -191,7 +197,7 @@ pub(crate) fn send_names(session: &mut Session, room: &RoomName, members: &[Room
             entry.push_str(&member.profile.host);
         }
         if !line.is_empty() && line.len() + entry.len() + 1 > 400 {
-            session.numeric(reply::RPL_NAMREPLY, &["=", &chan, &line]);
+            session.numeric(reply::RPL_NAMREPLY, &[kind, &chan, &line]);
             line.clear();
         }
         if !line.is_empty() {
@@ -200,7 +206,7 @@ pub(crate) fn send_names(session: &mut Session, room: &RoomName, members: &[Room
         line.push_str(&entry);
     }
     if !line.is_empty() {
-        session.numeric(reply::RPL_NAMREPLY, &["=", &chan, &line]);
+        session.numeric(reply::RPL_NAMREPLY, &[kind, &chan, &line]);
     }
     session.numeric(reply::RPL_ENDOFNAMES, &[&chan, "End of /NAMES list"]);
 }
@@ -214,6 +220,10 @@ pub(super) fn list(session: &mut Session, message: &Message) {
     session.numeric(reply::RPL_LISTSTART, &["Channel", "Users  Name"]);
     for room in session.hub().rooms() {
         if wanted.as_ref().is_some_and(|w| !w.contains(&room.name)) {
+            continue;
+        }
+        // A secret channel is listed to its members only.
+        if room.is_secret && !session.hub().is_member(session.id, &room.name) {
             continue;
         }
         let chan = channel_name(room.name.as_str());
@@ -293,6 +303,7 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
                     (m.is_invite_only, 'i'),
                     (m.is_moderated, 'm'),
                     (m.is_no_external, 'n'),
+                    (m.is_secret, 's'),
                     (m.is_topic_locked, 't'),
                 ] {
                     if on {
@@ -341,6 +352,7 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
             'n' => RoomMode::NoExternal,
             'm' => RoomMode::Moderated,
             'i' => RoomMode::InviteOnly,
+            's' => RoomMode::Secret,
             'o' | 'v' | 'b' | 'k' | 'l' => {
                 let needs_arg =
                     matches!(letter, 'o' | 'v' | 'b' | 'k') || (letter == 'l' && is_set);
@@ -374,6 +386,15 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
                         }
                     }
                     'b' => RoomMode::Ban(normalize_mask(arg.map_or("", String::as_str)).into()),
+                    'k' if is_set => {
+                        let key = arg.map_or("", String::as_str);
+                        if !is_valid_key(key) {
+                            session
+                                .numeric(reply::ERR_INVALIDKEY, &[name, "Key is not well-formed"]);
+                            continue;
+                        }
+                        RoomMode::Key(key.into())
+                    }
                     'k' => RoomMode::Key(arg.map_or("*", String::as_str).into()),
                     _ => match arg.map(|a| a.parse::<usize>()) {
                         Some(Ok(limit)) if limit > 0 => RoomMode::Limit(limit),
@@ -423,6 +444,14 @@ fn send_ban_list(session: &mut Session, room: &RoomName) {
         }
         Err(refusal) => refused(session, &refusal),
     }
+}
+
+/// A channel key a client can type back: 1 to `KEYLEN` bytes, no spaces, commas or
+/// control characters (a JOIN's keys are a comma-separated list).
+fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= reply::KEY_LEN
+        && !key.chars().any(|c| c == ' ' || c == ',' || c.is_control())
 }
 
 /// A ban mask in full `nick!user@host` form: `bob` becomes `bob!*@*`, `*@host` becomes

@@ -151,6 +151,11 @@ pub(super) fn user(session: &mut Session, message: &Message) {
         .chars()
         .filter(|c| !c.is_control())
         .collect();
+    // An empty real name is a missing parameter (as an empty user name is).
+    if realname.trim().is_empty() || message.params[0].is_empty() {
+        super::need_more_params(session, "USER");
+        return;
+    }
     let name: Arc<str> = name.into();
     let realname = truncate(&realname, 128).into();
     if let Err(refusal) = session
@@ -206,6 +211,8 @@ fn try_register(session: &mut Session) {
         return;
     }
     session.is_registered = true;
+    // A user from now on (LUSERS counts it); gone already if its connection is.
+    let _ = session.hub().welcome(session.id);
     let nick = session.target();
     let server = session.server_name().to_owned();
     let network = session.config().network.clone();
@@ -228,7 +235,7 @@ fn try_register(session: &mut Session) {
         .param(&server)
         .param(crate::VERSION)
         .param("i")
-        .param("biklmnotv")
+        .param("biklmnostv")
         .param("bklov");
     session.send(b.finish());
     send_isupport(session);
@@ -242,11 +249,12 @@ pub(crate) fn send_isupport(session: &mut Session) {
     let tokens = [
         format!("AWAYLEN={TEXT_LEN}"),
         "CASEMAPPING=rfc8265".to_owned(),
-        "CHANMODES=b,k,l,imnt".to_owned(),
+        "CHANMODES=b,k,l,imnst".to_owned(),
         format!("CHANNELLEN={}", ROOM_MAX_CHARS + 1),
         "CHANTYPES=#".to_owned(),
         format!("CHATHISTORY={}", super::history::MAX_LIMIT),
         "ELIST=".to_owned(),
+        format!("KEYLEN={}", reply::KEY_LEN),
         format!("KICKLEN={TEXT_LEN}"),
         format!("MAXLIST=b:{}", teahouse_hub::MAX_BANS),
         format!("MAXTARGETS={MAX_TARGETS}"),

@@ -84,7 +84,7 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
 pub(super) fn who(session: &mut Session, message: &Message) {
     let mask = message.params.first().map_or("*", String::as_str);
     if let Some(room) = parse_channel(mask) {
-        if let Ok(members) = session.hub().members(&room) {
+        if let Ok((members, _)) = session.hub().members_seen_by(session.id, &room) {
             let chan = channel_name(room.as_str());
             for member in members {
                 let flags = who_flags(
@@ -186,6 +186,9 @@ fn send_whois(session: &mut Session, info: &UserInfo) {
     let server = session.server_name().to_owned();
     let network = session.config().network.clone();
     session.numeric(reply::RPL_WHOISSERVER, &[nick, &server, &network]);
+    if let Some(account) = &p.account {
+        session.numeric(reply::RPL_WHOISACCOUNT, &[nick, account, "is logged in as"]);
+    }
     if let Some(away) = &info.away {
         session.numeric(reply::RPL_AWAY, &[nick, away.as_str()]);
     }

@@ -71,7 +71,7 @@ async fn registration_burst_isupport_lusers_and_motd() -> anyhow::Result<()> {
     for token in [
         "CASEMAPPING=rfc8265",
         "CHANTYPES=#",
-        "CHANMODES=b,k,l,imnt",
+        "CHANMODES=b,k,l,imnst",
         "PREFIX=(ov)@+",
         "NICKLEN=32",
         "CHANNELLEN=50",
@@ -484,11 +484,10 @@ async fn channel_commands_and_numerics() -> anyhow::Result<()> {
     v.send("PRIVMSG #tea :now I can").await?;
     op.expect(":vic!~vic@127.0.0.1 PRIVMSG #tea :now I can")
         .await?;
+    // Nobody of that nick: 401 (441 is for someone who is not in the channel).
     op.send("MODE #tea +o ghost").await?;
-    op.expect(&format!(
-        "{S} 441 op ghost #tea :They aren't on that channel"
-    ))
-    .await?;
+    op.expect(&format!("{S} 401 op ghost :No such nick/channel"))
+        .await?;
     op.send("MODE #tea -m+o vic").await?;
     op.expect(":op!~op@127.0.0.1 MODE #tea -m+o vic").await?;
     v.expect(":op!~op@127.0.0.1 MODE #tea -m+o vic").await?;
