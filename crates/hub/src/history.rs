@@ -504,7 +504,7 @@ pub(crate) fn record_of(event: &HubEvent) -> Option<NewMessage<'_>> {
         target,
         kind,
         text,
-        ..
+        client_tags,
     } = &event.kind
     else {
         return None;
@@ -528,6 +528,7 @@ pub(crate) fn record_of(event: &HubEvent) -> Option<NewMessage<'_>> {
         sender_host: &from.host,
         sender_account: from.account.as_deref(),
         body: text.as_str(),
+        tags: client_tags.as_deref(),
     })
 }
 
@@ -560,7 +561,11 @@ fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
             target,
             kind,
             text: MessageText::parse(&row.body).ok()?,
-            client_tags: None,
+            client_tags: row
+                .tags
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(Into::into),
         },
         time,
     )))
@@ -631,9 +636,9 @@ impl Hub {
 }
 
 impl Hub {
-    /// The rooms the session is in and its direct conversations that have messages between
-    /// two ids (exclusive), each with the time of its newest one there, newest first (IRC
-    /// `CHATHISTORY TARGETS`).
+    /// The rooms the session is in and its direct conversations whose newest message lies
+    /// between two ids (exclusive), each with that message's time, newest first if
+    /// `newest_first`, else oldest first, at most `limit` (IRC `CHATHISTORY TARGETS`).
     ///
     /// # Errors
     /// [`crate::Refusal::HistoryUnavailable`], [`crate::Refusal::NotRegistered`],
@@ -644,6 +649,7 @@ impl Hub {
         low: i64,
         high: i64,
         limit: u32,
+        newest_first: bool,
     ) -> Result<Vec<(MessageTarget, SystemTime)>, crate::Refusal> {
         use crate::Refusal;
         let accounts = self.inner.accounts.as_ref();
@@ -659,7 +665,7 @@ impl Hub {
         })?;
         keys.extend(directs);
         let found = store
-            .targets(&keys, low, high, limit)
+            .targets(&keys, low, high, limit, newest_first)
             .await
             .map_err(|error| {
                 warn!(%error, "history targets unavailable");

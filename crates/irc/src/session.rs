@@ -210,6 +210,12 @@ impl Session {
         }
     }
 
+    /// A batch id unique on this connection, starting with `prefix`.
+    pub(crate) fn next_batch_id(&mut self, prefix: &str) -> String {
+        self.batch_counter += 1;
+        format!("{prefix}{}", self.batch_counter)
+    }
+
     /// A command's replies under its label: one line tagged, several in a
     /// `labeled-response` batch (as they are, for a client without `batch`), none an `ACK`.
     fn labeled(&mut self, label: &str, mut pending: Vec<Bytes>) -> Vec<Bytes> {
@@ -223,8 +229,7 @@ impl Session {
             }
             1 => vec![prefix_tags(&pending[0], &[("label", label)])],
             _ if self.caps.has(Cap::BATCH) => {
-                self.batch_counter += 1;
-                let id = format!("lr{}", self.batch_counter);
+                let id = self.next_batch_id("lr");
                 let mut start = LineBuilder::new();
                 start
                     .tag("label", Some(label))

@@ -38,7 +38,8 @@ impl Store {
                     .bind(m.sender_user)
                     .bind(m.sender_host)
                     .bind(m.sender_account)
-                    .bind(m.body);
+                    .bind(m.body)
+                    .bind(m.tags);
             }
             query
                 .execute(&mut *tx)
@@ -82,16 +83,23 @@ impl Store {
             }
             HistoryQuery::After(id) => self.select(target_key, "id > $2", id, "ASC", limit).await?,
             HistoryQuery::Around(id) => {
-                let before = limit / 2;
-                let mut rows = self
-                    .select(target_key, "id < $2", id, "DESC", before)
+                // Half before, half from the reference on; a side with fewer leaves its
+                // share to the other, so the count is the limit whenever there are enough.
+                let mut before = self
+                    .select(target_key, "id < $2", id, "DESC", limit)
                     .await?;
-                rows.reverse();
-                let after = self
-                    .select(target_key, "id >= $2", id, "ASC", limit - before)
+                let mut after = self
+                    .select(target_key, "id >= $2", id, "ASC", limit)
                     .await?;
-                rows.extend(after);
-                rows
+                let wanted = usize::try_from(limit).unwrap_or(usize::MAX);
+                let half = wanted / 2;
+                let from_after = (wanted - half.min(before.len())).min(after.len());
+                let from_before = (wanted - from_after).min(before.len());
+                before.truncate(from_before);
+                before.reverse();
+                after.truncate(from_after);
+                before.extend(after);
+                before
             }
             HistoryQuery::Between(from, to) if from <= to => {
                 self.select_between(target_key, from, to, "ASC", limit)
@@ -166,8 +174,10 @@ impl Store {
             .map_err(Error::query("read newest message id"))
     }
 
-    /// Of the given targets, those with messages between two ids (exclusive), each with its
-    /// newest id there, newest first, at most `limit`.
+    /// Of the given targets, those whose newest message lies between two ids (exclusive),
+    /// each with that id, at most `limit`: newest first if `newest_first`, else oldest
+    /// first. A target with a message after `high` is left out: its latest activity is not
+    /// in the range.
     ///
     /// # Errors
     /// [`Error::Query`].
@@ -177,6 +187,7 @@ impl Store {
         low: i64,
         high: i64,
         limit: u32,
+        newest_first: bool,
     ) -> Result<Vec<(String, i64)>, Error> {
         if target_keys.is_empty() {
             return Ok(Vec::new());
@@ -184,10 +195,12 @@ impl Store {
         let placeholders: Vec<String> = (0..target_keys.len())
             .map(|i| format!("${}", i + 4))
             .collect();
+        let order = if newest_first { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT target_key, MAX(id) AS newest FROM messages
-             WHERE id > $1 AND id < $2 AND target_key IN ({})
-             GROUP BY target_key ORDER BY newest DESC LIMIT $3",
+             WHERE target_key IN ({})
+             GROUP BY target_key HAVING MAX(id) > $1 AND MAX(id) < $2
+             ORDER BY newest {order} LIMIT $3",
             placeholders.join(", ")
         );
         let mut query = sqlx::query(&sql)
@@ -281,7 +294,7 @@ impl Store {
     }
 }
 
-/// Rows in one `INSERT`: 10 parameters each, well under SQLite's 32,766 and PostgreSQL's
+/// Rows in one `INSERT`: 11 parameters each, well under SQLite's 32,766 and PostgreSQL's
 /// 65,535 parameters per statement.
 const ROWS_PER_INSERT: usize = 200;
 
@@ -291,15 +304,15 @@ const ROWS_PER_INSERT: usize = 200;
 fn insert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO messages (id, time_ms, target_key, target, kind, sender_nick, sender_user, \
-         sender_host, sender_account, body) VALUES ",
+         sender_host, sender_account, body, tags) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
         }
-        let base = row * 10;
+        let base = row * COLUMNS;
         sql.push('(');
-        for column in 1..=10 {
+        for column in 1..=COLUMNS {
             if column > 1 {
                 sql.push_str(", ");
             }
@@ -316,8 +329,11 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
     sql
 }
 
+/// Columns of a stored message.
+const COLUMNS: usize = 11;
+
 const MESSAGE_COLUMNS: &str = "id, time_ms, target_key, target, kind, sender_nick, sender_user, \
-                               sender_host, sender_account, body";
+                               sender_host, sender_account, body, tags";
 
 fn message_from_row(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
     Ok(MessageRecord {
@@ -331,5 +347,6 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
         sender_host: row.try_get("sender_host")?,
         sender_account: row.try_get("sender_account")?,
         body: row.try_get("body")?,
+        tags: row.try_get("tags")?,
     })
 }

@@ -100,6 +100,8 @@ pub struct MessageRecord {
     pub sender_account: Option<String>,
     /// The text.
     pub body: String,
+    /// Its client-only tags as sent (`+draft/reply=…;+…`), if any.
+    pub tags: Option<String>,
 }
 
 /// A message to store, borrowing its text from wherever the caller keeps it (the hub's
@@ -126,6 +128,8 @@ pub struct NewMessage<'a> {
     pub sender_account: Option<&'a str>,
     /// The text.
     pub body: &'a str,
+    /// Its client-only tags as sent, if any.
+    pub tags: Option<&'a str>,
 }
 
 impl MessageRecord {
@@ -142,6 +146,7 @@ impl MessageRecord {
             sender_host: &self.sender_host,
             sender_account: self.sender_account.as_deref(),
             body: &self.body,
+            tags: self.tags.as_deref(),
         }
     }
 }

@@ -42,6 +42,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0003_sqlite_rowid_ids.sql"),
         include_str!("../migrations/0003_postgres_nothing.sql"),
     ),
+    (
+        4,
+        "messages keep their client-only tags",
+        include_str!("../migrations/0004_message_tags.sql"),
+        include_str!("../migrations/0004_message_tags.sql"),
+    ),
 ];
 
 impl Store {

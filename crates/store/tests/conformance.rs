@@ -106,6 +106,7 @@ fn message(id: i64, target: &str, body: &str) -> MessageRecord {
         sender_host: "127.0.0.1".to_owned(),
         sender_account: ((id >> 16) % 2 == 0).then(|| "alice".to_owned()),
         body: body.to_owned(),
+        tags: ((id >> 16) % 3 == 1).then(|| format!("+draft/reply={id}")),
     }
 }
 
@@ -120,7 +121,7 @@ fn bodies(rows: &[MessageRecord]) -> Vec<&str> {
 }
 
 async fn suite(store: &Store) {
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
 
     // Accounts.
     let alice = AccountRecord {
@@ -183,6 +184,7 @@ async fn suite(store: &Store) {
         .unwrap();
     assert_eq!(bodies(&got), ["m8", "m9", "m10"]);
     assert_eq!(got[2], tea[9], "every field round-trips");
+    assert!(got[2].tags.is_some(), "client tags are kept");
     assert_eq!(got[1].sender_account, None);
     let got = store
         .history("#tea", HistoryQuery::Latest { after: Some(id(8)) }, 5)
@@ -204,6 +206,22 @@ async fn suite(store: &Store) {
         .await
         .unwrap();
     assert_eq!(bodies(&got), ["m3", "m4", "m5", "m6"]);
+    // Near either end, the other side makes up the count.
+    let got = store
+        .history("#tea", HistoryQuery::Around(id(2)), 4)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m1", "m2", "m3", "m4"]);
+    let got = store
+        .history("#tea", HistoryQuery::Around(id(10)), 4)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m7", "m8", "m9", "m10"]);
+    let got = store
+        .history("#tea", HistoryQuery::Around(id(5)), 100)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 10);
     let got = store
         .history("#tea", HistoryQuery::Between(id(2), id(6)), 10)
         .await
@@ -229,12 +247,16 @@ async fn suite(store: &Store) {
         "#other".to_owned(),
         "#nothing".to_owned(),
     ];
-    let targets = store.targets(&keys, 0, i64::MAX, 10).await.unwrap();
+    let targets = store.targets(&keys, 0, i64::MAX, 10, true).await.unwrap();
     assert_eq!(
         targets,
         [("#other".to_owned(), id(13)), ("#tea".to_owned(), id(10))]
     );
-    let targets = store.targets(&keys, 0, id(11), 10).await.unwrap();
+    let targets = store.targets(&keys, 0, i64::MAX, 1, false).await.unwrap();
+    assert_eq!(targets, [("#tea".to_owned(), id(10))], "oldest first");
+    // A target whose newest message is after the range is not in it, though it has
+    // messages inside.
+    let targets = store.targets(&keys, 0, id(12), 10, true).await.unwrap();
     assert_eq!(targets, [("#tea".to_owned(), id(10))]);
 
     // Direct conversations are found by either party, and only by them.
@@ -319,7 +341,7 @@ async fn postgres_passes_the_suite() {
     store.close().await;
     // Reopening migrates nothing and finds everything.
     let store = Store::open(&Location::Url(db.url.clone())).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
     store.close().await;
     db.drop_it().await;
@@ -382,7 +404,7 @@ async fn a_newer_schema_is_refused() {
             error,
             Error::SchemaTooNew {
                 found: 99,
-                known: 3
+                known: 4
             }
         ),
         "{error:?}"
@@ -457,7 +479,7 @@ async fn an_sqlite_store_of_schema_2_is_upgraded_in_place() {
     let store = Store::open(&Location::DataDir(dir.0.clone()))
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     let got = store
         .history("#tea", HistoryQuery::Latest { after: None }, 10)
         .await

@@ -111,8 +111,10 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
 }
 
 /// `CHATHISTORY TARGETS timestamp=… timestamp=… limit`: the channels you are in and the
-/// nicks you have talked with that have messages between the two times, with the time of
-/// the newest, newest first, in a `draft/chathistory-targets` batch.
+/// nicks you have talked with whose latest message is between the two times (one updated
+/// since is left out), each with that message's time, from the first time towards the
+/// second (newest first when the first is the later), in a `draft/chathistory-targets`
+/// batch.
 fn targets(session: &mut Session, params: &[String]) {
     let [first, second, limit] = params else {
         fail(
@@ -138,11 +140,13 @@ fn targets(session: &mut Session, params: &[String]) {
         return;
     };
     let (low, high) = (a.min(b), a.max(b));
+    let newest_first = a > b;
     let label: Option<Box<str>> = session.label.take();
+    let batch = session.next_batch_id("t");
     let (hub, id) = (session.hub().clone(), session.id);
     session.waiting = Some(Box::pin(async move {
         let result = hub
-            .history_targets(id, low - 1, high, limit.min(MAX_LIMIT))
+            .history_targets(id, low - 1, high, limit.min(MAX_LIMIT), newest_first)
             .await;
         Box::new(move |session: &mut Session| {
             let Ok(found) = result else {
@@ -154,7 +158,7 @@ fn targets(session: &mut Session, params: &[String]) {
                 );
                 return;
             };
-            let batch = "targets";
+            let batch = batch.as_str();
             let mut open = session.server_line();
             open.command("BATCH")
                 .param(&format!("+{batch}"))
@@ -172,10 +176,7 @@ fn targets(session: &mut Session, params: &[String]) {
                 line.command("CHATHISTORY")
                     .param("TARGETS")
                     .param(&crate::render::target_name(&target))
-                    .param(&format!(
-                        "timestamp={}",
-                        humantime::format_rfc3339_millis(newest)
-                    ));
+                    .param(&humantime::format_rfc3339_millis(newest).to_string());
                 let line = crate::render::prefix_tags(&line.finish(), &[("batch", batch)]);
                 session.send(line);
             }

@@ -2,7 +2,7 @@
 
 use teahouse_testkit::TextClient;
 
-use crate::irc_kit::{S, reg, tag};
+use crate::irc_kit::{S, reg, tag, until_pong};
 use crate::pg::on_both_backends;
 
 const CAPS: &str = "batch server-time message-tags labeled-response draft/chathistory";
@@ -159,32 +159,39 @@ async fn chathistory_returns_stored_messages_in_batches() -> anyhow::Result<()> 
             untagged(&got),
             [":bob!~bob@127.0.0.1 PRIVMSG alice :just for you"]
         );
-        // TARGETS: the conversations with messages in a time range, newest first.
+        // TARGETS: the conversations whose latest message is in a time range, from the
+        // first time towards the second, each with that message's time.
         alice
             .send("@label=t CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00.000Z timestamp=2100-01-01T00:00:00.000Z 10")
             .await?;
         let open = alice.line().await?;
-        assert!(
-            open.starts_with("@label=t ")
-                && open.ends_with(&format!("{S} BATCH +targets draft/chathistory-targets")),
-            "{open}"
-        );
-        for target in ["bob", "#tea"] {
+        assert_eq!(tag(&open, "label"), Some("t"), "{open}");
+        let id = open
+            .split_once(&format!("{S} BATCH +"))
+            .and_then(|(_, rest)| rest.strip_suffix(" draft/chathistory-targets"))
+            .unwrap_or_else(|| panic!("not a targets batch: {open}"))
+            .to_owned();
+        for target in ["#tea", "bob"] {
             let line = alice.line().await?;
+            assert_eq!(tag(&line, "batch"), Some(id.as_str()), "{line}");
             assert!(
-                line.starts_with("@batch=targets ")
-                    && line.contains(&format!("{S} CHATHISTORY TARGETS {target} timestamp=")),
+                line.contains(&format!("{S} CHATHISTORY TARGETS {target} 20")),
                 "{line}"
             );
         }
-        alice.expect(&format!("{S} BATCH -targets")).await?;
+        alice.expect(&format!("{S} BATCH -{id}")).await?;
         alice
             .send("CHATHISTORY TARGETS timestamp=2100-01-01T00:00:00.000Z timestamp=2200-01-01T00:00:00.000Z 10")
             .await?;
-        alice
-            .expect(&format!("{S} BATCH +targets draft/chathistory-targets"))
+        let open = alice
+            .expect_prefix(&format!("{S} BATCH +"))
             .await?;
-        alice.expect(&format!("{S} BATCH -targets")).await?;
+        let id = open
+            .strip_prefix(&format!("{S} BATCH +"))
+            .and_then(|rest| rest.strip_suffix(" draft/chathistory-targets"))
+            .unwrap_or_default()
+            .to_owned();
+        alice.expect(&format!("{S} BATCH -{id}")).await?;
         alice.send("CHATHISTORY TARGETS * * 10").await?;
         alice
             .expect(&format!(
@@ -197,6 +204,144 @@ async fn chathistory_returns_stored_messages_in_batches() -> anyhow::Result<()> 
         assert!(batch(&mut carol, "g", "bob").await?.is_empty());
         carol.send("@label=h CHATHISTORY LATEST alice * 10").await?;
         assert!(batch(&mut carol, "h", "alice").await?.is_empty());
+        Ok(())
+    })
+    .await
+}
+
+/// The targets batch of a `CHATHISTORY TARGETS` request labeled `label`: each line's
+/// target and time.
+async fn targets_batch(c: &mut TextClient, label: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let open = c.line().await?;
+    anyhow::ensure!(tag(&open, "label") == Some(label), "{open}");
+    let id = open
+        .split_once(&format!("{S} BATCH +"))
+        .and_then(|(_, rest)| rest.strip_suffix(" draft/chathistory-targets"))
+        .ok_or_else(|| anyhow::anyhow!("not a targets batch: {open}"))?
+        .to_owned();
+    let mut found = Vec::new();
+    loop {
+        let line = c.line().await?;
+        if line == format!("{S} BATCH -{id}") {
+            return Ok(found);
+        }
+        let rest = line
+            .split_once(&format!("{S} CHATHISTORY TARGETS "))
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| anyhow::anyhow!("not a target: {line}"))?;
+        let (target, time) = rest.split_once(' ').unwrap_or((rest, ""));
+        anyhow::ensure!(time.ends_with('Z') && !time.contains('='), "{line}");
+        found.push((target.to_owned(), time.to_owned()));
+    }
+}
+
+/// Direct messages are one conversation seen from both sides (by the other's nick),
+/// messages to oneself are a conversation too, client-only tags come back with their
+/// messages, TARGETS lists channels and nicks by latest activity and leaves out those
+/// active after the range, and AROUND returns as many as asked when there are enough.
+#[tokio::test]
+async fn chathistory_of_direct_messages_self_and_tags() -> anyhow::Result<()> {
+    on_both_backends("chathistory_dm", |server| async move {
+        let caps = "batch server-time message-tags labeled-response draft/chathistory echo-message";
+        let mut alice = reg(&server, "alice", caps).await?;
+        let mut bob = reg(&server, "bob", caps).await?;
+        alice.send("JOIN #tea").await?;
+        alice
+            .expect_eventually_prefix(&format!("{S} 366 alice #tea "))
+            .await?;
+        alice.send("PRIVMSG #tea :first, in the channel").await?;
+        alice.expect_eventually_prefix("@").await?;
+        alice
+            .send("@+draft/reply=abc;+example.org/x=1 PRIVMSG bob :hi bob")
+            .await?;
+        let sent = alice.line().await?;
+        bob.expect_eventually_prefix("@").await?;
+        bob.send("PRIVMSG alice :hi alice").await?;
+        bob.expect_eventually_prefix("@").await?;
+        alice.expect_eventually_prefix("@").await?;
+        alice.send("PRIVMSG alice :note to self").await?;
+        alice.expect_eventually_prefix("@").await?;
+
+        // One conversation, both ways, from either side, the client tags kept.
+        for (who, other, label) in [("alice", "bob", "a"), ("bob", "alice", "b")] {
+            let c = if who == "alice" { &mut alice } else { &mut bob };
+            c.send(&format!("@label={label} CHATHISTORY LATEST {other} * 10"))
+                .await?;
+            let got = batch(c, label, other).await?;
+            assert_eq!(
+                untagged(&got),
+                [
+                    ":alice!~alice@127.0.0.1 PRIVMSG bob :hi bob",
+                    ":bob!~bob@127.0.0.1 PRIVMSG alice :hi alice",
+                ],
+                "{who}'s view"
+            );
+            assert_eq!(tag(&got[0], "+draft/reply"), Some("abc"), "{}", got[0]);
+            assert_eq!(tag(&got[0], "+example.org/x"), Some("1"), "{}", got[0]);
+            assert_eq!(tag(&got[0], "msgid"), tag(&sent, "msgid"));
+        }
+        alice.send("@label=s CHATHISTORY LATEST alice * 10").await?;
+        let got = batch(&mut alice, "s", "alice").await?;
+        assert_eq!(
+            untagged(&got),
+            [":alice!~alice@127.0.0.1 PRIVMSG alice :note to self"]
+        );
+
+        // TARGETS by latest activity, either direction.
+        let (from, to) = (
+            "timestamp=2000-01-01T00:00:00.000Z",
+            "timestamp=2100-01-01T00:00:00.000Z",
+        );
+        alice
+            .send(&format!("@label=t1 CHATHISTORY TARGETS {from} {to} 10"))
+            .await?;
+        let oldest_first = targets_batch(&mut alice, "t1").await?;
+        let names: Vec<&str> = oldest_first.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(names, ["#tea", "bob", "alice"]);
+        alice
+            .send(&format!("@label=t2 CHATHISTORY TARGETS {to} {from} 2"))
+            .await?;
+        let newest_first = targets_batch(&mut alice, "t2").await?;
+        let names: Vec<&str> = newest_first.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        // Up to the time of bob's latest: not bob's conversation, nor any later one; those
+        // whose latest is earlier (#tea, unless in the same millisecond).
+        let bob_time = oldest_first[1].1.clone();
+        alice
+            .send(&format!(
+                "@label=t3 CHATHISTORY TARGETS {from} timestamp={bob_time} 10"
+            ))
+            .await?;
+        let got = targets_batch(&mut alice, "t3").await?;
+        let earlier: Vec<(String, String)> = oldest_first
+            .iter()
+            .filter(|(_, time)| *time < bob_time)
+            .cloned()
+            .collect();
+        assert_eq!(got, earlier);
+
+        // AROUND the first of ten: as many as asked, from after it.
+        for i in 1..=9 {
+            alice.send(&format!("PRIVMSG #tea :n{i}")).await?;
+        }
+        assert_eq!(until_pong(&mut alice, "echoes").await?.len(), 9);
+        alice.send("@label=l CHATHISTORY LATEST #tea * 10").await?;
+        let all = batch(&mut alice, "l", "#tea").await?;
+        assert_eq!(all.len(), 10);
+        let first = tag(&all[0], "msgid").unwrap_or_default().to_owned();
+        alice
+            .send(&format!("@label=r CHATHISTORY AROUND #tea msgid={first} 4"))
+            .await?;
+        let got = batch(&mut alice, "r", "#tea").await?;
+        assert_eq!(
+            untagged(&got),
+            [
+                ":alice!~alice@127.0.0.1 PRIVMSG #tea :first, in the channel",
+                ":alice!~alice@127.0.0.1 PRIVMSG #tea :n1",
+                ":alice!~alice@127.0.0.1 PRIVMSG #tea :n2",
+                ":alice!~alice@127.0.0.1 PRIVMSG #tea :n3",
+            ]
+        );
         Ok(())
     })
     .await
