@@ -50,6 +50,8 @@ pub struct IrcConfig {
     pub ping_interval: Duration,
     /// After a PING, this long without a line closes the connection (`Ping timeout`).
     pub ping_timeout: Duration,
+    /// Whether `REGISTER` needs an email address (`email-required`).
+    pub is_email_required: bool,
     /// The connection settings every face shares.
     pub session: SessionConfig,
     /// Flood control; `None` turns it off (benchmarks).
@@ -78,6 +80,7 @@ impl Default for IrcConfig {
             registration_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(120),
             ping_timeout: Duration::from_secs(60),
+            is_email_required: false,
             session: SessionConfig::default(),
             flood: Some(FloodConfig::default()),
         }

@@ -56,6 +56,8 @@ pub struct AccountsSection {
     /// The window wrong passwords are counted in.
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
+    /// Whether IRC `REGISTER` needs an email address (checked for form; no mail is sent).
+    pub email_required: bool,
 }
 
 impl Default for AccountsSection {
@@ -68,6 +70,7 @@ impl Default for AccountsSection {
             max_password_bytes: NonZeroUsize::new(d.max_password_bytes).expect("not zero"),
             max_failures: d.max_failures,
             failure_window: d.failure_window,
+            email_required: false,
         }
     }
 }
@@ -445,6 +448,7 @@ impl Config {
             registration_timeout: irc.registration_timeout,
             ping_interval: irc.ping_interval,
             ping_timeout: irc.ping_timeout,
+            is_email_required: self.accounts.email_required,
             session: self.session_config(),
             flood: irc.flood.enabled.then_some(FloodConfig {
                 burst: irc.flood.burst.max(1),

@@ -129,25 +129,59 @@ fn wait(session: &mut Session, operation: impl Future<Output = Continuation> + S
 }
 
 /// `REGISTER account email password` (`draft/account-registration`): registers the
-/// session's nick (`account` is `*` or that nick; the email is not used) and logs in.
+/// session's nick (`account` is `*` or that nick) and logs in; also before connection
+/// registration completes (`before-connect`), though never before a required `PASS`. The
+/// email is needed only if the server says `email-required`, and then only checked for
+/// form: no mail is sent.
 pub(super) fn register(session: &mut Session, message: &Message) {
     let account = message.params[0].as_str();
+    let email = message.params[1].as_str();
     let password = message.params[2].clone();
-    let Some(nick) = session.nick.clone() else {
+    if !session.has_password {
         register_fail(
             session,
-            "ACCOUNT_REQUIRED",
+            "TEMPORARILY_UNAVAILABLE",
             account,
-            "Choose a nickname first",
+            "Give the server password (PASS) first",
         );
+        return;
+    }
+    let Some(nick) = session.nick.clone() else {
+        // A registered nick waiting for SASL is an account already.
+        if let Some(wanted) = session.wanted_nick.as_deref() {
+            let wanted = wanted.as_str().to_owned();
+            register_fail(
+                session,
+                "ACCOUNT_EXISTS",
+                &wanted,
+                "That nickname is registered already",
+            );
+            return;
+        }
+        let mut b = session.server_line();
+        b.command("FAIL")
+            .param("REGISTER")
+            .param("NEED_NICK")
+            .param("*")
+            .trailing("Choose a nickname (NICK) first");
+        session.send(b.finish());
         return;
     };
     if account != "*" && Nick::parse(account).map_or(true, |a| a.key() != nick.key()) {
         register_fail(
             session,
-            "BAD_ACCOUNT_NAME",
+            "ACCOUNT_NAME_MUST_BE_NICK",
             account,
             "The account name must be your current nickname",
+        );
+        return;
+    }
+    if session.config().is_email_required && !is_email(email) {
+        register_fail(
+            session,
+            "INVALID_EMAIL",
+            nick.as_str(),
+            "This server needs an email address to register an account",
         );
         return;
     }
@@ -189,6 +223,20 @@ pub(super) fn register(session: &mut Session, message: &Message) {
             }
         }) as Continuation
     });
+}
+
+/// An address of the form `local@domain.tld`: no spaces, one `@`, a dot in the domain.
+fn is_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn register_fail(session: &mut Session, code: &str, account: &str, text: &str) {

@@ -199,7 +199,8 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "REGISTER",
-        access: Access::Registered,
+        // `before-connect`: also during connection registration, once there is a nick.
+        access: Access::Always,
         min_params: 3,
         handler: account::register,
     },

@@ -30,12 +30,20 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                 session.caps.enable(Cap::CAP_NOTIFY);
             }
             let is_302 = session.caps.has(Cap::CAP_NOTIFY);
-            let list: Vec<&str> = OFFERED
+            let list: Vec<String> = OFFERED
                 .iter()
                 .map(|(name, _)| match *name {
-                    // Version 302 lists values: the SASL mechanisms we take.
-                    "sasl" if is_302 => "sasl=PLAIN",
-                    name => name,
+                    // Version 302 lists values: the SASL mechanisms we take, how
+                    // registration works.
+                    "sasl" if is_302 => "sasl=PLAIN".to_owned(),
+                    "draft/account-registration" if is_302 => {
+                        let mut value = "draft/account-registration=before-connect".to_owned();
+                        if session.config().is_email_required {
+                            value.push_str(",email-required");
+                        }
+                        value
+                    }
+                    name => name.to_owned(),
                 })
                 .collect();
             cap_reply(session, "LS", &list.join(" "));

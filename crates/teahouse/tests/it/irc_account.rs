@@ -32,7 +32,7 @@ async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
         alice.send("REGISTER bob x pw").await?;
         alice
             .expect(&format!(
-                "{S} FAIL REGISTER BAD_ACCOUNT_NAME bob :The account name must be your current nickname"
+                "{S} FAIL REGISTER ACCOUNT_NAME_MUST_BE_NICK bob :The account name must be your current nickname"
             ))
             .await?;
         alice.send("REGISTER * x :").await?;
@@ -231,4 +231,114 @@ async fn ghost_frees_the_nick_and_account_changes_are_announced() -> anyhow::Res
         Ok(())
     })
     .await
+}
+
+/// SASL PLAIN credentials longer than one 400-byte chunk arrive over several
+/// `AUTHENTICATE` lines; a payload that is an exact multiple of 400 ends with `+`, and
+/// nothing is decided before it.
+#[tokio::test]
+async fn sasl_plain_credentials_over_several_chunks() -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let server = TestServer::start().await?;
+    // (authzid and authcid, password): 2×32 + 2 + 256 = 322 bytes, 432 in base64; and
+    // 2×21 + 2 + 256 = 300 bytes, exactly 400.
+    let password = "p".repeat(256);
+    for (nick, chunks) in [("n".repeat(32), 2), ("m".repeat(21), 1)] {
+        let mut owner = server.irc_login(&nick).await?;
+        owner.send(&format!("REGISTER * x :{password}")).await?;
+        owner
+            .expect_prefix(&format!("{S} REGISTER SUCCESS {nick} "))
+            .await?;
+        owner.send("QUIT").await?;
+        owner.expect_closed().await?;
+
+        let payload =
+            base64::engine::general_purpose::STANDARD.encode(format!("{nick}\0{nick}\0{password}"));
+        assert_eq!(payload.len().div_ceil(400), chunks);
+        let mut c = start_with_sasl(&server, &nick).await?;
+        c.send("AUTHENTICATE PLAIN").await?;
+        c.expect("AUTHENTICATE +").await?;
+        let pieces: Vec<&str> = payload
+            .as_bytes()
+            .chunks(400)
+            .map(|p| std::str::from_utf8(p).unwrap_or_default())
+            .collect();
+        for piece in &pieces {
+            c.send(&format!("AUTHENTICATE {piece}")).await?;
+        }
+        if payload.len() % 400 == 0 {
+            // More may follow: nothing is decided until the closing `+`.
+            c.send("PING wait").await?;
+            c.expect(&format!("{S} PONG teahouse.local :wait")).await?;
+            c.send("AUTHENTICATE +").await?;
+        }
+        c.expect(&format!(
+            "{S} 900 * * {nick} :You are now logged in as {nick}"
+        ))
+        .await?;
+        c.expect(&format!("{S} 903 * :SASL authentication successful"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// `draft/account-registration`: its value says `before-connect` (and `email-required`
+/// when the server needs an address); REGISTER works before the welcome, needs a nick
+/// first, and an address of the right form when one is required.
+#[tokio::test]
+async fn account_registration_before_connect_and_email_required() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut c = server.irc().await?;
+    c.send("CAP LS 302").await?;
+    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    assert!(
+        ls.split(' ')
+            .any(|cap| cap == "draft/account-registration=before-connect"),
+        "{ls}"
+    );
+    c.send("REGISTER * * :early bird").await?;
+    c.expect(&format!(
+        "{S} FAIL REGISTER NEED_NICK * :Choose a nickname (NICK) first"
+    ))
+    .await?;
+    c.send("NICK early").await?;
+    c.send("REGISTER other * :early bird").await?;
+    c.expect(&format!(
+        "{S} FAIL REGISTER ACCOUNT_NAME_MUST_BE_NICK other :The account name must be your current nickname"
+    ))
+    .await?;
+    c.send("REGISTER * * :early bird").await?;
+    c.expect(&format!(
+        "{S} REGISTER SUCCESS early :Account successfully registered"
+    ))
+    .await?;
+    c.expect(&format!(
+        "{S} 900 early early!*@127.0.0.1 early :You are now logged in as early"
+    ))
+    .await?;
+    c.send("USER early 0 * :Early").await?;
+    c.send("CAP END").await?;
+    c.expect_prefix(&format!("{S} 001 early ")).await?;
+
+    let strict = TestServer::start_with(|c| c.accounts.email_required = true).await?;
+    let mut c = strict.irc().await?;
+    c.send("CAP LS 302").await?;
+    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    assert!(
+        ls.split(' ')
+            .any(|cap| cap == "draft/account-registration=before-connect,email-required"),
+        "{ls}"
+    );
+    c.send("NICK mailer").await?;
+    for email in ["*", "nobody", "a@b", "a b@c.org"] {
+        c.send(&format!("REGISTER * {email} :pw")).await?;
+        c.expect(&format!(
+            "{S} FAIL REGISTER INVALID_EMAIL mailer :This server needs an email address to register an account"
+        ))
+        .await?;
+    }
+    c.send("REGISTER * mailer@example.org :pw").await?;
+    c.expect_prefix(&format!("{S} REGISTER SUCCESS mailer "))
+        .await?;
+    Ok(())
 }
