@@ -132,6 +132,13 @@ impl HashSlots {
 }
 
 impl Accounts {
+    /// Checks `password` against the PHC string `hash` in a hashing slot.
+    pub(crate) async fn verify(&self, hash: String, password: String) -> Result<bool, Refusal> {
+        self.slots
+            .run(move |blocks| verify_password(&hash, &password, blocks))
+            .await
+    }
+
     pub(crate) fn new(store: Store, config: AccountConfig) -> Result<Self, crate::error::Error> {
         let decoy = decoy_hash(&config).map_err(|_| {
             crate::error::Error::AccountConfig(format!(
@@ -168,7 +175,7 @@ impl Accounts {
         Ok(())
     }
 
-    fn is_limited(&self, keys: &[String]) -> bool {
+    pub(crate) fn is_limited(&self, keys: &[String]) -> bool {
         let mut failures = self.lock_failures();
         let now = Instant::now();
         keys.iter().any(|key| {
@@ -183,7 +190,7 @@ impl Accounts {
         }
     }
 
-    fn record_failure(&self, keys: &[String]) {
+    pub(crate) fn record_failure(&self, keys: &[String]) {
         let mut failures = self.lock_failures();
         let now = Instant::now();
         for key in keys {
@@ -214,6 +221,17 @@ fn hasher(config: &AccountConfig) -> Result<Argon2<'static>, Refusal> {
         Refusal::AccountsUnavailable
     })?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Whether `hash` is an Argon2id PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), as
+/// operator passwords in the config must be.
+pub fn is_password_hash(hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        parsed.algorithm.as_str() == "argon2id"
+            && parsed.salt.is_some()
+            && parsed.hash.is_some()
+            && Params::try_from(&parsed).is_ok()
+    })
 }
 
 /// Hashes `password` with Argon2id as `config` says, into a PHC string (for the admin
@@ -287,7 +305,7 @@ fn decoy_hash(config: &AccountConfig) -> Result<String, Refusal> {
 
 /// Whether `password` matches the PHC string `hash` (whose own parameters are used),
 /// computed in `blocks` (grown as the parameters need).
-fn verify_password(hash: &str, password: &str, blocks: &mut Vec<Block>) -> bool {
+pub(crate) fn verify_password(hash: &str, password: &str, blocks: &mut Vec<Block>) -> bool {
     matches_hash(hash, password, blocks).unwrap_or(false)
 }
 
@@ -353,7 +371,7 @@ fn unavailable(error: teahouse_store::Error) -> Refusal {
 }
 
 impl Hub {
-    fn accounts(&self) -> Result<&Accounts, Refusal> {
+    pub(crate) fn accounts(&self) -> Result<&Accounts, Refusal> {
         self.inner
             .accounts
             .as_ref()

@@ -114,6 +114,12 @@ pub enum Refusal {
         /// The limit, in bytes of UTF-8.
         max_bytes: usize,
     },
+    /// The command is for server operators only.
+    #[error("permission denied: you are not a server operator")]
+    NoPrivileges,
+    /// No operator of that name may log in from this session's host.
+    #[error("no operator block for your host")]
+    NoOperHost,
     /// The session has already left (it is being removed).
     #[error("session is closed")]
     SessionClosed,

@@ -552,6 +552,7 @@ fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
         host: row.sender_host.as_str().into(),
         realname: "".into(),
         account: row.sender_account.as_deref().map(Into::into),
+        is_bot: false,
     });
     let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(row.time_ms).ok()?);
     Some(Arc::new(HubEvent::at(

@@ -31,9 +31,10 @@ mod hub;
 mod limit;
 mod state;
 
-pub use account::{AccountConfig, hash_new_password};
+pub use account::{AccountConfig, hash_new_password, is_password_hash};
 pub use error::{CannotSend, Error, Refusal};
 pub use history::{HistoryConfig, HistoryTarget, HistoryWriter};
+pub use hub::OperatorConfig;
 pub use hub::{
     Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome, SayTarget, Sent,
     SessionGuard, SessionOrigin, StoreSetup,

@@ -123,6 +123,7 @@ fn stored_run(c: &mut Criterion) {
         host: "127.0.0.1".into(),
         realname: "bench".into(),
         account: None,
+        is_bot: false,
     });
     let text = MessageText::parse(&"x".repeat(64)).expect("valid text");
     let mut next_id = 1;

@@ -392,6 +392,11 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             .command("SETNAME")
             .trailing(&who.realname)
             .finish(),
+        EventKind::Wallops { from, text } => line
+            .start(from, has(Cap::ACCOUNT_TAG))
+            .command("WALLOPS")
+            .trailing(&irc_safe(text.as_str()))
+            .finish(),
     };
     Some(bytes)
 }
@@ -441,6 +446,7 @@ pub(crate) fn quit_reason(reason: &LeaveReason) -> String {
         LeaveReason::TimedOut => "Ping timeout".to_owned(),
         LeaveReason::SendQueueExceeded => "SendQ exceeded".to_owned(),
         LeaveReason::ServerShutdown => "Server shutting down".to_owned(),
+        LeaveReason::Killed(kill) => format!("Killed ({} ({}))", kill.by, kill.reason),
     }
 }
 
@@ -507,6 +513,10 @@ impl MessageLine<'_> {
             && let Some(account) = &self.from.account
         {
             b.tag("account", Some(account));
+        }
+        // IRCv3 bot mode: a bot's messages say so to clients that read tags.
+        if self.from.is_bot && self.msgid.is_some() {
+            b.tag("bot", None);
         }
         b.source_parts(self.from.nick.as_str(), &self.from.user, &self.from.host);
     }
@@ -609,6 +619,7 @@ mod tests {
             host: "127.0.0.1".into(),
             realname: "Alice A".into(),
             account: None,
+            is_bot: false,
         })
     }
 

@@ -60,6 +60,8 @@ pub(crate) struct Session {
     pub(crate) is_registered: bool,
     /// Whether CAP negotiation holds registration back (between CAP LS/REQ and CAP END).
     pub(crate) is_negotiating: bool,
+    /// Whether the session is a server operator (exempt from fake lag).
+    pub(crate) is_oper: bool,
     /// Whether the right PASS was given (or none is needed).
     pub(crate) has_password: bool,
     /// The label of the command being run, for labeled-response.
@@ -317,6 +319,7 @@ where
         user: None,
         is_registered: false,
         is_negotiating: false,
+        is_oper: false,
         label: None,
         pending: Vec::new(),
         close: None,
@@ -349,7 +352,8 @@ impl Handler for Session {
     /// client whose unprocessed input passes its limit (`Excess Flood`).
     fn on_input(&mut self, input: &mut Input<'_>) {
         while self.close.is_none() && self.waiting.is_none() {
-            if let Some(bucket) = self.bucket.as_mut() {
+            // Operators are exempt from fake lag.
+            if let Some(bucket) = self.bucket.as_mut().filter(|_| !self.is_oper) {
                 let now = Instant::now();
                 // Only take a token when a whole line is there to spend it on.
                 if !input.has_frame() {

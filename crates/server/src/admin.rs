@@ -50,6 +50,15 @@ fn hash(config: &Config, password: &str) -> Result<String, AdminError> {
     )?)
 }
 
+/// The Argon2id hash of `password` (PHC string), with the config's account settings: what
+/// an `[[operators]]` block keeps as `password_hash`.
+///
+/// # Errors
+/// [`AdminError::Refused`] for a password outside the allowed length.
+pub fn hash_password(config: &Config, password: &str) -> Result<String, AdminError> {
+    hash(config, password)
+}
+
 /// Every account: name and creation time (ms since the epoch).
 ///
 /// # Errors

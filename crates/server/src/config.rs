@@ -36,6 +36,42 @@ pub struct Config {
     pub history: HistorySection,
     /// Accounts.
     pub accounts: AccountsSection,
+    /// Server operators (`[[operators]]`): who may `OPER` up.
+    pub operators: Vec<OperatorSection>,
+}
+
+/// One server operator: the name given to `OPER`, the password's Argon2id hash (from
+/// `teahouse admin hash-password`; never the password itself) and the hosts it may be used
+/// from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorSection {
+    /// The name.
+    pub name: String,
+    /// The password's Argon2id hash, a PHC string (`$argon2id$v=19$…`).
+    #[serde(deserialize_with = "password_hash")]
+    pub password_hash: String,
+    /// Host masks it may be used from (globs such as `127.0.0.1` or `10.*`); loopback only
+    /// unless said otherwise.
+    #[serde(default = "loopback_hosts")]
+    pub hosts: Vec<String>,
+}
+
+/// An Argon2id PHC string; anything else (a password written in the clear) is refused.
+fn password_hash<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let s = String::deserialize(deserializer)?;
+    if teahouse_hub::is_password_hash(&s) {
+        Ok(s)
+    } else {
+        Err(serde::de::Error::custom(
+            "password_hash must be an Argon2id hash ($argon2id$…), never the password itself; \
+             make one with `teahouse admin hash-password`",
+        ))
+    }
+}
+
+fn loopback_hosts() -> Vec<String> {
+    vec!["127.0.0.1".to_owned(), "::1".to_owned()]
 }
 
 /// Accounts: passwords are hashed with Argon2id.
@@ -403,6 +439,15 @@ impl Config {
         HubConfig {
             node: self.server.node_id,
             max_message_bytes: self.server.max_message_bytes.get(),
+            operators: self
+                .operators
+                .iter()
+                .map(|o| teahouse_hub::OperatorConfig {
+                    name: o.name.clone(),
+                    password_hash: o.password_hash.clone(),
+                    hosts: o.hosts.clone(),
+                })
+                .collect(),
             ..HubConfig::default()
         }
     }
@@ -574,6 +619,30 @@ mod tests {
         assert!(format!("{:?}", err).contains("login_timeout"), "{err:?}");
         let err = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
         assert!(format!("{:?}", err).contains("max_connections"), "{err:?}");
+    }
+
+    #[test]
+    fn operators_need_an_argon2id_hash_and_default_to_loopback() {
+        let hash = teahouse_hub::hash_new_password(
+            &teahouse_hub::AccountConfig {
+                argon2_memory_kib: 8,
+                argon2_iterations: 1,
+                ..teahouse_hub::AccountConfig::default()
+            },
+            "pw",
+        )
+        .unwrap();
+        let text = format!("[[operators]]\nname = \"admin\"\npassword_hash = \"{hash}\"\n");
+        let config = Config::from_toml(&text).unwrap();
+        assert_eq!(config.operators[0].hosts, ["127.0.0.1", "::1"]);
+        assert_eq!(config.hub_config().operators[0].password_hash, hash);
+        let err =
+            Config::from_toml("[[operators]]\nname = \"admin\"\npassword_hash = \"hunter2\"\n")
+                .unwrap_err();
+        assert!(
+            format!("{err:?}").contains("teahouse admin hash-password"),
+            "{err}"
+        );
     }
 
     #[test]

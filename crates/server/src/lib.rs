@@ -29,8 +29,8 @@ use tracing::{info, warn};
 use crate::listener::{AcceptContext, accept_loop};
 
 pub use config::{
-    Config, ConnectionSection, FloodSection, IrcSection, LimitsConfig, ListenAddr, ServerSection,
-    TextSection,
+    Config, ConnectionSection, FloodSection, IrcSection, LimitsConfig, ListenAddr, OperatorSection,
+    ServerSection, TextSection,
 };
 pub use error::Error;
 pub use teahouse_text::Lang;

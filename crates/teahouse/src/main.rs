@@ -69,6 +69,9 @@ enum AdminAction {
         /// The account name.
         name: String,
     },
+    /// Print the Argon2id hash of a password, for an `[[operators]]` block of the config
+    /// (the password itself is never written there).
+    HashPassword,
     /// Copy the SQLite store to a new file, consistently, even while the server runs.
     Backup {
         /// The file to write (must not exist).
@@ -430,6 +433,10 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
             admin::reset_password(&config, &location, name, &password).await?;
             println!("password of {name} reset");
         }
+        AdminAction::HashPassword => {
+            let password = admin_password()?;
+            println!("{}", admin::hash_password(&config, &password)?);
+        }
         AdminAction::Backup { file } => {
             admin::backup(&location, file).await?;
             println!("backed up to {}", file.display());
@@ -438,12 +445,16 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The password for an admin command: `TEAHOUSE_ADMIN_PASSWORD`, or one line of stdin.
+/// The password for an admin command: `TEAHOUSE_ADMIN_PASSWORD`; else, on a terminal, a
+/// prompt that does not echo; else the first line of standard input (a pipe).
 fn admin_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
     if let Ok(password) = std::env::var("TEAHOUSE_ADMIN_PASSWORD") {
         return Ok(password);
     }
-    eprint!("Password: ");
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ").context("reading the password");
+    }
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)

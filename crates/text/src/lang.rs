@@ -101,6 +101,11 @@ impl Lang {
                     LeaveReason::TimedOut => Some("timed out".to_owned()),
                     LeaveReason::SendQueueExceeded => Some("send queue exceeded".to_owned()),
                     LeaveReason::ServerShutdown => Some("server shutting down".to_owned()),
+                    LeaveReason::Killed(kill) => Some(format!(
+                        "disconnected by {}: {}",
+                        kill.by,
+                        teahouse_wire::text::terminal_safe(kill.reason.as_str())
+                    )),
                 };
                 if let Some(why) = why {
                     let _ = write!(line, " ({why})");
@@ -466,6 +471,8 @@ impl Lang {
                     format!("! Message too long (over {max_bytes} bytes), not sent")
                 }
                 Refusal::SessionClosed => "! Your connection is closing".to_owned(),
+                Refusal::NoPrivileges => "! Only server operators may do that".to_owned(),
+                Refusal::NoOperHost => "! No operator login for your address".to_owned(),
                 Refusal::NotOperator(room) => format!("! You are not an operator of {room}"),
                 Refusal::CannotSend { room, reason } => match reason {
                     CannotSend::NotMember => format!("! Not sent: you are not in {room}"),
@@ -506,6 +513,8 @@ impl Lang {
                     format!("! 消息过长(超过{max_bytes}字节),未发送")
                 }
                 Refusal::SessionClosed => "! 连接正在关闭".to_owned(),
+                Refusal::NoPrivileges => "! 只有服务器管理员可以这样做".to_owned(),
+                Refusal::NoOperHost => "! 你的地址不能以管理员身份登录".to_owned(),
                 Refusal::NotOperator(room) => format!("! 你不是聊天室{room}的管理员"),
                 Refusal::CannotSend { room, reason } => match reason {
                     CannotSend::NotMember => format!("! 未发送:你不在聊天室{room}中"),

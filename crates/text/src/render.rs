@@ -59,7 +59,10 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         EventKind::Tags { .. } => return None,
         EventKind::Invited { room, by, .. } => lang.invited(&by.nick, room),
         // Nothing a person at a terminal needs to see.
-        EventKind::AwayChanged { .. } | EventKind::RealnameChanged { .. } => return None,
+        // A plain-text user has no user modes, so never hears WALLOPS.
+        EventKind::AwayChanged { .. }
+        | EventKind::RealnameChanged { .. }
+        | EventKind::Wallops { .. } => return None,
     };
     Some(encode_line(&line))
 }
@@ -172,6 +175,7 @@ mod tests {
             host: "127.0.0.1".into(),
             realname: "".into(),
             account: None,
+            is_bot: false,
         })
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::NewerVersion;
 use crate::event::{LeaveReason, MessageKind};
 use crate::id::{MessageId, SessionId};
-use crate::mode::{MemberStatus, ModeChange};
+use crate::mode::{MemberStatus, ModeChange, UserMode};
 use crate::nick::Nick;
 use crate::room::RoomName;
 use crate::sink::LocalSink;
@@ -230,6 +230,32 @@ pub enum Change {
         /// When (the time of any ban it sets).
         at: SystemTime,
     },
+    /// The session became a server operator under the operator name `oper`, or stopped
+    /// being one (`None`).
+    OperatorSet {
+        /// The session.
+        session: SessionId,
+        /// Its operator name.
+        oper: Option<Arc<str>>,
+    },
+    /// The session set or unset one of its user modes.
+    UserModeSet {
+        /// The session.
+        session: SessionId,
+        /// Which mode.
+        mode: UserMode,
+        /// Set or unset.
+        is_set: bool,
+    },
+    /// An operator's notice to everyone who hears WALLOPS.
+    Wallops {
+        /// The operator.
+        from: SessionId,
+        /// The text.
+        text: MessageText,
+        /// When.
+        at: SystemTime,
+    },
     /// A session sent a message (to a room, or to one session).
     Message {
         /// Its id.
@@ -276,7 +302,7 @@ pub enum Change {
 
 impl Change {
     /// The version of this catalogue: one more with every variant or field added.
-    pub const VERSION: u16 = 3;
+    pub const VERSION: u16 = 4;
 }
 
 /// A change with the version of the catalogue it was written in, as it is stored or sent.
@@ -438,6 +464,20 @@ mod tests {
                 kind: MessageKind::Action,
                 text: text.clone(),
                 client_tags: Some("+draft/reply=1".into()),
+                at,
+            },
+            Change::OperatorSet {
+                session: a,
+                oper: Some("admin".into()),
+            },
+            Change::UserModeSet {
+                session: a,
+                mode: UserMode::Bot,
+                is_set: true,
+            },
+            Change::Wallops {
+                from: a,
+                text: text.clone(),
                 at,
             },
             Change::Tags {

@@ -197,6 +197,13 @@ pub enum EventKind {
         /// The invited session.
         session: SessionId,
     },
+    /// An operator's notice to everyone who hears WALLOPS (user mode `+w`).
+    Wallops {
+        /// The operator.
+        from: Arc<Profile>,
+        /// The text.
+        text: MessageText,
+    },
     /// `who` went away (with a message) or came back (`None`); delivered to sessions sharing
     /// a room.
     AwayChanged {
@@ -245,6 +252,18 @@ pub enum LeaveReason {
     SendQueueExceeded,
     /// The server is shutting down.
     ServerShutdown,
+    /// A server operator disconnected the user (IRC `KILL`). Boxed: every session keeps a
+    /// `LeaveReason` slot, and this is the one big variant.
+    Killed(Box<Kill>),
+}
+
+/// Who killed a session, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kill {
+    /// The operator's nick.
+    pub by: Nick,
+    /// Why.
+    pub reason: MessageText,
 }
 
 /// Encodings of one event, keyed by a small number each wire format picks for itself.

@@ -25,11 +25,11 @@ mod text;
 
 pub use change::{Ban, Change, MessageTo, ModeEdit, Topic, Versioned};
 pub use error::{NameError, NewerVersion, NodeIdError};
-pub use event::{EventKind, HubEvent, LeaveReason, MessageKind, MessageTarget, RenderCache};
+pub use event::{EventKind, HubEvent, Kill, LeaveReason, MessageKind, MessageTarget, RenderCache};
 pub use fold::casefold;
 pub use id::{MessageId, NodeId, SessionId};
 pub use mask::mask_matches;
-pub use mode::{MemberStatus, ModeChange, RoomMode, RoomModes};
+pub use mode::{MemberStatus, ModeChange, RoomMode, RoomModes, UserMode};
 pub use nick::{NICK_MAX_CHARS, Nick};
 pub use profile::{Profile, host_of};
 pub use room::{ROOM_MAX_CHARS, RoomName};

@@ -40,6 +40,15 @@ pub enum RoomMode {
     Ban(Arc<str>),
 }
 
+/// A user mode a session sets on itself (besides `+i`, which has a change of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserMode {
+    /// `w`: hears WALLOPS.
+    Wallops,
+    /// `B`: a bot (IRCv3 bot mode): its messages carry the `bot` tag.
+    Bot,
+}
+
 /// One change of a room mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeChange {

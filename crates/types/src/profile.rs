@@ -21,6 +21,8 @@ pub struct Profile {
     pub realname: Arc<str>,
     /// The account the user is logged in to, if any.
     pub account: Option<Arc<str>>,
+    /// A bot (user mode `+B`).
+    pub is_bot: bool,
 }
 
 impl Profile {

@@ -10,6 +10,7 @@ mod delivery;
 mod local;
 mod membership;
 mod modes;
+mod oper;
 mod query;
 mod session;
 mod speech;
@@ -25,6 +26,7 @@ use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeI
 
 pub use membership::{Invitation, JoinOutcome};
 pub use modes::{MAX_BANS, ModesOutcome};
+pub use oper::OperatorConfig;
 pub use session::NickOutcome;
 pub use speech::{SayTarget, Sent};
 
@@ -49,6 +51,8 @@ pub struct HubConfig {
     pub max_topic_bytes: usize,
     /// The longest real name, in bytes.
     pub max_realname_bytes: usize,
+    /// Who may become a server operator (`OPER`).
+    pub operators: Vec<OperatorConfig>,
 }
 
 impl Default for HubConfig {
@@ -58,6 +62,7 @@ impl Default for HubConfig {
             max_message_bytes: 4096,
             max_topic_bytes: 390,
             max_realname_bytes: 128,
+            operators: Vec::new(),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use teahouse_types::{
     Ban, Change, EventKind, HubEvent, LeaveReason, LocalSink, MemberStatus, MessageTarget,
     MessageText, MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomModes, RoomName,
-    SessionId, Topic,
+    SessionId, Topic, UserMode,
 };
 
 use super::{Departed, Identity, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
@@ -91,6 +91,7 @@ impl State {
                     host: Arc::clone(host),
                     realname: Arc::clone(realname),
                     account: None,
+                    is_bot: false,
                 };
                 self.apply_start(*session, identity, *at, sink.clone())
             }
@@ -106,6 +107,52 @@ impl State {
                 Applied::default()
             }
             Change::NickSet { session, nick, at } => self.apply_nick(*session, nick, *at),
+            Change::OperatorSet { session, oper } => {
+                match oper {
+                    Some(oper) if self.sessions.contains_key(session) => {
+                        self.opers.insert(*session, Arc::clone(oper));
+                    }
+                    _ => {
+                        self.opers.remove(session);
+                    }
+                }
+                Applied::default()
+            }
+            Change::UserModeSet {
+                session,
+                mode,
+                is_set,
+            } => {
+                match mode {
+                    UserMode::Wallops => {
+                        if let Some(record) = self.sessions.get_mut(session) {
+                            record.is_wallops = *is_set;
+                        }
+                    }
+                    UserMode::Bot => self.edit(*session, |_, identity| identity.is_bot = *is_set),
+                }
+                Applied::default()
+            }
+            Change::Wallops { from, text, at } => {
+                let Some(who) = self.profile(*from) else {
+                    return Applied::default();
+                };
+                let mut hearers: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, record)| record.is_wallops)
+                    .map(|(id, _)| *id)
+                    .collect();
+                hearers.sort_unstable();
+                Applied::one(
+                    EventKind::Wallops {
+                        from: who,
+                        text: text.clone(),
+                    },
+                    *at,
+                    Audience::Sessions(hearers),
+                )
+            }
             Change::Welcomed { session } => {
                 if let Some(record) = self.sessions.get_mut(session)
                     && !record.is_welcomed
@@ -242,6 +289,7 @@ impl State {
                 away: None,
                 is_invisible: false,
                 is_welcomed: false,
+                is_wallops: false,
                 signon: at,
                 last_active: at,
                 sink,
@@ -263,6 +311,7 @@ impl State {
                     host: Arc::clone(&identity.host),
                     realname: Arc::clone(&identity.realname),
                     account: identity.account.clone(),
+                    is_bot: identity.is_bot,
                 },
             ),
             Who::Named(profile) => (
@@ -272,6 +321,7 @@ impl State {
                     host: Arc::clone(&profile.host),
                     realname: Arc::clone(&profile.realname),
                     account: profile.account.clone(),
+                    is_bot: profile.is_bot,
                 },
             ),
         };
@@ -283,6 +333,7 @@ impl State {
                 host: identity.host,
                 realname: identity.realname,
                 account: identity.account,
+                is_bot: identity.is_bot,
             })),
             None => Who::Unnamed(Box::new(identity)),
         };
@@ -678,6 +729,7 @@ impl State {
         if record.is_welcomed {
             self.users -= 1;
         }
+        self.opers.remove(&session);
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {
                 slot.members.remove(&session);

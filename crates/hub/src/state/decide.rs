@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use teahouse_types::{
     Change, LeaveReason, MemberStatus, MessageId, MessageKind, MessageText, MessageTo, ModeChange,
-    ModeEdit, Nick, Profile, RoomMode, RoomName, SessionId, Topic,
+    ModeEdit, Nick, Profile, RoomMode, RoomName, SessionId, Topic, UserMode,
 };
 
 use super::{Room, SessionRecord, State};
@@ -162,6 +162,104 @@ impl State {
         Ok(Change::InvisibleSet {
             session,
             is_invisible,
+        })
+    }
+
+    /// Becoming a server operator under `oper`, or no longer one (`None`); `None` if that
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    pub(crate) fn decide_oper(
+        &self,
+        session: SessionId,
+        oper: Option<Arc<str>>,
+    ) -> Result<Option<Change>, Refusal> {
+        self.actor(session)?;
+        let is_same = self.opers.get(&session) == oper.as_ref();
+        Ok((!is_same).then_some(Change::OperatorSet { session, oper }))
+    }
+
+    /// The operator name of a session that is a server operator.
+    pub(crate) fn oper_of(&self, session: SessionId) -> Option<&Arc<str>> {
+        self.opers.get(&session)
+    }
+
+    /// Setting or unsetting a user mode; `None` if it is so already.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_user_mode(
+        &self,
+        session: SessionId,
+        mode: UserMode,
+        is_set: bool,
+    ) -> Result<Option<Change>, Refusal> {
+        let record = self.record(session)?;
+        let current = match mode {
+            UserMode::Wallops => record.is_wallops,
+            UserMode::Bot => record.is_bot(),
+        };
+        Ok((current != is_set).then_some(Change::UserModeSet {
+            session,
+            mode,
+            is_set,
+        }))
+    }
+
+    /// An operator disconnecting `target` (`KILL`): everyone who shared a room with it
+    /// hears `Killed (oper (reason))`, and its connection is told who did it.
+    ///
+    /// # Errors
+    /// [`Refusal::NoPrivileges`], [`Refusal::NoSuchNick`], [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_kill(
+        &self,
+        session: SessionId,
+        target: &Nick,
+        reason: &str,
+        at: SystemTime,
+    ) -> Result<Change, Refusal> {
+        let by = self.actor(session)?;
+        if !self.opers.contains_key(&session) {
+            return Err(Refusal::NoPrivileges);
+        }
+        let victim = self
+            .holder(target)
+            .filter(|id| self.sessions.contains_key(id))
+            .ok_or_else(|| Refusal::NoSuchNick(target.clone()))?;
+        let why = MessageText::parse(reason)
+            .or_else(|_| MessageText::parse("no reason given"))
+            .map_err(|_| Refusal::SessionClosed)?;
+        Ok(Change::SessionEnded {
+            session: victim,
+            reason: LeaveReason::Killed(Box::new(teahouse_types::Kill {
+                by: by.nick.clone(),
+                reason: why,
+            })),
+            disconnect: Some(format!("Killed by {}: {reason}", by.nick).into()),
+            at,
+        })
+    }
+
+    /// An operator's notice to everyone with user mode `+w` (`WALLOPS`).
+    ///
+    /// # Errors
+    /// [`Refusal::NoPrivileges`], [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    pub(crate) fn decide_wallops(
+        &self,
+        session: SessionId,
+        text: MessageText,
+        at: SystemTime,
+    ) -> Result<Change, Refusal> {
+        self.actor(session)?;
+        if !self.opers.contains_key(&session) {
+            return Err(Refusal::NoPrivileges);
+        }
+        Ok(Change::Wallops {
+            from: session,
+            text,
+            at,
         })
     }
 

@@ -56,6 +56,9 @@ pub(crate) struct State {
     max_users: usize,
     /// Casefolded names of registered accounts: their nicks are protected.
     registered: HashSet<Arc<str>>,
+    /// Server operators, by session, with their operator names: few, so a map of their
+    /// own rather than a field every session pays for.
+    opers: HashMap<SessionId, Arc<str>>,
     /// Counts membership changes: each changes its room's [`Room::epoch`] to the new count,
     /// so a cache of a room's recipients can tell that it is stale.
     epoch: u64,
@@ -73,6 +76,8 @@ struct SessionRecord {
     is_invisible: bool,
     /// Registered: a user, not a connection still registering.
     is_welcomed: bool,
+    /// Hears WALLOPS (user mode `+w`).
+    is_wallops: bool,
     signon: SystemTime,
     last_active: SystemTime,
     /// Where a session connected to this node gets its events; `None` for a session of
@@ -98,6 +103,8 @@ struct Identity {
     realname: Arc<str>,
     /// The account the session is logged in to.
     account: Option<Arc<str>>,
+    /// A bot (user mode `+B`).
+    is_bot: bool,
 }
 
 /// A room.
@@ -134,6 +141,14 @@ impl SessionRecord {
         match &self.who {
             Who::Unnamed(identity) => identity.account.as_ref(),
             Who::Named(profile) => profile.account.as_ref(),
+        }
+    }
+
+    /// A bot (user mode `+B`).
+    fn is_bot(&self) -> bool {
+        match &self.who {
+            Who::Unnamed(identity) => identity.is_bot,
+            Who::Named(profile) => profile.is_bot,
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 use teahouse_types::{
     Change, EventKind, LeaveReason, MemberStatus, MessageId, MessageKind, MessageText, MessageTo,
-    ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName, SessionId, Topic, Versioned,
+    ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName, SessionId, Topic, UserMode, Versioned,
 };
 
 use super::*;
@@ -192,6 +192,83 @@ fn welcomed_counts_a_named_session_as_a_user_once_and_ended_uncounts_it() {
     });
     let stats = state.stats();
     assert_eq!((stats.users, stats.invisible, stats.max_users), (0, 0, 1));
+}
+
+#[test]
+fn operator_set_and_user_modes_change_the_session_quietly() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    assert_eq!(state.decide_oper(a, None), Ok(None));
+    let applied = state.apply(&Change::OperatorSet {
+        session: a,
+        oper: Some("admin".into()),
+    });
+    assert!(applied.effects.is_empty());
+    assert_eq!(state.oper_of(a).map(|o| &**o), Some("admin"));
+    let applied = state.apply(&Change::UserModeSet {
+        session: a,
+        mode: UserMode::Bot,
+        is_set: true,
+    });
+    assert!(applied.effects.is_empty());
+    assert!(
+        state.profile(a).unwrap().is_bot,
+        "events carry the bot flag"
+    );
+    state.apply(&Change::UserModeSet {
+        session: a,
+        mode: UserMode::Wallops,
+        is_set: true,
+    });
+    assert!(state.sessions[&a].is_wallops);
+    assert_eq!(state.decide_user_mode(a, UserMode::Bot, true), Ok(None));
+    state.apply(&Change::OperatorSet {
+        session: a,
+        oper: None,
+    });
+    assert_eq!(state.oper_of(a), None);
+    // Ending the session forgets its operator status.
+    state.apply(&Change::OperatorSet {
+        session: a,
+        oper: Some("admin".into()),
+    });
+    state.apply(&Change::SessionEnded {
+        session: a,
+        reason: LeaveReason::ConnectionLost,
+        disconnect: None,
+        at: at(9),
+    });
+    assert!(state.opers.is_empty());
+}
+
+#[test]
+fn wallops_is_heard_by_sessions_with_plus_w_only() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    let _c = start(&mut state, 3, Some("carol"));
+    for session in [a, b] {
+        state.apply(&Change::UserModeSet {
+            session,
+            mode: UserMode::Wallops,
+            is_set: true,
+        });
+    }
+    assert_eq!(
+        state.decide_wallops(a, text("hi"), at(4)),
+        Err(Refusal::NoPrivileges)
+    );
+    state.apply(&Change::OperatorSet {
+        session: a,
+        oper: Some("admin".into()),
+    });
+    let change = state.decide_wallops(a, text("hi"), at(4)).unwrap();
+    let applied = state.apply(&change);
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Wallops { from, text } if from.nick == nick("alice") && text.as_str() == "hi")
+    );
+    assert_eq!(sessions_of(audience), [a, b]);
 }
 
 #[test]
@@ -641,6 +718,9 @@ enum Step {
     Away(bool),
     Realname,
     Invisible(bool),
+    Oper(bool),
+    Mode(bool, bool),
+    Wallops,
     Account(bool),
     Register(u8),
     Modes(u8, u8),
@@ -665,6 +745,9 @@ fn step() -> impl Strategy<Value = (u8, Step)> {
         any::<bool>().prop_map(Step::Away),
         Just(Step::Realname),
         any::<bool>().prop_map(Step::Invisible),
+        any::<bool>().prop_map(Step::Oper),
+        (any::<bool>(), any::<bool>()).prop_map(|(m, s)| Step::Mode(m, s)),
+        Just(Step::Wallops),
         any::<bool>().prop_map(Step::Account),
         (0..6u8).prop_map(Step::Register),
         ((0..3u8), (0..8u8)).prop_map(|(r, m)| Step::Modes(r, m)),
@@ -747,6 +830,22 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .decide_realname(session, format!("real {clock}").into(), now)
             .ok(),
         Step::Invisible(is_invisible) => state.decide_invisible(session, *is_invisible).ok(),
+        Step::Oper(is_oper) => state
+            .decide_oper(session, is_oper.then(|| "admin".into()))
+            .ok()
+            .flatten(),
+        Step::Mode(is_bot, is_set) => {
+            let mode = if *is_bot {
+                UserMode::Bot
+            } else {
+                UserMode::Wallops
+            };
+            state
+                .decide_user_mode(session, mode, *is_set)
+                .ok()
+                .flatten()
+        }
+        Step::Wallops => state.decide_wallops(session, text("hear"), now).ok(),
         Step::Account(is_in) => {
             let name = state.nick_of(session).ok().flatten()?;
             state

@@ -19,6 +19,8 @@ pub struct RoomMember {
     pub status: MemberStatus,
     /// Whether they are away.
     pub is_away: bool,
+    /// Whether they are a server operator.
+    pub is_oper: bool,
 }
 
 /// A room as a newcomer sees it.
@@ -70,6 +72,10 @@ pub struct UserInfo {
     pub away: Option<MessageText>,
     /// Whether they are invisible (`+i`).
     pub is_invisible: bool,
+    /// Whether they hear WALLOPS (`+w`).
+    pub is_wallops: bool,
+    /// Their operator name, if they are a server operator.
+    pub oper: Option<Arc<str>>,
     /// When they connected.
     pub signon: SystemTime,
     /// When they last spoke.
@@ -150,6 +156,7 @@ impl State {
                     profile: record.named().cloned()?,
                     status: *status,
                     is_away: record.away.is_some(),
+                    is_oper: self.opers.contains_key(id),
                 })
             })
             .collect();
@@ -228,13 +235,16 @@ impl State {
             rooms,
             away: record.away.clone(),
             is_invisible: record.is_invisible,
+            is_wallops: record.is_wallops,
+            oper: self.opers.get(id).cloned(),
             signon: record.signon,
             last_active: record.last_active,
         })
     }
 
     /// Users whose `nick!user@host` or nick matches `mask` (casefolded glob), as `asker`
-    /// may see them (invisible users only if they share a room), at most `limit`.
+    /// may see them (invisible users only if they share a room, or to a server operator),
+    /// at most `limit`.
     pub(crate) fn find_users(&self, asker: SessionId, mask: &str, limit: usize) -> Vec<UserInfo> {
         let folded = teahouse_types::casefold(mask);
         let asker_rooms: Vec<&str> = self
@@ -256,7 +266,8 @@ impl State {
                 continue;
             }
             let is_shared = record.rooms.iter().any(|r| asker_rooms.contains(&r.key()));
-            if record.is_invisible && !is_shared && *id != asker {
+            let is_oper = self.opers.contains_key(&asker);
+            if record.is_invisible && !is_shared && *id != asker && !is_oper {
                 continue;
             }
             // Secret rooms only to those in them.
@@ -276,6 +287,8 @@ impl State {
                 rooms,
                 away: record.away.clone(),
                 is_invisible: record.is_invisible,
+                is_wallops: record.is_wallops,
+                oper: self.opers.get(id).cloned(),
                 signon: record.signon,
                 last_active: record.last_active,
             });

@@ -9,6 +9,7 @@ mod account;
 mod channel;
 pub(crate) mod history;
 mod message;
+mod oper;
 mod registration;
 mod server;
 mod user;
@@ -229,6 +230,30 @@ const COMMANDS: &[Spec] = &[
         handler: server::lusers,
     },
     Spec {
+        name: "OPER",
+        access: Access::Registered,
+        min_params: 2,
+        handler: oper::oper,
+    },
+    Spec {
+        name: "KILL",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::kill,
+    },
+    Spec {
+        name: "WALLOPS",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::wallops,
+    },
+    Spec {
+        name: "INFO",
+        access: Access::Registered,
+        min_params: 0,
+        handler: oper::info,
+    },
+    Spec {
         name: "MOTD",
         access: Access::Registered,
         min_params: 0,
@@ -402,6 +427,15 @@ fn refused(session: &mut Session, refusal: &Refusal) {
         }
         Refusal::MessageTooLong { .. } => {
             session.numeric(reply::ERR_INPUTTOOLONG, &["Input line was too long"]);
+        }
+        Refusal::NoPrivileges => {
+            session.numeric(
+                reply::ERR_NOPRIVILEGES,
+                &["Permission Denied- You're not an IRC operator"],
+            );
+        }
+        Refusal::NoOperHost => {
+            session.numeric(reply::ERR_NOOPERHOST, &["No O-lines for your host"]);
         }
     }
 }

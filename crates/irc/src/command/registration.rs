@@ -242,7 +242,7 @@ fn try_register(session: &mut Session) {
         .param(&target)
         .param(&server)
         .param(crate::VERSION)
-        .param("i")
+        .param("Biow")
         .param("biklmnostv")
         .param("bklov");
     session.send(b.finish());
@@ -256,6 +256,7 @@ pub(crate) fn send_isupport(session: &mut Session) {
     let network = format!("NETWORK={}", session.config().network);
     let tokens = [
         format!("AWAYLEN={TEXT_LEN}"),
+        "BOT=B".to_owned(),
         "CASEMAPPING=rfc8265".to_owned(),
         "CHANMODES=b,k,l,imnst".to_owned(),
         format!("CHANNELLEN={}", ROOM_MAX_CHARS + 1),

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use teahouse_hub::UserInfo;
-use teahouse_types::{MemberStatus, MessageText, Nick, RoomName};
+use teahouse_types::{MemberStatus, MessageText, Nick, RoomName, UserMode};
 use teahouse_wire::irc::{Message, irc_safe};
 
 use super::{channel, parse_channel, refused};
@@ -48,34 +48,71 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
             .nick
             .clone()
             .and_then(|n| session.hub().user_info(session.id, &n));
-        let modes = if info.is_some_and(|i| i.is_invisible) {
-            "+i"
-        } else {
-            "+"
-        };
-        session.numeric(reply::RPL_UMODEIS, &[modes]);
+        let mut modes = String::from("+");
+        if let Some(info) = info {
+            for (on, letter) in [
+                (info.profile.is_bot, 'B'),
+                (info.is_invisible, 'i'),
+                (info.oper.is_some(), 'o'),
+                (info.is_wallops, 'w'),
+            ] {
+                if on {
+                    modes.push(letter);
+                }
+            }
+        }
+        session.numeric(reply::RPL_UMODEIS, &[&modes]);
         return;
     };
     let mut is_set = true;
-    let mut applied = None;
+    // The changes made, as `+i`, `-w`, … in order.
+    let mut applied: Vec<(bool, char)> = Vec::new();
     for letter in modestring.chars() {
-        match letter {
-            '+' => is_set = true,
-            '-' => is_set = false,
-            'i' => {
-                if session.hub().set_invisible(session.id, is_set).is_ok() {
-                    applied = Some(is_set);
-                }
+        let changed = match letter {
+            '+' => {
+                is_set = true;
+                continue;
             }
-            _ => session.numeric(reply::ERR_UMODEUNKNOWNFLAG, &["Unknown MODE flag"]),
+            '-' => {
+                is_set = false;
+                continue;
+            }
+            'i' => session.hub().set_invisible(session.id, is_set).is_ok(),
+            'w' => session
+                .hub()
+                .set_user_mode(session.id, UserMode::Wallops, is_set)
+                .unwrap_or(false),
+            'B' => session
+                .hub()
+                .set_user_mode(session.id, UserMode::Bot, is_set)
+                .unwrap_or(false),
+            // `+o` only through OPER; `-o` gives it up.
+            'o' if !is_set && session.is_oper => {
+                session.is_oper = false;
+                session.hub().oper_down(session.id).is_ok()
+            }
+            'o' => false,
+            _ => {
+                session.numeric(reply::ERR_UMODEUNKNOWNFLAG, &["Unknown MODE flag"]);
+                false
+            }
+        };
+        if changed {
+            applied.push((is_set, letter));
         }
     }
-    if let Some(is_set) = applied {
+    if !applied.is_empty() {
+        let mut modes = String::new();
+        let mut sign = None;
+        for (is_set, letter) in applied {
+            if sign != Some(is_set) {
+                modes.push(if is_set { '+' } else { '-' });
+                sign = Some(is_set);
+            }
+            modes.push(letter);
+        }
         let mut b = teahouse_wire::irc::LineBuilder::new();
-        b.source(&me)
-            .command("MODE")
-            .param(&me)
-            .trailing(if is_set { "+i" } else { "-i" });
+        b.source(&me).command("MODE").param(&me).trailing(&modes);
         session.send(b.finish());
     }
 }
@@ -88,7 +125,9 @@ pub(super) fn who(session: &mut Session, message: &Message) {
             let chan = channel_name(room.as_str());
             for member in members {
                 let flags = who_flags(
+                    &member.profile,
                     member.is_away,
+                    member.is_oper,
                     member.status,
                     session.caps.has(Cap::MULTI_PREFIX),
                 );
@@ -105,7 +144,9 @@ pub(super) fn who(session: &mut Session, message: &Message) {
                     (channel_name(r.as_str()), *s)
                 });
             let flags = who_flags(
+                &user.profile,
                 user.away.is_some(),
+                user.oper.is_some(),
                 status,
                 session.caps.has(Cap::MULTI_PREFIX),
             );
@@ -115,8 +156,21 @@ pub(super) fn who(session: &mut Session, message: &Message) {
     session.numeric(reply::RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
 }
 
-fn who_flags(is_away: bool, status: MemberStatus, is_multi: bool) -> String {
+/// `H` here or `G` gone, `*` a server operator, `B` a bot, then the channel prefixes.
+fn who_flags(
+    profile: &teahouse_types::Profile,
+    is_away: bool,
+    is_oper: bool,
+    status: MemberStatus,
+    is_multi: bool,
+) -> String {
     let mut flags = String::from(if is_away { "G" } else { "H" });
+    if is_oper {
+        flags.push('*');
+    }
+    if profile.is_bot {
+        flags.push('B');
+    }
     if status.is_operator {
         flags.push('@');
     }
@@ -186,8 +240,26 @@ fn send_whois(session: &mut Session, info: &UserInfo) {
     let server = session.server_name().to_owned();
     let network = session.config().network.clone();
     session.numeric(reply::RPL_WHOISSERVER, &[nick, &server, &network]);
+    if info.oper.is_some() {
+        session.numeric(reply::RPL_WHOISOPERATOR, &[nick, "is an IRC operator"]);
+    }
+    if p.is_bot {
+        let network = session.config().network.clone();
+        session.numeric(
+            reply::RPL_WHOISBOT,
+            &[nick, &format!("is a Bot on {network}")],
+        );
+    }
     if let Some(account) = &p.account {
         session.numeric(reply::RPL_WHOISACCOUNT, &[nick, account, "is logged in as"]);
+    }
+    // Where the user really connects from: for operators, and for the user themself.
+    if session.is_oper || session.nick.as_ref() == Some(&p.nick) {
+        let mask = format!("{}@{}", p.user, p.host);
+        session.numeric(
+            reply::RPL_WHOISACTUALLY,
+            &[nick, &mask, &p.host, "Actual user@host, Actual IP"],
+        );
     }
     if let Some(away) = &info.away {
         session.numeric(reply::RPL_AWAY, &[nick, away.as_str()]);

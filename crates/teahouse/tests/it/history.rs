@@ -265,6 +265,10 @@ async fn admin_manages_accounts_offline_and_backs_up_a_running_server() -> anyho
     assert!(!ok && out.contains("no account named nobody"), "{out}");
     let (ok, out) = admin(&dir, &["list-accounts"], "").await?;
     assert!(ok && out.starts_with("alice\t"), "{out}");
+    // An operator's password hash for the config: Argon2id, never the password.
+    let (ok, out) = admin(&dir, &["hash-password"], "open sesame").await?;
+    assert!(ok && out.trim().starts_with("$argon2id$v=19$"), "{out}");
+    assert!(!out.contains("open sesame"), "{out}");
 
     let (_server, addr) = serve(&dir).await?;
     let mut alice = TextClient::connect(addr).await?;

@@ -1,0 +1,88 @@
+//! Server operators: OPER, KILL, WALLOPS, and INFO (which anyone may ask).
+
+use teahouse_hub::Refusal;
+use teahouse_types::{MessageText, Nick};
+use teahouse_wire::irc::{LineBuilder, Message, irc_safe};
+
+use super::refused;
+use crate::reply::{self, TEXT_LEN};
+use crate::session::Session;
+
+/// `OPER name password`: 381 and user mode `+o` if an operator block of that name allows
+/// this host and the password matches; 491 for no such block, 464 for a wrong password.
+pub(super) fn oper(session: &mut Session, message: &Message) {
+    let (name, password) = (message.params[0].clone(), message.params[1].clone());
+    let (hub, id) = (session.hub().clone(), session.id);
+    session.wait_for(
+        async move { hub.oper_up(id, &name, &password).await },
+        |session, result| match result {
+            Ok(_) => {
+                session.is_oper = true;
+                session.numeric(reply::RPL_YOUREOPER, &["You are now an IRC operator"]);
+                let me = session.target();
+                let mut b = LineBuilder::new();
+                b.source(&me).command("MODE").param(&me).trailing("+o");
+                session.send(b.finish());
+            }
+            Err(Refusal::AuthFailed) => {
+                session.numeric(reply::ERR_PASSWDMISMATCH, &["Password incorrect"]);
+            }
+            Err(refusal) => refused(session, &refusal),
+        },
+    );
+}
+
+/// `KILL nick [:reason]`: an operator disconnects a user.
+pub(super) fn kill(session: &mut Session, message: &Message) {
+    let target = &message.params[0];
+    let Ok(nick) = Nick::parse(target) else {
+        session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+        return;
+    };
+    let reason = message
+        .params
+        .get(1)
+        .map(|r| irc_safe(truncate(r, TEXT_LEN)).into_owned())
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "no reason given".to_owned());
+    if let Err(refusal) = session.hub().kill(session.id, &nick, &reason) {
+        refused(session, &refusal);
+    }
+}
+
+/// `WALLOPS :text`: an operator's notice to everyone with user mode `+w`.
+pub(super) fn wallops(session: &mut Session, message: &Message) {
+    let text = irc_safe(truncate(&message.params[0], TEXT_LEN)).into_owned();
+    let Ok(text) = MessageText::parse(&text) else {
+        session.numeric(
+            reply::ERR_NEEDMOREPARAMS,
+            &["WALLOPS", "Not enough parameters"],
+        );
+        return;
+    };
+    if let Err(refusal) = session.hub().wallops(session.id, text) {
+        refused(session, &refusal);
+    }
+}
+
+/// `INFO`: what this server is.
+pub(super) fn info(session: &mut Session, _message: &Message) {
+    let lines = [
+        format!("{} {}", "teahouse", crate::VERSION),
+        "A chat server: plain text, IRC and IRC over WebSocket on one hub.".to_owned(),
+        "Written in Rust; history in SQLite or PostgreSQL.".to_owned(),
+    ];
+    for line in &lines {
+        session.numeric(reply::RPL_INFO, &[line]);
+    }
+    session.numeric(reply::RPL_ENDOFINFO, &["End of /INFO list"]);
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
