@@ -36,8 +36,8 @@ pub use error::{CannotSend, Error, Refusal};
 pub use history::{HistoryConfig, HistoryTarget, HistoryWriter};
 pub use hub::OperatorConfig;
 pub use hub::{
-    Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, ModesOutcome, NickOutcome, SayTarget, Sent,
-    SessionGuard, SessionOrigin, StoreSetup,
+    Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, MAX_MONITOR, ModesOutcome, MonitorOutcome,
+    NickOutcome, SayTarget, Sent, SessionGuard, SessionOrigin, StoreSetup,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use state::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};

@@ -24,6 +24,7 @@ impl Cap {
     pub(crate) const SASL: Cap = Cap(1 << 14);
     pub(crate) const ACCOUNT_REGISTRATION: Cap = Cap(1 << 15);
     pub(crate) const CHATHISTORY: Cap = Cap(1 << 16);
+    pub(crate) const EXTENDED_MONITOR: Cap = Cap(1 << 17);
 
     /// The capability's bit.
     pub(crate) const fn bits(self) -> u32 {
@@ -47,6 +48,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("cap-notify", Cap::CAP_NOTIFY),
     ("echo-message", Cap::ECHO_MESSAGE),
     ("extended-join", Cap::EXTENDED_JOIN),
+    ("extended-monitor", Cap::EXTENDED_MONITOR),
     ("invite-notify", Cap::INVITE_NOTIFY),
     ("labeled-response", Cap::LABELED_RESPONSE),
     ("message-tags", Cap::MESSAGE_TAGS),

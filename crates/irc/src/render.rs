@@ -93,6 +93,22 @@ impl IrcSink {
     /// hear, its own echo and history rendered for it alone, the rest through the event's
     /// cache.
     fn line(&self, event: &Arc<HubEvent>) -> Option<Bytes> {
+        if let EventKind::Monitored {
+            watcher,
+            online,
+            offline,
+        } = &event.kind
+        {
+            return Some(monitored(&self.source, watcher.as_str(), online, offline));
+        }
+        if let EventKind::Watched { event } = &event.kind {
+            // News about a monitored user one shares no room with: `extended-monitor` only.
+            return self
+                .caps
+                .has(Cap::EXTENDED_MONITOR)
+                .then(|| self.line(event))
+                .flatten();
+        }
         let wanted = match &event.kind {
             EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
             EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
@@ -205,6 +221,39 @@ fn history(
     if let Some(id) = &batch {
         let mut b = LineBuilder::new();
         b.source(source).command("BATCH").param(&format!("-{id}"));
+        out.extend_from_slice(&b.finish());
+    }
+    out.freeze()
+}
+
+/// `MONITOR` news for one watcher: `731 watcher :nick,...` for those gone, then
+/// `730 watcher :nick!user@host,...` for those online (a rename: the old nick, then the new).
+pub(crate) fn monitored(
+    source: &str,
+    watcher: &str,
+    online: &[Arc<Profile>],
+    offline: &[teahouse_types::Nick],
+) -> Bytes {
+    let mut out = BytesMut::new();
+    if !offline.is_empty() {
+        let list: Vec<&str> = offline.iter().map(teahouse_types::Nick::as_str).collect();
+        let mut b = LineBuilder::new();
+        b.source(source)
+            .command(crate::reply::RPL_MONOFFLINE)
+            .param(watcher)
+            .trailing(&list.join(","));
+        out.extend_from_slice(&b.finish());
+    }
+    if !online.is_empty() {
+        let list: Vec<String> = online
+            .iter()
+            .map(|who| format!("{}!{}@{}", who.nick, who.user, who.host))
+            .collect();
+        let mut b = LineBuilder::new();
+        b.source(source)
+            .command(crate::reply::RPL_MONONLINE)
+            .param(watcher)
+            .trailing(&list.join(","));
         out.extend_from_slice(&b.finish());
     }
     out.freeze()
@@ -364,8 +413,12 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             }
             b.finish()
         }
-        // Rendered by the sink itself (see `history`), never through the shared cache.
-        EventKind::History { .. } | EventKind::Echo { .. } => return None,
+        // Rendered by the sink itself (see `history`, `monitored`), never through the
+        // shared cache.
+        EventKind::History { .. }
+        | EventKind::Echo { .. }
+        | EventKind::Monitored { .. }
+        | EventKind::Watched { .. } => return None,
         EventKind::AccountChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))
             .command("ACCOUNT")

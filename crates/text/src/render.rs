@@ -62,7 +62,10 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         // A plain-text user has no user modes, so never hears WALLOPS.
         EventKind::AwayChanged { .. }
         | EventKind::RealnameChanged { .. }
-        | EventKind::Wallops { .. } => return None,
+        | EventKind::Wallops { .. }
+        // MONITOR is an IRC command; a plain-text user never watches anyone.
+        | EventKind::Monitored { .. }
+        | EventKind::Watched { .. } => return None,
     };
     Some(encode_line(&line))
 }

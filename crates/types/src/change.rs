@@ -114,6 +114,8 @@ pub enum Change {
     Welcomed {
         /// The session.
         session: SessionId,
+        /// When.
+        at: SystemTime,
     },
     /// A named session changed its real name (IRC `SETNAME`).
     RealnameSet {
@@ -247,6 +249,21 @@ pub enum Change {
         /// Set or unset.
         is_set: bool,
     },
+    /// The session watches these nicks come and go (IRC `MONITOR +`).
+    MonitorAdded {
+        /// The session.
+        session: SessionId,
+        /// The nicks, as given.
+        nicks: Vec<Nick>,
+    },
+    /// The session stops watching these nicks (IRC `MONITOR -`), or every one (`None`:
+    /// `MONITOR C`).
+    MonitorRemoved {
+        /// The session.
+        session: SessionId,
+        /// The nicks; `None` for all.
+        nicks: Option<Vec<Nick>>,
+    },
     /// An operator's notice to everyone who hears WALLOPS.
     Wallops {
         /// The operator.
@@ -302,7 +319,7 @@ pub enum Change {
 
 impl Change {
     /// The version of this catalogue: one more with every variant or field added.
-    pub const VERSION: u16 = 4;
+    pub const VERSION: u16 = 5;
 }
 
 /// A change with the version of the catalogue it was written in, as it is stored or sent.
@@ -372,7 +389,7 @@ mod tests {
                 nick: nick.clone(),
                 at,
             },
-            Change::Welcomed { session: a },
+            Change::Welcomed { session: a, at },
             Change::RealnameSet {
                 session: a,
                 realname: "Z".into(),
@@ -479,6 +496,14 @@ mod tests {
                 from: a,
                 text: text.clone(),
                 at,
+            },
+            Change::MonitorAdded {
+                session: a,
+                nicks: vec![nick.clone()],
+            },
+            Change::MonitorRemoved {
+                session: a,
+                nicks: None,
             },
             Change::Tags {
                 id: MessageId::new(1_764_000_000_123, node, 6),

@@ -197,6 +197,22 @@ pub enum EventKind {
         /// The invited session.
         session: SessionId,
     },
+    /// Nicks a session monitors came online or went offline (IRC `MONITOR`): for that one
+    /// session, named by its nick.
+    Monitored {
+        /// The watching session's nick (IRC numerics are addressed to it).
+        watcher: Nick,
+        /// Who came online.
+        online: Vec<Arc<Profile>>,
+        /// Who went offline.
+        offline: Vec<Nick>,
+    },
+    /// An event about a monitored user (away, account, real name) for a watcher who shares
+    /// no room with them: IRC `extended-monitor` clients get `event`, others nothing.
+    Watched {
+        /// The event as co-members get it.
+        event: Arc<HubEvent>,
+    },
     /// An operator's notice to everyone who hears WALLOPS (user mode `+w`).
     Wallops {
         /// The operator.

@@ -10,6 +10,7 @@ mod delivery;
 mod local;
 mod membership;
 mod modes;
+mod monitor;
 mod oper;
 mod query;
 mod session;
@@ -26,6 +27,7 @@ use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeI
 
 pub use membership::{Invitation, JoinOutcome};
 pub use modes::{MAX_BANS, ModesOutcome};
+pub use monitor::{MAX_MONITOR, MonitorOutcome};
 pub use oper::OperatorConfig;
 pub use session::NickOutcome;
 pub use speech::{SayTarget, Sent};

@@ -77,7 +77,9 @@ impl Hub {
     /// # Errors
     /// [`Refusal::NotRegistered`] without a nick, [`Refusal::SessionClosed`].
     pub fn welcome(&self, session: SessionId) -> Result<(), Refusal> {
-        self.execute(session, |state| Ok((state.decide_welcome(session)?, ())))
+        self.execute(session, |state| {
+            Ok((state.decide_welcome(session, SystemTime::now())?, ()))
+        })
     }
 
     /// Gives the session a nick (its first, or a new one), once every node agrees it is

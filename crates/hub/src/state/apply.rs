@@ -133,6 +133,26 @@ impl State {
                 }
                 Applied::default()
             }
+            Change::MonitorAdded { session, nicks } => {
+                if self.sessions.contains_key(session) {
+                    let list = self.monitors.entry(*session).or_default();
+                    for nick in nicks {
+                        if list.iter().any(|n| n == nick) {
+                            continue;
+                        }
+                        list.push(nick.clone());
+                        self.watchers
+                            .entry(nick.shared_key())
+                            .or_default()
+                            .push(*session);
+                    }
+                }
+                Applied::default()
+            }
+            Change::MonitorRemoved { session, nicks } => {
+                self.unmonitor(*session, nicks.as_deref());
+                Applied::default()
+            }
             Change::Wallops { from, text, at } => {
                 let Some(who) = self.profile(*from) else {
                     return Applied::default();
@@ -153,13 +173,19 @@ impl State {
                     Audience::Sessions(hearers),
                 )
             }
-            Change::Welcomed { session } => {
+            Change::Welcomed { session, at } => {
                 if let Some(record) = self.sessions.get_mut(session)
                     && !record.is_welcomed
                 {
                     record.is_welcomed = true;
                     self.users += 1;
                     self.max_users = self.max_users.max(self.users);
+                    // A user now: those who monitor the nick hear it is online.
+                    if let Some(who) = self.profile(*session) {
+                        let mut applied = Applied::default();
+                        self.tell_watchers(&mut applied, Some(&who), None, *at);
+                        return applied;
+                    }
                 }
                 Applied::default()
             }
@@ -171,7 +197,11 @@ impl State {
                 self.edit(*session, |_, identity| {
                     identity.realname = Arc::clone(realname)
                 });
-                self.to_self_and_co_members(*session, *at, |who| EventKind::RealnameChanged { who })
+                let mut applied = self.to_self_and_co_members(*session, *at, |who| {
+                    EventKind::RealnameChanged { who }
+                });
+                self.copy_to_watchers(&mut applied, *session, *at);
+                applied
             }
             Change::InvisibleSet {
                 session,
@@ -182,14 +212,21 @@ impl State {
                 }
                 Applied::default()
             }
-            Change::AwaySet { session, away, at } => self.apply_away(*session, away.as_ref(), *at),
+            Change::AwaySet { session, away, at } => {
+                let mut applied = self.apply_away(*session, away.as_ref(), *at);
+                self.copy_to_watchers(&mut applied, *session, *at);
+                applied
+            }
             Change::AccountSet {
                 session,
                 account,
                 at,
             } => {
                 self.edit(*session, |_, identity| identity.account.clone_from(account));
-                self.to_self_and_co_members(*session, *at, |who| EventKind::AccountChanged { who })
+                let mut applied = self
+                    .to_self_and_co_members(*session, *at, |who| EventKind::AccountChanged { who });
+                self.copy_to_watchers(&mut applied, *session, *at);
+                applied
             }
             Change::AccountRegistered { key } => {
                 self.registered.insert(Arc::clone(key));
@@ -363,14 +400,124 @@ impl State {
             Some(old) => {
                 let mut recipients = self.co_members(session);
                 recipients.push(session);
-                Applied::one(
+                let mut applied = Applied::one(
                     EventKind::NickChanged {
-                        old,
+                        old: Arc::clone(&old),
                         new: nick.clone(),
                     },
                     at,
                     Audience::Sessions(recipients),
-                )
+                );
+                // Watchers see the old nick go and the new one come (a change of case is
+                // the same nick).
+                let is_welcomed = self.sessions.get(&session).is_some_and(|r| r.is_welcomed);
+                if is_welcomed
+                    && old.nick.key() != nick.key()
+                    && let Some(who) = self.profile(session)
+                {
+                    self.tell_watchers(&mut applied, Some(&who), Some(&old.nick), at);
+                }
+                applied
+            }
+        }
+    }
+
+    /// Tells those who monitor `online`'s nick that it came online, and those who monitor
+    /// `offline` that it went: one event per watcher, addressed to its nick.
+    fn tell_watchers(
+        &self,
+        applied: &mut Applied,
+        online: Option<&Arc<Profile>>,
+        offline: Option<&Nick>,
+        at: SystemTime,
+    ) {
+        let watching = |key: &str| self.watchers.get(key).cloned().unwrap_or_default();
+        let gone = offline.map(|nick| watching(nick.key())).unwrap_or_default();
+        let come = online
+            .map(|who| watching(who.nick.key()))
+            .unwrap_or_default();
+        let mut everyone: Vec<SessionId> = gone.iter().chain(&come).copied().collect();
+        everyone.sort_unstable();
+        everyone.dedup();
+        for watcher in everyone {
+            let Some(watcher_nick) = self.sessions.get(&watcher).and_then(|r| r.nick()) else {
+                continue;
+            };
+            let event = EventKind::Monitored {
+                watcher: watcher_nick.clone(),
+                online: online
+                    .filter(|_| come.contains(&watcher))
+                    .map(|who| vec![Arc::clone(who)])
+                    .unwrap_or_default(),
+                offline: offline
+                    .filter(|_| gone.contains(&watcher))
+                    .map(|nick| vec![nick.clone()])
+                    .unwrap_or_default(),
+            };
+            applied.effects.push(Effect {
+                event: Arc::new(HubEvent::at(event, at)),
+                audience: Audience::Sessions(vec![watcher]),
+            });
+        }
+    }
+
+    /// Copies the last effect of `applied` (news about `session`: away, account, real
+    /// name) to those who monitor `session`'s nick and are not among its recipients, as
+    /// [`EventKind::Watched`].
+    fn copy_to_watchers(&self, applied: &mut Applied, session: SessionId, at: SystemTime) {
+        let Some(nick) = self.sessions.get(&session).and_then(|r| r.nick()) else {
+            return;
+        };
+        let Some(watchers) = self.watchers.get(nick.key()) else {
+            return;
+        };
+        let Some(last) = applied.effects.last() else {
+            return;
+        };
+        let told: &[SessionId] = match &last.audience {
+            Audience::Sessions(sessions) => sessions,
+            Audience::Room { .. } => &[],
+        };
+        let rest: Vec<SessionId> = watchers
+            .iter()
+            .filter(|w| **w != session && !told.contains(w))
+            .copied()
+            .collect();
+        if rest.is_empty() {
+            return;
+        }
+        let event = EventKind::Watched {
+            event: Arc::clone(&last.event),
+        };
+        applied.effects.push(Effect {
+            event: Arc::new(HubEvent::at(event, at)),
+            audience: Audience::Sessions(rest),
+        });
+    }
+
+    /// Stops `session` watching `nicks` (all of them for `None`).
+    fn unmonitor(&mut self, session: SessionId, nicks: Option<&[Nick]>) {
+        let Some(list) = self.monitors.get_mut(&session) else {
+            return;
+        };
+        let dropped: Vec<Nick> = match nicks {
+            None => std::mem::take(list),
+            Some(nicks) => {
+                let (gone, kept): (Vec<Nick>, Vec<Nick>) =
+                    list.drain(..).partition(|n| nicks.contains(n));
+                *list = kept;
+                gone
+            }
+        };
+        if list.is_empty() {
+            self.monitors.remove(&session);
+        }
+        for nick in dropped {
+            if let Some(watchers) = self.watchers.get_mut(nick.key()) {
+                watchers.retain(|w| *w != session);
+                if watchers.is_empty() {
+                    self.watchers.remove(nick.key());
+                }
             }
         }
     }
@@ -728,8 +875,12 @@ impl State {
         applied.ended = Some((session, record.sink.clone()));
         if record.is_welcomed {
             self.users -= 1;
+            if let Some(profile) = record.named() {
+                self.tell_watchers(&mut applied, None, Some(&profile.nick), at);
+            }
         }
         self.opers.remove(&session);
+        self.unmonitor(session, None);
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {
                 slot.members.remove(&session);

@@ -104,12 +104,71 @@ impl State {
     ///
     /// # Errors
     /// [`Refusal::NotRegistered`] without a nick, [`Refusal::SessionClosed`].
-    pub(crate) fn decide_welcome(&self, session: SessionId) -> Result<Option<Change>, Refusal> {
+    pub(crate) fn decide_welcome(
+        &self,
+        session: SessionId,
+        at: SystemTime,
+    ) -> Result<Option<Change>, Refusal> {
         let record = self.record(session)?;
         if record.nick().is_none() {
             return Err(Refusal::NotRegistered);
         }
-        Ok((!record.is_welcomed).then_some(Change::Welcomed { session }))
+        Ok((!record.is_welcomed).then_some(Change::Welcomed { session, at }))
+    }
+
+    /// The session monitors `nicks` as well (IRC `MONITOR +`), up to `limit` in all: the
+    /// change (`None` if it already watches every one) and the nicks that did not fit.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_monitor_add(
+        &self,
+        session: SessionId,
+        nicks: &[Nick],
+        limit: usize,
+    ) -> Result<(Option<Change>, Vec<Nick>), Refusal> {
+        self.record(session)?;
+        let watched = self.monitors.get(&session).map_or(&[][..], Vec::as_slice);
+        let room = limit.saturating_sub(watched.len());
+        let mut new: Vec<Nick> = Vec::new();
+        let mut overflow: Vec<Nick> = Vec::new();
+        for nick in nicks {
+            if watched.contains(nick) || new.contains(nick) || overflow.contains(nick) {
+                continue;
+            }
+            if new.len() < room {
+                new.push(nick.clone());
+            } else {
+                overflow.push(nick.clone());
+            }
+        }
+        let change = (!new.is_empty()).then_some(Change::MonitorAdded {
+            session,
+            nicks: new,
+        });
+        Ok((change, overflow))
+    }
+
+    /// The session stops monitoring `nicks` (all with `None`); `None` if it watches none
+    /// of them.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_monitor_remove(
+        &self,
+        session: SessionId,
+        nicks: Option<Vec<Nick>>,
+    ) -> Result<Option<Change>, Refusal> {
+        self.record(session)?;
+        let watched = self.monitors.get(&session).map_or(&[][..], Vec::as_slice);
+        let nicks = match nicks {
+            None => (!watched.is_empty()).then_some(None),
+            Some(nicks) => {
+                let nicks: Vec<Nick> = nicks.into_iter().filter(|n| watched.contains(n)).collect();
+                (!nicks.is_empty()).then_some(Some(nicks))
+            }
+        };
+        Ok(nicks.map(|nicks| Change::MonitorRemoved { session, nicks }))
     }
 
     /// A nick for the session: its first or a new one; `None` if it has exactly this one.

@@ -59,6 +59,10 @@ pub(crate) struct State {
     /// Server operators, by session, with their operator names: few, so a map of their
     /// own rather than a field every session pays for.
     opers: HashMap<SessionId, Arc<str>>,
+    /// IRC `MONITOR`: by casefolded nick, the sessions watching it; and by session, the
+    /// nicks it watches, as given. Maps of their own: most sessions watch nobody.
+    watchers: HashMap<Arc<str>, Vec<SessionId>>,
+    monitors: HashMap<SessionId, Vec<Nick>>,
     /// Counts membership changes: each changes its room's [`Room::epoch`] to the new count,
     /// so a cache of a room's recipients can tell that it is stale.
     epoch: u64,

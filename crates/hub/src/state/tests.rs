@@ -53,7 +53,7 @@ fn start(state: &mut State, seq: u64, name: Option<&str>) -> SessionId {
             nick: nick(name),
             at: at(3),
         });
-        state.apply(&Change::Welcomed { session });
+        state.apply(&Change::Welcomed { session, at: at(3) });
     }
     session
 }
@@ -166,10 +166,13 @@ fn welcomed_counts_a_named_session_as_a_user_once_and_ended_uncounts_it() {
     assert_eq!(state.stats().users, 0);
     assert_eq!(state.stats().unregistered, 2);
     for _ in 0..2 {
-        let applied = state.apply(&Change::Welcomed { session: a });
+        let applied = state.apply(&Change::Welcomed {
+            session: a,
+            at: at(4),
+        });
         assert!(applied.effects.is_empty());
     }
-    assert_eq!(state.decide_welcome(a), Ok(None));
+    assert_eq!(state.decide_welcome(a, at(5)), Ok(None));
     state.apply(&Change::InvisibleSet {
         session: a,
         is_invisible: true,
@@ -302,6 +305,87 @@ fn invisible_set_changes_the_flag_quietly() {
     assert!(applied.effects.is_empty());
     assert!(state.sessions[&a].is_invisible);
     assert_eq!(state.stats().invisible, 1);
+}
+
+#[test]
+fn monitor_added_tells_the_watcher_of_comings_goings_and_news_and_removed_stops_it() {
+    let mut state = State::default();
+    let w = start(&mut state, 1, Some("watcher"));
+    let applied = state.apply(&Change::MonitorAdded {
+        session: w,
+        nicks: vec![nick("Bob"), nick("carol")],
+    });
+    assert!(applied.effects.is_empty());
+    assert_eq!(state.monitored(w), [nick("Bob"), nick("carol")]);
+    // bob connects: named, then welcomed; only the welcome makes him online.
+    let b = start(&mut state, 2, None);
+    state.apply(&Change::NickSet {
+        session: b,
+        nick: nick("bob"),
+        at: at(3),
+    });
+    let applied = state.apply(&Change::Welcomed {
+        session: b,
+        at: at(4),
+    });
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::Monitored { watcher, online, offline }
+            if watcher.as_str() == "watcher" && online[0].nick.as_str() == "bob" && offline.is_empty())
+    );
+    assert_eq!(sessions_of(audience), [w]);
+    // His away reaches the watcher, who shares no room with him, as news about him.
+    let applied = state.apply(&Change::AwaySet {
+        session: b,
+        away: Some(text("out")),
+        at: at(5),
+    });
+    assert_eq!(applied.effects.len(), 2);
+    assert!(
+        matches!(&applied.effects[1].event.kind, EventKind::Watched { event }
+        if matches!(event.kind, EventKind::AwayChanged { .. }))
+    );
+    assert_eq!(sessions_of(&applied.effects[1].audience), [w]);
+    // A rename to a watched nick: bob goes offline and carol comes online.
+    let applied = state.apply(&Change::NickSet {
+        session: b,
+        nick: nick("Carol"),
+        at: at(6),
+    });
+    let monitored = applied
+        .effects
+        .iter()
+        .find(|e| matches!(e.event.kind, EventKind::Monitored { .. }))
+        .unwrap();
+    assert!(
+        matches!(&monitored.event.kind, EventKind::Monitored { online, offline, .. }
+            if online[0].nick.as_str() == "Carol" && offline[0].as_str() == "bob")
+    );
+    // Unwatched, carol's leaving is heard by nobody.
+    let applied = state.apply(&Change::MonitorRemoved {
+        session: w,
+        nicks: Some(vec![nick("CAROL")]),
+    });
+    assert!(applied.effects.is_empty());
+    assert_eq!(state.monitored(w), [nick("Bob")]);
+    let applied = state.apply(&Change::SessionEnded {
+        session: b,
+        reason: LeaveReason::ConnectionLost,
+        disconnect: None,
+        at: at(7),
+    });
+    assert!(
+        !applied
+            .effects
+            .iter()
+            .any(|e| matches!(e.event.kind, EventKind::Monitored { .. }))
+    );
+    // The watcher's own end empties its lists.
+    state.apply(&Change::MonitorRemoved {
+        session: w,
+        nicks: None,
+    });
+    assert!(state.monitors.is_empty() && state.watchers.is_empty());
 }
 
 #[test]
@@ -728,6 +812,7 @@ enum Step {
     Kick(u8, u8),
     Ghost(u8),
     Welcome,
+    Monitor(u8, bool),
     End,
 }
 
@@ -755,6 +840,7 @@ fn step() -> impl Strategy<Value = (u8, Step)> {
         ((0..4u8), (0..3u8)).prop_map(|(t, r)| Step::Kick(t, r)),
         (0..6u8).prop_map(Step::Ghost),
         Just(Step::Welcome),
+        ((0..6u8), any::<bool>()).prop_map(|(i, a)| Step::Monitor(i, a)),
         Just(Step::End),
     ];
     ((0..4u8), step)
@@ -910,7 +996,22 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .decide_kick(session, &room_of(*r), &nick_of(*t), None, now)
             .ok(),
         Step::Ghost(i) => state.decide_ghost(session, &nick_of(*i), now).ok(),
-        Step::Welcome => state.decide_welcome(session).ok().flatten(),
+        Step::Welcome => state.decide_welcome(session, now).ok().flatten(),
+        Step::Monitor(i, is_add) => {
+            if *is_add {
+                state
+                    .decide_monitor_add(session, &[nick_of(*i)], 2)
+                    .ok()
+                    .and_then(|(change, _)| change)
+            } else if *i == 0 {
+                state.decide_monitor_remove(session, None).ok().flatten()
+            } else {
+                state
+                    .decide_monitor_remove(session, Some(vec![nick_of(*i)]))
+                    .ok()
+                    .flatten()
+            }
+        }
         Step::End => state.decide_end(session, LeaveReason::ConnectionLost, now),
     }
 }

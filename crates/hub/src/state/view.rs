@@ -42,6 +42,10 @@ pub struct RoomSummary {
     pub topic: Option<MessageText>,
     /// Whether it is secret (`+s`): listed only to its members.
     pub is_secret: bool,
+    /// When it was created.
+    pub created: SystemTime,
+    /// When its topic was set.
+    pub topic_set_at: Option<SystemTime>,
 }
 
 /// A room's settings, for MODE and TOPIC queries.
@@ -208,6 +212,8 @@ impl State {
                 members: room.members.len(),
                 topic: room.topic.as_ref().map(|t| t.text.clone()),
                 is_secret: room.modes.is_secret,
+                created: room.created,
+                topic_set_at: room.topic.as_ref().map(|t| t.set_at),
             })
             .collect();
         list.sort_by(|a, b| a.name.key().cmp(b.name.key()));
@@ -360,5 +366,21 @@ impl State {
         let record = self.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
         let nick = record.nick().cloned().ok_or(Refusal::NotRegistered)?;
         Ok((nick, record.rooms.clone()))
+    }
+
+    /// The user holding `nick`, if one is online (registered, not just connecting): what
+    /// `MONITOR` reports.
+    pub(crate) fn online(&self, nick: &Nick) -> Option<Arc<Profile>> {
+        let session = *self.nicks.get(nick.key())?;
+        let record = self.sessions.get(&session)?;
+        if !record.is_welcomed {
+            return None;
+        }
+        record.named().cloned()
+    }
+
+    /// The nicks the session monitors, as it gave them.
+    pub(crate) fn monitored(&self, session: SessionId) -> Vec<Nick> {
+        self.monitors.get(&session).cloned().unwrap_or_default()
     }
 }

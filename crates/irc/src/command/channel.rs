@@ -1,9 +1,9 @@
 //! Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE, and MODE on a channel.
 
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use teahouse_hub::{Refusal, RoomMember};
-use teahouse_types::{MessageText, ModeChange, Nick, RoomMode, RoomName};
+use teahouse_types::{MessageText, ModeChange, Nick, RoomMode, RoomName, casefold, mask_matches};
 use teahouse_wire::irc::{Message, irc_safe};
 
 use super::{no_such_channel, parse_channel, refused};
@@ -213,13 +213,20 @@ pub(crate) fn send_names(
 
 /// `LIST [#a,#b]`.
 pub(super) fn list(session: &mut Session, message: &Message) {
-    let wanted: Option<Vec<RoomName>> = message
-        .params
-        .first()
-        .map(|p| p.split(',').filter_map(parse_channel).collect());
+    let filter = match message.params.first() {
+        Some(param) => match ListFilter::parse(param) {
+            Some(filter) => filter,
+            None => {
+                session.numeric(reply::ERR_UNKNOWNCOMMAND, &["LIST", "Invalid LIST filter"]);
+                return;
+            }
+        },
+        None => ListFilter::default(),
+    };
+    let now = SystemTime::now();
     session.numeric(reply::RPL_LISTSTART, &["Channel", "Users  Name"]);
     for room in session.hub().rooms() {
-        if wanted.as_ref().is_some_and(|w| !w.contains(&room.name)) {
+        if !filter.admits(&room, now) {
             continue;
         }
         // A secret channel is listed to its members only.
@@ -231,6 +238,77 @@ pub(super) fn list(session: &mut Session, message: &Message) {
         session.numeric(reply::RPL_LIST, &[&chan, &room.members.to_string(), topic]);
     }
     session.numeric(reply::RPL_LISTEND, &["End of /LIST"]);
+}
+
+/// What `LIST` is asked for: channel names, and the ELIST filters `M` (`mask`), `N`
+/// (`!mask`), `U` (`<n`, `>n` members), `C` (`C<n`, `C>n`: created under / over `n`
+/// minutes ago) and `T` (`T<n`, `T>n`: topic set under / over `n` minutes ago).
+#[derive(Default)]
+struct ListFilter {
+    names: Vec<RoomName>,
+    masks: Vec<String>,
+    not_masks: Vec<String>,
+    fewer_than: Option<usize>,
+    more_than: Option<usize>,
+    created_within: Option<u64>,
+    created_before: Option<u64>,
+    topic_within: Option<u64>,
+    topic_before: Option<u64>,
+}
+
+impl ListFilter {
+    /// `None` for a term that is none of these.
+    fn parse(param: &str) -> Option<Self> {
+        let mut filter = Self::default();
+        for term in param.split(',').filter(|t| !t.is_empty()) {
+            let number = |s: &str| s.parse::<u64>().ok();
+            if let Some(n) = term.strip_prefix('<') {
+                filter.fewer_than = Some(usize::try_from(number(n)?).ok()?);
+            } else if let Some(n) = term.strip_prefix('>') {
+                filter.more_than = Some(usize::try_from(number(n)?).ok()?);
+            } else if let Some(n) = term.strip_prefix("C<").or(term.strip_prefix("c<")) {
+                filter.created_within = Some(number(n)?);
+            } else if let Some(n) = term.strip_prefix("C>").or(term.strip_prefix("c>")) {
+                filter.created_before = Some(number(n)?);
+            } else if let Some(n) = term.strip_prefix("T<").or(term.strip_prefix("t<")) {
+                filter.topic_within = Some(number(n)?);
+            } else if let Some(n) = term.strip_prefix("T>").or(term.strip_prefix("t>")) {
+                filter.topic_before = Some(number(n)?);
+            } else if let Some(mask) = term.strip_prefix('!') {
+                filter
+                    .not_masks
+                    .push(casefold(mask.trim_start_matches('#')));
+            } else if term.contains(['*', '?']) {
+                filter.masks.push(casefold(term.trim_start_matches('#')));
+            } else {
+                filter.names.push(parse_channel(term)?);
+            }
+        }
+        Some(filter)
+    }
+
+    fn admits(&self, room: &teahouse_hub::RoomSummary, now: SystemTime) -> bool {
+        let minutes = |at: SystemTime| now.duration_since(at).unwrap_or_default().as_secs() / 60;
+        let key = room.name.key();
+        (self.names.is_empty() && self.masks.is_empty()
+            || self.names.contains(&room.name)
+            || self.masks.iter().any(|m| mask_matches(m, key)))
+            && !self.not_masks.iter().any(|m| mask_matches(m, key))
+            && self.fewer_than.is_none_or(|n| room.members < n)
+            && self.more_than.is_none_or(|n| room.members > n)
+            && self
+                .created_within
+                .is_none_or(|n| minutes(room.created) < n)
+            && self
+                .created_before
+                .is_none_or(|n| minutes(room.created) > n)
+            && self
+                .topic_within
+                .is_none_or(|n| room.topic_set_at.is_some_and(|at| minutes(at) < n))
+            && self
+                .topic_before
+                .is_none_or(|n| room.topic_set_at.is_some_and(|at| minutes(at) > n))
+    }
 }
 
 /// `KICK #chan nick[,nick] [:reason]`.

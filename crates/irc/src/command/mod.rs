@@ -9,6 +9,7 @@ mod account;
 mod channel;
 pub(crate) mod history;
 mod message;
+mod monitor;
 mod oper;
 mod registration;
 mod server;
@@ -252,6 +253,12 @@ const COMMANDS: &[Spec] = &[
         access: Access::Registered,
         min_params: 0,
         handler: oper::info,
+    },
+    Spec {
+        name: "MONITOR",
+        access: Access::Registered,
+        min_params: 1,
+        handler: monitor::monitor,
     },
     Spec {
         name: "MOTD",

@@ -262,12 +262,13 @@ pub(crate) fn send_isupport(session: &mut Session) {
         format!("CHANNELLEN={}", ROOM_MAX_CHARS + 1),
         "CHANTYPES=#".to_owned(),
         format!("CHATHISTORY={}", super::history::MAX_LIMIT),
-        "ELIST=".to_owned(),
+        "ELIST=CMNTU".to_owned(),
         format!("KEYLEN={}", reply::KEY_LEN),
         format!("KICKLEN={TEXT_LEN}"),
         format!("MAXLIST=b:{}", teahouse_hub::MAX_BANS),
         format!("MAXTARGETS={MAX_TARGETS}"),
         format!("MODES={MAX_MODES}"),
+        format!("MONITOR={}", teahouse_hub::MAX_MONITOR),
         "MSGREFTYPES=msgid,timestamp".to_owned(),
         network,
         format!("NICKLEN={NICK_MAX_CHARS}"),
@@ -278,6 +279,7 @@ pub(crate) fn send_isupport(session: &mut Session) {
         format!("TOPICLEN={TEXT_LEN}"),
         format!("USERLEN={}", USER_LEN + 1),
         "UTF8ONLY".to_owned(),
+        "WHOX".to_owned(),
     ];
     for chunk in tokens.chunks(13) {
         let mut params: Vec<&str> = chunk.iter().map(String::as_str).collect();

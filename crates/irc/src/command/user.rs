@@ -120,6 +120,10 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
 /// `WHO mask`: a channel's members, or users matching a mask.
 pub(super) fn who(session: &mut Session, message: &Message) {
     let mask = message.params.first().map_or("*", String::as_str);
+    // WHOX: `WHO mask %fields[,token]` asks for a 354 reply with just those fields.
+    let whox = message.params.get(1).and_then(|p| Whox::parse(p));
+    let is_multi = session.caps.has(Cap::MULTI_PREFIX);
+    let mut rows: Vec<WhoRow> = Vec::new();
     if let Some(room) = parse_channel(mask) {
         if let Ok((members, _)) = session.hub().members_seen_by(session.id, &room) {
             let chan = channel_name(room.as_str());
@@ -129,9 +133,14 @@ pub(super) fn who(session: &mut Session, message: &Message) {
                     member.is_away,
                     member.is_oper,
                     member.status,
-                    session.caps.has(Cap::MULTI_PREFIX),
+                    is_multi,
                 );
-                who_reply(session, &chan, &member.profile, &flags);
+                rows.push(WhoRow {
+                    chan: chan.clone(),
+                    profile: member.profile,
+                    flags,
+                    idle: None,
+                });
             }
         }
     } else {
@@ -148,12 +157,102 @@ pub(super) fn who(session: &mut Session, message: &Message) {
                 user.away.is_some(),
                 user.oper.is_some(),
                 status,
-                session.caps.has(Cap::MULTI_PREFIX),
+                is_multi,
             );
-            who_reply(session, &chan, &user.profile, &flags);
+            let idle = SystemTime::now()
+                .duration_since(user.last_active)
+                .unwrap_or_default()
+                .as_secs();
+            rows.push(WhoRow {
+                chan,
+                profile: user.profile,
+                flags,
+                idle: Some(idle),
+            });
+        }
+    }
+    for row in &rows {
+        match &whox {
+            Some(whox) => whox.reply(session, row),
+            None => who_reply(session, &row.chan, &row.profile, &row.flags),
         }
     }
     session.numeric(reply::RPL_ENDOFWHO, &[mask, "End of /WHO list"]);
+}
+
+/// One user in a WHO reply.
+struct WhoRow {
+    chan: String,
+    profile: std::sync::Arc<teahouse_types::Profile>,
+    flags: String,
+    /// Seconds since they last spoke, where known.
+    idle: Option<u64>,
+}
+
+/// The fields a WHOX query asks for (`%tcuihsnfdlaor`) and its token.
+struct Whox {
+    fields: String,
+    token: String,
+}
+
+impl Whox {
+    /// `%fields[,token]`; `None` if it is not a WHOX query. The token is at most three
+    /// digits, as the WHOX convention has it; anything else is dropped.
+    fn parse(param: &str) -> Option<Self> {
+        let spec = param.strip_prefix('%')?;
+        let (fields, token) = spec.split_once(',').unwrap_or((spec, ""));
+        let token =
+            if !token.is_empty() && token.len() <= 3 && token.bytes().all(|b| b.is_ascii_digit()) {
+                token.to_owned()
+            } else {
+                "0".to_owned()
+            };
+        Some(Self {
+            fields: fields.to_owned(),
+            token,
+        })
+    }
+
+    /// `354 me [token] [channel] [user] [ip] [host] [server] [nick] [flags] [hops] [idle]
+    /// [account] [oplevel] [:realname]`: the asked fields, in this fixed order.
+    fn reply(&self, session: &mut Session, row: &WhoRow) {
+        let has = |c: char| self.fields.contains(c);
+        let p = &row.profile;
+        let server = session.server_name().to_owned();
+        // The address is for operators; others see the placeholder, as on Ergo.
+        let ip = if session.is_oper {
+            p.host.to_string()
+        } else {
+            "255.255.255.255".to_owned()
+        };
+        let idle = row.idle.unwrap_or(0).to_string();
+        let account = p.account.as_deref().unwrap_or("0").to_owned();
+        let mut params: Vec<&str> = Vec::new();
+        for (letter, value) in [
+            ('t', self.token.as_str()),
+            ('c', row.chan.as_str()),
+            ('u', &p.user),
+            ('i', &ip),
+            ('h', &p.host),
+            ('s', &server),
+            ('n', p.nick.as_str()),
+            ('f', &row.flags),
+            ('d', "0"),
+            ('l', &idle),
+            ('a', &account),
+            ('o', "n/a"),
+        ] {
+            if has(letter) {
+                params.push(value);
+            }
+        }
+        if has('r') {
+            params.push(&p.realname);
+            session.numeric(reply::RPL_WHOSPCRPL, &params);
+        } else {
+            session.numeric_data(reply::RPL_WHOSPCRPL, &params);
+        }
+    }
 }
 
 /// `H` here or `G` gone, `*` a server operator, `B` a bot, then the channel prefixes.

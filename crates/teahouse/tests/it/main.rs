@@ -11,6 +11,7 @@ mod irc_history;
 mod irc_kit;
 mod irc_labels;
 mod irc_mixed;
+mod irc_modern;
 mod irc_oper;
 mod irc_replies;
 mod ordering;

@@ -1,0 +1,188 @@
+//! What modern IRC clients expect beyond RFC 1459: MONITOR (and extended-monitor), WHOX,
+//! LIST filters (ELIST), and the smaller IRCv3 extensions.
+
+use teahouse_testkit::{TestServer, TextClient};
+
+use crate::irc_kit::{S, join, reg, until_pong};
+
+/// The ISUPPORT tokens the server advertises, read from `VERSION`'s 005 lines.
+async fn isupport(c: &mut TextClient, nick: &str) -> anyhow::Result<Vec<String>> {
+    c.send("VERSION").await?;
+    let mut tokens = Vec::new();
+    for line in until_pong(c, "isupport").await? {
+        if let Some(rest) = line.strip_prefix(&format!("{S} 005 {nick} ")) {
+            let (list, _) = rest.split_once(" :").unwrap_or((rest, ""));
+            tokens.extend(list.split(' ').map(str::to_owned));
+        }
+    }
+    Ok(tokens)
+}
+
+/// MONITOR: 730/731 as watched nicks come, go and rename; L and S; C clears; the limit in
+/// ISUPPORT and 734 beyond it; with extended-monitor, a watched user's AWAY reaches a
+/// watcher who shares no channel with them, and not a plain watcher.
+#[tokio::test]
+async fn monitor_tells_of_nicks_coming_and_going() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = reg(&server, "alice", "extended-monitor away-notify").await?;
+    let mut dave = reg(&server, "dave", "away-notify").await?;
+    assert!(
+        isupport(&mut alice, "alice")
+            .await?
+            .contains(&"MONITOR=100".to_owned())
+    );
+
+    alice.send("MONITOR + bob,carol").await?;
+    alice.expect(&format!("{S} 731 alice :bob,carol")).await?;
+    dave.send("MONITOR + bob").await?;
+    dave.expect(&format!("{S} 731 dave :bob")).await?;
+    alice.send("MONITOR L").await?;
+    alice.expect(&format!("{S} 732 alice :bob,carol")).await?;
+    alice
+        .expect(&format!("{S} 733 alice :End of MONITOR list"))
+        .await?;
+
+    let mut bob = reg(&server, "bob", "").await?;
+    alice
+        .expect(&format!("{S} 730 alice :bob!~bob@127.0.0.1"))
+        .await?;
+    dave.expect(&format!("{S} 730 dave :bob!~bob@127.0.0.1"))
+        .await?;
+
+    bob.send("AWAY :lunch").await?;
+    bob.expect(&format!("{S} 306 bob :You have been marked as being away"))
+        .await?;
+    alice.expect(":bob!~bob@127.0.0.1 AWAY :lunch").await?;
+    let before_pong = until_pong(&mut dave, "plain").await?;
+    assert!(before_pong.is_empty(), "{before_pong:?}");
+
+    bob.send("NICK carol").await?;
+    bob.expect(":bob!~bob@127.0.0.1 NICK :carol").await?;
+    alice.expect(&format!("{S} 731 alice :bob")).await?;
+    alice
+        .expect(&format!("{S} 730 alice :carol!~bob@127.0.0.1"))
+        .await?;
+    dave.expect(&format!("{S} 731 dave :bob")).await?;
+    alice.send("MONITOR S").await?;
+    alice
+        .expect(&format!("{S} 730 alice :carol!~bob@127.0.0.1"))
+        .await?;
+    alice.expect(&format!("{S} 731 alice :bob")).await?;
+
+    bob.send("QUIT").await?;
+    bob.expect_closed().await?;
+    alice.expect(&format!("{S} 731 alice :carol")).await?;
+
+    alice.send("MONITOR - carol").await?;
+    alice.send("MONITOR L").await?;
+    alice.expect(&format!("{S} 732 alice :bob")).await?;
+    alice
+        .expect(&format!("{S} 733 alice :End of MONITOR list"))
+        .await?;
+    alice.send("MONITOR C").await?;
+    alice.send("MONITOR L").await?;
+    alice
+        .expect(&format!("{S} 733 alice :End of MONITOR list"))
+        .await?;
+
+    // 101 nicks: 100 fit, the last is refused by name.
+    let many: Vec<String> = (0..101).map(|i| format!("n{i}")).collect();
+    alice.send(&format!("MONITOR + {}", many.join(","))).await?;
+    let line = alice
+        .expect_eventually_prefix(&format!("{S} 734 alice "))
+        .await?;
+    assert_eq!(
+        line,
+        format!("{S} 734 alice 100 n100 :Monitor list is full.")
+    );
+    Ok(())
+}
+
+/// WHOX: `WHO #c %tcuhnfar,42` answers 354 with exactly those fields in the fixed order,
+/// the token first and the real name last; a plain WHO still answers 352. ISUPPORT says WHOX.
+#[tokio::test]
+async fn whox_answers_the_fields_asked_for() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = reg(&server, "alice", "").await?;
+    assert!(
+        isupport(&mut alice, "alice")
+            .await?
+            .contains(&"WHOX".to_owned())
+    );
+    join(&mut alice, "alice", "#tea").await?;
+    alice.send("WHO #tea %tcuhnfar,42").await?;
+    alice
+        .expect(&format!(
+            "{S} 354 alice 42 #tea ~alice 127.0.0.1 alice H@ 0 :alice Real"
+        ))
+        .await?;
+    alice
+        .expect(&format!("{S} 315 alice #tea :End of /WHO list"))
+        .await?;
+    // Fields in any order come out in the fixed one; no token asked, none given; the
+    // address is hidden from non-operators.
+    alice.send("WHO alice %nuit").await?;
+    alice
+        .expect(&format!("{S} 354 alice 0 ~alice 255.255.255.255 alice"))
+        .await?;
+    alice
+        .expect(&format!("{S} 315 alice alice :End of /WHO list"))
+        .await?;
+    alice.send("WHO #tea").await?;
+    alice
+        .expect(&format!(
+            "{S} 352 alice #tea ~alice 127.0.0.1 teahouse.local alice H@ :0 alice Real"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// ELIST: LIST filters by mask (M), negated mask (N), member count (U), creation time
+/// (C) and topic time (T); ISUPPORT says which.
+#[tokio::test]
+async fn list_filters_by_mask_users_and_times() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = reg(&server, "alice", "").await?;
+    let mut bob = reg(&server, "bob", "").await?;
+    assert!(
+        isupport(&mut alice, "alice")
+            .await?
+            .contains(&"ELIST=CMNTU".to_owned())
+    );
+    for chan in ["#tea", "#teapot", "#coffee"] {
+        join(&mut alice, "alice", chan).await?;
+    }
+    join(&mut bob, "bob", "#teapot").await?;
+    alice.send("TOPIC #coffee :beans").await?;
+    alice.expect_eventually_prefix(":alice!").await?;
+
+    let list = async |c: &mut TextClient, query: &str| -> anyhow::Result<Vec<String>> {
+        c.send(&format!("LIST {query}")).await?;
+        c.expect(&format!("{S} 321 alice Channel :Users  Name"))
+            .await?;
+        let mut names = Vec::new();
+        loop {
+            let line = c.line().await?;
+            if line == format!("{S} 323 alice :End of /LIST") {
+                return Ok(names);
+            }
+            let rest = line
+                .strip_prefix(&format!("{S} 322 alice "))
+                .ok_or_else(|| anyhow::anyhow!("not a 322: {line}"))?;
+            names.push(rest.split(' ').next().unwrap_or("").to_owned());
+        }
+    };
+    assert_eq!(list(&mut alice, "#tea*").await?, ["#tea", "#teapot"]);
+    assert_eq!(list(&mut alice, "!#tea*").await?, ["#coffee"]);
+    assert_eq!(list(&mut alice, ">1").await?, ["#teapot"]);
+    assert_eq!(list(&mut alice, "<2").await?, ["#coffee", "#tea"]);
+    assert_eq!(list(&mut alice, "#tea*,<2").await?, ["#tea"]);
+    assert_eq!(
+        list(&mut alice, "C<5").await?,
+        ["#coffee", "#tea", "#teapot"]
+    );
+    assert!(list(&mut alice, "C>5").await?.is_empty());
+    assert_eq!(list(&mut alice, "T<5").await?, ["#coffee"]);
+    assert!(list(&mut alice, "T>5").await?.is_empty());
+    Ok(())
+}
