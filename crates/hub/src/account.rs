@@ -21,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::error::Refusal;
 use crate::hub::Hub;
+use crate::scram::{ClientFirst, ScramExchange, ScramKeys};
 
 /// Account settings; plain values, filled by the server from its config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +66,9 @@ pub(crate) struct Accounts {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
     /// A hash to check unknown accounts against, so they cost what a wrong password costs.
     decoy: String,
+    /// What the SCRAM salts of unknown accounts are made from: the same name gets the same
+    /// salt for the life of the process, as a real account would.
+    decoy_secret: [u8; 32],
     slots: Arc<HashSlots>,
 }
 
@@ -151,17 +155,33 @@ impl Accounts {
             .min(MAX_HASH_SLOTS);
         // The configured parameters are valid: the decoy was made with them.
         let kept_blocks = hasher(&config).map_or(0, |argon2| argon2.params().block_count());
+        let mut decoy_secret = [0u8; 32];
+        OsRng.fill_bytes(&mut decoy_secret);
         Ok(Self {
             store,
             config,
             failures: Mutex::new(HashMap::new()),
             decoy,
+            decoy_secret,
             slots: Arc::new(HashSlots::new(slots, kept_blocks)),
         })
     }
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The Argon2id hash of a new password and its SCRAM keys, stored form, made in a
+    /// hashing slot.
+    async fn hash_with_scram(&self, password: &str) -> Result<(String, String), Refusal> {
+        let config = self.config.clone();
+        let password = password.to_owned();
+        self.slots
+            .run(move |blocks| {
+                let hash = hash_password(&config, &password, blocks)?;
+                Ok((hash, ScramKeys::derive(&password).encode()))
+            })
+            .await?
     }
 
     fn check_password_rules(&self, password: &str) -> Result<(), Refusal> {
@@ -394,17 +414,13 @@ impl Hub {
         if self.is_registered_name(&nick) {
             return Err(Refusal::AccountExists(nick));
         }
-        let config = accounts.config.clone();
-        let password = password.to_owned();
-        let hash = accounts
-            .slots
-            .run(move |blocks| hash_password(&config, &password, blocks))
-            .await??;
+        let (hash, scram) = accounts.hash_with_scram(password).await?;
         let record = AccountRecord {
             name_key: nick.key().to_owned(),
             name: nick.as_str().to_owned(),
             password_hash: hash,
             created_ms: i64::try_from(crate::history::millis(SystemTime::now())).unwrap_or(0),
+            scram: Some(scram),
         };
         // No two nodes register this name at once; once the account is in the store its
         // key keeps the name, so the claim is given back whatever happens next, even if the
@@ -462,20 +478,109 @@ impl Hub {
             Some(record) => (record.password_hash.clone(), Some(record.name.clone())),
             None => (accounts.decoy.clone(), None),
         };
+        // An account without SCRAM keys (registered before they were kept) gains them now
+        // that the password is at hand, so its next login may use SCRAM-SHA-256.
+        let needs_scram = record.as_ref().is_some_and(|r| r.scram.is_none());
         let password = password.to_owned();
-        let is_match = accounts
+        let (is_match, scram) = accounts
             .slots
-            .run(move |blocks| verify_password(&hash, &password, blocks))
+            .run(move |blocks| {
+                let is_match = verify_password(&hash, &password, blocks);
+                let scram = (is_match && needs_scram).then(|| ScramKeys::derive(&password));
+                (is_match, scram)
+            })
             .await?;
         let Some(account_name) = account_name.filter(|_| is_match) else {
             accounts.record_failure(&keys);
             info!(session_id = %session, account = %name, "login failed");
             return Err(Refusal::AuthFailed);
         };
+        if let Some(scram) = scram {
+            // Best effort: a failure here costs only SCRAM until the next login.
+            match accounts
+                .store
+                .set_scram_if_missing(name.key(), &scram.encode())
+                .await
+            {
+                Ok(_) => info!(account = %name, "SCRAM keys derived"),
+                Err(error) => warn!(account = %name, %error, "SCRAM keys not stored"),
+            }
+        }
         let nick = Nick::parse(&account_name).map_err(|_| Refusal::AuthFailed)?;
         self.set_account(session, Some(Arc::from(nick.as_str())))?;
         info!(session_id = %session, account = %nick, "logged in");
         Ok(nick)
+    }
+
+    /// The first step of a SASL `SCRAM-SHA-256` login: reads the client's first message
+    /// and answers with the server's (salt, rounds, nonce). An unknown account, or one
+    /// without SCRAM keys yet, gets an answer of the same form and fails at the proof.
+    ///
+    /// # Errors
+    /// [`Refusal::AuthFailed`] for a message that is not SCRAM's or asks for channel
+    /// binding, [`Refusal::RateLimited`], [`Refusal::AccountsUnavailable`],
+    /// [`Refusal::SessionClosed`].
+    pub async fn scram_start(
+        &self,
+        session: SessionId,
+        client_first: &str,
+    ) -> Result<(ScramExchange, String), Refusal> {
+        let accounts = self.accounts()?;
+        let first = ClientFirst::parse(client_first).map_err(|error| {
+            info!(session_id = %session, ?error, "SCRAM first message refused");
+            Refusal::AuthFailed
+        })?;
+        let host = self.host_of(session)?;
+        let key = teahouse_types::casefold(&first.user);
+        let keys = [format!("account:{key}"), format!("ip:{host}")];
+        if accounts.is_limited(&keys) {
+            return Err(Refusal::RateLimited);
+        }
+        let record = match Nick::parse(&first.user) {
+            Ok(nick) => accounts
+                .store
+                .account(nick.key())
+                .await
+                .map_err(unavailable)?,
+            Err(_) => None,
+        };
+        let known = record.and_then(|r| Some((ScramKeys::decode(r.scram.as_deref()?)?, r.name)));
+        let (scram, account) = match known {
+            Some((scram, name)) => (scram, Some(name)),
+            None => (ScramKeys::decoy(&key, &accounts.decoy_secret), None),
+        };
+        Ok(ScramExchange::start(first, scram, account))
+    }
+
+    /// The last step of a `SCRAM-SHA-256` login: checks the client's proof, logs the
+    /// session in, and gives the server's final message (its signature) and the account.
+    ///
+    /// # Errors
+    /// [`Refusal::AuthFailed`] (a wrong password, an unknown account, a malformed
+    /// message: failures count towards the login limits), [`Refusal::AccountsUnavailable`],
+    /// [`Refusal::SessionClosed`].
+    pub fn scram_finish(
+        &self,
+        session: SessionId,
+        exchange: &ScramExchange,
+        client_final: &str,
+    ) -> Result<(String, Nick), Refusal> {
+        let accounts = self.accounts()?;
+        let verdict = exchange.finish(client_final);
+        let account = exchange
+            .account
+            .as_deref()
+            .and_then(|a| Nick::parse(a).ok());
+        let (Ok(server_final), Some(nick)) = (verdict.clone(), account) else {
+            let host = self.host_of(session)?;
+            let key = teahouse_types::casefold(exchange.user());
+            accounts.record_failure(&[format!("account:{key}"), format!("ip:{host}")]);
+            info!(session_id = %session, error = ?verdict.err(), "SCRAM login failed");
+            return Err(Refusal::AuthFailed);
+        };
+        self.set_account(session, Some(Arc::from(nick.as_str())))?;
+        info!(session_id = %session, account = %nick, "logged in with SCRAM");
+        Ok((server_final, nick))
     }
 
     /// When the account `name` was registered, if it exists.
@@ -511,16 +616,11 @@ impl Hub {
         let accounts = self.accounts()?;
         let account = self.account_of(session)?.ok_or(Refusal::NotLoggedIn)?;
         accounts.check_password_rules(password)?;
-        let config = accounts.config.clone();
-        let password = password.to_owned();
-        let hash = accounts
-            .slots
-            .run(move |blocks| hash_password(&config, &password, blocks))
-            .await??;
+        let (hash, scram) = accounts.hash_with_scram(password).await?;
         let key = teahouse_types::casefold(&account);
         if !accounts
             .store
-            .set_password(&key, &hash)
+            .set_password(&key, &hash, Some(&scram))
             .await
             .map_err(unavailable)?
         {

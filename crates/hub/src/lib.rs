@@ -29,6 +29,7 @@ mod error;
 mod history;
 mod hub;
 mod limit;
+mod scram;
 mod state;
 
 pub use account::{AccountConfig, hash_new_password, is_password_hash};
@@ -40,6 +41,7 @@ pub use hub::{
     NickOutcome, SayTarget, Sent, SessionGuard, SessionOrigin, StoreSetup,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
+pub use scram::{ScramExchange, scram_keys};
 pub use state::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 pub use teahouse_store::HistoryQuery;
 pub use teahouse_types::{EventSink, Overflow};

@@ -25,6 +25,9 @@ impl Cap {
     pub(crate) const ACCOUNT_REGISTRATION: Cap = Cap(1 << 15);
     pub(crate) const CHATHISTORY: Cap = Cap(1 << 16);
     pub(crate) const EXTENDED_MONITOR: Cap = Cap(1 << 17);
+    pub(crate) const STANDARD_REPLIES: Cap = Cap(1 << 18);
+    pub(crate) const NO_IMPLICIT_NAMES: Cap = Cap(1 << 19);
+    pub(crate) const CHGHOST: Cap = Cap(1 << 20);
 
     /// The capability's bit.
     pub(crate) const fn bits(self) -> u32 {
@@ -46,6 +49,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("draft/chathistory", Cap::CHATHISTORY),
     ("batch", Cap::BATCH),
     ("cap-notify", Cap::CAP_NOTIFY),
+    ("chghost", Cap::CHGHOST),
     ("echo-message", Cap::ECHO_MESSAGE),
     ("extended-join", Cap::EXTENDED_JOIN),
     ("extended-monitor", Cap::EXTENDED_MONITOR),
@@ -53,9 +57,11 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("labeled-response", Cap::LABELED_RESPONSE),
     ("message-tags", Cap::MESSAGE_TAGS),
     ("multi-prefix", Cap::MULTI_PREFIX),
+    ("no-implicit-names", Cap::NO_IMPLICIT_NAMES),
     ("sasl", Cap::SASL),
     ("server-time", Cap::SERVER_TIME),
     ("setname", Cap::SETNAME),
+    ("standard-replies", Cap::STANDARD_REPLIES),
     ("userhost-in-names", Cap::USERHOST_IN_NAMES),
 ];
 

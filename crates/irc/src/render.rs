@@ -101,6 +101,21 @@ impl IrcSink {
         {
             return Some(monitored(&self.source, watcher.as_str(), online, offline));
         }
+        if let EventKind::NotDelivered { target, .. } = &event.kind {
+            let mut b = LineBuilder::new();
+            b.source(&self.source);
+            let text = "Message not delivered: the server could not store it; try again";
+            if self.caps.has(Cap::STANDARD_REPLIES) {
+                b.command("FAIL")
+                    .param("PRIVMSG")
+                    .param("TEMPORARILY_UNAVAILABLE")
+                    .param(&target_name(target))
+                    .trailing(text);
+            } else {
+                b.command("NOTICE").param("*").trailing(text);
+            }
+            return Some(b.finish());
+        }
         if let EventKind::Watched { event } = &event.kind {
             // News about a monitored user one shares no room with: `extended-monitor` only.
             return self
@@ -112,6 +127,7 @@ impl IrcSink {
         let wanted = match &event.kind {
             EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
             EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
+            EventKind::HostChanged { .. } => self.caps.has(Cap::CHGHOST),
             EventKind::AccountChanged { .. } => self.caps.has(Cap::ACCOUNT_NOTIFY),
             EventKind::Invited { session, .. } => {
                 self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
@@ -418,6 +434,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
         EventKind::History { .. }
         | EventKind::Echo { .. }
         | EventKind::Monitored { .. }
+        | EventKind::NotDelivered { .. }
         | EventKind::Watched { .. } => return None,
         EventKind::AccountChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))
@@ -431,19 +448,16 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
                 .trailing(&format!("Closing link: {}", irc_safe(reason)));
             b.finish()
         }
-        EventKind::NotDelivered { target, .. } => {
-            let mut b = LineBuilder::new();
-            b.command("FAIL")
-                .param("PRIVMSG")
-                .param("TEMPORARILY_UNAVAILABLE")
-                .param(&target_name(target))
-                .trailing("Message not delivered: the server could not store it; try again");
-            b.finish()
-        }
         EventKind::RealnameChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))
             .command("SETNAME")
             .trailing(&who.realname)
+            .finish(),
+        EventKind::HostChanged { old, who } => line
+            .start(old, has(Cap::ACCOUNT_TAG))
+            .command("CHGHOST")
+            .param(&who.user)
+            .param(&who.host)
             .finish(),
         EventKind::Wallops { from, text } => line
             .start(from, has(Cap::ACCOUNT_TAG))

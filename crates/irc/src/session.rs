@@ -73,13 +73,9 @@ pub(crate) struct Session {
     /// Set by a command that must wait (an account check): input is held, output flows,
     /// and the continuation then finishes the command.
     pub(crate) waiting: Option<Pending>,
-    /// A SASL exchange in progress: the mechanism's payload so far. Boxed, like the next
-    /// field: rare, so an idle session pays a pointer rather than the whole value.
-    #[expect(
-        clippy::box_collection,
-        reason = "one pointer in every idle session, not three"
-    )]
-    pub(crate) sasl: Option<Box<String>>,
+    /// A SASL exchange in progress: its step and the client's payload so far. Boxed, like
+    /// the next field: rare, so an idle session pays a pointer rather than the whole value.
+    pub(crate) sasl: Option<Box<command::Sasl>>,
     /// A registered nick asked for before registration: claimed at registration, once SASL
     /// may have logged the session in.
     pub(crate) wanted_nick: Option<Box<Nick>>,
@@ -184,6 +180,29 @@ impl Session {
     pub(crate) fn send(&mut self, line: Bytes) {
         self.gather();
         self.pending.push(line);
+    }
+
+    /// A failure no specification ties to a standard reply: `FAIL command code [context]
+    /// :text` for a client with `standard-replies`, a server NOTICE with the text for others.
+    pub(crate) fn standard_reply(
+        &mut self,
+        command: &str,
+        code: &str,
+        context: &[&str],
+        text: &str,
+    ) {
+        let mut b = self.server_line();
+        if self.caps.has(Cap::STANDARD_REPLIES) {
+            b.command("FAIL").param(command).param(code);
+            for param in context {
+                b.param(param);
+            }
+        } else {
+            let target = self.target();
+            b.command("NOTICE").param(&target);
+        }
+        b.trailing(text);
+        self.send(b.finish());
     }
 
     /// A line with the server as source.

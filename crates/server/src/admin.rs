@@ -95,6 +95,7 @@ pub async fn create_account(
         name: nick.as_str().to_owned(),
         password_hash,
         created_ms,
+        scram: Some(teahouse_hub::scram_keys(password)),
     };
     let is_created = store.create_account(&record).await?;
     store.close().await;
@@ -135,7 +136,13 @@ pub async fn reset_password(
     let nick = account_name(name)?;
     let password_hash = hash(config, password)?;
     let store = Store::open(location).await?;
-    let is_set = store.set_password(nick.key(), &password_hash).await?;
+    let is_set = store
+        .set_password(
+            nick.key(),
+            &password_hash,
+            Some(&teahouse_hub::scram_keys(password)),
+        )
+        .await?;
     store.close().await;
     if is_set {
         Ok(())

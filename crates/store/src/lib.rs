@@ -75,6 +75,9 @@ pub struct AccountRecord {
     pub password_hash: String,
     /// When it was registered, milliseconds since the Unix epoch.
     pub created_ms: i64,
+    /// Its SCRAM-SHA-256 keys (`SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`), once
+    /// derived from the password.
+    pub scram: Option<String>,
 }
 
 /// A stored message.

@@ -48,6 +48,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0004_message_tags.sql"),
         include_str!("../migrations/0004_message_tags.sql"),
     ),
+    (
+        5,
+        "SCRAM keys of accounts; read markers",
+        include_str!("../migrations/0005_scram_and_read_markers.sql"),
+        include_str!("../migrations/0005_scram_and_read_markers.sql"),
+    ),
 ];
 
 impl Store {

@@ -121,7 +121,7 @@ fn bodies(rows: &[MessageRecord]) -> Vec<&str> {
 }
 
 async fn suite(store: &Store) {
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
 
     // Accounts.
     let alice = AccountRecord {
@@ -129,6 +129,7 @@ async fn suite(store: &Store) {
         name: "Alice".to_owned(),
         password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
         created_ms: 1_700_000_000_000,
+        scram: None,
     };
     assert!(store.create_account(&alice).await.unwrap());
     let again = AccountRecord {
@@ -141,12 +142,56 @@ async fn suite(store: &Store) {
     );
     assert_eq!(store.account("alice").await.unwrap(), Some(alice.clone()));
     assert_eq!(store.account("bob").await.unwrap(), None);
-    assert!(store.set_password("alice", "new-hash").await.unwrap());
-    assert!(!store.set_password("bob", "x").await.unwrap());
-    assert_eq!(
-        store.account("alice").await.unwrap().unwrap().password_hash,
-        "new-hash"
+    // SCRAM keys come once, at a password login, and with every new password.
+    assert!(
+        store
+            .set_scram_if_missing("alice", "SCRAM-1")
+            .await
+            .unwrap()
     );
+    assert!(
+        !store
+            .set_scram_if_missing("alice", "SCRAM-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .account("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .scram
+            .as_deref(),
+        Some("SCRAM-1")
+    );
+    assert!(
+        store
+            .set_password("alice", "new-hash", Some("SCRAM-3"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_password("bob", "x", None).await.unwrap());
+    let stored = store.account("alice").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.password_hash.as_str(), stored.scram.as_deref()),
+        ("new-hash", Some("SCRAM-3"))
+    );
+    // Read markers only move forward, and go with the account.
+    assert_eq!(store.read_marker("alice", "tea").await.unwrap(), None);
+    assert_eq!(
+        store.set_read_marker("alice", "tea", 2_000).await.unwrap(),
+        2_000
+    );
+    assert_eq!(
+        store.set_read_marker("alice", "tea", 1_000).await.unwrap(),
+        2_000
+    );
+    assert_eq!(
+        store.read_marker("alice", "tea").await.unwrap(),
+        Some(2_000)
+    );
+    assert_eq!(store.read_marker("alice", "bob").await.unwrap(), None);
     let bob = AccountRecord {
         name_key: "bob".to_owned(),
         name: "bob".to_owned(),
@@ -341,7 +386,7 @@ async fn postgres_passes_the_suite() {
     store.close().await;
     // Reopening migrates nothing and finds everything.
     let store = Store::open(&Location::Url(db.url.clone())).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
     store.close().await;
     db.drop_it().await;
@@ -404,7 +449,7 @@ async fn a_newer_schema_is_refused() {
             error,
             Error::SchemaTooNew {
                 found: 99,
-                known: 4
+                known: 5
             }
         ),
         "{error:?}"
@@ -479,7 +524,7 @@ async fn an_sqlite_store_of_schema_2_is_upgraded_in_place() {
     let store = Store::open(&Location::DataDir(dir.0.clone()))
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     let got = store
         .history("#tea", HistoryQuery::Latest { after: None }, 10)
         .await

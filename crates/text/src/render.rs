@@ -63,6 +63,7 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         EventKind::AwayChanged { .. }
         | EventKind::RealnameChanged { .. }
         | EventKind::Wallops { .. }
+        | EventKind::HostChanged { .. }
         // MONITOR is an IRC command; a plain-text user never watches anyone.
         | EventKind::Monitored { .. }
         | EventKind::Watched { .. } => return None,

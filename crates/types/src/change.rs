@@ -249,6 +249,18 @@ pub enum Change {
         /// Set or unset.
         is_set: bool,
     },
+    /// An operator gave the session another user name and host to show (IRC `CHGHOST`);
+    /// its real address stays what connection limits and operator blocks see.
+    HostSet {
+        /// The session.
+        session: SessionId,
+        /// The user name shown.
+        user: Arc<str>,
+        /// The host shown.
+        host: Arc<str>,
+        /// When.
+        at: SystemTime,
+    },
     /// The session watches these nicks come and go (IRC `MONITOR +`).
     MonitorAdded {
         /// The session.
@@ -495,6 +507,12 @@ mod tests {
             Change::Wallops {
                 from: a,
                 text: text.clone(),
+                at,
+            },
+            Change::HostSet {
+                session: a,
+                user: "u".into(),
+                host: "tea.example".into(),
                 at,
             },
             Change::MonitorAdded {

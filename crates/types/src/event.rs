@@ -197,6 +197,14 @@ pub enum EventKind {
         /// The invited session.
         session: SessionId,
     },
+    /// A user's shown user name and host changed (IRC `CHGHOST`); to them and everyone
+    /// sharing a room with them.
+    HostChanged {
+        /// Who they were.
+        old: Arc<Profile>,
+        /// Who they are.
+        who: Arc<Profile>,
+    },
     /// Nicks a session monitors came online or went offline (IRC `MONITOR`): for that one
     /// session, named by its nick.
     Monitored {

@@ -130,6 +130,30 @@ impl Hub {
         Ok(())
     }
 
+    /// An operator changes the user name and host `target` shows (`CHGHOST`); they and
+    /// everyone sharing a room with them are told.
+    ///
+    /// # Errors
+    /// [`Refusal::NoPrivileges`], [`Refusal::NoSuchNick`], [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
+    pub fn change_host(
+        &self,
+        session: SessionId,
+        target: &Nick,
+        user: &str,
+        host: &str,
+    ) -> Result<(), Refusal> {
+        let (user, host): (Arc<str>, Arc<str>) = (user.into(), host.into());
+        self.execute(session, |state| {
+            Ok((
+                Some(state.decide_host(session, target, user, host, SystemTime::now())?),
+                (),
+            ))
+        })?;
+        info!(session_id = %session, target = %target, "host changed");
+        Ok(())
+    }
+
     /// An operator's notice to everyone with user mode `+w` (`WALLOPS`).
     ///
     /// # Errors

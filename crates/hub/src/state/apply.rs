@@ -133,6 +133,28 @@ impl State {
                 }
                 Applied::default()
             }
+            Change::HostSet {
+                session,
+                user,
+                host,
+                at,
+            } => {
+                let Some(old) = self.profile(*session) else {
+                    return Applied::default();
+                };
+                self.real_hosts
+                    .entry(*session)
+                    .or_insert_with(|| Arc::clone(&old.host));
+                self.edit(*session, |_, identity| {
+                    identity.user = Arc::clone(user);
+                    identity.host = Arc::clone(host);
+                });
+                let mut applied = self.to_self_and_co_members(*session, *at, |who| {
+                    EventKind::HostChanged { old, who }
+                });
+                self.copy_to_watchers(&mut applied, *session, *at);
+                applied
+            }
             Change::MonitorAdded { session, nicks } => {
                 if self.sessions.contains_key(session) {
                     let list = self.monitors.entry(*session).or_default();
@@ -880,6 +902,7 @@ impl State {
             }
         }
         self.opers.remove(&session);
+        self.real_hosts.remove(&session);
         self.unmonitor(session, None);
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {

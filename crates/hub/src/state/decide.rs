@@ -322,6 +322,34 @@ impl State {
         })
     }
 
+    /// An operator changes the user name and host `target` shows (`CHGHOST`).
+    ///
+    /// # Errors
+    /// [`Refusal::NoPrivileges`], [`Refusal::NoSuchNick`], [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_host(
+        &self,
+        session: SessionId,
+        target: &Nick,
+        user: Arc<str>,
+        host: Arc<str>,
+        at: SystemTime,
+    ) -> Result<Change, Refusal> {
+        self.actor(session)?;
+        if !self.opers.contains_key(&session) {
+            return Err(Refusal::NoPrivileges);
+        }
+        let target = self
+            .holder(target)
+            .ok_or_else(|| Refusal::NoSuchNick(target.clone()))?;
+        Ok(Change::HostSet {
+            session: target,
+            user,
+            host,
+            at,
+        })
+    }
+
     /// Away with a message, or back.
     ///
     /// # Errors

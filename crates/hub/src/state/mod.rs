@@ -62,6 +62,8 @@ pub(crate) struct State {
     /// IRC `MONITOR`: by casefolded nick, the sessions watching it; and by session, the
     /// nicks it watches, as given. Maps of their own: most sessions watch nobody.
     watchers: HashMap<Arc<str>, Vec<SessionId>>,
+    /// The real addresses of sessions whose shown host an operator changed (`CHGHOST`).
+    real_hosts: HashMap<SessionId, Arc<str>>,
     monitors: HashMap<SessionId, Vec<Nick>>,
     /// Counts membership changes: each changes its room's [`Room::epoch`] to the new count,
     /// so a cache of a room's recipients can tell that it is stale.

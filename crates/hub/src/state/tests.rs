@@ -389,6 +389,27 @@ fn monitor_added_tells_the_watcher_of_comings_goings_and_news_and_removed_stops_
 }
 
 #[test]
+fn host_set_shows_a_new_host_to_the_rooms_and_keeps_the_real_address() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let applied = state.apply(&Change::HostSet {
+        session: a,
+        user: "al".into(),
+        host: "tea.example".into(),
+        at: at(3),
+    });
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::HostChanged { old, who }
+        if &*old.host == "127.0.0.1" && &*who.host == "tea.example" && &*who.user == "al"));
+    assert_eq!(sessions_of(audience), [a, b]);
+    assert_eq!(&*state.profile(a).unwrap().host, "tea.example");
+    assert_eq!(state.host_of(a).as_deref(), Ok("127.0.0.1"));
+}
+
+#[test]
 fn away_set_is_told_to_the_rooms_but_not_the_session() {
     let mut state = State::default();
     let a = start(&mut state, 1, Some("alice"));
@@ -813,6 +834,7 @@ enum Step {
     Ghost(u8),
     Welcome,
     Monitor(u8, bool),
+    Host(u8),
     End,
 }
 
@@ -841,6 +863,7 @@ fn step() -> impl Strategy<Value = (u8, Step)> {
         (0..6u8).prop_map(Step::Ghost),
         Just(Step::Welcome),
         ((0..6u8), any::<bool>()).prop_map(|(i, a)| Step::Monitor(i, a)),
+        (0..6u8).prop_map(Step::Host),
         Just(Step::End),
     ];
     ((0..4u8), step)
@@ -997,6 +1020,15 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .ok(),
         Step::Ghost(i) => state.decide_ghost(session, &nick_of(*i), now).ok(),
         Step::Welcome => state.decide_welcome(session, now).ok().flatten(),
+        Step::Host(i) => state
+            .decide_host(
+                session,
+                &nick_of(*i),
+                "v".into(),
+                format!("h{clock}.example").into(),
+                now,
+            )
+            .ok(),
         Step::Monitor(i, is_add) => {
             if *is_add {
                 state

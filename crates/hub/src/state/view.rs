@@ -80,6 +80,8 @@ pub struct UserInfo {
     pub is_wallops: bool,
     /// Their operator name, if they are a server operator.
     pub oper: Option<Arc<str>>,
+    /// The address they connect from (their host, unless an operator changed it).
+    pub address: Arc<str>,
     /// When they connected.
     pub signon: SystemTime,
     /// When they last spoke.
@@ -243,6 +245,7 @@ impl State {
             is_invisible: record.is_invisible,
             is_wallops: record.is_wallops,
             oper: self.opers.get(id).cloned(),
+            address: Arc::clone(self.real_hosts.get(id).unwrap_or_else(|| record.host())),
             signon: record.signon,
             last_active: record.last_active,
         })
@@ -295,6 +298,7 @@ impl State {
                 is_invisible: record.is_invisible,
                 is_wallops: record.is_wallops,
                 oper: self.opers.get(id).cloned(),
+                address: Arc::clone(self.real_hosts.get(id).unwrap_or_else(|| record.host())),
                 signon: record.signon,
                 last_active: record.last_active,
             });
@@ -348,13 +352,13 @@ impl State {
             .cloned())
     }
 
-    /// The host a session connects from.
+    /// The host a session connects from (its real address, whatever it shows).
     pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {
+        let record = self.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
         Ok(Arc::clone(
-            self.sessions
+            self.real_hosts
                 .get(&session)
-                .ok_or(Refusal::SessionClosed)?
-                .host(),
+                .unwrap_or_else(|| record.host()),
         ))
     }
 

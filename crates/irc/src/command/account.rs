@@ -1,10 +1,10 @@
-//! Accounts over IRC: SASL `PLAIN` (`AUTHENTICATE`), the IRCv3
+//! Accounts over IRC: SASL `PLAIN` and `SCRAM-SHA-256` (`AUTHENTICATE`), the IRCv3
 //! `draft/account-registration` `REGISTER` command, and the `NickServ` service for clients
 //! and people who expect one.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use teahouse_hub::{Hub, Refusal};
+use teahouse_hub::{Hub, Refusal, ScramExchange};
 use teahouse_types::Nick;
 use teahouse_wire::irc::{LineBuilder, Message};
 
@@ -21,6 +21,31 @@ const SASL_MAX_BYTES: usize = 2048;
 /// The service's name and mask.
 const NICKSERV: &str = "NickServ";
 
+/// The mechanisms `AUTHENTICATE` takes, as 908 and `CAP LS 302` list them.
+pub(crate) const SASL_MECHANISMS: &str = "PLAIN,SCRAM-SHA-256";
+
+/// A SASL exchange in progress: where it is, and the chunks of the client's current
+/// message so far.
+#[derive(Default)]
+pub(crate) struct Sasl {
+    step: Step,
+    buffer: String,
+}
+
+#[derive(Default)]
+enum Step {
+    /// `PLAIN`: one message, the credentials.
+    #[default]
+    Plain,
+    /// `SCRAM-SHA-256`, waiting for the client's first message.
+    ScramFirst,
+    /// Waiting for the client's final message (its proof).
+    ScramFinal(Box<ScramExchange>),
+    /// The proof was right and the server's signature sent; the client's empty answer
+    /// ends the exchange.
+    ScramVerified(Nick),
+}
+
 /// `AUTHENTICATE mechanism`, then `AUTHENTICATE base64-chunk`… (`+` for empty), or
 /// `AUTHENTICATE *` to abort.
 pub(super) fn authenticate(session: &mut Session, message: &Message) {
@@ -33,7 +58,7 @@ pub(super) fn authenticate(session: &mut Session, message: &Message) {
         }
         return;
     }
-    let Some(buffer) = session.sasl.as_mut() else {
+    let Some(sasl) = session.sasl.as_mut() else {
         if session
             .hub()
             .account_of(session.id)
@@ -45,33 +70,57 @@ pub(super) fn authenticate(session: &mut Session, message: &Message) {
                 reply::ERR_SASLALREADY,
                 &["You have already authenticated using SASL"],
             );
-        } else if param.eq_ignore_ascii_case("PLAIN") {
-            session.sasl = Some(Box::default());
-            let mut b = LineBuilder::new();
-            b.command("AUTHENTICATE").param("+");
-            session.send(b.finish());
+            return;
+        }
+        let step = if param.eq_ignore_ascii_case("PLAIN") {
+            Step::Plain
+        } else if param.eq_ignore_ascii_case("SCRAM-SHA-256") {
+            Step::ScramFirst
         } else {
             session.numeric_data(
                 reply::RPL_SASLMECHS,
-                &["PLAIN", "are available SASL mechanisms"],
+                &[SASL_MECHANISMS, "are available SASL mechanisms"],
             );
             sasl_fail(session);
-        }
+            return;
+        };
+        session.sasl = Some(Box::new(Sasl {
+            step,
+            buffer: String::new(),
+        }));
+        send_authenticate(session, "");
         return;
     };
-    if param.len() > SASL_CHUNK_BYTES || buffer.len() + param.len() > SASL_MAX_BYTES {
+    if param.len() > SASL_CHUNK_BYTES || sasl.buffer.len() + param.len() > SASL_MAX_BYTES {
         session.sasl = None;
         session.numeric(reply::ERR_SASLTOOLONG, &["SASL message too long"]);
         return;
     }
     if param != "+" {
-        buffer.push_str(param);
+        sasl.buffer.push_str(param);
     }
     if param.len() == SASL_CHUNK_BYTES {
         return;
     }
-    let payload = session.sasl.take().map(|b| *b).unwrap_or_default();
-    let Some((account, password)) = decode_plain(&payload) else {
+    let Some(sasl) = session.sasl.take() else {
+        return;
+    };
+    let Sasl { step, buffer } = *sasl;
+    match step {
+        Step::Plain => plain(session, &buffer),
+        Step::ScramFirst => scram_first(session, &buffer),
+        Step::ScramFinal(exchange) => scram_final(session, &exchange, &buffer),
+        Step::ScramVerified(account) if buffer.is_empty() => {
+            logged_in(session, &account);
+            session.numeric(reply::RPL_SASLSUCCESS, &["SASL authentication successful"]);
+        }
+        Step::ScramVerified(_) => sasl_fail(session),
+    }
+}
+
+/// The `PLAIN` credentials, checked.
+fn plain(session: &mut Session, payload: &str) {
+    let Some((account, password)) = decode_plain(payload) else {
         sasl_fail(session);
         return;
     };
@@ -86,6 +135,70 @@ pub(super) fn authenticate(session: &mut Session, message: &Message) {
             Err(_) => sasl_fail(session),
         }) as Continuation
     });
+}
+
+/// The client's first SCRAM message: answered with the server's (salt, rounds, nonce).
+fn scram_first(session: &mut Session, payload: &str) {
+    let Some(message) = decode_text(payload) else {
+        sasl_fail(session);
+        return;
+    };
+    let (hub, id) = (session.hub().clone(), session.id);
+    wait(session, async move {
+        let result = hub.scram_start(id, &message).await;
+        Box::new(move |session: &mut Session| match result {
+            Ok((exchange, server_first)) => {
+                send_authenticate(session, &server_first);
+                session.sasl = Some(Box::new(Sasl {
+                    step: Step::ScramFinal(Box::new(exchange)),
+                    buffer: String::new(),
+                }));
+            }
+            Err(_) => sasl_fail(session),
+        }) as Continuation
+    });
+}
+
+/// The client's proof: if right, the server's signature, and the exchange waits for the
+/// client's empty answer.
+fn scram_final(session: &mut Session, exchange: &ScramExchange, payload: &str) {
+    let Some(message) = decode_text(payload) else {
+        sasl_fail(session);
+        return;
+    };
+    match session.hub().scram_finish(session.id, exchange, &message) {
+        Ok((server_final, account)) => {
+            send_authenticate(session, &server_final);
+            session.sasl = Some(Box::new(Sasl {
+                step: Step::ScramVerified(account),
+                buffer: String::new(),
+            }));
+        }
+        Err(_) => sasl_fail(session),
+    }
+}
+
+/// `AUTHENTICATE` with `data` base64-encoded, in chunks of 400 (`+` for none, and after a
+/// last chunk of exactly 400).
+fn send_authenticate(session: &mut Session, data: &str) {
+    let encoded = BASE64.encode(data);
+    let mut rest = encoded.as_str();
+    loop {
+        let (chunk, tail) = rest.split_at(rest.len().min(SASL_CHUNK_BYTES));
+        let mut b = LineBuilder::new();
+        b.command("AUTHENTICATE")
+            .param(if chunk.is_empty() { "+" } else { chunk });
+        session.send(b.finish());
+        if chunk.len() < SASL_CHUNK_BYTES {
+            return;
+        }
+        rest = tail;
+    }
+}
+
+/// A base64 payload that must be UTF-8 text.
+fn decode_text(payload: &str) -> Option<String> {
+    String::from_utf8(BASE64.decode(payload).ok()?).ok()
 }
 
 /// `authzid NUL authcid NUL password`, base64: the account (authcid; an authzid, if given,

@@ -81,7 +81,10 @@ fn joined(session: &mut Session, outcome: Result<teahouse_hub::JoinOutcome, Refu
                 let at = secs(topic.set_at);
                 session.numeric_data(reply::RPL_TOPICWHOTIME, &[&chan, &topic.set_by, &at]);
             }
-            send_names(session, &outcome.room, &outcome.members, outcome.is_secret);
+            // `no-implicit-names`: the client asks for NAMES when it wants them.
+            if !session.caps.has(Cap::NO_IMPLICIT_NAMES) {
+                send_names(session, &outcome.room, &outcome.members, outcome.is_secret);
+            }
             // Its JOIN line, topic and names go now, before the next channel's JOIN (all
             // of them at the end, in one batch, for a labeled JOIN).
             if session.label.is_none() {

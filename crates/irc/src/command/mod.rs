@@ -7,6 +7,7 @@
 
 mod account;
 mod channel;
+mod help;
 pub(crate) mod history;
 mod message;
 mod monitor;
@@ -22,6 +23,7 @@ use crate::render::channel as channel_name;
 use crate::reply;
 use crate::session::Session;
 
+pub(crate) use account::Sasl;
 pub(crate) use registration::send_isupport;
 
 /// Who may run a command.
@@ -249,6 +251,12 @@ const COMMANDS: &[Spec] = &[
         handler: oper::wallops,
     },
     Spec {
+        name: "CHGHOST",
+        access: Access::Registered,
+        min_params: 2,
+        handler: oper::chghost,
+    },
+    Spec {
         name: "INFO",
         access: Access::Registered,
         min_params: 0,
@@ -259,6 +267,18 @@ const COMMANDS: &[Spec] = &[
         access: Access::Registered,
         min_params: 1,
         handler: monitor::monitor,
+    },
+    Spec {
+        name: "HELP",
+        access: Access::Registered,
+        min_params: 0,
+        handler: help::help,
+    },
+    Spec {
+        name: "HELPOP",
+        access: Access::Registered,
+        min_params: 0,
+        handler: help::help,
     },
     Spec {
         name: "MOTD",
@@ -335,14 +355,12 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 .trailing(&refusal.to_string());
             session.send(b.finish());
         }
-        Refusal::Busy => {
-            let mut b = session.server_line();
-            b.command("FAIL")
-                .param("PRIVMSG")
-                .param("TEMPORARILY_UNAVAILABLE")
-                .trailing("The server is busy; message not sent, try again");
-            session.send(b.finish());
-        }
+        Refusal::Busy => session.standard_reply(
+            "PRIVMSG",
+            "TEMPORARILY_UNAVAILABLE",
+            &[],
+            "The server is busy; message not sent, try again",
+        ),
         Refusal::NotRegistered | Refusal::SessionClosed => {
             session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
         }

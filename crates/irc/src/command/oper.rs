@@ -65,6 +65,51 @@ pub(super) fn wallops(session: &mut Session, message: &Message) {
     }
 }
 
+/// The longest host `CHGHOST` gives (`HOSTLEN` of most servers).
+const HOST_LEN: usize = 63;
+
+/// `CHGHOST nick [user] host`: an operator changes the user name and host a user shows
+/// (a virtual host). Clients with `chghost` see `CHGHOST`.
+pub(super) fn chghost(session: &mut Session, message: &Message) {
+    let target = &message.params[0];
+    let Ok(nick) = Nick::parse(target) else {
+        session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+        return;
+    };
+    let (user, host) = match message.params.get(2) {
+        Some(host) => (Some(message.params[1].as_str()), host.as_str()),
+        None => (None, message.params[1].as_str()),
+    };
+    // A host is letters, digits, `.`, `-`, `:` and `/`, and starts with neither `:` nor
+    // `-`; a user name is what USER allows.
+    let is_host = !host.is_empty()
+        && host.len() <= HOST_LEN
+        && !host.starts_with([':', '-'])
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:/_".contains(&b));
+    let is_user = user.is_none_or(|u| {
+        !u.is_empty() && u.len() <= 16 && u.bytes().all(|b| b.is_ascii_graphic() && b != b'@')
+    });
+    if !is_host || !is_user {
+        session.standard_reply("CHGHOST", "INVALID_HOST", &[], "Invalid user name or host");
+        return;
+    }
+    let user = match user {
+        Some(user) => user.to_owned(),
+        None => match session.hub().user_info(session.id, &nick) {
+            Some(info) => info.profile.user.to_string(),
+            None => {
+                session.numeric(reply::ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
+                return;
+            }
+        },
+    };
+    if let Err(refusal) = session.hub().change_host(session.id, &nick, &user, host) {
+        refused(session, &refusal);
+    }
+}
+
 /// `INFO`: what this server is.
 pub(super) fn info(session: &mut Session, _message: &Message) {
     let lines = [

@@ -35,7 +35,7 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                 .map(|(name, _)| match *name {
                     // Version 302 lists values: the SASL mechanisms we take, how
                     // registration works.
-                    "sasl" if is_302 => "sasl=PLAIN".to_owned(),
+                    "sasl" if is_302 => format!("sasl={}", super::account::SASL_MECHANISMS),
                     "draft/account-registration" if is_302 => {
                         let mut value = "draft/account-registration=before-connect".to_owned();
                         if session.config().is_email_required {
@@ -46,7 +46,29 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                     name => name.to_owned(),
                 })
                 .collect();
-            cap_reply(session, "LS", &list.join(" "));
+            if is_302 {
+                // Version 302 may continue the list on more lines (`LS * :…`), which keeps
+                // each line within 512 bytes however many values there are.
+                let mut line = String::new();
+                let mut lines = Vec::new();
+                for cap in &list {
+                    if !line.is_empty() && line.len() + 1 + cap.len() > CAP_LS_BYTES {
+                        lines.push(std::mem::take(&mut line));
+                    }
+                    if !line.is_empty() {
+                        line.push(' ');
+                    }
+                    line.push_str(cap);
+                }
+                lines.push(line);
+                let last = lines.len() - 1;
+                for (i, line) in lines.iter().enumerate() {
+                    let sub = if i < last { "LS *" } else { "LS" };
+                    cap_reply(session, sub, line);
+                }
+            } else {
+                cap_reply(session, "LS", &list.join(" "));
+            }
         }
         "LIST" => {
             let names = session.caps.names();
@@ -77,10 +99,18 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
     }
 }
 
+/// The most bytes of capabilities on one `CAP LS` line.
+const CAP_LS_BYTES: usize = 400;
+
+/// `CAP target sub :list`; `sub` may be `LS *` (a list continued on the next line).
 fn cap_reply(session: &mut Session, sub: &str, list: &str) {
     let target = session.target();
     let mut b = session.server_line();
-    b.command("CAP").param(&target).param(sub).trailing(list);
+    b.command("CAP").param(&target);
+    for word in sub.split(' ') {
+        b.param(word);
+    }
+    b.trailing(list);
     session.send(b.finish());
 }
 
@@ -212,6 +242,11 @@ fn try_register(session: &mut Session) {
     let Some(user) = session.user.clone() else {
         return;
     };
+    // Registration ends an unfinished SASL exchange (IRCv3 `sasl`): the client is
+    // connected without an account.
+    if session.sasl.take().is_some() {
+        session.numeric(reply::ERR_SASLABORTED, &["SASL authentication aborted"]);
+    }
     if !session.has_password {
         session.numeric(reply::ERR_PASSWDMISMATCH, &["Password incorrect"]);
         session.send(reply::error_line("Closing link: bad password"));

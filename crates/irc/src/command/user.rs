@@ -140,6 +140,7 @@ pub(super) fn who(session: &mut Session, message: &Message) {
                     profile: member.profile,
                     flags,
                     idle: None,
+                    address: None,
                 });
             }
         }
@@ -168,6 +169,7 @@ pub(super) fn who(session: &mut Session, message: &Message) {
                 profile: user.profile,
                 flags,
                 idle: Some(idle),
+                address: Some(user.address),
             });
         }
     }
@@ -187,6 +189,8 @@ struct WhoRow {
     flags: String,
     /// Seconds since they last spoke, where known.
     idle: Option<u64>,
+    /// Their real address, where known (their host otherwise).
+    address: Option<std::sync::Arc<str>>,
 }
 
 /// The fields a WHOX query asks for (`%tcuihsnfdlaor`) and its token.
@@ -221,7 +225,7 @@ impl Whox {
         let server = session.server_name().to_owned();
         // The address is for operators; others see the placeholder, as on Ergo.
         let ip = if session.is_oper {
-            p.host.to_string()
+            row.address.as_deref().unwrap_or(&p.host).to_owned()
         } else {
             "255.255.255.255".to_owned()
         };
@@ -354,10 +358,10 @@ fn send_whois(session: &mut Session, info: &UserInfo) {
     }
     // Where the user really connects from: for operators, and for the user themself.
     if session.is_oper || session.nick.as_ref() == Some(&p.nick) {
-        let mask = format!("{}@{}", p.user, p.host);
+        let mask = format!("{}@{}", p.user, info.address);
         session.numeric(
             reply::RPL_WHOISACTUALLY,
-            &[nick, &mask, &p.host, "Actual user@host, Actual IP"],
+            &[nick, &mask, &info.address, "Actual user@host, Actual IP"],
         );
     }
     if let Some(away) = &info.away {

@@ -174,12 +174,12 @@ async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow:
     let mut bob = server.login("bob").await?;
     alice.expect("* bob entered the room").await?;
     // An IRC client with echo-message: its echo means "stored", so it must not come for a
-    // message that was not.
+    // message that was not. With standard-replies, it is told in a FAIL.
     let mut irc = server.irc().await?;
-    irc.send("CAP REQ :echo-message").await?;
+    irc.send("CAP REQ :echo-message standard-replies").await?;
     irc.send("NICK carol").await?;
     irc.send("USER carol 0 * :carol").await?;
-    irc.expect(":teahouse.local CAP * ACK :echo-message")
+    irc.expect(":teahouse.local CAP * ACK :echo-message standard-replies")
         .await?;
     irc.send("CAP END").await?;
     irc.expect_eventually_prefix(":teahouse.local 422 carol ")
@@ -197,7 +197,7 @@ async fn when_postgresql_goes_away_senders_are_told_and_it_recovers() -> anyhow:
     db.set_reachable(false).await?;
     irc.send("PRIVMSG #lobby :during").await?;
     irc.expect(
-        "FAIL PRIVMSG TEMPORARILY_UNAVAILABLE #lobby :Message not delivered: the server could not store it; try again",
+        ":teahouse.local FAIL PRIVMSG TEMPORARILY_UNAVAILABLE #lobby :Message not delivered: the server could not store it; try again",
     )
     .await?;
     alice.send("during").await?;

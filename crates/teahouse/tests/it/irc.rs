@@ -12,8 +12,7 @@ async fn reg(server: &TestServer, nick: &str, caps: &[&str]) -> anyhow::Result<T
         return server.irc_login(nick).await;
     }
     let mut c = server.irc().await?;
-    c.send("CAP LS 302").await?;
-    c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    crate::irc_kit::cap_ls(&mut c).await?;
     c.send(&format!("NICK {nick}")).await?;
     c.send(&format!("USER {nick} 0 * :{nick} Real")).await?;
     c.send(&format!("CAP REQ :{}", caps.join(" "))).await?;
@@ -116,8 +115,7 @@ async fn registration_burst_isupport_lusers_and_motd() -> anyhow::Result<()> {
 async fn cap_negotiation_holds_registration_until_end() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut c = server.irc().await?;
-    c.send("CAP LS 302").await?;
-    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    let ls = crate::irc_kit::cap_ls(&mut c).await?.join(" ");
     for cap in [
         "cap-notify",
         "message-tags",

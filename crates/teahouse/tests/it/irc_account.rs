@@ -14,10 +14,13 @@ const ALICE_WRONG: &str = "AGFsaWNlAHdyb25n";
 /// Starts registration with SASL requested; returns before `CAP END`.
 async fn start_with_sasl(server: &TestServer, nick: &str) -> anyhow::Result<TextClient> {
     let mut c = server.irc().await?;
-    c.send("CAP LS 302").await?;
-    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
-    assert!(ls.contains("sasl=PLAIN"), "{ls}");
-    assert!(ls.contains("draft/account-registration"), "{ls}");
+    let ls = crate::irc_kit::cap_ls(&mut c).await?;
+    assert!(ls.iter().any(|c| c == "sasl=PLAIN,SCRAM-SHA-256"), "{ls:?}");
+    assert!(
+        ls.iter()
+            .any(|c| c.starts_with("draft/account-registration=")),
+        "{ls:?}"
+    );
     c.send(&format!("NICK {nick}")).await?;
     c.send(&format!("USER {nick} 0 * :{nick} Real")).await?;
     c.send("CAP REQ :sasl").await?;
@@ -79,7 +82,7 @@ async fn register_then_log_in_with_sasl_and_nickserv() -> anyhow::Result<()> {
         // Wrong, malformed, too long and aborted exchanges.
         let mut c = start_with_sasl(&server, "alice").await?;
         c.send("AUTHENTICATE SCRAM-SHA-1").await?;
-        c.expect(&format!("{S} 908 * PLAIN :are available SASL mechanisms"))
+        c.expect(&format!("{S} 908 * PLAIN,SCRAM-SHA-256 :are available SASL mechanisms"))
             .await?;
         c.expect(&format!("{S} 904 * :SASL authentication failed"))
             .await?;
@@ -289,8 +292,7 @@ async fn sasl_plain_credentials_over_several_chunks() -> anyhow::Result<()> {
 async fn account_registration_before_connect_and_email_required() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut c = server.irc().await?;
-    c.send("CAP LS 302").await?;
-    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    let ls = crate::irc_kit::cap_ls(&mut c).await?.join(" ");
     assert!(
         ls.split(' ')
             .any(|cap| cap == "draft/account-registration=before-connect"),
@@ -322,8 +324,7 @@ async fn account_registration_before_connect_and_email_required() -> anyhow::Res
 
     let strict = TestServer::start_with(|c| c.accounts.email_required = true).await?;
     let mut c = strict.irc().await?;
-    c.send("CAP LS 302").await?;
-    let ls = c.expect_prefix(&format!("{S} CAP * LS :")).await?;
+    let ls = crate::irc_kit::cap_ls(&mut c).await?.join(" ");
     assert!(
         ls.split(' ')
             .any(|cap| cap == "draft/account-registration=before-connect,email-required"),
@@ -341,4 +342,174 @@ async fn account_registration_before_connect_and_email_required() -> anyhow::Res
     c.expect_prefix(&format!("{S} REGISTER SUCCESS mailer "))
         .await?;
     Ok(())
+}
+
+/// A SCRAM-SHA-256 client (RFC 5802) as a test needs one: the client's proof for a
+/// server-first message, and the server signature it must then see.
+struct ScramClient {
+    first_bare: String,
+    nonce: String,
+}
+
+fn hmac256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+impl ScramClient {
+    fn new(user: &str) -> Self {
+        let nonce = "fyko+d2lbbFgONRv9qkxdawL".to_owned();
+        Self {
+            first_bare: format!("n={user},r={nonce}"),
+            nonce,
+        }
+    }
+
+    fn first(&self) -> String {
+        b64(&format!("n,,{}", self.first_bare))
+    }
+
+    /// The final message for `server_first` (base64) and `password`, and the `v=` the
+    /// server must answer with.
+    fn proof(&self, server_first: &str, password: &str) -> anyhow::Result<(String, String)> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let server_first = String::from_utf8(engine.decode(server_first)?)?;
+        let mut fields = server_first.split(',');
+        let nonce = fields
+            .next()
+            .and_then(|f| f.strip_prefix("r="))
+            .unwrap_or("");
+        anyhow::ensure!(nonce.starts_with(&self.nonce), "{server_first}");
+        let salt = engine.decode(
+            fields
+                .next()
+                .and_then(|f| f.strip_prefix("s="))
+                .unwrap_or(""),
+        )?;
+        let rounds: u32 = fields
+            .next()
+            .and_then(|f| f.strip_prefix("i="))
+            .unwrap_or("")
+            .parse()?;
+        let mut salted = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, rounds, &mut salted);
+        let client_key = hmac256(&salted, b"Client Key");
+        let stored_key: [u8; 32] = sha2::Sha256::digest(client_key).into();
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("{},{server_first},{without_proof}", self.first_bare);
+        let signature = hmac256(&stored_key, auth.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(signature)
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_signature = hmac256(&hmac256(&salted, b"Server Key"), auth.as_bytes());
+        Ok((
+            b64(&format!("{without_proof},p={}", engine.encode(proof))),
+            b64(&format!("v={}", engine.encode(server_signature))),
+        ))
+    }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Runs a SCRAM-SHA-256 login as `account` with `password`: whether it succeeded (903),
+/// after checking the server's signature on success.
+async fn scram_login(c: &mut TextClient, account: &str, password: &str) -> anyhow::Result<bool> {
+    let client = ScramClient::new(account);
+    c.send("AUTHENTICATE SCRAM-SHA-256").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send(&format!("AUTHENTICATE {}", client.first())).await?;
+    let server_first = c.expect_prefix("AUTHENTICATE ").await?;
+    let (last, expected_v) = client.proof(&server_first["AUTHENTICATE ".len()..], password)?;
+    c.send(&format!("AUTHENTICATE {last}")).await?;
+    let line = c.line().await?;
+    if line == format!("{S} 904 * :SASL authentication failed") {
+        return Ok(false);
+    }
+    anyhow::ensure!(line == format!("AUTHENTICATE {expected_v}"), "{line}");
+    c.send("AUTHENTICATE +").await?;
+    c.expect(&format!(
+        "{S} 900 * * {account} :You are now logged in as {account}"
+    ))
+    .await?;
+    c.expect(&format!("{S} 903 * :SASL authentication successful"))
+        .await?;
+    Ok(true)
+}
+
+/// SCRAM-SHA-256: an account registered now logs in with it (the server's signature
+/// checks out); a wrong password and an unknown account both get 904 after the same
+/// exchange; an account from before SCRAM keys (none stored) fails SCRAM until it logs in
+/// once with PLAIN, and then works. Also: registration completing mid-SASL aborts it (906),
+/// and a second AUTHENTICATE after success is refused (907).
+#[tokio::test]
+async fn sasl_scram_sha_256_and_its_keys() -> anyhow::Result<()> {
+    let db = crate::pg::PgDatabase::create("scram").await?;
+    let server = crate::pg::server_on(&db.url).await?;
+    for nick in ["alice", "old"] {
+        let mut owner = server.irc_login(nick).await?;
+        owner.send("REGISTER * x :pw one").await?;
+        owner
+            .expect_prefix(&format!("{S} REGISTER SUCCESS {nick} "))
+            .await?;
+        owner.send("QUIT").await?;
+        owner.expect_closed().await?;
+    }
+    // `old` is as an account registered before SCRAM keys were kept.
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+        sqlx::query("UPDATE accounts SET scram = NULL WHERE name_key = 'old'")
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    }
+
+    let mut c = start_with_sasl(&server, "alice").await?;
+    assert!(!scram_login(&mut c, "alice", "wrong").await?);
+    assert!(!scram_login(&mut c, "nobody", "pw one").await?);
+    assert!(scram_login(&mut c, "alice", "pw one").await?);
+    c.send("AUTHENTICATE SCRAM-SHA-256").await?;
+    c.expect(&format!(
+        "{S} 907 * :You have already authenticated using SASL"
+    ))
+    .await?;
+    c.send("CAP END").await?;
+    c.expect_prefix(&format!("{S} 001 alice ")).await?;
+
+    let mut c = start_with_sasl(&server, "old").await?;
+    assert!(!scram_login(&mut c, "old", "pw one").await?);
+    c.send("AUTHENTICATE PLAIN").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send(&format!("AUTHENTICATE {}", b64("\0old\0pw one")))
+        .await?;
+    c.expect_prefix(&format!("{S} 900 ")).await?;
+    c.expect_prefix(&format!("{S} 903 ")).await?;
+    c.send("QUIT").await?;
+    c.expect_closed().await?;
+    let mut again = start_with_sasl(&server, "old").await?;
+    assert!(scram_login(&mut again, "old", "pw one").await?);
+
+    // Registration that completes while SASL is under way ends it.
+    let mut c = server.irc().await?;
+    c.send("CAP REQ :sasl").await?;
+    c.expect(&format!("{S} CAP * ACK :sasl")).await?;
+    c.send("NICK carol").await?;
+    c.send("USER carol 0 * :carol").await?;
+    c.send("AUTHENTICATE SCRAM-SHA-256").await?;
+    c.expect("AUTHENTICATE +").await?;
+    c.send("CAP END").await?;
+    c.expect(&format!("{S} 906 carol :SASL authentication aborted"))
+        .await?;
+    c.expect_prefix(&format!("{S} 001 carol ")).await?;
+    server.stop().await?;
+    db.drop_it().await
 }

@@ -23,6 +23,28 @@ pub(crate) async fn reg(server: &TestServer, nick: &str, caps: &str) -> anyhow::
     Ok(c)
 }
 
+/// Sends `CAP LS 302` and reads its reply, over as many lines as it takes: each capability,
+/// with its value if it has one.
+pub(crate) async fn cap_ls(c: &mut TextClient) -> anyhow::Result<Vec<String>> {
+    c.send("CAP LS 302").await?;
+    let mut caps: Vec<String> = Vec::new();
+    loop {
+        let line = c.line().await?;
+        let rest = line
+            .strip_prefix(&format!("{S} CAP * LS "))
+            .ok_or_else(|| anyhow::anyhow!("not CAP LS: {line}"))?;
+        let (is_more, list) = match rest.strip_prefix("* :") {
+            Some(list) => (true, list),
+            None => (false, rest.trim_start_matches(':')),
+        };
+        anyhow::ensure!(line.len() <= 510, "over-long: {line}");
+        caps.extend(list.split(' ').map(str::to_owned));
+        if !is_more {
+            return Ok(caps);
+        }
+    }
+}
+
 /// Joins `chan` and reads through the end of its NAMES.
 pub(crate) async fn join(c: &mut TextClient, nick: &str, chan: &str) -> anyhow::Result<()> {
     c.send(&format!("JOIN {chan}")).await?;

@@ -3,7 +3,7 @@
 
 use teahouse_testkit::{TestServer, TextClient};
 
-use crate::irc_kit::{S, join, reg, until_pong};
+use crate::irc_kit::{S, cap_ls, join, reg, until_pong};
 
 /// The ISUPPORT tokens the server advertises, read from `VERSION`'s 005 lines.
 async fn isupport(c: &mut TextClient, nick: &str) -> anyhow::Result<Vec<String>> {
@@ -184,5 +184,84 @@ async fn list_filters_by_mask_users_and_times() -> anyhow::Result<()> {
     assert!(list(&mut alice, "C>5").await?.is_empty());
     assert_eq!(list(&mut alice, "T<5").await?, ["#coffee"]);
     assert!(list(&mut alice, "T>5").await?.is_empty());
+    Ok(())
+}
+
+/// no-implicit-names: a JOIN is answered without NAMES, which the client asks for itself.
+#[tokio::test]
+async fn no_implicit_names_leaves_names_out_of_a_join() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = reg(&server, "alice", "no-implicit-names").await?;
+    alice.send("JOIN #tea").await?;
+    alice.expect(":alice!~alice@127.0.0.1 JOIN #tea").await?;
+    let after_join = until_pong(&mut alice, "names").await?;
+    assert!(after_join.is_empty(), "{after_join:?}");
+    alice.send("NAMES #tea").await?;
+    alice
+        .expect(&format!("{S} 353 alice = #tea :@alice"))
+        .await?;
+    alice
+        .expect(&format!("{S} 366 alice #tea :End of /NAMES list"))
+        .await?;
+    Ok(())
+}
+
+/// HELP and HELPOP: 704, 705…, 706 for a command; 524 for no such subject; an index
+/// without one.
+#[tokio::test]
+async fn help_explains_each_command() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = reg(&server, "alice", "").await?;
+    alice.send("HELP monitor").await?;
+    alice
+        .expect(&format!(
+            "{S} 704 alice MONITOR :MONITOR + nicks | - nicks | C | L | S"
+        ))
+        .await?;
+    alice
+        .expect(&format!(
+            "{S} 705 alice MONITOR :Tells you when the nicks come online and go offline."
+        ))
+        .await?;
+    alice
+        .expect(&format!("{S} 706 alice MONITOR :End of /HELP"))
+        .await?;
+    alice.send("HELPOP NOSUCH").await?;
+    alice
+        .expect(&format!(
+            "{S} 524 alice NOSUCH :No help available on this topic"
+        ))
+        .await?;
+    alice.send("HELP").await?;
+    alice
+        .expect(&format!(
+            "{S} 704 alice * :Commands (HELP <command> for more):"
+        ))
+        .await?;
+    let index = alice
+        .expect_eventually(&format!("{S} 706 alice * :End of /HELP"))
+        .await?;
+    assert!(index.iter().any(|l| l.contains(" WHOIS ")), "{index:?}");
+    Ok(())
+}
+
+/// CAP LS 302 gives each capability with a value its value, and lists the modern set.
+#[tokio::test]
+async fn cap_ls_302_lists_every_capability_with_its_value() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut c = server.irc().await?;
+    let caps = cap_ls(&mut c).await?;
+    for wanted in [
+        "sasl=PLAIN,SCRAM-SHA-256",
+        "draft/account-registration=before-connect",
+        "extended-monitor",
+        "no-implicit-names",
+        "standard-replies",
+        "chghost",
+        "draft/message-redaction",
+        "draft/read-marker",
+    ] {
+        assert!(caps.iter().any(|c| c == wanted), "{wanted} not in {caps:?}");
+    }
     Ok(())
 }

@@ -204,3 +204,44 @@ async fn bot_mode_is_shown_and_tagged() -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// CHGHOST: an operator gives a user another user name and host; co-members with the
+/// `chghost` capability see `CHGHOST`, others nothing; the user's real address stays in
+/// WHOIS 338 for operators; non-operators get 481.
+#[tokio::test]
+async fn chghost_changes_the_shown_host() -> anyhow::Result<()> {
+    let server = server_with_operator().await?;
+    let mut alice = reg(&server, "alice", "").await?;
+    let mut bob = reg(&server, "bob", "chghost").await?;
+    let mut carol = reg(&server, "carol", "").await?;
+    for (c, nick) in [(&mut bob, "bob"), (&mut carol, "carol")] {
+        join(c, nick, "#c").await?;
+    }
+    bob.expect(":carol!~carol@127.0.0.1 JOIN #c").await?;
+    bob.send("CHGHOST carol tea.example").await?;
+    bob.expect(&format!(
+        "{S} 481 bob :Permission Denied- You're not an IRC operator"
+    ))
+    .await?;
+    oper_up(&mut alice, "alice").await?;
+    alice.send("CHGHOST carol bad host!").await?;
+    alice
+        .expect(&format!("{S} NOTICE alice :Invalid user name or host"))
+        .await?;
+    alice.send("CHGHOST carol tea tea.example").await?;
+    bob.expect(":carol!~carol@127.0.0.1 CHGHOST tea tea.example")
+        .await?;
+    carol.send("PRIVMSG #c :hi").await?;
+    bob.expect(":carol!tea@tea.example PRIVMSG #c :hi").await?;
+    assert_eq!(until_pong(&mut carol, "c").await?, Vec::<String>::new());
+    alice.send("WHOIS carol").await?;
+    alice
+        .expect_prefix(&format!("{S} 311 alice carol tea tea.example "))
+        .await?;
+    alice
+        .expect_eventually(&format!(
+            "{S} 338 alice carol tea@127.0.0.1 127.0.0.1 :Actual user@host, Actual IP"
+        ))
+        .await?;
+    Ok(())
+}
