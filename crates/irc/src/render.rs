@@ -116,6 +116,17 @@ impl IrcSink {
             }
             return Some(b.finish());
         }
+        if let EventKind::ReadMarked { target, at } = &event.kind {
+            if !self.caps.has(Cap::READ_MARKER) {
+                return None;
+            }
+            let mut b = LineBuilder::new();
+            b.source(&self.source)
+                .command("MARKREAD")
+                .param(&target_name(target))
+                .param(&crate::command::marker_param(Some(*at)));
+            return Some(b.finish());
+        }
         if let EventKind::Watched { event } = &event.kind {
             // News about a monitored user one shares no room with: `extended-monitor` only.
             return self
@@ -435,6 +446,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
         | EventKind::Echo { .. }
         | EventKind::Monitored { .. }
         | EventKind::NotDelivered { .. }
+        | EventKind::ReadMarked { .. }
         | EventKind::Watched { .. } => return None,
         EventKind::AccountChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))

@@ -64,6 +64,7 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         | EventKind::RealnameChanged { .. }
         | EventKind::Wallops { .. }
         | EventKind::HostChanged { .. }
+        | EventKind::ReadMarked { .. }
         // MONITOR is an IRC command; a plain-text user never watches anyone.
         | EventKind::Monitored { .. }
         | EventKind::Watched { .. } => return None,

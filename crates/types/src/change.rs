@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::NewerVersion;
-use crate::event::{LeaveReason, MessageKind};
+use crate::event::{LeaveReason, MessageKind, MessageTarget};
 use crate::id::{MessageId, SessionId};
 use crate::mode::{MemberStatus, ModeChange, UserMode};
 use crate::nick::Nick;
@@ -259,6 +259,16 @@ pub enum Change {
         /// The host shown.
         host: Arc<str>,
         /// When.
+        at: SystemTime,
+    },
+    /// An account's read marker for a target moved forward (IRCv3 `draft/read-marker`):
+    /// every session logged in to it hears. The marker itself is kept by the store.
+    ReadMarked {
+        /// The account, casefolded.
+        account: Arc<str>,
+        /// The room, or the other side of a direct conversation.
+        target: MessageTarget,
+        /// The time of the last message read.
         at: SystemTime,
     },
     /// The session watches these nicks come and go (IRC `MONITOR +`).
@@ -513,6 +523,11 @@ mod tests {
                 session: a,
                 user: "u".into(),
                 host: "tea.example".into(),
+                at,
+            },
+            Change::ReadMarked {
+                account: "alice".into(),
+                target: MessageTarget::Direct(nick.clone()),
                 at,
             },
             Change::MonitorAdded {

@@ -205,6 +205,14 @@ pub enum EventKind {
         /// Who they are.
         who: Arc<Profile>,
     },
+    /// The read marker of the recipient's account for `target` is now `at` (IRCv3
+    /// `draft/read-marker`); to every session logged in to the account.
+    ReadMarked {
+        /// The room, or the other side of a direct conversation.
+        target: MessageTarget,
+        /// The time of the last message read.
+        at: SystemTime,
+    },
     /// Nicks a session monitors came online or went offline (IRC `MONITOR`): for that one
     /// session, named by its nick.
     Monitored {

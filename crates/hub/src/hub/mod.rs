@@ -13,6 +13,7 @@ mod modes;
 mod monitor;
 mod oper;
 mod query;
+mod read_marker;
 mod session;
 mod speech;
 

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use teahouse_types::{
     Ban, Change, EventKind, HubEvent, LeaveReason, LocalSink, MemberStatus, MessageTarget,
     MessageText, MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomModes, RoomName,
-    SessionId, Topic, UserMode,
+    SessionId, Topic, UserMode, casefold,
 };
 
 use super::{Departed, Identity, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
@@ -154,6 +154,29 @@ impl State {
                 });
                 self.copy_to_watchers(&mut applied, *session, *at);
                 applied
+            }
+            Change::ReadMarked {
+                account,
+                target,
+                at,
+            } => {
+                let sessions: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, r)| r.account().is_some_and(|a| casefold(a) == **account))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if sessions.is_empty() {
+                    return Applied::default();
+                }
+                Applied::one(
+                    EventKind::ReadMarked {
+                        target: target.clone(),
+                        at: *at,
+                    },
+                    *at,
+                    Audience::Sessions(sessions),
+                )
             }
             Change::MonitorAdded { session, nicks } => {
                 if self.sessions.contains_key(session) {

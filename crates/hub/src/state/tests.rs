@@ -6,8 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use teahouse_types::{
-    Change, EventKind, LeaveReason, MemberStatus, MessageId, MessageKind, MessageText, MessageTo,
-    ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName, SessionId, Topic, UserMode, Versioned,
+    Change, EventKind, LeaveReason, MemberStatus, MessageId, MessageKind, MessageTarget,
+    MessageText, MessageTo, ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName, SessionId,
+    Topic, UserMode, Versioned,
 };
 
 use super::*;
@@ -407,6 +408,35 @@ fn host_set_shows_a_new_host_to_the_rooms_and_keeps_the_real_address() {
     assert_eq!(sessions_of(audience), [a, b]);
     assert_eq!(&*state.profile(a).unwrap().host, "tea.example");
     assert_eq!(state.host_of(a).as_deref(), Ok("127.0.0.1"));
+}
+
+#[test]
+fn read_marked_is_told_to_every_session_of_the_account_only() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let phone = start(&mut state, 2, Some("phone"));
+    let _bob = start(&mut state, 3, Some("bob"));
+    for session in [a, phone] {
+        state.apply(&Change::AccountSet {
+            session,
+            account: Some("Alice".into()),
+            at: at(3),
+        });
+    }
+    let applied = state.apply(&Change::ReadMarked {
+        account: "alice".into(),
+        target: MessageTarget::Room(room("tea")),
+        at: at(4),
+    });
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::ReadMarked { at: t, .. } if *t == at(4)));
+    assert_eq!(sessions_of(audience), [a, phone]);
+    let nobody = state.apply(&Change::ReadMarked {
+        account: "carol".into(),
+        target: MessageTarget::Room(room("tea")),
+        at: at(5),
+    });
+    assert!(nobody.effects.is_empty());
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use teahouse_hub::{Refusal, RoomMember};
-use teahouse_types::{MessageText, ModeChange, Nick, RoomMode, RoomName, casefold, mask_matches};
+use teahouse_types::{
+    MessageTarget, MessageText, ModeChange, Nick, RoomMode, RoomName, casefold, mask_matches,
+};
 use teahouse_wire::irc::{Message, irc_safe};
 
 use super::{no_such_channel, parse_channel, refused};
@@ -59,10 +61,21 @@ fn join_each(session: &mut Session, mut channels: std::vec::IntoIter<(String, Op
         // Its JOIN line, topic and names go together, nothing from the room between them.
         session.begin_group();
         let (hub, id) = (session.hub().clone(), session.id);
+        // `draft/read-marker`: the channel's marker comes after the JOIN, before NAMES'
+        // end; read before the join, so that the join's replies go out in one piece.
+        let wants_marker = session.caps.has(Cap::READ_MARKER);
         session.wait_for(
-            async move { hub.join(id, room, key.as_deref()).await },
-            move |session, outcome| {
-                joined(session, outcome);
+            async move {
+                let marker = if wants_marker {
+                    let target = MessageTarget::Room(room.clone());
+                    Some(hub.read_marker(id, &target).await.ok().flatten())
+                } else {
+                    None
+                };
+                (hub.join(id, room, key.as_deref()).await, marker)
+            },
+            move |session, (outcome, marker)| {
+                joined(session, outcome, marker);
                 join_each(session, channels);
             },
         );
@@ -71,9 +84,17 @@ fn join_each(session: &mut Session, mut channels: std::vec::IntoIter<(String, Op
 }
 
 /// The replies to one channel's join.
-fn joined(session: &mut Session, outcome: Result<teahouse_hub::JoinOutcome, Refusal>) {
+fn joined(
+    session: &mut Session,
+    outcome: Result<teahouse_hub::JoinOutcome, Refusal>,
+    marker: Option<Option<SystemTime>>,
+) {
     match outcome {
         Ok(outcome) => {
+            if let Some(marker) = marker {
+                let target = MessageTarget::Room(outcome.room.clone());
+                super::read_marker::send_marker(session, &target, marker);
+            }
             // The JOIN line itself comes from the hub, before any traffic of the room.
             if let Some(topic) = &outcome.topic {
                 let chan = channel_name(outcome.room.as_str());

@@ -95,6 +95,13 @@ const TOPICS: &[(&str, &[&str])] = &[
         &["LUSERS", "Counts users, operators and channels."],
     ),
     (
+        "MARKREAD",
+        &[
+            "MARKREAD <target> [timestamp=YYYY-MM-DDThh:mm:ss.sssZ]",
+            "Gets or sets where you have read to in a channel or conversation (with an account).",
+        ],
+    ),
+    (
         "MODE",
         &[
             "MODE <#channel|nick> [modes [args]]",

@@ -12,6 +12,7 @@ pub(crate) mod history;
 mod message;
 mod monitor;
 mod oper;
+mod read_marker;
 mod registration;
 mod server;
 mod user;
@@ -24,6 +25,7 @@ use crate::reply;
 use crate::session::Session;
 
 pub(crate) use account::Sasl;
+pub(crate) use read_marker::marker_param;
 pub(crate) use registration::send_isupport;
 
 /// Who may run a command.
@@ -279,6 +281,12 @@ const COMMANDS: &[Spec] = &[
         access: Access::Registered,
         min_params: 0,
         handler: help::help,
+    },
+    Spec {
+        name: "MARKREAD",
+        access: Access::Registered,
+        min_params: 0,
+        handler: read_marker::markread,
     },
     Spec {
         name: "MOTD",

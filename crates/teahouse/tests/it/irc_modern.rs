@@ -265,3 +265,75 @@ async fn cap_ls_302_lists_every_capability_with_its_value() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// draft/read-marker: MARKREAD sets where an account has read to; every client of the
+/// account hears the new marker; an older one is answered with the stored one, to the
+/// asker only; a JOIN brings the channel's marker before NAMES ends; without an account,
+/// ACCOUNT_REQUIRED; bad input gets the spec's FAIL codes.
+#[tokio::test]
+async fn read_markers_are_shared_by_an_accounts_clients() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut a = reg(&server, "alice", "draft/read-marker").await?;
+    a.send("REGISTER * x :pw one").await?;
+    a.expect_prefix(&format!("{S} REGISTER SUCCESS alice "))
+        .await?;
+    a.expect_prefix(&format!("{S} 900 alice ")).await?;
+    let mut b = server.irc().await?;
+    b.send("CAP REQ :sasl draft/read-marker").await?;
+    b.expect(&format!("{S} CAP * ACK :sasl draft/read-marker"))
+        .await?;
+    b.send("NICK phone").await?;
+    b.send("USER phone 0 * :phone").await?;
+    b.send("AUTHENTICATE PLAIN").await?;
+    b.expect("AUTHENTICATE +").await?;
+    b.send("AUTHENTICATE AGFsaWNlAHB3IG9uZQ==").await?;
+    b.expect_prefix(&format!("{S} 900 phone ")).await?;
+    b.expect_prefix(&format!("{S} 903 phone ")).await?;
+    b.send("CAP END").await?;
+    b.expect_eventually_prefix(&format!("{S} 422 phone "))
+        .await?;
+
+    a.send("JOIN #tea").await?;
+    a.expect(":alice!~alice@127.0.0.1 JOIN #tea").await?;
+    a.expect(&format!("{S} MARKREAD #tea *")).await?;
+    a.expect(&format!("{S} 353 alice = #tea :@alice")).await?;
+    a.expect(&format!("{S} 366 alice #tea :End of /NAMES list"))
+        .await?;
+
+    let new = "timestamp=2026-01-01T00:00:00.000Z";
+    a.send(&format!("MARKREAD #tea {new}")).await?;
+    a.expect(&format!("{S} MARKREAD #tea {new}")).await?;
+    b.expect(&format!("{S} MARKREAD #tea {new}")).await?;
+    b.send("MARKREAD #tea timestamp=2025-06-01T00:00:00.000Z")
+        .await?;
+    b.expect(&format!("{S} MARKREAD #tea {new}")).await?;
+    assert!(until_pong(&mut a, "older").await?.is_empty());
+    // The same channel however it is spelled.
+    b.send("MARKREAD #TEA").await?;
+    b.expect(&format!("{S} MARKREAD #TEA {new}")).await?;
+    b.send("MARKREAD bob").await?;
+    b.expect(&format!("{S} MARKREAD bob *")).await?;
+    b.send("JOIN #tea").await?;
+    b.expect(":phone!~phone@127.0.0.1 JOIN #tea").await?;
+    b.expect(&format!("{S} MARKREAD #tea {new}")).await?;
+    b.expect_eventually(&format!("{S} 366 phone #tea :End of /NAMES list"))
+        .await?;
+
+    let mut c = reg(&server, "carol", "draft/read-marker").await?;
+    c.send(&format!("MARKREAD #tea {new}")).await?;
+    c.expect(&format!(
+        "{S} FAIL MARKREAD ACCOUNT_REQUIRED #tea :You must be logged in to an account to keep read markers"
+    ))
+    .await?;
+    c.send("MARKREAD #tea yesterday").await?;
+    c.expect(&format!(
+        "{S} FAIL MARKREAD INVALID_PARAMS yesterday :Invalid parameters"
+    ))
+    .await?;
+    c.send("MARKREAD").await?;
+    c.expect(&format!(
+        "{S} FAIL MARKREAD NEED_MORE_PARAMS :Missing parameters"
+    ))
+    .await?;
+    Ok(())
+}
