@@ -117,6 +117,9 @@ pub enum Refusal {
     /// The command is for server operators only.
     #[error("permission denied: you are not a server operator")]
     NoPrivileges,
+    /// No message with that id was sent there (or it is gone from history).
+    #[error("no such message")]
+    NoSuchMessage,
     /// No operator of that name may log in from this session's host.
     #[error("no operator block for your host")]
     NoOperHost,

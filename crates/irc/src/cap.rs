@@ -29,6 +29,7 @@ impl Cap {
     pub(crate) const NO_IMPLICIT_NAMES: Cap = Cap(1 << 19);
     pub(crate) const CHGHOST: Cap = Cap(1 << 20);
     pub(crate) const READ_MARKER: Cap = Cap(1 << 21);
+    pub(crate) const MESSAGE_REDACTION: Cap = Cap(1 << 22);
 
     /// The capability's bit.
     pub(crate) const fn bits(self) -> u32 {
@@ -48,6 +49,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("away-notify", Cap::AWAY_NOTIFY),
     ("draft/account-registration", Cap::ACCOUNT_REGISTRATION),
     ("draft/chathistory", Cap::CHATHISTORY),
+    ("draft/message-redaction", Cap::MESSAGE_REDACTION),
     ("draft/read-marker", Cap::READ_MARKER),
     ("batch", Cap::BATCH),
     ("cap-notify", Cap::CAP_NOTIFY),

@@ -139,6 +139,7 @@ impl IrcSink {
             EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
             EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
             EventKind::HostChanged { .. } => self.caps.has(Cap::CHGHOST),
+            EventKind::Redacted { .. } => self.caps.has(Cap::MESSAGE_REDACTION),
             EventKind::AccountChanged { .. } => self.caps.has(Cap::ACCOUNT_NOTIFY),
             EventKind::Invited { session, .. } => {
                 self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
@@ -471,6 +472,21 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
             .param(&who.user)
             .param(&who.host)
             .finish(),
+        EventKind::Redacted {
+            by,
+            target,
+            id,
+            reason,
+        } => {
+            let b = line.start(by, has(Cap::ACCOUNT_TAG));
+            b.command("REDACT")
+                .param(&target_name(target))
+                .param(&id.to_string());
+            if let Some(reason) = reason {
+                b.trailing(&irc_safe(reason.as_str()));
+            }
+            b.finish()
+        }
         EventKind::Wallops { from, text } => line
             .start(from, has(Cap::ACCOUNT_TAG))
             .command("WALLOPS")

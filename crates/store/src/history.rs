@@ -117,6 +117,36 @@ impl Store {
         Ok(rows)
     }
 
+    /// The message `id` of `target_key`, if it is stored there.
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn message(&self, target_key: &str, id: i64) -> Result<Option<MessageRecord>, Error> {
+        let sql =
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE target_key = $1 AND id = $2");
+        sqlx::query(&sql)
+            .bind(target_key)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .and_then(|row| row.as_ref().map(message_from_row).transpose())
+            .map_err(Error::query("read message"))
+    }
+
+    /// Deletes the message `id` of `target_key` (a redaction); `false` if it was not there.
+    ///
+    /// # Errors
+    /// [`Error::Query`].
+    pub async fn delete_message(&self, target_key: &str, id: i64) -> Result<bool, Error> {
+        let done = sqlx::query("DELETE FROM messages WHERE target_key = $1 AND id = $2")
+            .bind(target_key)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::query("delete message"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn select(
         &self,
         target_key: &str,

@@ -338,6 +338,21 @@ async fn suite(store: &Store) {
         .unwrap();
     assert_eq!(bodies(&got), ["m8", "m9", "m10"]);
 
+    // One message, by its target and id; a redaction deletes it, there only.
+    assert_eq!(
+        store.message("#tea", id(9)).await.unwrap().map(|m| m.body),
+        Some("m9".to_owned())
+    );
+    assert_eq!(store.message("#other", id(9)).await.unwrap(), None);
+    assert!(!store.delete_message("#other", id(9)).await.unwrap());
+    assert!(store.delete_message("#tea", id(9)).await.unwrap());
+    assert_eq!(store.message("#tea", id(9)).await.unwrap(), None);
+    let got = store
+        .history("#tea", HistoryQuery::Latest { after: None }, 100)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&got), ["m8", "m10"]);
+
     // A batch with a duplicate id stores nothing of the batch.
     let batch = vec![
         message(id(20), "#tea", "m20"),
@@ -368,7 +383,7 @@ async fn sqlite_file_passes_the_suite_and_keeps_everything_after_reopening() {
         .history("#tea", HistoryQuery::Latest { after: None }, 100)
         .await
         .unwrap();
-    assert_eq!(bodies(&got), ["m8", "m9", "m10"]);
+    assert_eq!(bodies(&got), ["m8", "m10"], "m9 was redacted");
     assert_eq!(store.account("alice").await.unwrap().unwrap().name, "Alice");
 }
 

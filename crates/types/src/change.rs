@@ -261,6 +261,23 @@ pub enum Change {
         /// When.
         at: SystemTime,
     },
+    /// A message was deleted by its author, a room operator or a server operator (IRCv3
+    /// `draft/message-redaction`); it is gone from the store, and those who could have
+    /// seen it are told.
+    Redacted {
+        /// Who deleted it.
+        by: SessionId,
+        /// Where it was sent: the room, or the recipient of a direct message.
+        target: MessageTarget,
+        /// Who sent it (for a direct message, the other party to tell).
+        author: Nick,
+        /// Its id.
+        id: MessageId,
+        /// Why, if given.
+        reason: Option<MessageText>,
+        /// When.
+        at: SystemTime,
+    },
     /// An account's read marker for a target moved forward (IRCv3 `draft/read-marker`):
     /// every session logged in to it hears. The marker itself is kept by the store.
     ReadMarked {
@@ -523,6 +540,14 @@ mod tests {
                 session: a,
                 user: "u".into(),
                 host: "tea.example".into(),
+                at,
+            },
+            Change::Redacted {
+                by: a,
+                target: MessageTarget::Direct(nick.clone()),
+                author: nick.clone(),
+                id: MessageId::new(1_764_000_000_123, node, 5),
+                reason: Some(text.clone()),
                 at,
             },
             Change::ReadMarked {

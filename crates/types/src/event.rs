@@ -205,6 +205,17 @@ pub enum EventKind {
         /// Who they are.
         who: Arc<Profile>,
     },
+    /// `by` deleted message `id` of `target` (IRCv3 `draft/message-redaction`).
+    Redacted {
+        /// Who deleted it.
+        by: Arc<Profile>,
+        /// Where it was sent.
+        target: MessageTarget,
+        /// Its id.
+        id: MessageId,
+        /// Why, if given.
+        reason: Option<MessageText>,
+    },
     /// The read marker of the recipient's account for `target` is now `at` (IRCv3
     /// `draft/read-marker`); to every session logged in to the account.
     ReadMarked {

@@ -14,6 +14,7 @@ mod monitor;
 mod oper;
 mod query;
 mod read_marker;
+mod redact;
 mod session;
 mod speech;
 

@@ -155,6 +155,46 @@ impl State {
                 self.copy_to_watchers(&mut applied, *session, *at);
                 applied
             }
+            Change::Redacted {
+                by,
+                target,
+                author,
+                id,
+                reason,
+                at,
+            } => {
+                let Some(who) = self.profile(*by) else {
+                    return Applied::default();
+                };
+                let audience = match target {
+                    MessageTarget::Room(room) => Audience::Room {
+                        room: room.clone(),
+                        except: None,
+                        also: None,
+                    },
+                    MessageTarget::Direct(recipient) => {
+                        let mut sessions = vec![*by];
+                        for nick in [recipient, author] {
+                            if let Some(holder) = self.nicks.get(nick.key())
+                                && !sessions.contains(holder)
+                            {
+                                sessions.push(*holder);
+                            }
+                        }
+                        Audience::Sessions(sessions)
+                    }
+                };
+                Applied::one(
+                    EventKind::Redacted {
+                        by: who,
+                        target: target.clone(),
+                        id: *id,
+                        reason: reason.clone(),
+                    },
+                    *at,
+                    audience,
+                )
+            }
             Change::ReadMarked {
                 account,
                 target,

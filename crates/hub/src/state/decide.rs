@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use teahouse_types::{
-    Change, LeaveReason, MemberStatus, MessageId, MessageKind, MessageText, MessageTo, ModeChange,
-    ModeEdit, Nick, Profile, RoomMode, RoomName, SessionId, Topic, UserMode,
+    Change, LeaveReason, MemberStatus, MessageId, MessageKind, MessageTarget, MessageText,
+    MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomName, SessionId, Topic, UserMode,
 };
 
 use super::{Room, SessionRecord, State};
@@ -33,6 +33,15 @@ pub(crate) struct ModesDecision {
     pub(crate) change: Option<Change>,
     /// What was applied and what was refused.
     pub(crate) outcome: ModesOutcome,
+}
+
+/// What a redaction is of: a stored message, and whether the one deleting it sent it.
+pub(crate) struct Redaction {
+    pub(crate) target: MessageTarget,
+    pub(crate) author: Nick,
+    pub(crate) is_author: bool,
+    pub(crate) id: MessageId,
+    pub(crate) reason: Option<MessageText>,
 }
 
 impl State {
@@ -318,6 +327,50 @@ impl State {
         Ok(Change::Wallops {
             from: session,
             text,
+            at,
+        })
+    }
+
+    /// A message deleted: by its author (`is_author`), a room operator, or a server
+    /// operator.
+    ///
+    /// # Errors
+    /// [`Refusal::NotInRoom`] for a room the session is not in, [`Refusal::NotOperator`] and
+    /// [`Refusal::NoPrivileges`] for someone else's message, [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_redact(
+        &self,
+        session: SessionId,
+        redaction: Redaction,
+        at: SystemTime,
+    ) -> Result<Change, Refusal> {
+        self.actor(session)?;
+        let Redaction {
+            target,
+            author,
+            is_author,
+            id,
+            reason,
+        } = redaction;
+        let is_oper = self.opers.contains_key(&session);
+        if let MessageTarget::Room(room) = &target {
+            let status = self
+                .rooms
+                .get(room.key())
+                .and_then(|r| r.members.get(&session))
+                .ok_or_else(|| Refusal::NotInRoom(room.clone()))?;
+            if !is_author && !status.is_operator && !is_oper {
+                return Err(Refusal::NotOperator(room.clone()));
+            }
+        } else if !is_author && !is_oper {
+            return Err(Refusal::NoPrivileges);
+        }
+        Ok(Change::Redacted {
+            by: session,
+            target,
+            author,
+            id,
+            reason,
             at,
         })
     }

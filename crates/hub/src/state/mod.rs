@@ -30,6 +30,7 @@ use teahouse_types::{
 };
 
 pub(crate) use apply::{Audience, Effect};
+pub(crate) use decide::Redaction;
 pub use view::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};
 
 /// How many departed users WHOWAS remembers: enough for "who was that just now", small

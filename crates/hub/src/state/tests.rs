@@ -14,6 +14,7 @@ use teahouse_types::{
 use super::*;
 use crate::error::Refusal;
 use crate::hub::SayTarget;
+use crate::state::Redaction;
 use crate::state::apply::Applied;
 
 fn at(ms: u64) -> SystemTime {
@@ -408,6 +409,53 @@ fn host_set_shows_a_new_host_to_the_rooms_and_keeps_the_real_address() {
     assert_eq!(sessions_of(audience), [a, b]);
     assert_eq!(&*state.profile(a).unwrap().host, "tea.example");
     assert_eq!(state.host_of(a).as_deref(), Ok("127.0.0.1"));
+}
+
+#[test]
+fn redacted_is_allowed_to_authors_and_operators_and_told_where_the_message_went() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    let c = start(&mut state, 3, Some("carol"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let redaction = |author: &str, is_author: bool, target: MessageTarget| Redaction {
+        target,
+        author: nick(author),
+        is_author,
+        id: MessageId::from_raw(7),
+        reason: None,
+    };
+    let in_tea = || MessageTarget::Room(room("tea"));
+    assert_eq!(
+        state.decide_redact(b, redaction("alice", false, in_tea()), at(3)),
+        Err(Refusal::NotOperator(room("tea")))
+    );
+    assert_eq!(
+        state.decide_redact(c, redaction("carol", true, in_tea()), at(3)),
+        Err(Refusal::NotInRoom(room("tea")))
+    );
+    // alice founded the room: she operates it.
+    let change = state
+        .decide_redact(a, redaction("bob", false, in_tea()), at(3))
+        .unwrap();
+    let applied = state.apply(&change);
+    let (event, audience) = only(&applied);
+    assert!(matches!(event, EventKind::Redacted { by, id, .. }
+        if by.nick.as_str() == "alice" && id.get() == 7));
+    assert_eq!(*audience, in_room("tea", None, None));
+    // A direct message: its sender may, its recipient may not; both sides hear.
+    let to_carol = || MessageTarget::Direct(nick("carol"));
+    assert_eq!(
+        state.decide_redact(c, redaction("bob", false, to_carol()), at(4)),
+        Err(Refusal::NoPrivileges)
+    );
+    let change = state
+        .decide_redact(b, redaction("bob", true, to_carol()), at(4))
+        .unwrap();
+    let applied = state.apply(&change);
+    let (_, audience) = only(&applied);
+    assert_eq!(sessions_of(audience), [b, c]);
 }
 
 #[test]

@@ -153,6 +153,13 @@ const TOPICS: &[(&str, &[&str])] = &[
     ),
     ("QUIT", &["QUIT [:reason]", "Leaves the server."]),
     (
+        "REDACT",
+        &[
+            "REDACT <target> <msgid> [:reason]",
+            "Deletes a message: your own, or any in a channel you operate.",
+        ],
+    ),
+    (
         "REGISTER",
         &[
             "REGISTER <account|*> <email|*> <password>",

@@ -13,6 +13,7 @@ mod message;
 mod monitor;
 mod oper;
 mod read_marker;
+mod redact;
 mod registration;
 mod server;
 mod user;
@@ -289,6 +290,12 @@ const COMMANDS: &[Spec] = &[
         handler: read_marker::markread,
     },
     Spec {
+        name: "REDACT",
+        access: Access::Registered,
+        min_params: 2,
+        handler: redact::redact,
+    },
+    Spec {
         name: "MOTD",
         access: Access::Registered,
         min_params: 0,
@@ -469,6 +476,14 @@ fn refused(session: &mut Session, refusal: &Refusal) {
         }
         Refusal::NoOperHost => {
             session.numeric(reply::ERR_NOOPERHOST, &["No O-lines for your host"]);
+        }
+        Refusal::NoSuchMessage => {
+            let mut b = session.server_line();
+            b.command("FAIL")
+                .param("*")
+                .param("UNKNOWN_MSGID")
+                .trailing("This message does not exist or is too old");
+            session.send(b.finish());
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use teahouse_testkit::{TestServer, TextClient};
 
-use crate::irc_kit::{S, cap_ls, join, reg, until_pong};
+use crate::irc_kit::{S, cap_ls, join, reg, untag, until_pong};
 
 /// The ISUPPORT tokens the server advertises, read from `VERSION`'s 005 lines.
 async fn isupport(c: &mut TextClient, nick: &str) -> anyhow::Result<Vec<String>> {
@@ -335,5 +335,93 @@ async fn read_markers_are_shared_by_an_accounts_clients() -> anyhow::Result<()> 
         "{S} FAIL MARKREAD NEED_MORE_PARAMS :Missing parameters"
     ))
     .await?;
+    Ok(())
+}
+
+/// draft/message-redaction: the author or a channel operator deletes a message; clients
+/// with the capability are told (the redacting one too), others not; someone else's
+/// message is REDACT_FORBIDDEN, an unknown id UNKNOWN_MSGID; a redacted message is gone
+/// from CHATHISTORY; a direct message can be redacted by its sender, for both sides.
+#[tokio::test]
+async fn redact_deletes_a_message_for_everyone() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let caps = "message-tags draft/message-redaction batch draft/chathistory";
+    let mut alice = reg(&server, "alice", caps).await?;
+    let mut bob = reg(&server, "bob", caps).await?;
+    let mut carol = reg(&server, "carol", "message-tags").await?;
+    join(&mut alice, "alice", "#tea").await?;
+    for (c, nick) in [(&mut bob, "bob"), (&mut carol, "carol")] {
+        join(c, nick, "#tea").await?;
+    }
+    alice.expect_eventually_prefix(":carol!").await?;
+    bob.expect_eventually_prefix(":carol!").await?;
+    let msgid = async |c: &mut TextClient, text: &str| -> anyhow::Result<String> {
+        let line = c.expect_eventually_prefix("@").await?;
+        anyhow::ensure!(line.ends_with(text), "{line}");
+        Ok(crate::irc_kit::tag(&line, "msgid").unwrap_or("").to_owned())
+    };
+
+    bob.send("PRIVMSG #tea :oops").await?;
+    let oops = msgid(&mut alice, "PRIVMSG #tea :oops").await?;
+    msgid(&mut carol, "PRIVMSG #tea :oops").await?;
+    bob.send(&format!("REDACT #tea {oops} :typo")).await?;
+    let told = format!(":bob!~bob@127.0.0.1 REDACT #tea {oops} :typo");
+    crate::irc_kit::expect_untagged(&mut alice, &told).await?;
+    crate::irc_kit::expect_untagged(&mut bob, &told).await?;
+    assert!(until_pong(&mut carol, "c").await?.is_empty());
+
+    alice.send("PRIVMSG #tea :keep me").await?;
+    let keep = msgid(&mut bob, "PRIVMSG #tea :keep me").await?;
+    msgid(&mut carol, "PRIVMSG #tea :keep me").await?;
+    bob.send(&format!("REDACT #tea {keep}")).await?;
+    bob.expect(&format!(
+        "{S} FAIL REDACT REDACT_FORBIDDEN #tea {keep} :You are not authorised to delete this message"
+    ))
+    .await?;
+    carol.send("PRIVMSG #tea :spam").await?;
+    let spam = msgid(&mut alice, "PRIVMSG #tea :spam").await?;
+    msgid(&mut bob, "PRIVMSG #tea :spam").await?;
+    alice.send(&format!("REDACT #tea {spam} :spam")).await?;
+    crate::irc_kit::expect_untagged(
+        &mut bob,
+        &format!(":alice!~alice@127.0.0.1 REDACT #tea {spam} :spam"),
+    )
+    .await?;
+    alice.send("REDACT #tea 12345").await?;
+    alice
+        .expect_eventually(&format!(
+            "{S} FAIL REDACT UNKNOWN_MSGID #tea 12345 :This message does not exist or is too old"
+        ))
+        .await?;
+
+    alice.send("CHATHISTORY LATEST #tea * 10").await?;
+    let opener = alice.line().await?;
+    let id = untag(&opener)
+        .strip_prefix(&format!("{S} BATCH +"))
+        .and_then(|r| r.strip_suffix(" chathistory #tea"))
+        .ok_or_else(|| anyhow::anyhow!("not a history batch: {opener}"))?
+        .to_owned();
+    let mut kept = Vec::new();
+    loop {
+        let line = alice.line().await?;
+        if line == format!("{S} BATCH -{id}") {
+            break;
+        }
+        kept.push(untag(&line).to_owned());
+    }
+    assert_eq!(kept, [":alice!~alice@127.0.0.1 PRIVMSG #tea :keep me"]);
+
+    // A direct message: its sender may take it back, for both sides; not its recipient.
+    alice.send("PRIVMSG bob :secret").await?;
+    let secret = msgid(&mut bob, "PRIVMSG bob :secret").await?;
+    bob.send(&format!("REDACT alice {secret}")).await?;
+    bob.expect(&format!(
+        "{S} FAIL REDACT REDACT_FORBIDDEN alice {secret} :You are not authorised to delete this message"
+    ))
+    .await?;
+    alice.send(&format!("REDACT bob {secret}")).await?;
+    let told = format!(":alice!~alice@127.0.0.1 REDACT bob {secret}");
+    crate::irc_kit::expect_untagged(&mut alice, &told).await?;
+    crate::irc_kit::expect_untagged(&mut bob, &told).await?;
     Ok(())
 }
