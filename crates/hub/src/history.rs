@@ -561,7 +561,8 @@ fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
             from,
             target,
             kind,
-            text: MessageText::parse(&row.body).ok()?,
+            // A multi-line message keeps its line breaks in the store.
+            text: MessageText::parse_multiline(&row.body).ok()?,
             client_tags: row
                 .tags
                 .as_deref()

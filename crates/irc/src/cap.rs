@@ -30,6 +30,7 @@ impl Cap {
     pub(crate) const CHGHOST: Cap = Cap(1 << 20);
     pub(crate) const READ_MARKER: Cap = Cap(1 << 21);
     pub(crate) const MESSAGE_REDACTION: Cap = Cap(1 << 22);
+    pub(crate) const MULTILINE: Cap = Cap(1 << 23);
 
     /// The capability's bit.
     pub(crate) const fn bits(self) -> u32 {
@@ -50,6 +51,7 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
     ("draft/account-registration", Cap::ACCOUNT_REGISTRATION),
     ("draft/chathistory", Cap::CHATHISTORY),
     ("draft/message-redaction", Cap::MESSAGE_REDACTION),
+    ("draft/multiline", Cap::MULTILINE),
     ("draft/read-marker", Cap::READ_MARKER),
     ("batch", Cap::BATCH),
     ("cap-notify", Cap::CAP_NOTIFY),

@@ -151,7 +151,7 @@ impl IrcSink {
         }
         if let EventKind::Echo { message, label } = &event.kind {
             // The sender's own copy: rendered for it alone, with its command's label.
-            let line = render(message, self.caps.bits() & Cap::RENDER_MASK)?;
+            let line = render(message, self.render_bits(message))?;
             return Some(match label {
                 Some(label) if self.caps.has(Cap::LABELED_RESPONSE) => {
                     prefix_tags(&line, &[("label", label)])
@@ -177,10 +177,24 @@ impl IrcSink {
         self.encoded(event)
     }
 
+    /// The capabilities that decide how this client is shown `event`.
+    fn render_bits(&self, event: &HubEvent) -> u32 {
+        let mut bits = self.caps.bits() & Cap::RENDER_MASK;
+        // Only a multi-line message looks different to a `draft/multiline` client: other
+        // events share one rendering whatever that capability.
+        if matches!(&event.kind, EventKind::Message { text, .. } if text.is_multiline())
+            && self.caps.has(Cap::MULTILINE)
+            && self.caps.has(Cap::BATCH)
+        {
+            bits |= Cap::MULTILINE.bits();
+        }
+        bits
+    }
+
     /// The event as this client's capabilities show it: encoded once per capability set
     /// and shared through the event's cache.
     fn encoded(&self, event: &HubEvent) -> Option<Bytes> {
-        let bits = self.caps.bits() & Cap::RENDER_MASK;
+        let bits = self.render_bits(event);
         event
             .cache
             .get_or_render(RENDER_KEY_BASE | bits, || render(event, bits))
@@ -236,7 +250,10 @@ fn history(
             .param(&target);
         out.extend_from_slice(&labelled(b.finish()));
     }
-    let render_bits = bits & Cap::RENDER_MASK;
+    let mut render_bits = bits & Cap::RENDER_MASK;
+    if has(Cap::MULTILINE) && has(Cap::BATCH) {
+        render_bits |= Cap::MULTILINE.bits();
+    }
     for message in messages {
         let Some(line) = render(message, render_bits) else {
             continue;
@@ -287,7 +304,9 @@ pub(crate) fn monitored(
     out.freeze()
 }
 
-/// Adds tags to an already encoded line (or lines), merging with tags it has.
+/// Adds tags to an already encoded line (or lines), merging with tags it has. Lines of a
+/// batch nested in the lines (a multi-line message: they carry a `batch` tag) are left as
+/// they are, and a label goes on a nested batch's opener, not its end.
 pub(crate) fn prefix_tags(line: &[u8], tags: &[(&str, &str)]) -> Bytes {
     let mut head = String::from("@");
     for (i, (key, value)) in tags.iter().enumerate() {
@@ -299,8 +318,13 @@ pub(crate) fn prefix_tags(line: &[u8], tags: &[(&str, &str)]) -> Bytes {
         teahouse_wire::irc::escape_tag_value(value, &mut head);
     }
     let mut out = BytesMut::with_capacity(line.len() + head.len() + 1);
+    let is_label = tags.iter().any(|(key, _)| *key == "label");
     // A message split over several lines gets the tags on each.
     for one in line.split_inclusive(|b| *b == b'\n') {
+        if is_nested(one) || (is_label && is_batch_end(one)) {
+            out.extend_from_slice(one);
+            continue;
+        }
         out.extend_from_slice(head.as_bytes());
         match one.strip_prefix(b"@") {
             Some(rest) => {
@@ -383,6 +407,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
                 from,
                 has_account_tag: has(Cap::ACCOUNT_TAG),
                 target: &target,
+                multiline: has(Cap::MULTILINE),
             };
             return Some(line.message(*kind, text.as_str()));
         }
@@ -406,6 +431,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
                 from,
                 has_account_tag: has(Cap::ACCOUNT_TAG),
                 target: &target,
+                multiline: false,
             };
             return Some(line.tagmsg());
         }
@@ -581,7 +607,30 @@ pub(crate) fn target_name(target: &MessageTarget) -> String {
     }
 }
 
+/// Whether an encoded line has a `batch` tag.
+fn is_nested(line: &[u8]) -> bool {
+    let Some(tags) = line.strip_prefix(b"@") else {
+        return false;
+    };
+    let end = tags.iter().position(|b| *b == b' ').unwrap_or(tags.len());
+    tags[..end]
+        .split(|b| *b == b';')
+        .any(|tag| tag.starts_with(b"batch="))
+}
+
+/// Whether an encoded line is a `BATCH -id`.
+fn is_batch_end(line: &[u8]) -> bool {
+    line.windows(8).any(|w| w == b" BATCH -")
+}
+
+/// Ids of multi-line message batches (`draft/multiline`), unique for the process.
+static NEXT_MULTILINE: AtomicU64 = AtomicU64::new(1);
+
+/// The most lines and bytes of text a multi-line message may have (`draft/multiline`).
+pub(crate) const MULTILINE_MAX_LINES: usize = 32;
+
 /// The parts of a message line that the recipient's capabilities decide.
+#[derive(Clone, Copy)]
 pub(crate) struct MessageLine<'a> {
     pub(crate) time: SystemTime,
     pub(crate) has_server_time: bool,
@@ -590,6 +639,8 @@ pub(crate) struct MessageLine<'a> {
     pub(crate) from: &'a Profile,
     pub(crate) has_account_tag: bool,
     pub(crate) target: &'a str,
+    /// The recipient takes multi-line messages as `draft/multiline` batches.
+    pub(crate) multiline: bool,
 }
 
 impl MessageLine<'_> {
@@ -623,6 +674,9 @@ impl MessageLine<'_> {
     /// in two). A longer text, which only the plain-text face accepts, becomes several
     /// lines, cut at character boundaries, so nothing of it is lost.
     pub(crate) fn message(&self, kind: MessageKind, text: &str) -> Bytes {
+        if text.contains('\n') {
+            return self.multiline_message(kind, text);
+        }
         let command = if kind == MessageKind::Notice {
             "NOTICE"
         } else {
@@ -672,6 +726,78 @@ impl MessageLine<'_> {
             b.trailing(&body);
             out.extend_from_slice(&b.finish());
         }
+        out.freeze()
+    }
+
+    /// A message of several lines: a `draft/multiline` batch for a client that takes one
+    /// (the message's tags on its opener, a line too long for IRC continued with
+    /// `draft/multiline-concat`), else each line as a message of its own (the id on the
+    /// first; empty lines, which IRC cannot carry, left out).
+    fn multiline_message(&self, kind: MessageKind, text: &str) -> Bytes {
+        let mut out = BytesMut::new();
+        if !self.multiline {
+            let mut first = true;
+            for part in text.split('\n').filter(|p| !p.is_empty()) {
+                let line = MessageLine {
+                    msgid: self.msgid.filter(|_| first),
+                    ..*self
+                };
+                first = false;
+                out.extend_from_slice(&line.message(kind, part));
+            }
+            return out.freeze();
+        }
+        let command = if kind == MessageKind::Notice {
+            "NOTICE"
+        } else {
+            "PRIVMSG"
+        };
+        let id = format!("ml{}", NEXT_MULTILINE.fetch_add(1, Ordering::Relaxed));
+        let from = self.from;
+        let mut b = LineBuilder::new();
+        self.start(&mut b);
+        b.command("BATCH")
+            .param(&format!("+{id}"))
+            .param("draft/multiline")
+            .param(self.target);
+        out.extend_from_slice(&b.finish());
+        let overhead = 1
+            + from.nick.as_str().len()
+            + 1
+            + from.user.len()
+            + 1
+            + from.host.len()
+            + 1
+            + command.len()
+            + 1
+            + self.target.len()
+            + 4;
+        let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
+        for part in text.split('\n') {
+            let part = irc_safe(part);
+            let pieces: Vec<&str> = if part.is_empty() {
+                vec![""]
+            } else {
+                chunks(&part, room).collect()
+            };
+            for (i, piece) in pieces.iter().enumerate() {
+                let mut b = LineBuilder::new();
+                b.tag("batch", Some(&id));
+                if i > 0 {
+                    b.tag("draft/multiline-concat", None);
+                }
+                b.source_parts(from.nick.as_str(), &from.user, &from.host)
+                    .command(command)
+                    .param(self.target)
+                    .trailing(piece);
+                out.extend_from_slice(&b.finish());
+            }
+        }
+        let mut b = LineBuilder::new();
+        b.source_parts(from.nick.as_str(), &from.user, &from.host)
+            .command("BATCH")
+            .param(&format!("-{id}"));
+        out.extend_from_slice(&b.finish());
         out.freeze()
     }
 

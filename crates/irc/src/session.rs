@@ -76,6 +76,8 @@ pub(crate) struct Session {
     /// A SASL exchange in progress: its step and the client's payload so far. Boxed, like
     /// the next field: rare, so an idle session pays a pointer rather than the whole value.
     pub(crate) sasl: Option<Box<command::Sasl>>,
+    /// A `draft/multiline` batch being received: rare, so boxed.
+    pub(crate) multiline: Option<Box<command::Multiline>>,
     /// A registered nick asked for before registration: claimed at registration, once SASL
     /// may have logged the session in.
     pub(crate) wanted_nick: Option<Box<Nick>>,
@@ -344,6 +346,7 @@ where
         close: None,
         waiting: None,
         sasl: None,
+        multiline: None,
         wanted_nick: None,
         is_grouping: false,
         batch_counter: 0,

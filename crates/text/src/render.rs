@@ -41,14 +41,27 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
             text,
             ..
         } => {
-            let text = terminal_safe(text.as_str());
             let from = &from.nick;
-            match (target, kind) {
-                (MessageTarget::Room(_), MessageKind::Normal) => lang.relayed(from, &text),
-                (MessageTarget::Direct(_), MessageKind::Normal) => lang.direct_in(from, &text),
-                (_, MessageKind::Action) => lang.action(from, &text),
-                (_, MessageKind::Notice) => lang.notice(from, &text),
+            let line_of = |text: &str| {
+                let text = terminal_safe(text);
+                match (target, kind) {
+                    (MessageTarget::Room(_), MessageKind::Normal) => lang.relayed(from, &text),
+                    (MessageTarget::Direct(_), MessageKind::Normal) => {
+                        lang.direct_in(from, &text)
+                    }
+                    (_, MessageKind::Action) => lang.action(from, &text),
+                    (_, MessageKind::Notice) => lang.notice(from, &text),
+                }
+            };
+            if text.is_multiline() {
+                // A multi-line message (IRC `draft/multiline`): a line each, as sent.
+                let mut out = bytes::BytesMut::new();
+                for part in text.as_str().split('\n').filter(|p| !p.is_empty()) {
+                    out.extend_from_slice(&encode_line(&line_of(part)));
+                }
+                return Some(out.freeze());
             }
+            line_of(text.as_str())
         }
         EventKind::TopicChanged { by, topic, .. } => {
             let topic = topic.as_ref().map(|t| terminal_safe(t.as_str()));

@@ -40,9 +40,30 @@ impl MessageText {
         Ok(Self(input.into()))
     }
 
+    /// Checks a message body of several lines, separated by LF (IRCv3 `draft/multiline`):
+    /// as [`Self::parse`], but LF is allowed between lines, which may be empty; it must not
+    /// be all empty.
+    ///
+    /// # Errors
+    /// [`TextError::Empty`] for no text at all, [`TextError::ForbiddenChar`] for NUL or CR.
+    pub fn parse_multiline(input: &str) -> Result<Self, TextError> {
+        if input.chars().all(|c| c == '\n') {
+            return Err(TextError::Empty);
+        }
+        if let Some(ch) = input.chars().find(|c| matches!(c, '\0' | '\r')) {
+            return Err(TextError::ForbiddenChar { ch });
+        }
+        Ok(Self(input.into()))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether it has more than one line (see [`Self::parse_multiline`]).
+    pub fn is_multiline(&self) -> bool {
+        self.0.contains('\n')
     }
 }
 
@@ -76,6 +97,13 @@ mod tests {
         assert_eq!(
             MessageText::parse("\u{2}bold\u{2}").unwrap().as_str(),
             "\u{2}bold\u{2}"
+        );
+        let lines = MessageText::parse_multiline("a\n\nb").unwrap();
+        assert!(lines.is_multiline());
+        assert_eq!(MessageText::parse_multiline("\n\n"), Err(TextError::Empty));
+        assert_eq!(
+            MessageText::parse_multiline("a\r\nb"),
+            Err(TextError::ForbiddenChar { ch: '\r' })
         );
     }
 }

@@ -391,6 +391,11 @@ impl Hub {
         i64::try_from(last.saturating_add(1)).unwrap_or(i64::MAX)
     }
 
+    /// The longest message text the hub takes, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.inner.config.max_message_bytes
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         // Every critical section leaves the state consistent before anything that could
         // panic, so a poisoned lock still guards valid state.

@@ -103,12 +103,18 @@ fn echo(
         from: &sent.from,
         has_account_tag: session.caps.has(Cap::ACCOUNT_TAG),
         target: &target,
+        multiline: session.caps.has(Cap::MULTILINE) && session.caps.has(Cap::BATCH),
     };
     let bytes = match body {
         Some((kind, text)) => line.message(kind, text),
         None => line.tagmsg(),
     };
     session.send(bytes);
+}
+
+/// A multi-line message (`draft/multiline`), put together: sent as PRIVMSG or NOTICE.
+pub(super) fn send_batched(session: &mut Session, message: &Message, is_notice: bool) {
+    send(session, message, is_notice);
 }
 
 fn send(session: &mut Session, message: &Message, is_notice: bool) {
@@ -137,7 +143,14 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
             _ => (MessageKind::Normal, text.as_str()),
         }
     };
-    let Ok(body) = MessageText::parse(body) else {
+    // A line from the wire has no LF; only a `draft/multiline` batch, put together by
+    // `multiline`, gives a text of several lines.
+    let body = if body.contains('\n') {
+        MessageText::parse_multiline(body)
+    } else {
+        MessageText::parse(body)
+    };
+    let Ok(body) = body else {
         return;
     };
     let mut targets: Vec<&str> = targets.split(',').filter(|t| !t.is_empty()).collect();
@@ -153,7 +166,7 @@ fn send(session: &mut Session, message: &Message, is_notice: bool) {
     let is_single_target = targets.len() == 1;
     for target in targets {
         if super::account::is_nickserv(target) {
-            if !is_notice {
+            if !is_notice && !body.is_multiline() {
                 super::account::nickserv(session, text);
             }
             continue;

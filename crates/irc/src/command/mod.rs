@@ -11,6 +11,7 @@ mod help;
 pub(crate) mod history;
 mod message;
 mod monitor;
+mod multiline;
 mod oper;
 mod read_marker;
 mod redact;
@@ -26,6 +27,7 @@ use crate::reply;
 use crate::session::Session;
 
 pub(crate) use account::Sasl;
+pub(crate) use multiline::Multiline;
 pub(crate) use read_marker::marker_param;
 pub(crate) use registration::send_isupport;
 
@@ -296,6 +298,12 @@ const COMMANDS: &[Spec] = &[
         handler: redact::redact,
     },
     Spec {
+        name: "BATCH",
+        access: Access::Registered,
+        min_params: 1,
+        handler: multiline::batch,
+    },
+    Spec {
         name: "MOTD",
         access: Access::Registered,
         min_params: 0,
@@ -319,6 +327,14 @@ pub(crate) fn dispatch(session: &mut Session, message: &Message) {
     };
     if spec.access == Access::Registered && !session.is_registered {
         session.numeric(reply::ERR_NOTREGISTERED, &["You have not registered"]);
+        return;
+    }
+    // A line of a client's `draft/multiline` batch.
+    if let Some(id) = message.tag("batch")
+        && spec.name != "BATCH"
+    {
+        let id = id.to_owned();
+        multiline::line(session, message, &id);
         return;
     }
     if message.params.len() < spec.min_params {

@@ -36,6 +36,7 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                     // Version 302 lists values: the SASL mechanisms we take, how
                     // registration works.
                     "sasl" if is_302 => format!("sasl={}", super::account::SASL_MECHANISMS),
+                    "draft/multiline" if is_302 => super::multiline::cap_value(session),
                     "draft/account-registration" if is_302 => {
                         let mut value = "draft/account-registration=before-connect".to_owned();
                         if session.config().is_email_required {

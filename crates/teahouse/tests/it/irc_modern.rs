@@ -425,3 +425,125 @@ async fn redact_deletes_a_message_for_everyone() -> anyhow::Result<()> {
     crate::irc_kit::expect_untagged(&mut bob, &told).await?;
     Ok(())
 }
+
+/// draft/multiline: a client's batch of lines is one message; clients with the capability
+/// get it as a batch (concatenated lines joined), its sender too with echo-message, and
+/// inside a CHATHISTORY batch; others get a line each (no empty ones), plain-text users
+/// too; the limits are in the capability's value and enforced.
+#[tokio::test]
+async fn multiline_messages_travel_as_one() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut dave = server.login("dave").await?;
+    let mut alice = reg(
+        &server,
+        "alice",
+        "batch draft/multiline message-tags echo-message",
+    )
+    .await?;
+    let mut bob = reg(&server, "bob", "batch draft/multiline draft/chathistory").await?;
+    let mut carol = reg(&server, "carol", "message-tags").await?;
+    for (c, nick) in [
+        (&mut alice, "alice"),
+        (&mut bob, "bob"),
+        (&mut carol, "carol"),
+    ] {
+        join(c, nick, "#lobby").await?;
+    }
+    alice.expect_eventually_prefix(":carol!").await?;
+    bob.expect_eventually_prefix(":carol!").await?;
+    for line in [
+        "BATCH +b1 draft/multiline #lobby",
+        "@batch=b1 PRIVMSG #lobby :hello",
+        "@batch=b1 PRIVMSG #lobby :",
+        "@batch=b1 PRIVMSG #lobby :world and",
+        "@batch=b1;draft/multiline-concat PRIVMSG #lobby : more",
+        "BATCH -b1",
+    ] {
+        alice.send(line).await?;
+    }
+    let read_batch = async |c: &mut TextClient| -> anyhow::Result<(String, Vec<String>)> {
+        let opener = c.line().await?;
+        let rest = untag(&opener);
+        let id = rest
+            .strip_prefix(":alice!~alice@127.0.0.1 BATCH +")
+            .and_then(|r| r.strip_suffix(" draft/multiline #lobby"))
+            .ok_or_else(|| anyhow::anyhow!("not a multiline batch: {opener}"))?
+            .to_owned();
+        let mut lines = Vec::new();
+        loop {
+            let line = c.line().await?;
+            if line == format!(":alice!~alice@127.0.0.1 BATCH -{id}") {
+                return Ok((opener, lines));
+            }
+            let inner = line
+                .strip_prefix(&format!("@batch={id} "))
+                .ok_or_else(|| anyhow::anyhow!("not in the batch: {line}"))?;
+            lines.push(inner.to_owned());
+        }
+    };
+    let want = [
+        ":alice!~alice@127.0.0.1 PRIVMSG #lobby :hello",
+        ":alice!~alice@127.0.0.1 PRIVMSG #lobby :",
+        ":alice!~alice@127.0.0.1 PRIVMSG #lobby :world and more",
+    ];
+    let (opener, lines) = read_batch(&mut bob).await?;
+    assert_eq!(lines, want);
+    let (echo, lines) = read_batch(&mut alice).await?;
+    assert_eq!(lines, want);
+    let msgid = crate::irc_kit::tag(&echo, "msgid").unwrap_or("").to_owned();
+    assert!(!msgid.is_empty(), "{echo} {opener}");
+    let first = carol.line().await?;
+    assert_eq!(crate::irc_kit::tag(&first, "msgid"), Some(msgid.as_str()));
+    assert_eq!(untag(&first), want[0]);
+    carol.expect(want[2]).await?;
+    dave.expect_eventually("alice: hello").await?;
+    dave.expect("alice: world and more").await?;
+
+    // In history, the batch is nested in the history batch.
+    bob.send("CHATHISTORY LATEST #lobby * 5").await?;
+    let open = bob.line().await?;
+    let history = open
+        .strip_prefix(&format!("{S} BATCH +"))
+        .and_then(|r| r.strip_suffix(" chathistory #lobby"))
+        .ok_or_else(|| anyhow::anyhow!("not a history batch: {open}"))?
+        .to_owned();
+    let nested = bob.line().await?;
+    assert!(
+        nested.starts_with(&format!("@batch={history} "))
+            && nested.contains(" BATCH +ml")
+            && nested.ends_with(" draft/multiline #lobby"),
+        "{nested}"
+    );
+    let inner = bob.line().await?;
+    assert!(inner.starts_with("@batch=ml"), "{inner}");
+    bob.expect_eventually(&format!("{S} BATCH -{history}"))
+        .await?;
+
+    // The limits: the capability's value, and FAILs past them or for another target.
+    let mut c = server.irc().await?;
+    let caps = crate::irc_kit::cap_ls(&mut c).await?;
+    assert!(
+        caps.iter()
+            .any(|c| c == "draft/multiline=max-bytes=4096,max-lines=32"),
+        "{caps:?}"
+    );
+    alice.send("BATCH +b2 draft/multiline #lobby").await?;
+    for i in 0..33 {
+        alice
+            .send(&format!("@batch=b2 PRIVMSG #lobby :line {i}"))
+            .await?;
+    }
+    alice
+        .expect(&format!(
+            "{S} FAIL BATCH MULTILINE_MAX_LINES 32 :Too many lines in the batch"
+        ))
+        .await?;
+    alice.send("BATCH +b3 draft/multiline #lobby").await?;
+    alice.send("@batch=b3 PRIVMSG #other :x").await?;
+    alice
+        .expect(&format!(
+            "{S} FAIL BATCH MULTILINE_INVALID_TARGET #lobby #other :Invalid multiline target"
+        ))
+        .await?;
+    Ok(())
+}
