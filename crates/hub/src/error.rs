@@ -117,6 +117,9 @@ pub enum Refusal {
     /// The command is for server operators only.
     #[error("permission denied: you are not a server operator")]
     NoPrivileges,
+    /// The target has as many metadata keys as it may.
+    #[error("metadata limit reached")]
+    MetadataLimit,
     /// No message with that id was sent there (or it is gone from history).
     #[error("no such message")]
     NoSuchMessage,

@@ -116,6 +116,13 @@ impl IrcSink {
             }
             return Some(b.finish());
         }
+        if let EventKind::MetadataChanged { target, key, value } = &event.kind {
+            // `draft/metadata-2`: only the keys the client subscribed to.
+            if !self.caps.has(Cap::METADATA) || !self.caps.is_subscribed(key) {
+                return None;
+            }
+            return Some(metadata_line(&self.source, target, key, value.as_deref()));
+        }
         if let EventKind::ReadMarked { target, at } = &event.kind {
             if !self.caps.has(Cap::READ_MARKER) {
                 return None;
@@ -304,6 +311,25 @@ pub(crate) fn monitored(
     out.freeze()
 }
 
+/// `:server METADATA target key * :value` (no value: the key was removed).
+pub(crate) fn metadata_line(
+    source: &str,
+    target: &MessageTarget,
+    key: &str,
+    value: Option<&str>,
+) -> Bytes {
+    let mut b = LineBuilder::new();
+    b.source(source)
+        .command("METADATA")
+        .param(&target_name(target))
+        .param(key)
+        .param("*");
+    if let Some(value) = value {
+        b.trailing(&irc_safe(value));
+    }
+    b.finish()
+}
+
 /// Adds tags to an already encoded line (or lines), merging with tags it has. Lines of a
 /// batch nested in the lines (a multi-line message: they carry a `batch` tag) are left as
 /// they are, and a label goes on a nested batch's opener, not its end.
@@ -474,6 +500,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
         | EventKind::Monitored { .. }
         | EventKind::NotDelivered { .. }
         | EventKind::ReadMarked { .. }
+        | EventKind::MetadataChanged { .. }
         | EventKind::Watched { .. } => return None,
         EventKind::AccountChanged { who } => line
             .start(who, has(Cap::ACCOUNT_TAG))

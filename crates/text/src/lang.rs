@@ -474,6 +474,7 @@ impl Lang {
                 Refusal::NoPrivileges => "! Only server operators may do that".to_owned(),
                 Refusal::NoOperHost => "! No operator login for your address".to_owned(),
                 Refusal::NoSuchMessage => "! No such message".to_owned(),
+                Refusal::MetadataLimit => "! Too many metadata keys".to_owned(),
                 Refusal::NotOperator(room) => format!("! You are not an operator of {room}"),
                 Refusal::CannotSend { room, reason } => match reason {
                     CannotSend::NotMember => format!("! Not sent: you are not in {room}"),
@@ -517,6 +518,7 @@ impl Lang {
                 Refusal::NoPrivileges => "! 只有服务器管理员可以这样做".to_owned(),
                 Refusal::NoOperHost => "! 你的地址不能以管理员身份登录".to_owned(),
                 Refusal::NoSuchMessage => "! 没有这条消息".to_owned(),
+                Refusal::MetadataLimit => "! 元数据键太多".to_owned(),
                 Refusal::NotOperator(room) => format!("! 你不是聊天室{room}的管理员"),
                 Refusal::CannotSend { room, reason } => match reason {
                     CannotSend::NotMember => format!("! 未发送:你不在聊天室{room}中"),

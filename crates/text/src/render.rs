@@ -78,6 +78,7 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         | EventKind::Wallops { .. }
         | EventKind::HostChanged { .. }
         | EventKind::ReadMarked { .. }
+        | EventKind::MetadataChanged { .. }
         // A terminal cannot take back a line it printed.
         | EventKind::Redacted { .. }
         // MONITOR is an IRC command; a plain-text user never watches anyone.

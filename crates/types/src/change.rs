@@ -278,6 +278,21 @@ pub enum Change {
         /// When.
         at: SystemTime,
     },
+    /// A metadata key of a user or room was set, or removed (`None`) (IRCv3
+    /// `draft/metadata-2`): those who share a room with the user (or are in the room) and
+    /// those who monitor the user hear, but the one who made the change.
+    MetadataSet {
+        /// Who made the change.
+        by: SessionId,
+        /// Whose metadata.
+        target: MetadataTarget,
+        /// The key (lower case).
+        key: Arc<str>,
+        /// The value; `None` removes the key.
+        value: Option<Arc<str>>,
+        /// When.
+        at: SystemTime,
+    },
     /// An account's read marker for a target moved forward (IRCv3 `draft/read-marker`):
     /// every session logged in to it hears. The marker itself is kept by the store.
     ReadMarked {
@@ -358,7 +373,16 @@ pub enum Change {
 
 impl Change {
     /// The version of this catalogue: one more with every variant or field added.
-    pub const VERSION: u16 = 5;
+    pub const VERSION: u16 = 6;
+}
+
+/// Whose metadata (IRCv3 `draft/metadata-2`) a change is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataTarget {
+    /// A user, by session.
+    User(SessionId),
+    /// A room.
+    Room(RoomName),
 }
 
 /// A change with the version of the catalogue it was written in, as it is stored or sent.
@@ -548,6 +572,13 @@ mod tests {
                 author: nick.clone(),
                 id: MessageId::new(1_764_000_000_123, node, 5),
                 reason: Some(text.clone()),
+                at,
+            },
+            Change::MetadataSet {
+                by: a,
+                target: MetadataTarget::Room(RoomName::parse("tea").unwrap()),
+                key: "avatar".into(),
+                value: Some("https://example.com/a.png".into()),
                 at,
             },
             Change::ReadMarked {

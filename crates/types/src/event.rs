@@ -216,6 +216,16 @@ pub enum EventKind {
         /// Why, if given.
         reason: Option<MessageText>,
     },
+    /// A metadata key of a user (`target` is their nick) or a room changed (IRCv3
+    /// `draft/metadata-2`); `None` if it was removed.
+    MetadataChanged {
+        /// The user or room.
+        target: MessageTarget,
+        /// The key.
+        key: Arc<str>,
+        /// The new value.
+        value: Option<Arc<str>>,
+    },
     /// The read marker of the recipient's account for `target` is now `at` (IRCv3
     /// `draft/read-marker`); to every session logged in to the account.
     ReadMarked {

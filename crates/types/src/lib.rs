@@ -23,7 +23,7 @@ mod serial;
 mod sink;
 mod text;
 
-pub use change::{Ban, Change, MessageTo, ModeEdit, Topic, Versioned};
+pub use change::{Ban, Change, MessageTo, MetadataTarget, ModeEdit, Topic, Versioned};
 pub use error::{NameError, NewerVersion, NodeIdError};
 pub use event::{EventKind, HubEvent, Kill, LeaveReason, MessageKind, MessageTarget, RenderCache};
 pub use fold::casefold;

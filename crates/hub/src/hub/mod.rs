@@ -9,6 +9,7 @@
 mod delivery;
 mod local;
 mod membership;
+mod metadata;
 mod modes;
 mod monitor;
 mod oper;
@@ -28,6 +29,7 @@ use teahouse_store::Store;
 use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
 
 pub use membership::{Invitation, JoinOutcome};
+pub use metadata::{MAX_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key};
 pub use modes::{MAX_BANS, ModesOutcome};
 pub use monitor::{MAX_MONITOR, MonitorOutcome};
 pub use oper::OperatorConfig;

@@ -9,11 +9,11 @@ use std::time::SystemTime;
 
 use teahouse_types::{
     Ban, Change, EventKind, HubEvent, LeaveReason, LocalSink, MemberStatus, MessageTarget,
-    MessageText, MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomModes, RoomName,
-    SessionId, Topic, UserMode, casefold,
+    MessageText, MessageTo, MetadataTarget, ModeChange, ModeEdit, Nick, Profile, RoomMode,
+    RoomModes, RoomName, SessionId, Topic, UserMode, casefold,
 };
 
-use super::{Departed, Identity, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
+use super::{Departed, Identity, MetadataKey, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
 
 /// What applying a change asks the hub to do: deliver its events (at most two, in order),
 /// and forget what the change ended.
@@ -195,6 +195,13 @@ impl State {
                     audience,
                 )
             }
+            Change::MetadataSet {
+                by,
+                target,
+                key,
+                value,
+                at,
+            } => self.apply_metadata(*by, target, key, value.as_ref(), *at),
             Change::ReadMarked {
                 account,
                 target,
@@ -580,6 +587,70 @@ impl State {
         });
     }
 
+    fn apply_metadata(
+        &mut self,
+        by: SessionId,
+        target: &MetadataTarget,
+        key: &Arc<str>,
+        value: Option<&Arc<str>>,
+        at: SystemTime,
+    ) -> Applied {
+        let (slot, shown, audience) = match target {
+            MetadataTarget::User(session) => {
+                let Some(who) = self.profile(*session) else {
+                    return Applied::default();
+                };
+                let mut hearers = self.co_members(*session);
+                hearers.push(*session);
+                hearers.retain(|s| *s != by);
+                (
+                    MetadataKey::User(*session),
+                    MessageTarget::Direct(who.nick.clone()),
+                    Audience::Sessions(hearers),
+                )
+            }
+            MetadataTarget::Room(room) => {
+                let Some(slot) = self.rooms.get(room.key()) else {
+                    return Applied::default();
+                };
+                (
+                    MetadataKey::Room(room.shared_key()),
+                    MessageTarget::Room(slot.name.clone()),
+                    Audience::Room {
+                        room: slot.name.clone(),
+                        except: Some(by),
+                        also: None,
+                    },
+                )
+            }
+        };
+        let entry = self.metadata.entry(slot.clone()).or_default();
+        match value {
+            Some(value) => {
+                entry.insert(Arc::clone(key), Arc::clone(value));
+            }
+            None => {
+                entry.remove(key);
+            }
+        }
+        if entry.is_empty() {
+            self.metadata.remove(&slot);
+        }
+        let mut applied = Applied::one(
+            EventKind::MetadataChanged {
+                target: shown,
+                key: Arc::clone(key),
+                value: value.cloned(),
+            },
+            at,
+            audience,
+        );
+        if let MetadataTarget::User(session) = target {
+            self.copy_to_watchers(&mut applied, *session, at);
+        }
+        applied
+    }
+
     /// Stops `session` watching `nicks` (all of them for `None`).
     fn unmonitor(&mut self, session: SessionId, nicks: Option<&[Nick]>) {
         let Some(list) = self.monitors.get_mut(&session) else {
@@ -801,6 +872,7 @@ impl State {
             && slot.members.is_empty()
             && let Some((key, slot)) = self.rooms.remove_entry(key)
         {
+            self.metadata.remove(&MetadataKey::Room(Arc::clone(&key)));
             applied.deleted_rooms.push((key, slot.founder));
         }
     }
@@ -966,6 +1038,7 @@ impl State {
         }
         self.opers.remove(&session);
         self.real_hosts.remove(&session);
+        self.metadata.remove(&MetadataKey::User(session));
         self.unmonitor(session, None);
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {

@@ -10,7 +10,8 @@ use std::time::SystemTime;
 
 use teahouse_types::{
     Change, LeaveReason, MemberStatus, MessageId, MessageKind, MessageTarget, MessageText,
-    MessageTo, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomName, SessionId, Topic, UserMode,
+    MessageTo, MetadataTarget, ModeChange, ModeEdit, Nick, Profile, RoomMode, RoomName, SessionId,
+    Topic, UserMode,
 };
 
 use super::{Room, SessionRecord, State};
@@ -373,6 +374,62 @@ impl State {
             reason,
             at,
         })
+    }
+
+    /// A metadata key set (or removed, `None`) on a user (themself, or anyone for a server
+    /// operator) or a room (its operators, or a server operator). `None` when it changes
+    /// nothing (the same value, or removing a key that is not set).
+    ///
+    /// # Errors
+    /// [`Refusal::NoPrivileges`], [`Refusal::NotOperator`], [`Refusal::NoSuchRoom`],
+    /// [`Refusal::MetadataLimit`] past `max_keys` keys, [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_metadata(
+        &self,
+        session: SessionId,
+        target: MetadataTarget,
+        key: Arc<str>,
+        value: Option<Arc<str>>,
+        max_keys: usize,
+        at: SystemTime,
+    ) -> Result<Option<Change>, Refusal> {
+        self.actor(session)?;
+        let is_oper = self.opers.contains_key(&session);
+        let slot = match &target {
+            MetadataTarget::User(user) => {
+                if *user != session && !is_oper {
+                    return Err(Refusal::NoPrivileges);
+                }
+                self.record(*user)?;
+                super::MetadataKey::User(*user)
+            }
+            MetadataTarget::Room(room) => {
+                let slot = self
+                    .rooms
+                    .get(room.key())
+                    .ok_or_else(|| Refusal::NoSuchRoom(room.clone()))?;
+                let is_room_op = slot.members.get(&session).is_some_and(|s| s.is_operator);
+                if !is_room_op && !is_oper {
+                    return Err(Refusal::NotOperator(room.clone()));
+                }
+                super::MetadataKey::Room(room.shared_key())
+            }
+        };
+        let keys = self.metadata.get(&slot);
+        let current = keys.and_then(|k| k.get(&key));
+        if current == value.as_ref() {
+            return Ok(None);
+        }
+        if value.is_some() && current.is_none() && keys.map_or(0, |k| k.len()) >= max_keys {
+            return Err(Refusal::MetadataLimit);
+        }
+        Ok(Some(Change::MetadataSet {
+            by: session,
+            target,
+            key,
+            value,
+            at,
+        }))
     }
 
     /// An operator changes the user name and host `target` shows (`CHGHOST`).

@@ -20,7 +20,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -63,6 +63,8 @@ pub(crate) struct State {
     /// IRC `MONITOR`: by casefolded nick, the sessions watching it; and by session, the
     /// nicks it watches, as given. Maps of their own: most sessions watch nobody.
     watchers: HashMap<Arc<str>, Vec<SessionId>>,
+    /// IRCv3 metadata of users and rooms: few have any, so a map of its own.
+    metadata: HashMap<MetadataKey, BTreeMap<Arc<str>, Arc<str>>>,
     /// The real addresses of sessions whose shown host an operator changed (`CHGHOST`).
     real_hosts: HashMap<SessionId, Arc<str>>,
     monitors: HashMap<SessionId, Vec<Nick>>,
@@ -112,6 +114,13 @@ struct Identity {
     account: Option<Arc<str>>,
     /// A bot (user mode `+B`).
     is_bot: bool,
+}
+
+/// Whose metadata: a session, or a room by its key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum MetadataKey {
+    User(SessionId),
+    Room(Arc<str>),
 }
 
 /// A room.

@@ -7,8 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 use teahouse_types::{
     Change, EventKind, LeaveReason, MemberStatus, MessageId, MessageKind, MessageTarget,
-    MessageText, MessageTo, ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName, SessionId,
-    Topic, UserMode, Versioned,
+    MessageText, MessageTo, MetadataTarget, ModeChange, ModeEdit, Nick, NodeId, RoomMode, RoomName,
+    SessionId, Topic, UserMode, Versioned,
 };
 
 use super::*;
@@ -456,6 +456,69 @@ fn redacted_is_allowed_to_authors_and_operators_and_told_where_the_message_went(
     let applied = state.apply(&change);
     let (_, audience) = only(&applied);
     assert_eq!(sessions_of(audience), [b, c]);
+}
+
+#[test]
+fn metadata_set_keeps_keys_tells_others_and_goes_with_its_owner() {
+    let mut state = State::default();
+    let a = start(&mut state, 1, Some("alice"));
+    let b = start(&mut state, 2, Some("bob"));
+    join(&mut state, a, "tea");
+    join(&mut state, b, "tea");
+    let set = |state: &State, by, target, value: Option<&str>| {
+        state.decide_metadata(by, target, "avatar".into(), value.map(Into::into), 1, at(3))
+    };
+    assert_eq!(
+        set(&state, b, MetadataTarget::User(a), Some("x")),
+        Err(Refusal::NoPrivileges)
+    );
+    assert_eq!(
+        set(&state, b, MetadataTarget::Room(room("tea")), Some("x")),
+        Err(Refusal::NotOperator(room("tea")))
+    );
+    let change = set(&state, a, MetadataTarget::User(a), Some("x"))
+        .unwrap()
+        .unwrap();
+    let applied = state.apply(&change);
+    let (event, audience) = only(&applied);
+    assert!(
+        matches!(event, EventKind::MetadataChanged { target: MessageTarget::Direct(n), value: Some(v), .. }
+        if n.as_str() == "alice" && &**v == "x")
+    );
+    assert_eq!(sessions_of(audience), [b], "not the one who set it");
+    assert_eq!(set(&state, a, MetadataTarget::User(a), Some("x")), Ok(None));
+    let other = state.decide_metadata(
+        a,
+        MetadataTarget::User(a),
+        "url".into(),
+        Some("u".into()),
+        1,
+        at(4),
+    );
+    assert_eq!(other, Err(Refusal::MetadataLimit));
+    let change = set(&state, a, MetadataTarget::Room(room("tea")), Some("y"))
+        .unwrap()
+        .unwrap();
+    let applied = state.apply(&change);
+    assert_eq!(only(&applied).1, &in_room("tea", Some(a), None));
+    assert_eq!(state.room_metadata(&room("tea")).len(), 2);
+    state.apply(&Change::SessionEnded {
+        session: a,
+        reason: LeaveReason::ConnectionLost,
+        disconnect: None,
+        at: at(5),
+    });
+    assert!(state.metadata_of(&MetadataTarget::User(a)).is_empty());
+    state.apply(&Change::SessionEnded {
+        session: b,
+        reason: LeaveReason::ConnectionLost,
+        disconnect: None,
+        at: at(6),
+    });
+    assert!(
+        state.metadata.is_empty(),
+        "the room went, and its metadata with it"
+    );
 }
 
 #[test]
@@ -913,6 +976,7 @@ enum Step {
     Welcome,
     Monitor(u8, bool),
     Host(u8),
+    Metadata(u8, bool),
     End,
 }
 
@@ -942,6 +1006,7 @@ fn step() -> impl Strategy<Value = (u8, Step)> {
         Just(Step::Welcome),
         ((0..6u8), any::<bool>()).prop_map(|(i, a)| Step::Monitor(i, a)),
         (0..6u8).prop_map(Step::Host),
+        ((0..3u8), any::<bool>()).prop_map(|(r, u)| Step::Metadata(r, u)),
         Just(Step::End),
     ];
     ((0..4u8), step)
@@ -1098,6 +1163,18 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .ok(),
         Step::Ghost(i) => state.decide_ghost(session, &nick_of(*i), now).ok(),
         Step::Welcome => state.decide_welcome(session, now).ok().flatten(),
+        Step::Metadata(r, is_user) => {
+            let target = if *is_user {
+                MetadataTarget::User(session)
+            } else {
+                MetadataTarget::Room(room_of(*r))
+            };
+            let value = (!clock.is_multiple_of(3)).then(|| format!("v{clock}").into());
+            state
+                .decide_metadata(session, target, format!("k{r}").into(), value, 2, now)
+                .ok()
+                .flatten()
+        }
         Step::Host(i) => state
             .decide_host(
                 session,

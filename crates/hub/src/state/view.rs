@@ -387,4 +387,64 @@ impl State {
     pub(crate) fn monitored(&self, session: SessionId) -> Vec<Nick> {
         self.monitors.get(&session).cloned().unwrap_or_default()
     }
+
+    /// The session holding `nick`.
+    pub(crate) fn session_of(&self, nick: &Nick) -> Option<SessionId> {
+        self.nicks.get(nick.key()).copied()
+    }
+
+    /// The metadata of a user or room, by key.
+    pub(crate) fn metadata_of(
+        &self,
+        target: &teahouse_types::MetadataTarget,
+    ) -> Vec<(Arc<str>, Arc<str>)> {
+        let slot = match target {
+            teahouse_types::MetadataTarget::User(session) => super::MetadataKey::User(*session),
+            teahouse_types::MetadataTarget::Room(room) => {
+                super::MetadataKey::Room(room.shared_key())
+            }
+        };
+        self.metadata
+            .get(&slot)
+            .map(|keys| {
+                keys.iter()
+                    .map(|(k, v)| (Arc::clone(k), Arc::clone(v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A room's metadata and its members' (by nick), for a newcomer or a `SYNC`.
+    pub(crate) fn room_metadata(
+        &self,
+        room: &RoomName,
+    ) -> Vec<(teahouse_types::MessageTarget, Arc<str>, Arc<str>)> {
+        let Some(slot) = self.rooms.get(room.key()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let target = teahouse_types::MetadataTarget::Room(slot.name.clone());
+        for (key, value) in self.metadata_of(&target) {
+            out.push((
+                teahouse_types::MessageTarget::Room(slot.name.clone()),
+                key,
+                value,
+            ));
+        }
+        let mut members: Vec<&SessionId> = slot.members.keys().collect();
+        members.sort_unstable();
+        for member in members {
+            let Some(nick) = self.sessions.get(member).and_then(|r| r.nick()) else {
+                continue;
+            };
+            for (key, value) in self.metadata_of(&teahouse_types::MetadataTarget::User(*member)) {
+                out.push((
+                    teahouse_types::MessageTarget::Direct(nick.clone()),
+                    key,
+                    value,
+                ));
+            }
+        }
+        out
+    }
 }

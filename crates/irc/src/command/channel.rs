@@ -106,6 +106,7 @@ fn joined(
             if !session.caps.has(Cap::NO_IMPLICIT_NAMES) {
                 send_names(session, &outcome.room, &outcome.members, outcome.is_secret);
             }
+            super::metadata::after_join(session, &outcome.room);
             // Its JOIN line, topic and names go now, before the next channel's JOIN (all
             // of them at the end, in one batch, for a labeled JOIN).
             if session.label.is_none() {

@@ -102,6 +102,13 @@ const TOPICS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "METADATA",
+        &[
+            "METADATA <target|*> GET|LIST|SET|CLEAR|SUB|UNSUB|SUBS|SYNC ...",
+            "Metadata of users and channels (an avatar, a display name).",
+        ],
+    ),
+    (
         "MODE",
         &[
             "MODE <#channel|nick> [modes [args]]",

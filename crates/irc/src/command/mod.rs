@@ -10,6 +10,7 @@ mod channel;
 mod help;
 pub(crate) mod history;
 mod message;
+mod metadata;
 mod monitor;
 mod multiline;
 mod oper;
@@ -304,6 +305,12 @@ const COMMANDS: &[Spec] = &[
         handler: multiline::batch,
     },
     Spec {
+        name: "METADATA",
+        access: Access::Registered,
+        min_params: 2,
+        handler: metadata::metadata,
+    },
+    Spec {
         name: "MOTD",
         access: Access::Registered,
         min_params: 0,
@@ -492,6 +499,14 @@ fn refused(session: &mut Session, refusal: &Refusal) {
         }
         Refusal::NoOperHost => {
             session.numeric(reply::ERR_NOOPERHOST, &["No O-lines for your host"]);
+        }
+        Refusal::MetadataLimit => {
+            let mut b = session.server_line();
+            b.command("FAIL")
+                .param("METADATA")
+                .param("LIMIT_REACHED")
+                .trailing("Metadata limit reached");
+            session.send(b.finish());
         }
         Refusal::NoSuchMessage => {
             let mut b = session.server_line();

@@ -37,6 +37,7 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                     // registration works.
                     "sasl" if is_302 => format!("sasl={}", super::account::SASL_MECHANISMS),
                     "draft/multiline" if is_302 => super::multiline::cap_value(session),
+                    "draft/metadata-2" if is_302 => super::metadata::cap_value(),
                     "draft/account-registration" if is_302 => {
                         let mut value = "draft/account-registration=before-connect".to_owned();
                         if session.config().is_email_required {

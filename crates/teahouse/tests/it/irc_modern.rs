@@ -241,7 +241,13 @@ async fn help_explains_each_command() -> anyhow::Result<()> {
     let index = alice
         .expect_eventually(&format!("{S} 706 alice * :End of /HELP"))
         .await?;
-    assert!(index.iter().any(|l| l.contains(" WHOIS ")), "{index:?}");
+    let words: Vec<&str> = index
+        .iter()
+        .flat_map(|l| l.rsplit(':').next().unwrap_or("").split(' '))
+        .collect();
+    for command in ["WHOIS", "MONITOR", "METADATA", "REDACT", "MARKREAD"] {
+        assert!(words.contains(&command), "{command} not in {index:?}");
+    }
     Ok(())
 }
 
@@ -545,5 +551,137 @@ async fn multiline_messages_travel_as_one() -> anyhow::Result<()> {
             "{S} FAIL BATCH MULTILINE_INVALID_TARGET #lobby #other :Invalid multiline target"
         ))
         .await?;
+    Ok(())
+}
+
+/// draft/metadata-2: users set their own metadata, channel operators a channel's; those
+/// who share a channel and subscribed to the key are told; GET, LIST (in a batch), SUB,
+/// UNSUB, SUBS; a newcomer to a channel gets its members' subscribed keys; the limits are
+/// in the capability's value; bad keys, targets and permissions get the FAIL codes.
+#[tokio::test]
+async fn metadata_is_shared_with_subscribers() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut probe = server.irc().await?;
+    let caps = cap_ls(&mut probe).await?;
+    assert!(
+        caps.iter()
+            .any(|c| c == "draft/metadata-2=max-subs=50,max-keys=20,max-value-bytes=300"),
+        "{caps:?}"
+    );
+    let mut alice = reg(&server, "alice", "draft/metadata-2 batch").await?;
+    let mut bob = reg(&server, "bob", "draft/metadata-2").await?;
+    let mut carol = reg(&server, "carol", "").await?;
+    alice
+        .send("METADATA * SUB avatar display-name Bad!")
+        .await?;
+    alice
+        .expect(&format!("{S} FAIL METADATA KEY_INVALID Bad! :Invalid key"))
+        .await?;
+    alice
+        .expect(&format!("{S} 770 alice :avatar display-name"))
+        .await?;
+    join(&mut alice, "alice", "#tea").await?;
+    for (c, nick) in [(&mut bob, "bob"), (&mut carol, "carol")] {
+        join(c, nick, "#tea").await?;
+    }
+    alice.expect_eventually_prefix(":carol!").await?;
+    bob.expect_eventually_prefix(":carol!").await?;
+
+    bob.send("METADATA * SET avatar :https://example.com/b.png")
+        .await?;
+    bob.expect(&format!(
+        "{S} 761 bob bob avatar * :https://example.com/b.png"
+    ))
+    .await?;
+    alice
+        .expect(&format!(
+            "{S} METADATA bob avatar * :https://example.com/b.png"
+        ))
+        .await?;
+    bob.send("METADATA * SET display-name :Bob B").await?;
+    bob.expect(&format!("{S} 761 bob bob display-name * :Bob B"))
+        .await?;
+    alice
+        .expect(&format!("{S} METADATA bob display-name * :Bob B"))
+        .await?;
+    assert!(until_pong(&mut carol, "c").await?.is_empty());
+
+    alice.send("METADATA bob GET avatar nope").await?;
+    alice
+        .expect(&format!(
+            "{S} 761 alice bob avatar * :https://example.com/b.png"
+        ))
+        .await?;
+    alice
+        .expect(&format!("{S} 766 alice bob nope :key not set"))
+        .await?;
+    alice.send("METADATA bob LIST").await?;
+    let open = alice.line().await?;
+    let id = open
+        .strip_prefix(&format!("{S} BATCH +"))
+        .and_then(|r| r.strip_suffix(" metadata bob"))
+        .ok_or_else(|| anyhow::anyhow!("not a metadata batch: {open}"))?
+        .to_owned();
+    alice
+        .expect(&format!(
+            "@batch={id} {S} 761 alice bob avatar * :https://example.com/b.png"
+        ))
+        .await?;
+    alice
+        .expect(&format!(
+            "@batch={id} {S} 761 alice bob display-name * :Bob B"
+        ))
+        .await?;
+    alice.expect(&format!("{S} BATCH -{id}")).await?;
+
+    bob.send("METADATA #tea SET url :https://tea.example")
+        .await?;
+    bob.expect(&format!(
+        "{S} FAIL METADATA KEY_NO_PERMISSION #tea url :You do not have permission to do that"
+    ))
+    .await?;
+    alice
+        .send("METADATA #tea SET url :https://tea.example")
+        .await?;
+    alice
+        .expect(&format!("{S} 761 alice #tea url * :https://tea.example"))
+        .await?;
+    alice.send("METADATA #nowhere LIST").await?;
+    alice
+        .expect(&format!(
+            "{S} FAIL METADATA INVALID_TARGET #nowhere :Invalid target"
+        ))
+        .await?;
+
+    // A newcomer subscribed to avatars gets the channel's members' on joining.
+    let mut dave = reg(&server, "dave", "draft/metadata-2").await?;
+    dave.send("METADATA * SUB avatar").await?;
+    dave.expect(&format!("{S} 770 dave :avatar")).await?;
+    dave.send("JOIN #tea").await?;
+    dave.expect_eventually(&format!("{S} 366 dave #tea :End of /NAMES list"))
+        .await?;
+    dave.expect(&format!(
+        "{S} METADATA bob avatar * :https://example.com/b.png"
+    ))
+    .await?;
+    alice.expect(":dave!~dave@127.0.0.1 JOIN #tea").await?;
+    bob.expect(":dave!~dave@127.0.0.1 JOIN #tea").await?;
+
+    alice.send("METADATA * SUBS").await?;
+    alice
+        .expect(&format!("{S} 772 alice :avatar display-name"))
+        .await?;
+    alice.send("METADATA * UNSUB avatar").await?;
+    alice.expect(&format!("{S} 771 alice :avatar")).await?;
+    bob.send("METADATA * SET avatar").await?;
+    bob.expect(&format!("{S} 766 bob bob avatar :key not set"))
+        .await?;
+    bob.send("METADATA * SET avatar").await?;
+    bob.expect(&format!(
+        "{S} FAIL METADATA KEY_NOT_SET bob avatar :Key not set"
+    ))
+    .await?;
+    dave.expect(&format!("{S} METADATA bob avatar *")).await?;
+    assert!(until_pong(&mut alice, "a").await?.is_empty());
     Ok(())
 }

@@ -1,0 +1,133 @@
+//! IRCv3 `draft/metadata-2`: key/value metadata of users (an avatar, a display name) and
+//! rooms, set by the user or a room's operators, told to those who share a room with the
+//! user or are in the room. Kept in the hub's state: a user's go when the session ends, a
+//! room's when the room does.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teahouse_types::{MessageTarget, MetadataTarget, Nick, RoomName, SessionId};
+
+use super::Hub;
+use crate::error::Refusal;
+
+/// One metadata key and its value.
+pub type KeyValue = (Arc<str>, Arc<str>);
+
+/// How many keys one user or room may have.
+pub const MAX_METADATA_KEYS: usize = 20;
+
+/// The longest value, in bytes (key and value must fit one IRC line).
+pub const MAX_METADATA_VALUE_BYTES: usize = 300;
+
+/// Whose metadata a command is about, as a client names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataName {
+    /// The session itself (`*`).
+    Me,
+    /// A user by nick.
+    Nick(Nick),
+    /// A room.
+    Room(RoomName),
+}
+
+/// Whether `key` is a metadata key: lower-case letters, digits and `_./-`, at most 64.
+pub fn is_metadata_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_./-".contains(&b))
+}
+
+impl Hub {
+    /// The target, resolved: whose metadata, and how it is named in replies.
+    fn metadata_target(
+        &self,
+        session: SessionId,
+        name: &MetadataName,
+    ) -> Result<(MetadataTarget, MessageTarget), Refusal> {
+        let core = self.lock();
+        match name {
+            MetadataName::Me => {
+                let nick = core.state.nick_of(session)?.ok_or(Refusal::NotRegistered)?;
+                Ok((MetadataTarget::User(session), MessageTarget::Direct(nick)))
+            }
+            MetadataName::Nick(nick) => {
+                let holder = core
+                    .state
+                    .session_of(nick)
+                    .ok_or_else(|| Refusal::NoSuchNick(nick.clone()))?;
+                let nick = core.state.nick_of(holder)?.ok_or(Refusal::NotRegistered)?;
+                Ok((MetadataTarget::User(holder), MessageTarget::Direct(nick)))
+            }
+            MetadataName::Room(room) => {
+                let info = core.state.room_info(room)?;
+                Ok((
+                    MetadataTarget::Room(info.name.clone()),
+                    MessageTarget::Room(info.name),
+                ))
+            }
+        }
+    }
+
+    /// The metadata of a user, or of a room the session is in (or any, for a server
+    /// operator), with the target as replies name it.
+    ///
+    /// # Errors
+    /// [`Refusal::NoSuchNick`], [`Refusal::NoSuchRoom`], [`Refusal::NotInRoom`],
+    /// [`Refusal::NotRegistered`], [`Refusal::SessionClosed`].
+    pub fn metadata(
+        &self,
+        session: SessionId,
+        name: &MetadataName,
+    ) -> Result<(MessageTarget, Vec<KeyValue>), Refusal> {
+        let (target, shown) = self.metadata_target(session, name)?;
+        let core = self.lock();
+        if let MetadataTarget::Room(room) = &target
+            && !core.state.is_member(session, room)
+            && core.state.oper_of(session).is_none()
+        {
+            return Err(Refusal::NotInRoom(room.clone()));
+        }
+        Ok((shown, core.state.metadata_of(&target)))
+    }
+
+    /// Sets (or with `None` removes) a key of the session's own metadata, another user's
+    /// (server operators) or a room's (its operators). Returns the target as replies name
+    /// it and whether anything changed.
+    ///
+    /// # Errors
+    /// [`Refusal::NoPrivileges`], [`Refusal::NotOperator`], [`Refusal::MetadataLimit`],
+    /// [`Refusal::NoSuchNick`], [`Refusal::NoSuchRoom`], [`Refusal::NotRegistered`],
+    /// [`Refusal::SessionClosed`].
+    pub fn set_metadata(
+        &self,
+        session: SessionId,
+        name: &MetadataName,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(MessageTarget, bool), Refusal> {
+        let (target, shown) = self.metadata_target(session, name)?;
+        let (key, value): (Arc<str>, Option<Arc<str>>) = (key.into(), value.map(Into::into));
+        let is_changed = self.execute(session, |state| {
+            let change = state.decide_metadata(
+                session,
+                target,
+                key,
+                value,
+                MAX_METADATA_KEYS,
+                SystemTime::now(),
+            )?;
+            let is_changed = change.is_some();
+            Ok((change, is_changed))
+        })?;
+        Ok((shown, is_changed))
+    }
+
+    /// A room's metadata and its members', each with its target, for a newcomer or a
+    /// `METADATA #room SYNC`.
+    pub fn room_metadata(&self, room: &RoomName) -> Vec<(MessageTarget, Arc<str>, Arc<str>)> {
+        self.lock().state.room_metadata(room)
+    }
+}
