@@ -10,6 +10,7 @@ pub(crate) const RPL_MYINFO: &str = "004";
 pub(crate) const RPL_ISUPPORT: &str = "005";
 pub(crate) const RPL_UMODEIS: &str = "221";
 pub(crate) const RPL_LUSERCLIENT: &str = "251";
+pub(crate) const RPL_LUSEROP: &str = "252";
 pub(crate) const RPL_LUSERUNKNOWN: &str = "253";
 pub(crate) const RPL_LUSERCHANNELS: &str = "254";
 pub(crate) const RPL_LUSERME: &str = "255";

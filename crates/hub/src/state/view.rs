@@ -110,6 +110,8 @@ pub struct Stats {
     pub rooms: usize,
     /// The most users at once since start.
     pub max_users: usize,
+    /// Server operators.
+    pub operators: usize,
 }
 
 impl State {
@@ -334,6 +336,7 @@ impl State {
             unregistered: self.sessions.len().saturating_sub(users),
             rooms: self.rooms.len(),
             max_users: self.max_users,
+            operators: self.opers.len(),
         }
     }
 

@@ -72,6 +72,12 @@ pub(crate) fn send_lusers(session: &mut Session) {
         stats.invisible
     );
     session.numeric(reply::RPL_LUSERCLIENT, &[&text]);
+    if stats.operators > 0 {
+        session.numeric(
+            reply::RPL_LUSEROP,
+            &[&stats.operators.to_string(), "operator(s) online"],
+        );
+    }
     if stats.unregistered > 0 {
         session.numeric(
             reply::RPL_LUSERUNKNOWN,

@@ -45,6 +45,12 @@ async fn oper_logs_in_against_the_configured_hash() -> anyhow::Result<()> {
         .expect(&format!("{S} 464 alice :Password incorrect"))
         .await?;
     oper_up(&mut alice, "alice").await?;
+    bob.send("LUSERS").await?;
+    bob.expect_prefix(&format!("{S} 251 bob ")).await?;
+    bob.expect(&format!("{S} 252 bob 1 :operator(s) online"))
+        .await?;
+    bob.expect_eventually_prefix(&format!("{S} 266 bob "))
+        .await?;
     alice.send("MODE alice").await?;
     alice.expect(&format!("{S} 221 alice :+o")).await?;
 
