@@ -714,22 +714,8 @@ impl MessageLine<'_> {
         } else {
             ("", "")
         };
-        let from = self.from;
         // ":nick!user@host PRIVMSG target :" + open + text + close + "\r\n" within 512 bytes.
-        let overhead = 1
-            + from.nick.as_str().len()
-            + 1
-            + from.user.len()
-            + 1
-            + from.host.len()
-            + 1
-            + command.len()
-            + 1
-            + self.target.len()
-            + 2
-            + open.len()
-            + close.len()
-            + 2;
+        let overhead = self.prefix_bytes(command) + open.len() + close.len();
         let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
         let text = irc_safe(text);
         // "PRIVMSG target :" + open + text + close + "\r\n" as a client sends it.
@@ -754,6 +740,22 @@ impl MessageLine<'_> {
             out.extend_from_slice(&b.finish());
         }
         out.freeze()
+    }
+
+    /// The bytes of `:nick!user@host COMMAND target :` and the closing CR LF.
+    fn prefix_bytes(&self, command: &str) -> usize {
+        let from = self.from;
+        1 + from.nick.as_str().len()
+            + 1
+            + from.user.len()
+            + 1
+            + from.host.len()
+            + 1
+            + command.len()
+            + 1
+            + self.target.len()
+            + 2
+            + 2
     }
 
     /// A message of several lines: a `draft/multiline` batch for a client that takes one
@@ -788,18 +790,9 @@ impl MessageLine<'_> {
             .param("draft/multiline")
             .param(self.target);
         out.extend_from_slice(&b.finish());
-        let overhead = 1
-            + from.nick.as_str().len()
-            + 1
-            + from.user.len()
-            + 1
-            + from.host.len()
-            + 1
-            + command.len()
-            + 1
-            + self.target.len()
-            + 4;
-        let room = MAX_LINE_BYTES.saturating_sub(overhead).max(16);
+        let room = MAX_LINE_BYTES
+            .saturating_sub(self.prefix_bytes(command))
+            .max(16);
         for part in text.split('\n') {
             let part = irc_safe(part);
             let pieces: Vec<&str> = if part.is_empty() {

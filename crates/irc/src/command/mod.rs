@@ -519,6 +519,15 @@ fn refused(session: &mut Session, refusal: &Refusal) {
     }
 }
 
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// A channel parameter as a room name: it must start with `#` (the only `CHANTYPES`).
 fn parse_channel(name: &str) -> Option<teahouse_types::RoomName> {
     if !name.starts_with('#') {

@@ -4,7 +4,7 @@ use teahouse_hub::Refusal;
 use teahouse_types::{MessageText, Nick};
 use teahouse_wire::irc::{LineBuilder, Message, irc_safe};
 
-use super::refused;
+use super::{refused, truncate};
 use crate::reply::{self, TEXT_LEN};
 use crate::session::Session;
 
@@ -121,13 +121,4 @@ pub(super) fn info(session: &mut Session, _message: &Message) {
         session.numeric(reply::RPL_INFO, &[line]);
     }
     session.numeric(reply::RPL_ENDOFINFO, &["End of /INFO list"]);
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

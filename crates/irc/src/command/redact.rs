@@ -4,7 +4,7 @@ use teahouse_hub::{HistoryTarget, Refusal};
 use teahouse_types::{MessageId, MessageText, Nick};
 use teahouse_wire::irc::{Message, irc_safe};
 
-use super::parse_channel;
+use super::{parse_channel, truncate};
 use crate::reply::TEXT_LEN;
 use crate::session::Session;
 
@@ -67,13 +67,4 @@ pub(super) fn redact(session: &mut Session, message: &Message) {
             Err(refusal) => super::refused(session, &refusal),
         },
     );
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
