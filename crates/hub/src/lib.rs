@@ -40,7 +40,9 @@ pub use hub::{
     Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, MAX_MONITOR, ModesOutcome, MonitorOutcome,
     NickOutcome, SayTarget, Sent, SessionGuard, SessionOrigin, StoreSetup,
 };
-pub use hub::{MAX_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key};
+pub use hub::{
+    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key,
+};
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use scram::{ScramExchange, scram_keys};
 pub use state::{Departed, RoomInfo, RoomMember, RoomSummary, Stats, UserInfo};

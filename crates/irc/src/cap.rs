@@ -1,6 +1,5 @@
 //! IRCv3 capabilities: what we offer, and each session's enabled set.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// One capability, as a bit in a session's set.
@@ -75,17 +74,9 @@ pub(crate) const OFFERED: &[(&str, Cap)] = &[
 ];
 
 /// A session's enabled capabilities, shared between the session (which changes them) and
-/// its sink (which renders by them); and its `draft/metadata-2` subscriptions (rare, so
-/// boxed: an idle session pays a pointer).
+/// its sink (which renders by them).
 #[derive(Debug, Default)]
-pub(crate) struct CapSet(AtomicU32, Mutex<Subs>);
-
-/// Metadata subscriptions: none for most sessions, so one pointer rather than a vector's
-/// three.
-type Subs = Option<Box<Vec<Box<str>>>>;
-
-/// The most metadata keys one session may subscribe to.
-pub(crate) const MAX_METADATA_SUBS: usize = 50;
+pub(crate) struct CapSet(AtomicU32);
 
 impl CapSet {
     pub(crate) fn has(&self, cap: Cap) -> bool {
@@ -118,54 +109,6 @@ impl CapSet {
         let bits = self.bits();
         self.0.store((bits | add) & !remove, Ordering::Relaxed);
         true
-    }
-
-    fn subs(&self) -> std::sync::MutexGuard<'_, Subs> {
-        self.1.lock().unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// Whether the session subscribed to metadata `key`.
-    pub(crate) fn is_subscribed(&self, key: &str) -> bool {
-        self.subs()
-            .as_ref()
-            .is_some_and(|subs| subs.iter().any(|k| &**k == key))
-    }
-
-    /// Subscribes to `keys` in order, up to [`MAX_METADATA_SUBS`]: those now subscribed,
-    /// and the first that did not fit.
-    pub(crate) fn subscribe<'a>(&self, keys: &[&'a str]) -> (Vec<&'a str>, Option<&'a str>) {
-        let mut subs = self.subs();
-        let list = subs.get_or_insert_with(Box::default);
-        let mut done = Vec::new();
-        for key in keys {
-            if !list.iter().any(|k| &**k == *key) {
-                if list.len() >= MAX_METADATA_SUBS {
-                    return (done, Some(key));
-                }
-                list.push((*key).into());
-            }
-            done.push(*key);
-        }
-        (done, None)
-    }
-
-    /// Unsubscribes from `keys`.
-    pub(crate) fn unsubscribe(&self, keys: &[&str]) {
-        let mut subs = self.subs();
-        if let Some(list) = subs.as_mut() {
-            list.retain(|k| !keys.contains(&&**k));
-            if list.is_empty() {
-                *subs = None;
-            }
-        }
-    }
-
-    /// The subscribed keys.
-    pub(crate) fn subscriptions(&self) -> Vec<String> {
-        self.subs()
-            .as_ref()
-            .map(|subs| subs.iter().map(|k| k.to_string()).collect())
-            .unwrap_or_default()
     }
 
     /// Enables one capability (`cap-notify` comes with `CAP LS 302`).

@@ -117,8 +117,8 @@ impl IrcSink {
             return Some(b.finish());
         }
         if let EventKind::MetadataChanged { target, key, value } = &event.kind {
-            // `draft/metadata-2`: only the keys the client subscribed to.
-            if !self.caps.has(Cap::METADATA) || !self.caps.is_subscribed(key) {
+            // `draft/metadata-2`: the hub sends only keys the session subscribed to.
+            if !self.caps.has(Cap::METADATA) {
                 return None;
             }
             return Some(metadata_line(&self.source, target, key, value.as_deref()));

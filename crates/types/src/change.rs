@@ -293,6 +293,16 @@ pub enum Change {
         /// When.
         at: SystemTime,
     },
+    /// The session subscribes to these metadata keys, or (`is_subscribed` false) no more:
+    /// it hears only of changes to keys it subscribed to.
+    MetadataSubscribed {
+        /// The session.
+        session: SessionId,
+        /// The keys.
+        keys: Vec<Arc<str>>,
+        /// Subscribed, or unsubscribed.
+        is_subscribed: bool,
+    },
     /// An account's read marker for a target moved forward (IRCv3 `draft/read-marker`):
     /// every session logged in to it hears. The marker itself is kept by the store.
     ReadMarked {
@@ -580,6 +590,11 @@ mod tests {
                 key: "avatar".into(),
                 value: Some("https://example.com/a.png".into()),
                 at,
+            },
+            Change::MetadataSubscribed {
+                session: a,
+                keys: vec!["avatar".into()],
+                is_subscribed: true,
             },
             Change::ReadMarked {
                 account: "alice".into(),

@@ -6,13 +6,16 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use teahouse_types::{MessageTarget, MetadataTarget, Nick, RoomName, SessionId};
+use teahouse_types::{Change, MessageTarget, MetadataTarget, Nick, RoomName, SessionId};
 
 use super::Hub;
 use crate::error::Refusal;
 
 /// One metadata key and its value.
 pub type KeyValue = (Arc<str>, Arc<str>);
+
+/// How many metadata keys one session may subscribe to.
+pub const MAX_METADATA_SUBS: usize = 50;
 
 /// How many keys one user or room may have.
 pub const MAX_METADATA_KEYS: usize = 20;
@@ -123,6 +126,47 @@ impl Hub {
             Ok((change, is_changed))
         })?;
         Ok((shown, is_changed))
+    }
+
+    /// Subscribes the session to metadata `keys` in order, up to [`MAX_METADATA_SUBS`] in
+    /// all: the keys now subscribed, and the first that did not fit.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub fn subscribe_metadata(
+        &self,
+        session: SessionId,
+        keys: &[&str],
+    ) -> Result<(Vec<Arc<str>>, Option<Arc<str>>), Refusal> {
+        let keys: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(*k)).collect();
+        self.execute(session, |state| {
+            let (change, done, refused) =
+                state.decide_metadata_subscribe(session, &keys, MAX_METADATA_SUBS)?;
+            Ok((change, (done, refused)))
+        })
+    }
+
+    /// Unsubscribes the session from metadata `keys`.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub fn unsubscribe_metadata(&self, session: SessionId, keys: &[&str]) -> Result<(), Refusal> {
+        let keys: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(*k)).collect();
+        self.execute(session, |_| {
+            Ok((
+                Some(Change::MetadataSubscribed {
+                    session,
+                    keys,
+                    is_subscribed: false,
+                }),
+                (),
+            ))
+        })
+    }
+
+    /// The metadata keys the session subscribed to.
+    pub fn metadata_subscriptions(&self, session: SessionId) -> Vec<Arc<str>> {
+        self.lock().state.metadata_subscriptions(session)
     }
 
     /// A room's metadata and its members', each with its target, for a newcomer or a

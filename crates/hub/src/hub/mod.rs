@@ -29,7 +29,9 @@ use teahouse_store::Store;
 use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
 
 pub use membership::{Invitation, JoinOutcome};
-pub use metadata::{MAX_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key};
+pub use metadata::{
+    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key,
+};
 pub use modes::{MAX_BANS, ModesOutcome};
 pub use monitor::{MAX_MONITOR, MonitorOutcome};
 pub use oper::OperatorConfig;

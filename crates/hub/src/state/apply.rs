@@ -202,6 +202,28 @@ impl State {
                 value,
                 at,
             } => self.apply_metadata(*by, target, key, value.as_ref(), *at),
+            Change::MetadataSubscribed {
+                session,
+                keys,
+                is_subscribed,
+            } => {
+                if self.sessions.contains_key(session) {
+                    let subs = self.metadata_subs.entry(*session).or_default();
+                    if *is_subscribed {
+                        for key in keys {
+                            if !subs.contains(key) {
+                                subs.push(Arc::clone(key));
+                            }
+                        }
+                    } else {
+                        subs.retain(|k| !keys.contains(k));
+                    }
+                    if subs.is_empty() {
+                        self.metadata_subs.remove(session);
+                    }
+                }
+                Applied::default()
+            }
             Change::ReadMarked {
                 account,
                 target,
@@ -595,18 +617,22 @@ impl State {
         value: Option<&Arc<str>>,
         at: SystemTime,
     ) -> Applied {
-        let (slot, shown, audience) = match target {
+        let is_subscribed = |s: &SessionId| {
+            self.metadata_subs
+                .get(s)
+                .is_some_and(|keys| keys.contains(key))
+        };
+        let (slot, shown, mut hearers) = match target {
             MetadataTarget::User(session) => {
                 let Some(who) = self.profile(*session) else {
                     return Applied::default();
                 };
                 let mut hearers = self.co_members(*session);
                 hearers.push(*session);
-                hearers.retain(|s| *s != by);
                 (
                     MetadataKey::User(*session),
                     MessageTarget::Direct(who.nick.clone()),
-                    Audience::Sessions(hearers),
+                    hearers,
                 )
             }
             MetadataTarget::Room(room) => {
@@ -616,14 +642,13 @@ impl State {
                 (
                     MetadataKey::Room(room.shared_key()),
                     MessageTarget::Room(slot.name.clone()),
-                    Audience::Room {
-                        room: slot.name.clone(),
-                        except: Some(by),
-                        also: None,
-                    },
+                    slot.members.keys().copied().collect(),
                 )
             }
         };
+        // Only those who subscribed to the key hear, and never the one who changed it.
+        hearers.retain(|s| *s != by && is_subscribed(s));
+        hearers.sort_unstable();
         let entry = self.metadata.entry(slot.clone()).or_default();
         match value {
             Some(value) => {
@@ -643,11 +668,22 @@ impl State {
                 value: value.cloned(),
             },
             at,
-            audience,
+            Audience::Sessions(hearers),
         );
         if let MetadataTarget::User(session) = target {
             self.copy_to_watchers(&mut applied, *session, at);
+            // Watchers too hear only of keys they subscribed to.
+            if let Some(last) = applied.effects.last_mut()
+                && matches!(last.event.kind, EventKind::Watched { .. })
+                && let Audience::Sessions(watchers) = &mut last.audience
+            {
+                watchers.retain(|s| *s != by && is_subscribed(s));
+            }
         }
+        applied.effects.retain(|e| match &e.audience {
+            Audience::Sessions(s) => !s.is_empty(),
+            Audience::Room { .. } => true,
+        });
         applied
     }
 
@@ -1039,6 +1075,7 @@ impl State {
         self.opers.remove(&session);
         self.real_hosts.remove(&session);
         self.metadata.remove(&MetadataKey::User(session));
+        self.metadata_subs.remove(&session);
         self.unmonitor(session, None);
         for room in &record.rooms {
             if let Some(slot) = self.rooms.get_mut(room.key()) {

@@ -432,6 +432,43 @@ impl State {
         }))
     }
 
+    /// The session subscribes to `keys` in order, up to `limit` in all: the change, the
+    /// keys now subscribed (those already were included), and the first that did not fit.
+    ///
+    /// # Errors
+    /// [`Refusal::SessionClosed`].
+    pub(crate) fn decide_metadata_subscribe(
+        &self,
+        session: SessionId,
+        keys: &[Arc<str>],
+        limit: usize,
+    ) -> Result<(Option<Change>, Vec<Arc<str>>, Option<Arc<str>>), Refusal> {
+        self.record(session)?;
+        let current = self
+            .metadata_subs
+            .get(&session)
+            .map_or(&[][..], Vec::as_slice);
+        let mut new: Vec<Arc<str>> = Vec::new();
+        let mut done = Vec::new();
+        let mut refused = None;
+        for key in keys {
+            if !current.contains(key) && !new.contains(key) {
+                if current.len() + new.len() >= limit {
+                    refused = Some(Arc::clone(key));
+                    break;
+                }
+                new.push(Arc::clone(key));
+            }
+            done.push(Arc::clone(key));
+        }
+        let change = (!new.is_empty()).then_some(Change::MetadataSubscribed {
+            session,
+            keys: new,
+            is_subscribed: true,
+        });
+        Ok((change, done, refused))
+    }
+
     /// An operator changes the user name and host `target` shows (`CHGHOST`).
     ///
     /// # Errors

@@ -65,6 +65,8 @@ pub(crate) struct State {
     watchers: HashMap<Arc<str>, Vec<SessionId>>,
     /// IRCv3 metadata of users and rooms: few have any, so a map of its own.
     metadata: HashMap<MetadataKey, BTreeMap<Arc<str>, Arc<str>>>,
+    /// The metadata keys each session subscribed to (few do).
+    metadata_subs: HashMap<SessionId, Vec<Arc<str>>>,
     /// The real addresses of sessions whose shown host an operator changed (`CHGHOST`).
     real_hosts: HashMap<SessionId, Arc<str>>,
     monitors: HashMap<SessionId, Vec<Nick>>,

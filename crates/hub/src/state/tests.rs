@@ -465,6 +465,12 @@ fn metadata_set_keeps_keys_tells_others_and_goes_with_its_owner() {
     let b = start(&mut state, 2, Some("bob"));
     join(&mut state, a, "tea");
     join(&mut state, b, "tea");
+    // Only subscribers hear: bob subscribes to avatars.
+    let (change, done, refused) = state
+        .decide_metadata_subscribe(b, &["avatar".into(), "url".into()], 1)
+        .unwrap();
+    assert_eq!((done.len(), refused.as_deref()), (1, Some("url")));
+    state.apply(&change.unwrap());
     let set = |state: &State, by, target, value: Option<&str>| {
         state.decide_metadata(by, target, "avatar".into(), value.map(Into::into), 1, at(3))
     };
@@ -500,7 +506,7 @@ fn metadata_set_keeps_keys_tells_others_and_goes_with_its_owner() {
         .unwrap()
         .unwrap();
     let applied = state.apply(&change);
-    assert_eq!(only(&applied).1, &in_room("tea", Some(a), None));
+    assert_eq!(sessions_of(only(&applied).1), [b]);
     assert_eq!(state.room_metadata(&room("tea")).len(), 2);
     state.apply(&Change::SessionEnded {
         session: a,
@@ -977,6 +983,7 @@ enum Step {
     Monitor(u8, bool),
     Host(u8),
     Metadata(u8, bool),
+    Subscribe(u8, bool),
     End,
 }
 
@@ -1007,6 +1014,7 @@ fn step() -> impl Strategy<Value = (u8, Step)> {
         ((0..6u8), any::<bool>()).prop_map(|(i, a)| Step::Monitor(i, a)),
         (0..6u8).prop_map(Step::Host),
         ((0..3u8), any::<bool>()).prop_map(|(r, u)| Step::Metadata(r, u)),
+        ((0..3u8), any::<bool>()).prop_map(|(k, s)| Step::Subscribe(k, s)),
         Just(Step::End),
     ];
     ((0..4u8), step)
@@ -1174,6 +1182,20 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
                 .decide_metadata(session, target, format!("k{r}").into(), value, 2, now)
                 .ok()
                 .flatten()
+        }
+        Step::Subscribe(k, true) => state
+            .decide_metadata_subscribe(session, &[format!("k{k}").into()], 2)
+            .ok()
+            .and_then(|(change, _, _)| change),
+        Step::Subscribe(k, false) => {
+            state
+                .sessions
+                .contains_key(&session)
+                .then(|| Change::MetadataSubscribed {
+                    session,
+                    keys: vec![format!("k{k}").into()],
+                    is_subscribed: false,
+                })
         }
         Step::Host(i) => state
             .decide_host(

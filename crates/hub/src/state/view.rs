@@ -450,4 +450,12 @@ impl State {
         }
         out
     }
+
+    /// The metadata keys the session subscribed to.
+    pub(crate) fn metadata_subscriptions(&self, session: SessionId) -> Vec<Arc<str>> {
+        self.metadata_subs
+            .get(&session)
+            .cloned()
+            .unwrap_or_default()
+    }
 }

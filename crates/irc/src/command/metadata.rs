@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use teahouse_hub::{
-    MAX_METADATA_KEYS, MAX_METADATA_VALUE_BYTES, MetadataName, Refusal, is_metadata_key,
+    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, Refusal,
+    is_metadata_key,
 };
 use teahouse_types::{MessageTarget, Nick, RoomName};
 use teahouse_wire::irc::Message;
 
 use super::parse_channel;
-use crate::cap::{Cap, MAX_METADATA_SUBS};
+use crate::cap::Cap;
 use crate::render::{metadata_line, target_name};
 use crate::reply;
 use crate::session::Session;
@@ -87,14 +88,21 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
             for key in bad {
                 fail(session, "KEY_INVALID", &[key], "Invalid key");
             }
-            session.caps.unsubscribe(&good);
+            if let Err(refusal) = session.hub().unsubscribe_metadata(session.id, &good) {
+                return super::refused(session, &refusal);
+            }
             if !good.is_empty() {
                 session.numeric(reply::RPL_METADATAUNSUBOK, &[&good.join(" ")]);
             }
             return;
         }
         "SUBS" => {
-            let subs = session.caps.subscriptions();
+            let subs: Vec<String> = session
+                .hub()
+                .metadata_subscriptions(session.id)
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
             for chunk in subs.chunks(20) {
                 session.numeric(reply::RPL_METADATASUBS, &[&chunk.join(" ")]);
             }
@@ -224,11 +232,15 @@ fn subscribe(session: &mut Session, keys: &[&str]) {
     for key in bad {
         fail(session, "KEY_INVALID", &[key], "Invalid key");
     }
-    let (done, refused) = session.caps.subscribe(&good);
+    let (done, refused) = match session.hub().subscribe_metadata(session.id, &good) {
+        Ok(outcome) => outcome,
+        Err(refusal) => return super::refused(session, &refusal),
+    };
     if let Some(key) = refused {
-        fail(session, "TOO_MANY_SUBS", &[key], "Too many subscriptions");
+        fail(session, "TOO_MANY_SUBS", &[&key], "Too many subscriptions");
     }
     if !done.is_empty() {
+        let done: Vec<&str> = done.iter().map(|k| &**k).collect();
         session.numeric(reply::RPL_METADATASUBOK, &[&done.join(" ")]);
     }
 }
@@ -272,9 +284,10 @@ pub(super) fn send_sync(
     shown: &str,
     entries: &[(MessageTarget, Arc<str>, Arc<str>)],
 ) {
+    let subs = session.hub().metadata_subscriptions(session.id);
     let lines: Vec<bytes::Bytes> = entries
         .iter()
-        .filter(|(_, key, _)| session.caps.is_subscribed(key))
+        .filter(|(_, key, _)| subs.contains(key))
         .map(|(target, key, value)| metadata_line(session.server_name(), target, key, Some(value)))
         .collect();
     if !lines.is_empty() {
@@ -284,7 +297,9 @@ pub(super) fn send_sync(
 
 /// After a JOIN: the channel's and its members' subscribed metadata.
 pub(super) fn after_join(session: &mut Session, room: &RoomName) {
-    if !session.caps.has(Cap::METADATA) || session.caps.subscriptions().is_empty() {
+    if !session.caps.has(Cap::METADATA)
+        || session.hub().metadata_subscriptions(session.id).is_empty()
+    {
         return;
     }
     let entries = session.hub().room_metadata(room);
