@@ -41,7 +41,8 @@ pub use hub::{
     NickOutcome, SayTarget, Sent, SessionGuard, SessionOrigin, StoreSetup,
 };
 pub use hub::{
-    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key,
+    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, Subscribed,
+    is_metadata_key,
 };
 pub use limit::{ConnectionLimiter, ConnectionLimits, ConnectionPermit, LimitRefusal};
 pub use scram::{ScramExchange, scram_keys};

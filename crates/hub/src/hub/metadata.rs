@@ -14,6 +14,16 @@ use crate::error::Refusal;
 /// One metadata key and its value.
 pub type KeyValue = (Arc<str>, Arc<str>);
 
+/// What a subscription did: the keys now subscribed (those that already were included), and
+/// the first that did not fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribed {
+    /// The keys subscribed.
+    pub keys: Vec<Arc<str>>,
+    /// The first key past the limit, if any (it and those after it were not processed).
+    pub refused: Option<Arc<str>>,
+}
+
 /// How many metadata keys one session may subscribe to.
 pub const MAX_METADATA_SUBS: usize = 50;
 
@@ -137,12 +147,10 @@ impl Hub {
         &self,
         session: SessionId,
         keys: &[&str],
-    ) -> Result<(Vec<Arc<str>>, Option<Arc<str>>), Refusal> {
+    ) -> Result<Subscribed, Refusal> {
         let keys: Vec<Arc<str>> = keys.iter().map(|k| Arc::from(*k)).collect();
         self.execute(session, |state| {
-            let (change, done, refused) =
-                state.decide_metadata_subscribe(session, &keys, MAX_METADATA_SUBS)?;
-            Ok((change, (done, refused)))
+            state.decide_metadata_subscribe(session, &keys, MAX_METADATA_SUBS)
         })
     }
 

@@ -30,7 +30,8 @@ use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeI
 
 pub use membership::{Invitation, JoinOutcome};
 pub use metadata::{
-    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, is_metadata_key,
+    MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, Subscribed,
+    is_metadata_key,
 };
 pub use modes::{MAX_BANS, ModesOutcome};
 pub use monitor::{MAX_MONITOR, MonitorOutcome};

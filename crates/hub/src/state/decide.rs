@@ -442,7 +442,7 @@ impl State {
         session: SessionId,
         keys: &[Arc<str>],
         limit: usize,
-    ) -> Result<(Option<Change>, Vec<Arc<str>>, Option<Arc<str>>), Refusal> {
+    ) -> Result<(Option<Change>, crate::hub::Subscribed), Refusal> {
         self.record(session)?;
         let current = self
             .metadata_subs
@@ -466,7 +466,13 @@ impl State {
             keys: new,
             is_subscribed: true,
         });
-        Ok((change, done, refused))
+        Ok((
+            change,
+            crate::hub::Subscribed {
+                keys: done,
+                refused,
+            },
+        ))
     }
 
     /// An operator changes the user name and host `target` shows (`CHGHOST`).

@@ -466,10 +466,13 @@ fn metadata_set_keeps_keys_tells_others_and_goes_with_its_owner() {
     join(&mut state, a, "tea");
     join(&mut state, b, "tea");
     // Only subscribers hear: bob subscribes to avatars.
-    let (change, done, refused) = state
+    let (change, subscribed) = state
         .decide_metadata_subscribe(b, &["avatar".into(), "url".into()], 1)
         .unwrap();
-    assert_eq!((done.len(), refused.as_deref()), (1, Some("url")));
+    assert_eq!(
+        (subscribed.keys.len(), subscribed.refused.as_deref()),
+        (1, Some("url"))
+    );
     state.apply(&change.unwrap());
     let set = |state: &State, by, target, value: Option<&str>| {
         state.decide_metadata(by, target, "avatar".into(), value.map(Into::into), 1, at(3))
@@ -1186,7 +1189,7 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
         Step::Subscribe(k, true) => state
             .decide_metadata_subscribe(session, &[format!("k{k}").into()], 2)
             .ok()
-            .and_then(|(change, _, _)| change),
+            .and_then(|(change, _)| change),
         Step::Subscribe(k, false) => {
             state
                 .sessions

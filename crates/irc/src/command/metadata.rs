@@ -232,7 +232,10 @@ fn subscribe(session: &mut Session, keys: &[&str]) {
     for key in bad {
         fail(session, "KEY_INVALID", &[key], "Invalid key");
     }
-    let (done, refused) = match session.hub().subscribe_metadata(session.id, &good) {
+    let teahouse_hub::Subscribed {
+        keys: done,
+        refused,
+    } = match session.hub().subscribe_metadata(session.id, &good) {
         Ok(outcome) => outcome,
         Err(refusal) => return super::refused(session, &refusal),
     };
