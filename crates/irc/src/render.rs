@@ -189,9 +189,9 @@ impl IrcSink {
         let mut bits = self.caps.bits() & Cap::RENDER_MASK;
         // Only a multi-line message looks different to a `draft/multiline` client: other
         // events share one rendering whatever that capability.
-        if matches!(&event.kind, EventKind::Message { text, .. } if text.is_multiline())
-            && self.caps.has(Cap::MULTILINE)
-            && self.caps.has(Cap::BATCH)
+        // The capability first: most clients lack it, and then no text is scanned.
+        if bits_have_multiline(self.caps.bits())
+            && matches!(&event.kind, EventKind::Message { text, .. } if text.is_multiline())
         {
             bits |= Cap::MULTILINE.bits();
         }
@@ -215,6 +215,12 @@ impl IrcSink {
             Err(Overflow)
         }
     }
+}
+
+/// Whether capability `bits` take `draft/multiline` batches (the capability and `batch`).
+fn bits_have_multiline(bits: u32) -> bool {
+    let wanted = Cap::MULTILINE.bits() | Cap::BATCH.bits();
+    bits & wanted == wanted
 }
 
 /// Batch ids of history replies; unique for the life of the process, so per connection.
