@@ -184,8 +184,19 @@ impl Session {
         self.pending.push(line);
     }
 
-    /// A failure no specification ties to a standard reply: `FAIL command code [context]
-    /// :text` for a client with `standard-replies`, a server NOTICE with the text for others.
+    /// A standard reply: `FAIL command code [context…] :text`.
+    pub(crate) fn fail(&mut self, command: &str, code: &str, context: &[&str], text: &str) {
+        let mut b = self.server_line();
+        b.command("FAIL").param(command).param(code);
+        for param in context {
+            b.param(param);
+        }
+        b.trailing(text);
+        self.send(b.finish());
+    }
+
+    /// A failure no specification ties to a standard reply: [`Self::fail`] for a client with
+    /// `standard-replies`, a server NOTICE with the text for others.
     pub(crate) fn standard_reply(
         &mut self,
         command: &str,
@@ -193,17 +204,13 @@ impl Session {
         context: &[&str],
         text: &str,
     ) {
-        let mut b = self.server_line();
         if self.caps.has(Cap::STANDARD_REPLIES) {
-            b.command("FAIL").param(command).param(code);
-            for param in context {
-                b.param(param);
-            }
-        } else {
-            let target = self.target();
-            b.command("NOTICE").param(&target);
+            self.fail(command, code, context, text);
+            return;
         }
-        b.trailing(text);
+        let target = self.target();
+        let mut b = self.server_line();
+        b.command("NOTICE").param(&target).trailing(text);
         self.send(b.finish());
     }
 
@@ -400,12 +407,12 @@ impl Handler for Session {
                     self.flush_replies();
                 }
                 Frame::InvalidUtf8 => {
-                    let mut b = self.server_line();
-                    b.command("FAIL")
-                        .param("*")
-                        .param("INVALID_UTF8")
-                        .trailing("Message rejected: it is not valid UTF-8");
-                    self.send(b.finish());
+                    self.fail(
+                        "*",
+                        "INVALID_UTF8",
+                        &[],
+                        "Message rejected: it is not valid UTF-8",
+                    );
                     self.flush_replies();
                 }
             }

@@ -271,13 +271,12 @@ pub(super) fn register(session: &mut Session, message: &Message) {
             );
             return;
         }
-        let mut b = session.server_line();
-        b.command("FAIL")
-            .param("REGISTER")
-            .param("NEED_NICK")
-            .param("*")
-            .trailing("Choose a nickname (NICK) first");
-        session.send(b.finish());
+        session.fail(
+            "REGISTER",
+            "NEED_NICK",
+            &["*"],
+            "Choose a nickname (NICK) first",
+        );
         return;
     };
     if account != "*" && Nick::parse(account).map_or(true, |a| a.key() != nick.key()) {
@@ -353,13 +352,7 @@ fn is_email(email: &str) -> bool {
 }
 
 fn register_fail(session: &mut Session, code: &str, account: &str, text: &str) {
-    let mut b = session.server_line();
-    b.command("FAIL")
-        .param("REGISTER")
-        .param(code)
-        .param(account)
-        .trailing(text);
-    session.send(b.finish());
+    session.fail("REGISTER", code, &[account], text);
 }
 
 /// Whether `target` (a PRIVMSG target) is the NickServ service.

@@ -28,8 +28,8 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
             (target, vec![first.as_str(), second.as_str()], limit)
         }
         ("LATEST" | "BEFORE" | "AFTER" | "AROUND" | "BETWEEN", _) => {
-            fail(
-                session,
+            session.fail(
+                "CHATHISTORY",
                 "INVALID_PARAMS",
                 &[&sub],
                 "Wrong number of parameters",
@@ -37,17 +37,27 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
             return;
         }
         _ => {
-            fail(session, "INVALID_PARAMS", &[&sub], "Unknown subcommand");
+            session.fail(
+                "CHATHISTORY",
+                "INVALID_PARAMS",
+                &[&sub],
+                "Unknown subcommand",
+            );
             return;
         }
     };
     let Some(limit) = limit.parse::<u32>().ok().filter(|l| *l > 0) else {
-        fail(session, "INVALID_PARAMS", &[&sub], "Invalid limit");
+        session.fail("CHATHISTORY", "INVALID_PARAMS", &[&sub], "Invalid limit");
         return;
     };
     let limit = limit.min(MAX_LIMIT);
     let Some(history_target) = parse_target(target) else {
-        fail(session, "INVALID_TARGET", &[&sub, target], "Invalid target");
+        session.fail(
+            "CHATHISTORY",
+            "INVALID_TARGET",
+            &[&sub, target],
+            "Invalid target",
+        );
         return;
     };
     let is_latest = sub == "LATEST";
@@ -60,8 +70,8 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
         ) {
             Some(bound) => bounds.push(bound),
             None => {
-                fail(
-                    session,
+                session.fail(
+                    "CHATHISTORY",
                     "INVALID_PARAMS",
                     &[&sub],
                     "Invalid message reference",
@@ -77,8 +87,8 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
         ("AROUND", [Some(id)]) => HistoryQuery::Around(*id),
         ("BETWEEN", [Some(a), Some(b)]) => HistoryQuery::Between(*a, *b),
         _ => {
-            fail(
-                session,
+            session.fail(
+                "CHATHISTORY",
                 "INVALID_PARAMS",
                 &[&sub],
                 "Invalid message reference",
@@ -94,15 +104,15 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
         // The answer comes as an event, with the label; nothing to acknowledge now.
         Ok(()) => session.label = None,
         Err(Refusal::NotInRoom(_) | Refusal::NoSuchRoom(_)) => {
-            fail(
-                session,
+            session.fail(
+                "CHATHISTORY",
                 "INVALID_TARGET",
                 &[&sub, target],
                 "You are not in that channel",
             );
         }
-        Err(_) => fail(
-            session,
+        Err(_) => session.fail(
+            "CHATHISTORY",
             "MESSAGE_ERROR",
             &[&sub, target],
             "Messages could not be retrieved",
@@ -117,8 +127,8 @@ pub(super) fn chathistory(session: &mut Session, message: &Message) {
 /// batch.
 fn targets(session: &mut Session, params: &[String]) {
     let [first, second, limit] = params else {
-        fail(
-            session,
+        session.fail(
+            "CHATHISTORY",
             "INVALID_PARAMS",
             &["TARGETS"],
             "Wrong number of parameters",
@@ -126,7 +136,12 @@ fn targets(session: &mut Session, params: &[String]) {
         return;
     };
     let Some(limit) = limit.parse::<u32>().ok().filter(|l| *l > 0) else {
-        fail(session, "INVALID_PARAMS", &["TARGETS"], "Invalid limit");
+        session.fail(
+            "CHATHISTORY",
+            "INVALID_PARAMS",
+            &["TARGETS"],
+            "Invalid limit",
+        );
         return;
     };
     let bounds = [first, second].map(|r| {
@@ -136,7 +151,12 @@ fn targets(session: &mut Session, params: &[String]) {
             .flatten()
     });
     let [Some(a), Some(b)] = bounds else {
-        fail(session, "INVALID_PARAMS", &["TARGETS"], "Invalid timestamp");
+        session.fail(
+            "CHATHISTORY",
+            "INVALID_PARAMS",
+            &["TARGETS"],
+            "Invalid timestamp",
+        );
         return;
     };
     let (low, high) = (a.min(b), a.max(b));
@@ -150,8 +170,8 @@ fn targets(session: &mut Session, params: &[String]) {
             .await;
         Box::new(move |session: &mut Session| {
             let Ok(found) = result else {
-                fail(
-                    session,
+                session.fail(
+                    "CHATHISTORY",
                     "MESSAGE_ERROR",
                     &["TARGETS"],
                     "Targets could not be retrieved",
@@ -217,14 +237,4 @@ fn parse_ref(reference: &str, is_latest: bool, is_lower: bool) -> Option<Option<
         _ => return None,
     };
     i64::try_from(id).ok().map(Some)
-}
-
-fn fail(session: &mut Session, code: &str, context: &[&str], text: &str) {
-    let mut b = session.server_line();
-    b.command("FAIL").param("CHATHISTORY").param(code);
-    for param in context {
-        b.param(param);
-    }
-    b.trailing(text);
-    session.send(b.finish());
 }

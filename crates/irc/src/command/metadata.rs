@@ -23,16 +23,6 @@ pub(crate) fn cap_value() -> String {
     )
 }
 
-fn fail(session: &mut Session, code: &str, context: &[&str], text: &str) {
-    let mut b = session.server_line();
-    b.command("FAIL").param("METADATA").param(code);
-    for param in context {
-        b.param(param);
-    }
-    b.trailing(text);
-    session.send(b.finish());
-}
-
 /// `761 me target key * :value`.
 fn key_value(session: &mut Session, target: &str, key: &str, value: &str) {
     session.numeric(reply::RPL_KEYVALUE, &[target, key, "*", value]);
@@ -86,7 +76,7 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
         "UNSUB" => {
             let (good, bad): (Vec<&str>, Vec<&str>) = args.iter().partition(|k| is_metadata_key(k));
             for key in bad {
-                fail(session, "KEY_INVALID", &[key], "Invalid key");
+                session.fail("METADATA", "KEY_INVALID", &[key], "Invalid key");
             }
             if let Err(refusal) = session.hub().unsubscribe_metadata(session.id, &good) {
                 return super::refused(session, &refusal);
@@ -111,7 +101,7 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
         _ => {}
     }
     let Some(target) = parse_name(&name) else {
-        fail(session, "INVALID_TARGET", &[&name], "Invalid target");
+        session.fail("METADATA", "INVALID_TARGET", &[&name], "Invalid target");
         return;
     };
     match sub.as_str() {
@@ -135,7 +125,7 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
             }
             for key in args {
                 if !is_metadata_key(key) {
-                    fail(session, "KEY_INVALID", &[key], "Invalid key");
+                    session.fail("METADATA", "KEY_INVALID", &[key], "Invalid key");
                 } else if let Some((_, value)) = values.iter().find(|(k, _)| &**k == key) {
                     key_value(session, &shown, key, value);
                 } else {
@@ -149,13 +139,13 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
                 return;
             };
             if !is_metadata_key(key) {
-                fail(session, "KEY_INVALID", &[key], "Invalid key");
+                session.fail("METADATA", "KEY_INVALID", &[key], "Invalid key");
                 return;
             }
             let value = args.get(1).copied().filter(|v| !v.is_empty());
             if value.is_some_and(|v| v.len() > MAX_METADATA_VALUE_BYTES || v.contains('\0')) {
-                fail(
-                    session,
+                session.fail(
+                    "METADATA",
                     "VALUE_INVALID",
                     &[],
                     "Value is too long or not valid",
@@ -170,7 +160,9 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
                         None if is_changed => {
                             session.numeric(reply::RPL_KEYNOTSET, &[&shown, key, "key not set"]);
                         }
-                        None => fail(session, "KEY_NOT_SET", &[&shown, key], "Key not set"),
+                        None => {
+                            session.fail("METADATA", "KEY_NOT_SET", &[&shown, key], "Key not set")
+                        }
                     }
                 }
                 Err(refusal) => refused(session, &name, key, &refusal),
@@ -192,7 +184,12 @@ pub(super) fn metadata(session: &mut Session, message: &Message) {
             in_batch(session, &shown, lines);
         }
         "SYNC" => sync(session, &target),
-        _ => fail(session, "SUBCOMMAND_INVALID", &[&sub], "Invalid subcommand"),
+        _ => session.fail(
+            "METADATA",
+            "SUBCOMMAND_INVALID",
+            &[&sub],
+            "Invalid subcommand",
+        ),
     }
 }
 
@@ -213,16 +210,21 @@ fn numeric_line(session: &Session, target: &str, key: &str, value: &str) -> byte
 
 fn refused(session: &mut Session, name: &str, key: &str, refusal: &Refusal) {
     match refusal {
-        Refusal::NoPrivileges | Refusal::NotOperator(_) | Refusal::NotInRoom(_) => fail(
-            session,
+        Refusal::NoPrivileges | Refusal::NotOperator(_) | Refusal::NotInRoom(_) => session.fail(
+            "METADATA",
             "KEY_NO_PERMISSION",
             &[name, key],
             "You do not have permission to do that",
         ),
         Refusal::NoSuchNick(_) | Refusal::NoSuchRoom(_) => {
-            fail(session, "INVALID_TARGET", &[name], "Invalid target");
+            session.fail("METADATA", "INVALID_TARGET", &[name], "Invalid target");
         }
-        Refusal::MetadataLimit => fail(session, "LIMIT_REACHED", &[name], "Metadata limit reached"),
+        Refusal::MetadataLimit => session.fail(
+            "METADATA",
+            "LIMIT_REACHED",
+            &[name],
+            "Metadata limit reached",
+        ),
         other => super::refused(session, other),
     }
 }
@@ -230,7 +232,7 @@ fn refused(session: &mut Session, name: &str, key: &str, refusal: &Refusal) {
 fn subscribe(session: &mut Session, keys: &[&str]) {
     let (good, bad): (Vec<&str>, Vec<&str>) = keys.iter().partition(|k| is_metadata_key(k));
     for key in bad {
-        fail(session, "KEY_INVALID", &[key], "Invalid key");
+        session.fail("METADATA", "KEY_INVALID", &[key], "Invalid key");
     }
     let teahouse_hub::Subscribed {
         keys: done,
@@ -240,7 +242,12 @@ fn subscribe(session: &mut Session, keys: &[&str]) {
         Err(refusal) => return super::refused(session, &refusal),
     };
     if let Some(key) = refused {
-        fail(session, "TOO_MANY_SUBS", &[&key], "Too many subscriptions");
+        session.fail(
+            "METADATA",
+            "TOO_MANY_SUBS",
+            &[&key],
+            "Too many subscriptions",
+        );
     }
     if !done.is_empty() {
         let done: Vec<&str> = done.iter().map(|k| &**k).collect();
@@ -255,8 +262,8 @@ fn sync(session: &mut Session, target: &MetadataName) {
         MetadataName::Room(room) => {
             if !session.hub().is_member(session.id, room) {
                 let name = crate::render::channel(room.as_str());
-                fail(
-                    session,
+                session.fail(
+                    "METADATA",
                     "KEY_NO_PERMISSION",
                     &[&name, "*"],
                     "You are not in that channel",

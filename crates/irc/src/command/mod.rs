@@ -386,12 +386,7 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 Refusal::NotLoggedIn => "ACCOUNT_REQUIRED",
                 _ => "TEMPORARILY_UNAVAILABLE",
             };
-            let mut b = session.server_line();
-            b.command("FAIL")
-                .param("*")
-                .param(code)
-                .trailing(&refusal.to_string());
-            session.send(b.finish());
+            session.fail("*", code, &[], &refusal.to_string());
         }
         Refusal::Busy => session.standard_reply(
             "PRIVMSG",
@@ -501,21 +496,14 @@ fn refused(session: &mut Session, refusal: &Refusal) {
             session.numeric(reply::ERR_NOOPERHOST, &["No O-lines for your host"]);
         }
         Refusal::MetadataLimit => {
-            let mut b = session.server_line();
-            b.command("FAIL")
-                .param("METADATA")
-                .param("LIMIT_REACHED")
-                .trailing("Metadata limit reached");
-            session.send(b.finish());
+            session.fail("METADATA", "LIMIT_REACHED", &[], "Metadata limit reached");
         }
-        Refusal::NoSuchMessage => {
-            let mut b = session.server_line();
-            b.command("FAIL")
-                .param("*")
-                .param("UNKNOWN_MSGID")
-                .trailing("This message does not exist or is too old");
-            session.send(b.finish());
-        }
+        Refusal::NoSuchMessage => session.fail(
+            "*",
+            "UNKNOWN_MSGID",
+            &[],
+            "This message does not exist or is too old",
+        ),
     }
 }
 

@@ -34,16 +34,6 @@ pub(crate) fn cap_value(session: &Session) -> String {
     )
 }
 
-fn fail(session: &mut Session, code: &str, context: &[&str], text: &str) {
-    let mut b = session.server_line();
-    b.command("FAIL").param("BATCH").param(code);
-    for param in context {
-        b.param(param);
-    }
-    b.trailing(text);
-    session.send(b.finish());
-}
-
 /// `BATCH +id type target…` or `BATCH -id`: only `draft/multiline` batches are taken from
 /// clients.
 pub(super) fn batch(session: &mut Session, message: &Message) {
@@ -54,12 +44,12 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
         let (Some("draft/multiline"), Some(target), true) =
             (kind, target, session.caps.has(Cap::MULTILINE))
         else {
-            fail(session, "MULTILINE_INVALID", &[], "Unsupported batch");
+            session.fail("BATCH", "MULTILINE_INVALID", &[], "Unsupported batch");
             return;
         };
         if session.multiline.is_some() || id.is_empty() {
             session.multiline = None;
-            fail(session, "MULTILINE_INVALID", &[], "Invalid multiline batch");
+            session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
             return;
         }
         session.multiline = Some(Box::new(Multiline {
@@ -73,15 +63,15 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
         return;
     }
     let Some(id) = reference.strip_prefix('-') else {
-        fail(session, "MULTILINE_INVALID", &[], "Invalid multiline batch");
+        session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;
     };
     let Some(batch) = session.multiline.take() else {
-        fail(session, "MULTILINE_INVALID", &[], "No such batch");
+        session.fail("BATCH", "MULTILINE_INVALID", &[], "No such batch");
         return;
     };
     if batch.id != id || batch.lines == 0 || batch.text.chars().all(|c| c == '\n') {
-        fail(session, "MULTILINE_INVALID", &[], "Invalid multiline batch");
+        session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;
     }
     let is_notice = batch.command.as_deref() == Some("NOTICE");
@@ -110,22 +100,22 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
 pub(super) fn line(session: &mut Session, message: &Message, id: &str) {
     let Some(batch) = session.multiline.as_mut().filter(|b| b.id == id) else {
         session.multiline = None;
-        fail(session, "MULTILINE_INVALID", &[], "No such batch");
+        session.fail("BATCH", "MULTILINE_INVALID", &[], "No such batch");
         return;
     };
     let command = message.command.to_ascii_uppercase();
     let is_same_kind = batch.command.as_ref().is_none_or(|c| *c == command);
     if !matches!(command.as_str(), "PRIVMSG" | "NOTICE") || !is_same_kind {
         session.multiline = None;
-        fail(session, "MULTILINE_INVALID", &[], "Invalid multiline batch");
+        session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;
     }
     let target = message.params.first().map_or("", String::as_str);
     if target != batch.target {
         let expected = batch.target.clone();
         session.multiline = None;
-        fail(
-            session,
+        session.fail(
+            "BATCH",
             "MULTILINE_INVALID_TARGET",
             &[&expected, target],
             "Invalid multiline target",
@@ -136,7 +126,7 @@ pub(super) fn line(session: &mut Session, message: &Message, id: &str) {
     let is_concat = message.tag("draft/multiline-concat").is_some();
     if is_concat && (text.is_empty() || batch.lines == 0) {
         session.multiline = None;
-        fail(session, "MULTILINE_INVALID", &[], "Invalid multiline batch");
+        session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;
     }
     batch.command = Some(command);
@@ -152,8 +142,8 @@ pub(super) fn line(session: &mut Session, message: &Message, id: &str) {
     if batch.lines > MULTILINE_MAX_LINES {
         session.multiline = None;
         let max = MULTILINE_MAX_LINES.to_string();
-        fail(
-            session,
+        session.fail(
+            "BATCH",
             "MULTILINE_MAX_LINES",
             &[&max],
             "Too many lines in the batch",
@@ -161,8 +151,8 @@ pub(super) fn line(session: &mut Session, message: &Message, id: &str) {
     } else if batch.text.len() > limit {
         session.multiline = None;
         let max = limit.to_string();
-        fail(
-            session,
+        session.fail(
+            "BATCH",
             "MULTILINE_MAX_BYTES",
             &[&max],
             "Too many bytes in the batch",

@@ -28,20 +28,10 @@ pub(super) fn send_marker(session: &mut Session, target: &MessageTarget, at: Opt
     session.send(b.finish());
 }
 
-fn fail(session: &mut Session, code: &str, context: &[&str], text: &str) {
-    let mut b = session.server_line();
-    b.command("FAIL").param("MARKREAD").param(code);
-    for param in context {
-        b.param(param);
-    }
-    b.trailing(text);
-    session.send(b.finish());
-}
-
 /// `MARKREAD target` asks for the marker; `MARKREAD target timestamp=…` moves it.
 pub(super) fn markread(session: &mut Session, message: &Message) {
     let Some(name) = message.params.first() else {
-        fail(session, "NEED_MORE_PARAMS", &[], "Missing parameters");
+        session.fail("MARKREAD", "NEED_MORE_PARAMS", &[], "Missing parameters");
         return;
     };
     let target = match parse_channel(name) {
@@ -49,7 +39,7 @@ pub(super) fn markread(session: &mut Session, message: &Message) {
         None => match Nick::parse(name) {
             Ok(nick) => MessageTarget::Direct(nick),
             Err(_) => {
-                fail(session, "INVALID_PARAMS", &[name], "Invalid parameters");
+                session.fail("MARKREAD", "INVALID_PARAMS", &[name], "Invalid parameters");
                 return;
             }
         },
@@ -61,7 +51,7 @@ pub(super) fn markread(session: &mut Session, message: &Message) {
                 .strip_prefix("timestamp=")
                 .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
             let Some(time) = time else {
-                fail(session, "INVALID_PARAMS", &[param], "Invalid parameters");
+                session.fail("MARKREAD", "INVALID_PARAMS", &[param], "Invalid parameters");
                 return;
             };
             Some(time)
@@ -86,14 +76,14 @@ pub(super) fn markread(session: &mut Session, message: &Message) {
             // Moved: every client of the account, this one included, hears it from the hub.
             Ok((_, _, true)) => {}
             Ok((target, marker, false)) => send_marker(session, &target, marker),
-            Err(Refusal::NotLoggedIn) => fail(
-                session,
+            Err(Refusal::NotLoggedIn) => session.fail(
+                "MARKREAD",
                 "ACCOUNT_REQUIRED",
                 &[&name],
                 "You must be logged in to an account to keep read markers",
             ),
-            Err(_) => fail(
-                session,
+            Err(_) => session.fail(
+                "MARKREAD",
                 "INTERNAL_ERROR",
                 &[&name],
                 "The read timestamp could not be set",

@@ -8,16 +8,6 @@ use super::{parse_channel, truncate};
 use crate::reply::TEXT_LEN;
 use crate::session::Session;
 
-fn fail(session: &mut Session, code: &str, context: &[&str], text: &str) {
-    let mut b = session.server_line();
-    b.command("FAIL").param("REDACT").param(code);
-    for param in context {
-        b.param(param);
-    }
-    b.trailing(text);
-    session.send(b.finish());
-}
-
 /// Deletes a message of a channel or a conversation; the server tells everyone who could
 /// have seen it (with the capability), the one redacting included.
 pub(super) fn redact(session: &mut Session, message: &Message) {
@@ -28,14 +18,14 @@ pub(super) fn redact(session: &mut Session, message: &Message) {
             Ok(nick) => HistoryTarget::Direct(nick),
             Err(_) => {
                 let text = format!("You cannot delete messages from {name}");
-                fail(session, "INVALID_TARGET", &[&name], &text);
+                session.fail("REDACT", "INVALID_TARGET", &[&name], &text);
                 return;
             }
         },
     };
     let Ok(id) = msgid.parse::<u64>().map(MessageId::from_raw) else {
         let text = "This message does not exist or is too old";
-        fail(session, "UNKNOWN_MSGID", &[&name, &msgid], text);
+        session.fail("REDACT", "UNKNOWN_MSGID", &[&name, &msgid], text);
         return;
     };
     let reason = message
@@ -48,21 +38,21 @@ pub(super) fn redact(session: &mut Session, message: &Message) {
         async move { hub.redact(id_of, target, id, reason).await },
         move |session, result| match result {
             Ok(()) => {}
-            Err(Refusal::NoSuchMessage) => fail(
-                session,
+            Err(Refusal::NoSuchMessage) => session.fail(
+                "REDACT",
                 "UNKNOWN_MSGID",
                 &[&name, &msgid],
                 "This message does not exist or is too old",
             ),
-            Err(Refusal::NotOperator(_) | Refusal::NoPrivileges) => fail(
-                session,
+            Err(Refusal::NotOperator(_) | Refusal::NoPrivileges) => session.fail(
+                "REDACT",
                 "REDACT_FORBIDDEN",
                 &[&name, &msgid],
                 "You are not authorised to delete this message",
             ),
             Err(Refusal::NotInRoom(_)) => {
                 let text = format!("You cannot delete messages from {name}");
-                fail(session, "INVALID_TARGET", &[&name], &text);
+                session.fail("REDACT", "INVALID_TARGET", &[&name], &text);
             }
             Err(refusal) => super::refused(session, &refusal),
         },

@@ -473,12 +473,7 @@ pub(super) fn setname(session: &mut Session, message: &Message) {
     let realname = &message.params[0];
     let valid = !realname.is_empty() && !realname.chars().any(char::is_control);
     if !valid || session.hub().set_realname(session.id, realname).is_err() {
-        let mut b = session.server_line();
-        b.command("FAIL")
-            .param("SETNAME")
-            .param("INVALID_REALNAME")
-            .trailing("Real name is not valid");
-        session.send(b.finish());
+        session.fail("SETNAME", "INVALID_REALNAME", &[], "Real name is not valid");
     }
 }
 
