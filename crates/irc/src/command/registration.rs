@@ -6,7 +6,7 @@ use teahouse_hub::{NickOutcome, Refusal};
 use teahouse_types::{LeaveReason, NICK_MAX_CHARS, Nick, ROOM_MAX_CHARS};
 use teahouse_wire::irc::Message;
 
-use super::{refused, server};
+use super::{refused, server, truncate};
 use crate::cap::{Cap, OFFERED};
 use crate::reply::{self, MAX_MODES, MAX_TARGETS, TEXT_LEN};
 use crate::session::Session;
@@ -207,15 +207,6 @@ pub(super) fn user(session: &mut Session, message: &Message) {
     }
     session.user = Some(name);
     try_register(session);
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Completes registration once NICK, USER and CAP END (if negotiating) are in.

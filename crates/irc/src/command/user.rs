@@ -6,7 +6,7 @@ use teahouse_hub::UserInfo;
 use teahouse_types::{MemberStatus, MessageText, Nick, RoomName, UserMode};
 use teahouse_wire::irc::{Message, irc_safe};
 
-use super::{channel, parse_channel, refused};
+use super::{channel, parse_channel, refused, truncate};
 use crate::cap::Cap;
 use crate::render::channel as channel_name;
 use crate::reply::{self, TEXT_LEN};
@@ -475,13 +475,4 @@ pub(super) fn setname(session: &mut Session, message: &Message) {
     if !valid || session.hub().set_realname(session.id, realname).is_err() {
         session.fail("SETNAME", "INVALID_REALNAME", &[], "Real name is not valid");
     }
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
