@@ -93,95 +93,90 @@ impl IrcSink {
     /// hear, its own echo and history rendered for it alone, the rest through the event's
     /// cache.
     fn line(&self, event: &Arc<HubEvent>) -> Option<Bytes> {
-        if let EventKind::Monitored {
-            watcher,
-            online,
-            offline,
-        } = &event.kind
-        {
-            return Some(monitored(&self.source, watcher.as_str(), online, offline));
-        }
-        if let EventKind::NotDelivered { target, .. } = &event.kind {
-            let mut b = LineBuilder::new();
-            b.source(&self.source);
-            let text = "Message not delivered: the server could not store it; try again";
-            if self.caps.has(Cap::STANDARD_REPLIES) {
-                b.command("FAIL")
-                    .param("PRIVMSG")
-                    .param("TEMPORARILY_UNAVAILABLE")
-                    .param(&target_name(target))
-                    .trailing(text);
-            } else {
-                b.command("NOTICE").param("*").trailing(text);
-            }
-            return Some(b.finish());
-        }
-        if let EventKind::MetadataChanged { target, key, value } = &event.kind {
+        let has = |cap: Cap| self.caps.has(cap);
+        let shared = match &event.kind {
+            // For this session alone: rendered here, never through the shared cache.
+            EventKind::Monitored {
+                watcher,
+                online,
+                offline,
+            } => return Some(monitored(&self.source, watcher.as_str(), online, offline)),
+            EventKind::NotDelivered { target, .. } => return Some(self.not_delivered(target)),
             // `draft/metadata-2`: the hub sends only keys the session subscribed to.
-            if !self.caps.has(Cap::METADATA) {
-                return None;
+            EventKind::MetadataChanged { target, key, value } => {
+                return has(Cap::METADATA)
+                    .then(|| metadata_line(&self.source, target, key, value.as_deref()));
             }
-            return Some(metadata_line(&self.source, target, key, value.as_deref()));
-        }
-        if let EventKind::ReadMarked { target, at } = &event.kind {
-            if !self.caps.has(Cap::READ_MARKER) {
-                return None;
+            EventKind::ReadMarked { target, at } => {
+                return has(Cap::READ_MARKER).then(|| {
+                    let mut b = LineBuilder::new();
+                    b.source(&self.source)
+                        .command("MARKREAD")
+                        .param(&target_name(target))
+                        .param(&crate::command::marker_param(Some(*at)));
+                    b.finish()
+                });
             }
-            let mut b = LineBuilder::new();
-            b.source(&self.source)
-                .command("MARKREAD")
-                .param(&target_name(target))
-                .param(&crate::command::marker_param(Some(*at)));
-            return Some(b.finish());
-        }
-        if let EventKind::Watched { event } = &event.kind {
             // News about a monitored user one shares no room with: `extended-monitor` only.
-            return self
-                .caps
-                .has(Cap::EXTENDED_MONITOR)
-                .then(|| self.line(event))
-                .flatten();
-        }
-        let wanted = match &event.kind {
-            EventKind::AwayChanged { .. } => self.caps.has(Cap::AWAY_NOTIFY),
-            EventKind::RealnameChanged { .. } => self.caps.has(Cap::SETNAME),
-            EventKind::HostChanged { .. } => self.caps.has(Cap::CHGHOST),
-            EventKind::Redacted { .. } => self.caps.has(Cap::MESSAGE_REDACTION),
-            EventKind::AccountChanged { .. } => self.caps.has(Cap::ACCOUNT_NOTIFY),
+            EventKind::Watched { event } => {
+                return has(Cap::EXTENDED_MONITOR)
+                    .then(|| self.line(event))
+                    .flatten();
+            }
+            EventKind::Echo { message, label } => {
+                // The sender's own copy, with its command's label.
+                let line = render(message, self.render_bits(message))?;
+                return Some(match label {
+                    Some(label) if has(Cap::LABELED_RESPONSE) => {
+                        prefix_tags(&line, &[("label", label)])
+                    }
+                    _ => line,
+                });
+            }
+            EventKind::History {
+                target,
+                messages,
+                context,
+            } => {
+                return Some(history(
+                    &self.source,
+                    self.caps.bits(),
+                    target,
+                    messages.as_deref(),
+                    context.as_deref(),
+                ));
+            }
+            // The same bytes for everyone with these capabilities: through the cache, if
+            // this client asked to hear of it.
+            EventKind::AwayChanged { .. } => has(Cap::AWAY_NOTIFY),
+            EventKind::RealnameChanged { .. } => has(Cap::SETNAME),
+            EventKind::HostChanged { .. } => has(Cap::CHGHOST),
+            EventKind::Redacted { .. } => has(Cap::MESSAGE_REDACTION),
+            EventKind::AccountChanged { .. } => has(Cap::ACCOUNT_NOTIFY),
             EventKind::Invited { session, .. } => {
-                self.session.get() == Some(session) || self.caps.has(Cap::INVITE_NOTIFY)
+                self.session.get() == Some(session) || has(Cap::INVITE_NOTIFY)
             }
             _ => true,
         };
-        if !wanted {
-            return None;
+        if shared { self.encoded(event) } else { None }
+    }
+
+    /// A message that could not be stored: `FAIL PRIVMSG TEMPORARILY_UNAVAILABLE` with
+    /// `standard-replies`, a server NOTICE without.
+    fn not_delivered(&self, target: &MessageTarget) -> Bytes {
+        let mut b = LineBuilder::new();
+        b.source(&self.source);
+        let text = "Message not delivered: the server could not store it; try again";
+        if self.caps.has(Cap::STANDARD_REPLIES) {
+            b.command("FAIL")
+                .param("PRIVMSG")
+                .param("TEMPORARILY_UNAVAILABLE")
+                .param(&target_name(target))
+                .trailing(text);
+        } else {
+            b.command("NOTICE").param("*").trailing(text);
         }
-        if let EventKind::Echo { message, label } = &event.kind {
-            // The sender's own copy: rendered for it alone, with its command's label.
-            let line = render(message, self.render_bits(message))?;
-            return Some(match label {
-                Some(label) if self.caps.has(Cap::LABELED_RESPONSE) => {
-                    prefix_tags(&line, &[("label", label)])
-                }
-                _ => line,
-            });
-        }
-        if let EventKind::History {
-            target,
-            messages,
-            context,
-        } = &event.kind
-        {
-            // One session's own replay: rendered for it alone, never cached.
-            return Some(history(
-                &self.source,
-                self.caps.bits(),
-                target,
-                messages.as_deref(),
-                context.as_deref(),
-            ));
-        }
-        self.encoded(event)
+        b.finish()
     }
 
     /// The capabilities that decide how this client is shown `event`.
