@@ -112,12 +112,8 @@ fn echo(
     session.send(bytes);
 }
 
-/// A multi-line message (`draft/multiline`), put together: sent as PRIVMSG or NOTICE.
-pub(super) fn send_batched(session: &mut Session, message: &Message, is_notice: bool) {
-    send(session, message, is_notice);
-}
-
-fn send(session: &mut Session, message: &Message, is_notice: bool) {
+/// PRIVMSG or NOTICE (`is_notice`), from a line or a put-together `draft/multiline` batch.
+pub(super) fn send(session: &mut Session, message: &Message, is_notice: bool) {
     let command = if is_notice { "NOTICE" } else { "PRIVMSG" };
     let Some(targets) = message.params.first().filter(|t| !t.is_empty()) else {
         if !is_notice {

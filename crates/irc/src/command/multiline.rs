@@ -2,7 +2,7 @@
 //! `@batch=id PRIVMSG target :line` (a `draft/multiline-concat` line continues the one
 //! before), then `BATCH -id`; sent on as one message once the batch is closed.
 
-use teahouse_wire::irc::{Message, Tag, client_only_tags};
+use teahouse_wire::irc::{Message, Tag};
 
 use crate::cap::Cap;
 use crate::render::MULTILINE_MAX_LINES;
@@ -17,7 +17,7 @@ pub(crate) struct Multiline {
     text: String,
     lines: usize,
     /// The opener's client-only tags: the message's.
-    client_tags: Option<String>,
+    client_tags: Vec<Tag>,
 }
 
 /// The most bytes of text (line breaks included) in one multi-line message, as the
@@ -58,7 +58,12 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
             command: None,
             text: String::new(),
             lines: 0,
-            client_tags: client_only_tags(message),
+            client_tags: message
+                .tags
+                .iter()
+                .filter(|t| t.key.starts_with('+'))
+                .cloned()
+                .collect(),
         }));
         return;
     }
@@ -66,7 +71,7 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
         session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;
     };
-    let Some(batch) = session.multiline.take() else {
+    let Some(mut batch) = session.multiline.take() else {
         session.fail("BATCH", "MULTILINE_INVALID", &[], "No such batch");
         return;
     };
@@ -74,25 +79,19 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
         session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;
     }
-    let is_notice = batch.command.as_deref() == Some("NOTICE");
-    let mut tags: Vec<Tag> = Vec::new();
-    if let Some(client_tags) = &batch.client_tags {
-        // Back into tags, as the message's own.
-        let line = format!("@{client_tags} X");
-        if let Ok(parsed) = Message::parse(&line) {
-            tags = parsed.tags;
-        }
-    }
+    let command = batch.command.take().unwrap_or_else(|| "PRIVMSG".to_owned());
+    let is_notice = command == "NOTICE";
+    // The whole message, as if it had come in one line with the opener's tags.
     let message = Message {
-        tags,
+        tags: std::mem::take(&mut batch.client_tags),
         source: None,
-        command: batch
-            .command
-            .clone()
-            .unwrap_or_else(|| "PRIVMSG".to_owned()),
-        params: vec![batch.target.clone(), batch.text.clone()],
+        command,
+        params: vec![
+            std::mem::take(&mut batch.target),
+            std::mem::take(&mut batch.text),
+        ],
     };
-    super::message::send_batched(session, &message, is_notice);
+    super::message::send(session, &message, is_notice);
 }
 
 /// A line with a `batch` tag: one line of the open multi-line message, or a mistake that

@@ -458,7 +458,7 @@ async fn multiline_messages_travel_as_one() -> anyhow::Result<()> {
     alice.expect_eventually_prefix(":carol!").await?;
     bob.expect_eventually_prefix(":carol!").await?;
     for line in [
-        "BATCH +b1 draft/multiline #lobby",
+        "@+draft/reply=42 BATCH +b1 draft/multiline #lobby",
         "@batch=b1 PRIVMSG #lobby :hello",
         "@batch=b1 PRIVMSG #lobby :",
         "@batch=b1 PRIVMSG #lobby :world and",
@@ -498,10 +498,22 @@ async fn multiline_messages_travel_as_one() -> anyhow::Result<()> {
     assert_eq!(lines, want);
     let msgid = crate::irc_kit::tag(&echo, "msgid").unwrap_or("").to_owned();
     assert!(!msgid.is_empty(), "{echo} {opener}");
+    // The opener's client-only tags are the message's.
+    assert_eq!(
+        crate::irc_kit::tag(&echo, "+draft/reply"),
+        Some("42"),
+        "{echo}"
+    );
     let first = carol.line().await?;
     assert_eq!(crate::irc_kit::tag(&first, "msgid"), Some(msgid.as_str()));
     assert_eq!(untag(&first), want[0]);
-    carol.expect(want[2]).await?;
+    // Each fallback line carries the message's client tags.
+    let last = crate::irc_kit::expect_untagged(&mut carol, want[2]).await?;
+    assert_eq!(
+        crate::irc_kit::tag(&last, "+draft/reply"),
+        Some("42"),
+        "{last}"
+    );
     dave.expect_eventually("alice: hello").await?;
     dave.expect("alice: world and more").await?;
 
