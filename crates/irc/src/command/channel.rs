@@ -438,19 +438,10 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
     };
     let mut args = message.params[2..].iter();
     let mut changes = Vec::new();
-    let mut is_set = true;
     let mut with_param = 0;
     let mut wants_ban_list = false;
-    for letter in modestring.chars() {
+    for (is_set, letter) in super::mode_letters(modestring) {
         let mode = match letter {
-            '+' => {
-                is_set = true;
-                continue;
-            }
-            '-' => {
-                is_set = false;
-                continue;
-            }
             't' => RoomMode::TopicLock,
             'n' => RoomMode::NoExternal,
             'm' => RoomMode::Moderated,

@@ -507,6 +507,23 @@ fn refused(session: &mut Session, refusal: &Refusal) {
     }
 }
 
+/// A mode string (`+ov-k`) as its letters, each with whether it is set (`+`, the start) or
+/// unset (`-`): a sign holds until the next.
+fn mode_letters(modestring: &str) -> impl Iterator<Item = (bool, char)> + '_ {
+    let mut is_set = true;
+    modestring.chars().filter_map(move |letter| match letter {
+        '+' => {
+            is_set = true;
+            None
+        }
+        '-' => {
+            is_set = false;
+            None
+        }
+        letter => Some((is_set, letter)),
+    })
+}
+
 /// At most `max` bytes of `s`, cut at a character boundary.
 fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);

@@ -64,19 +64,10 @@ pub(super) fn mode(session: &mut Session, message: &Message) {
         session.numeric(reply::RPL_UMODEIS, &[&modes]);
         return;
     };
-    let mut is_set = true;
     // The changes made, as `+i`, `-w`, … in order.
     let mut applied: Vec<(bool, char)> = Vec::new();
-    for letter in modestring.chars() {
+    for (is_set, letter) in super::mode_letters(modestring) {
         let changed = match letter {
-            '+' => {
-                is_set = true;
-                continue;
-            }
-            '-' => {
-                is_set = false;
-                continue;
-            }
             'i' => session.hub().set_invisible(session.id, is_set).is_ok(),
             'w' => session
                 .hub()
