@@ -306,7 +306,7 @@ pub enum Change {
     /// An account's read marker for a target moved forward (IRCv3 `draft/read-marker`):
     /// every session logged in to it hears. The marker itself is kept by the store.
     ReadMarked {
-        /// The account, casefolded.
+        /// The account, as the sessions logged in to it carry its name (as registered).
         account: Arc<str>,
         /// The room, or the other side of a direct conversation.
         target: MessageTarget,

@@ -78,7 +78,7 @@ impl Hub {
         self.execute(session, |_| {
             Ok((
                 Some(Change::ReadMarked {
-                    account: key.into(),
+                    account,
                     target,
                     at: marker,
                 }),

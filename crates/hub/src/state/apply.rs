@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use teahouse_types::{
     Ban, Change, EventKind, HubEvent, LeaveReason, LocalSink, MemberStatus, MessageTarget,
     MessageText, MessageTo, MetadataTarget, ModeChange, ModeEdit, Nick, Profile, RoomMode,
-    RoomModes, RoomName, SessionId, Topic, UserMode, casefold,
+    RoomModes, RoomName, SessionId, Topic, UserMode,
 };
 
 use super::{Departed, Identity, MetadataKey, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
@@ -232,7 +232,7 @@ impl State {
                 let sessions: Vec<SessionId> = self
                     .sessions
                     .iter()
-                    .filter(|(_, r)| r.account().is_some_and(|a| casefold(a) == **account))
+                    .filter(|(_, r)| r.account().is_some_and(|a| a == account))
                     .map(|(id, _)| *id)
                     .collect();
                 if sessions.is_empty() {
@@ -545,12 +545,13 @@ impl State {
         offline: Option<&Nick>,
         at: SystemTime,
     ) {
-        let watching = |key: &str| self.watchers.get(key).cloned().unwrap_or_default();
-        let gone = offline.map(|nick| watching(nick.key())).unwrap_or_default();
-        let come = online
-            .map(|who| watching(who.nick.key()))
-            .unwrap_or_default();
-        let mut everyone: Vec<SessionId> = gone.iter().chain(&come).copied().collect();
+        let watching = |key: &str| self.watchers.get(key).map_or(&[][..], Vec::as_slice);
+        let gone = offline.map_or(&[][..], |nick| watching(nick.key()));
+        let come = online.map_or(&[][..], |who| watching(who.nick.key()));
+        if gone.is_empty() && come.is_empty() {
+            return;
+        }
+        let mut everyone: Vec<SessionId> = gone.iter().chain(come).copied().collect();
         everyone.sort_unstable();
         everyone.dedup();
         for watcher in everyone {

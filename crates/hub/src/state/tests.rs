@@ -544,7 +544,7 @@ fn read_marked_is_told_to_every_session_of_the_account_only() {
         });
     }
     let applied = state.apply(&Change::ReadMarked {
-        account: "alice".into(),
+        account: "Alice".into(),
         target: MessageTarget::Room(room("tea")),
         at: at(4),
     });
