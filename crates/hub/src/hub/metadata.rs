@@ -10,6 +10,7 @@ use teahouse_types::{Change, MessageTarget, MetadataTarget, Nick, RoomName, Sess
 
 use super::Hub;
 use crate::error::Refusal;
+use crate::state::State;
 
 /// One metadata key and its value.
 pub type KeyValue = (Arc<str>, Arc<str>);
@@ -53,37 +54,35 @@ pub fn is_metadata_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_./-".contains(&b))
 }
 
-impl Hub {
-    /// The target, resolved: whose metadata, and how it is named in replies.
-    fn metadata_target(
-        &self,
-        session: SessionId,
-        name: &MetadataName,
-    ) -> Result<(MetadataTarget, MessageTarget), Refusal> {
-        let core = self.lock();
-        match name {
-            MetadataName::Me => {
-                let nick = core.state.nick_of(session)?.ok_or(Refusal::NotRegistered)?;
-                Ok((MetadataTarget::User(session), MessageTarget::Direct(nick)))
-            }
-            MetadataName::Nick(nick) => {
-                let holder = core
-                    .state
-                    .session_of(nick)
-                    .ok_or_else(|| Refusal::NoSuchNick(nick.clone()))?;
-                let nick = core.state.nick_of(holder)?.ok_or(Refusal::NotRegistered)?;
-                Ok((MetadataTarget::User(holder), MessageTarget::Direct(nick)))
-            }
-            MetadataName::Room(room) => {
-                let info = core.state.room_info(room)?;
-                Ok((
-                    MetadataTarget::Room(info.name.clone()),
-                    MessageTarget::Room(info.name),
-                ))
-            }
+/// The target, resolved against the state: whose metadata, and how replies name it.
+fn resolve(
+    state: &State,
+    session: SessionId,
+    name: &MetadataName,
+) -> Result<(MetadataTarget, MessageTarget), Refusal> {
+    match name {
+        MetadataName::Me => {
+            let nick = state.nick_of(session)?.ok_or(Refusal::NotRegistered)?;
+            Ok((MetadataTarget::User(session), MessageTarget::Direct(nick)))
+        }
+        MetadataName::Nick(nick) => {
+            let holder = state
+                .session_of(nick)
+                .ok_or_else(|| Refusal::NoSuchNick(nick.clone()))?;
+            let nick = state.nick_of(holder)?.ok_or(Refusal::NotRegistered)?;
+            Ok((MetadataTarget::User(holder), MessageTarget::Direct(nick)))
+        }
+        MetadataName::Room(room) => {
+            let info = state.room_info(room)?;
+            Ok((
+                MetadataTarget::Room(info.name.clone()),
+                MessageTarget::Room(info.name),
+            ))
         }
     }
+}
 
+impl Hub {
     /// The metadata of a user, or of a room the session is in (or any, for a server
     /// operator), with the target as replies name it.
     ///
@@ -95,8 +94,8 @@ impl Hub {
         session: SessionId,
         name: &MetadataName,
     ) -> Result<(MessageTarget, Vec<KeyValue>), Refusal> {
-        let (target, shown) = self.metadata_target(session, name)?;
         let core = self.lock();
+        let (target, shown) = resolve(&core.state, session, name)?;
         if let MetadataTarget::Room(room) = &target
             && !core.state.is_member(session, room)
             && core.state.oper_of(session).is_none()
@@ -121,9 +120,9 @@ impl Hub {
         key: &str,
         value: Option<&str>,
     ) -> Result<(MessageTarget, bool), Refusal> {
-        let (target, shown) = self.metadata_target(session, name)?;
         let (key, value): (Arc<str>, Option<Arc<str>>) = (key.into(), value.map(Into::into));
-        let is_changed = self.execute(session, |state| {
+        self.execute(session, |state| {
+            let (target, shown) = resolve(state, session, name)?;
             let change = state.decide_metadata(
                 session,
                 target,
@@ -133,9 +132,8 @@ impl Hub {
                 SystemTime::now(),
             )?;
             let is_changed = change.is_some();
-            Ok((change, is_changed))
-        })?;
-        Ok((shown, is_changed))
+            Ok((change, (shown, is_changed)))
+        })
     }
 
     /// Subscribes the session to metadata `keys` in order, up to [`MAX_METADATA_SUBS`] in
