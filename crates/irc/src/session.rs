@@ -240,6 +240,38 @@ impl Session {
         }
     }
 
+    /// `lines` in a batch (`BATCH +id kind…`, each line tagged with the id, `BATCH -id`), the
+    /// opener labeled with `label` for a client with `labeled-response`; the lines alone for
+    /// a client without `batch`.
+    pub(crate) fn send_batch(&mut self, kind: &[&str], label: Option<&str>, lines: Vec<Bytes>) {
+        if !self.caps.has(Cap::BATCH) {
+            for line in lines {
+                self.send(line);
+            }
+            return;
+        }
+        let id = self.next_batch_id(kind.first().map_or("b", |k| &k[..1]));
+        let mut open = self.server_line();
+        open.command("BATCH").param(&format!("+{id}"));
+        for param in kind {
+            open.param(param);
+        }
+        let open = open.finish();
+        let open = match label {
+            Some(label) if self.caps.has(Cap::LABELED_RESPONSE) => {
+                prefix_tags(&open, &[("label", label)])
+            }
+            _ => open,
+        };
+        self.send(open);
+        for line in lines {
+            self.send(prefix_tags(&line, &[("batch", &id)]));
+        }
+        let mut close = self.server_line();
+        close.command("BATCH").param(&format!("-{id}"));
+        self.send(close.finish());
+    }
+
     /// A batch id unique on this connection, starting with `prefix`.
     pub(crate) fn next_batch_id(&mut self, prefix: &str) -> String {
         self.batch_counter += 1;

@@ -162,7 +162,6 @@ fn targets(session: &mut Session, params: &[String]) {
     let (low, high) = (a.min(b), a.max(b));
     let newest_first = a > b;
     let label: Option<Box<str>> = session.label.take();
-    let batch = session.next_batch_id("t");
     let (hub, id) = (session.hub().clone(), session.id);
     session.waiting = Some(Box::pin(async move {
         let result = hub
@@ -178,31 +177,18 @@ fn targets(session: &mut Session, params: &[String]) {
                 );
                 return;
             };
-            let batch = batch.as_str();
-            let mut open = session.server_line();
-            open.command("BATCH")
-                .param(&format!("+{batch}"))
-                .param("draft/chathistory-targets");
-            let open = open.finish();
-            let open = match &label {
-                Some(label) if session.caps.has(crate::cap::Cap::LABELED_RESPONSE) => {
-                    crate::render::prefix_tags(&open, &[("label", label)])
-                }
-                _ => open,
-            };
-            session.send(open);
-            for (target, newest) in found {
-                let mut line = session.server_line();
-                line.command("CHATHISTORY")
-                    .param("TARGETS")
-                    .param(&crate::render::target_name(&target))
-                    .param(&humantime::format_rfc3339_millis(newest).to_string());
-                let line = crate::render::prefix_tags(&line.finish(), &[("batch", batch)]);
-                session.send(line);
-            }
-            let mut close = session.server_line();
-            close.command("BATCH").param(&format!("-{batch}"));
-            session.send(close.finish());
+            let lines = found
+                .iter()
+                .map(|(target, newest)| {
+                    let mut line = session.server_line();
+                    line.command("CHATHISTORY")
+                        .param("TARGETS")
+                        .param(&crate::render::target_name(target))
+                        .param(&humantime::format_rfc3339_millis(*newest).to_string());
+                    line.finish()
+                })
+                .collect();
+            session.send_batch(&["draft/chathistory-targets"], label.as_deref(), lines);
         }) as crate::session::Continuation
     }));
 }

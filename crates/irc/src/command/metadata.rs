@@ -28,32 +28,9 @@ fn key_value(session: &mut Session, target: &str, key: &str, value: &str) {
     session.numeric(reply::RPL_KEYVALUE, &[target, key, "*", value]);
 }
 
-/// A batch of type `metadata` around `lines` for a client with `batch`; the lines alone
-/// otherwise.
+/// A batch of type `metadata` around `lines` (the lines alone without `batch`).
 fn in_batch(session: &mut Session, target: &str, lines: Vec<bytes::Bytes>) {
-    let id = session
-        .caps
-        .has(Cap::BATCH)
-        .then(|| session.next_batch_id("md"));
-    if let Some(id) = &id {
-        let mut b = session.server_line();
-        b.command("BATCH")
-            .param(&format!("+{id}"))
-            .param("metadata")
-            .param(target);
-        session.send(b.finish());
-    }
-    for line in lines {
-        match &id {
-            Some(id) => session.send(crate::render::prefix_tags(&line, &[("batch", id)])),
-            None => session.send(line),
-        }
-    }
-    if let Some(id) = id {
-        let mut b = session.server_line();
-        b.command("BATCH").param(&format!("-{id}"));
-        session.send(b.finish());
-    }
+    session.send_batch(&["metadata", target], None, lines);
 }
 
 fn parse_name(name: &str) -> Option<MetadataName> {
