@@ -638,6 +638,20 @@ impl Hub {
 }
 
 impl Hub {
+    /// The store history is kept in, for the reads that bypass the journal (CHATHISTORY
+    /// TARGETS, a redaction's lookup).
+    ///
+    /// # Errors
+    /// [`crate::Refusal::HistoryUnavailable`] when the hub keeps no history.
+    pub(crate) fn history_store(&self) -> Result<teahouse_store::Store, crate::Refusal> {
+        match (&self.inner.journal, self.inner.accounts.as_ref()) {
+            (Some(_), Some(accounts)) => Ok(accounts.store().clone()),
+            _ => Err(crate::Refusal::HistoryUnavailable),
+        }
+    }
+}
+
+impl Hub {
     /// The rooms the session is in and its direct conversations whose newest message lies
     /// between two ids (exclusive), each with that message's time, newest first if
     /// `newest_first`, else oldest first, at most `limit` (IRC `CHATHISTORY TARGETS`).
@@ -654,11 +668,7 @@ impl Hub {
         newest_first: bool,
     ) -> Result<Vec<(MessageTarget, SystemTime)>, crate::Refusal> {
         use crate::Refusal;
-        let accounts = self.inner.accounts.as_ref();
-        let store = match (&self.inner.journal, accounts) {
-            (Some(_), Some(accounts)) => accounts.store().clone(),
-            _ => return Err(Refusal::HistoryUnavailable),
-        };
+        let store = self.history_store()?;
         let (nick, rooms) = self.nick_and_rooms(session)?;
         let mut keys: Vec<String> = rooms.iter().map(room_key).collect();
         let directs = store.direct_targets(nick.key()).await.map_err(|error| {

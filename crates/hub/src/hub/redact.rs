@@ -29,10 +29,7 @@ impl Hub {
         id: MessageId,
         reason: Option<MessageText>,
     ) -> Result<(), Refusal> {
-        let store = match (&self.inner.journal, self.inner.accounts.as_ref()) {
-            (Some(_), Some(accounts)) => accounts.store().clone(),
-            _ => return Err(Refusal::HistoryUnavailable),
-        };
+        let store = self.history_store()?;
         let (_, nick, _) = self.session_view(session, &target)?;
         let key = match &target {
             HistoryTarget::Room(room) => room_key(room),
