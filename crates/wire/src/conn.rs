@@ -136,6 +136,19 @@ pub fn poll_write_step<W: AsyncWrite + Unpin>(
     wbatch: &mut Vec<Bytes>,
 ) -> Poll<Result<(), WriteEnd>> {
     if wbatch.is_empty() {
+        // A writer that buffers (a WebSocket, TLS) may still hold what the last batch put
+        // there, if its flush could not finish then: that goes first, or it would wait for
+        // the next batch. A socket's flush does nothing.
+        if Pin::new(&mut *writer)
+            .poll_flush(cx)
+            .map_err(WriteEnd::Io)?
+            .is_pending()
+        {
+            if outbox.poll_overflowed(cx).is_ready() {
+                return Poll::Ready(Err(WriteEnd::Closed(OutboxClosed::Overflow)));
+            }
+            return Poll::Pending;
+        }
         std::task::ready!(outbox.poll_next_batch(cx, wbatch)).map_err(WriteEnd::Closed)?;
     }
     if outbox.poll_overflowed(cx).is_ready() {
@@ -146,4 +159,60 @@ pub fn poll_write_step<W: AsyncWrite + Unpin>(
         *wbatch = Vec::new();
     }
     Poll::Ready(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Waker;
+
+    use super::*;
+
+    /// A writer that buffers, as a WebSocket or TLS does: its first flush cannot finish.
+    #[derive(Default)]
+    struct Buffering {
+        buffered: Vec<u8>,
+        sent: Vec<u8>,
+        flushes: AtomicUsize,
+    }
+
+    impl AsyncWrite for Buffering {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().buffered.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            if this.flushes.fetch_add(1, Ordering::Relaxed) == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.sent.append(&mut this.buffered);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn issue_13_a_flush_left_pending_is_finished_without_waiting_for_more_lines() {
+        let outbox = Outbox::new(1024);
+        outbox.push(Bytes::from_static(b"one\r\n")).expect("room");
+        let mut writer = Buffering::default();
+        let mut wbatch = Vec::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        // The batch is written, but its flush has to wait.
+        assert!(poll_write_step(&mut writer, &mut cx, &outbox, &mut wbatch).is_pending());
+        assert!(wbatch.is_empty() && writer.sent.is_empty());
+        // Woken with nothing new queued: the flush is tried again and finishes.
+        let _ = poll_write_step(&mut writer, &mut cx, &outbox, &mut wbatch);
+        assert_eq!(writer.sent, b"one\r\n");
+    }
 }
