@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Side by side: teahouse, ngIRCd and InspIRCd on this machine, the same `teahouse bench`
 # workloads against each, in one run; prints a Markdown table (and keeps every JSON result).
+# The `ws` rows are IRC over WebSocket: teahouse's `/ws` and InspIRCd's websocket module
+# (ngIRCd has none).
 #
 #   bench/compare.sh                 # 3 repeats, median
 #   REPEAT=1 bench/compare.sh        # quicker
@@ -45,7 +47,7 @@ wait_port() {
   echo "server on port $1 did not start" >&2; return 1
 }
 
-# start_<server> PORT [TEXTPORT]: starts it, sets SERVER_PID.
+# start_<server> PORT TEXTPORT WEBPORT: starts it, sets SERVER_PID.
 # teahouse keeps no history here, like the peers (which have none); `teahouseH` is the
 # default configuration, every message stored in SQLite (synchronous=FULL) before delivery.
 # Either way a fresh data directory per run under $OUT (accounts live there too), never
@@ -54,7 +56,8 @@ start_teahouse() {
   rm -rf "$OUT/teahouse-data"
   local history=(--no-history)
   [ "${TEAHOUSE_HISTORY:-off}" = on ] && history=()
-  $BIN serve --irc-addr "127.0.0.1:$1" --text-addr "127.0.0.1:$2" --no-flood-control \
+  $BIN serve --irc-addr "127.0.0.1:$1" --text-addr "127.0.0.1:$2" --web-addr "127.0.0.1:$3" \
+    --no-flood-control \
     --max-connections 200000 --sendq-bytes 67108864 --workers "${TEAHOUSE_WORKERS:-0}" \
     --data-dir "$OUT/teahouse-data" "${history[@]}" \
     --log warn >"$OUT/teahouse.log" 2>&1 &
@@ -104,6 +107,10 @@ start_inspircd() {
 <server name="inspircd.bench" description="bench" network="bench">
 <admin name="bench" nick="bench" email="bench@localhost">
 <bind address="127.0.0.1" port="$1" type="clients">
+<module name="sha1">
+<module name="websocket">
+<bind address="127.0.0.1" port="$3" type="clients" hook="websocket">
+<wsorigin allow="*">
 <power diepass="bench" restartpass="bench">
 <connect allow="*" timeout="60" pingfreq="10m" hardsendq="64M" softsendq="64M" recvq="64M"
          threshold="1000000" commandrate="1000000000" fakelag="no" localmax="200000"
@@ -119,12 +126,13 @@ CONF
 # bench SERVER PROTO PORT ARGS...: one run against a fresh server; appends its JSON.
 run_one() {
   local server=$1 proto=$2; shift 2
-  local port text_port
-  port=$(free_port); text_port=$(free_port)
-  "start_$server" "$port" "$text_port"
+  local port text_port web_port
+  port=$(free_port); text_port=$(free_port); web_port=$(free_port)
+  "start_$server" "$port" "$text_port" "$web_port"
   PIDS+=("$SERVER_PID")
   local target=$port
   [ "$proto" = text ] && target=$text_port
+  [ "$proto" = ws ] && target=$web_port
   wait_port "$target"
   local extra=()
   case $server in
@@ -157,6 +165,8 @@ for workload in "${WORKLOADS[@]}"; do
     # shellcheck disable=SC2086
     run_one teahouse irc $workload
     run_one teahouse1 irc $workload
+    run_one teahouse ws $workload
+    run_one teahouse1 ws $workload
     case $workload in idle*) ;; *)
       run_one teahouse1 text $workload
       run_one teahouseH irc $workload
@@ -164,6 +174,7 @@ for workload in "${WORKLOADS[@]}"; do
     esac
     run_one ngircd irc $workload
     run_one inspircd irc $workload
+    run_one inspircd ws $workload
   done
 done
 

@@ -1,12 +1,16 @@
-//! One bench connection: connect, register and join over the text protocol or IRC.
+//! One bench connection: connect, register and join over the text protocol, IRC, or IRC
+//! over WebSocket (pumped to a byte stream of lines by a task of its own, so the workloads
+//! read and write lines alike on every protocol).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::error::BenchError;
 use crate::{BenchConfig, Proto};
@@ -18,10 +22,18 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The read buffer of a bench client: large, so a fan-out receiver reads many lines per call.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
+/// The reading side of a bench connection.
+pub(crate) type Reader = Box<dyn AsyncRead + Unpin + Send>;
+/// The writing side of a bench connection.
+pub(crate) type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// The buffer between a WebSocket and its pump task, each way.
+const WS_PIPE_BYTES: usize = 256 * 1024;
+
 /// A connected bench client.
 pub(crate) struct Conn {
-    pub(crate) reader: BufReader<OwnedReadHalf>,
-    pub(crate) writer: OwnedWriteHalf,
+    pub(crate) reader: BufReader<Reader>,
+    pub(crate) writer: Writer,
     pub(crate) nick: String,
 }
 
@@ -49,7 +61,13 @@ impl Conn {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (reader, writer) = stream.into_split();
+        let (reader, writer): (Reader, Writer) = if config.proto == Proto::Ws {
+            let (reader, writer) = tokio::io::split(ws_pipe(stream, addr).await?);
+            (Box::new(reader), Box::new(writer))
+        } else {
+            let (reader, writer) = stream.into_split();
+            (Box::new(reader), Box::new(writer))
+        };
         Ok(Self {
             reader: BufReader::with_capacity(READ_BUFFER_BYTES, reader),
             writer,
@@ -135,7 +153,7 @@ impl Conn {
                 )
                 .await
             }
-            Proto::Irc => {
+            Proto::Irc | Proto::Ws => {
                 let hello = format!("NICK {0}\r\nUSER {0} 0 * :teahouse bench\r\n", self.nick);
                 self.send(&hello, "registering").await?;
                 self.wait_for(
@@ -188,7 +206,7 @@ impl Conn {
     pub(crate) async fn quit(mut self, proto: Proto) -> Result<(), BenchError> {
         let line = match proto {
             Proto::Text => "quit\n",
-            Proto::Irc => "QUIT :bench\r\n",
+            Proto::Irc | Proto::Ws => "QUIT :bench\r\n",
         };
         self.send(line, "quitting").await?;
         let mut buf = Vec::new();
@@ -205,7 +223,7 @@ impl Conn {
 pub(crate) fn say_prefix(proto: Proto, channel: &str) -> String {
     match proto {
         Proto::Text => String::new(),
-        Proto::Irc => format!("PRIVMSG {channel} :"),
+        Proto::Irc | Proto::Ws => format!("PRIVMSG {channel} :"),
     }
 }
 
@@ -213,8 +231,86 @@ pub(crate) fn say_prefix(proto: Proto, channel: &str) -> String {
 pub(crate) fn line_end(proto: Proto) -> &'static str {
     match proto {
         Proto::Text => "\n",
-        Proto::Irc => "\r\n",
+        Proto::Irc | Proto::Ws => "\r\n",
     }
+}
+
+/// Opens `/ws` on `stream` and gives a byte stream of lines onto it: a task moves each
+/// received message out as a line, and each written line in as one text message. The task
+/// ends when either side closes.
+async fn ws_pipe(
+    stream: TcpStream,
+    addr: SocketAddr,
+) -> Result<tokio::io::DuplexStream, BenchError> {
+    let handshake_error = |error: tokio_tungstenite::tungstenite::Error| BenchError::Connect {
+        addr,
+        source: io::Error::other(error),
+    };
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .map_err(handshake_error)?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("text.ircv3.net"),
+    );
+    let (ws, _) = tokio::time::timeout(
+        SETUP_TIMEOUT,
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .map_err(|_| BenchError::Timeout {
+        what: "websocket handshake",
+    })?
+    .map_err(handshake_error)?;
+    let (mine, theirs) = tokio::io::duplex(WS_PIPE_BYTES);
+    tokio::spawn(pump(ws, theirs));
+    Ok(mine)
+}
+
+/// Moves lines between a WebSocket and the bench's end of a pipe until either closes.
+async fn pump(ws: tokio_tungstenite::WebSocketStream<TcpStream>, pipe: tokio::io::DuplexStream) {
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let (pipe_rx, mut pipe_tx) = tokio::io::split(pipe);
+    let inbound = async {
+        while let Some(Ok(message)) = ws_rx.next().await {
+            let bytes = match message {
+                Message::Text(text) => Vec::from(text.as_bytes()),
+                Message::Binary(bytes) => bytes.to_vec(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if pipe_tx.write_all(&bytes).await.is_err() || pipe_tx.write_all(b"\n").await.is_err() {
+                break;
+            }
+        }
+        let _ = pipe_tx.shutdown().await;
+    };
+    let outbound = async {
+        let mut lines = BufReader::new(pipe_rx);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match lines.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                buf.pop();
+            }
+            let Ok(line) = String::from_utf8(std::mem::take(&mut buf)) else {
+                continue;
+            };
+            // Lines already waiting go out with this one in one write.
+            if ws_tx.feed(Message::text(line)).await.is_err() {
+                break;
+            }
+            if lines.buffer().is_empty() && ws_tx.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = ws_tx.close().await;
+    };
+    tokio::join!(inbound, outbound);
 }
 
 /// The numeric of a server line (`:server 001 nick …` gives `001`).

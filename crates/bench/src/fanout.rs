@@ -5,12 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::client::{Conn, line_end, say_prefix, source_for};
+use crate::client::{Conn, Reader, Writer, line_end, say_prefix, source_for};
 use crate::error::BenchError;
 use crate::payload::{self, Header};
 use crate::report::{Delivery, Report, ServerUsage};
@@ -265,10 +264,10 @@ impl SendPlan<'_> {
 
 /// Sends one sender's messages; gives the writer back so the connection stays open.
 async fn send(
-    mut writer: OwnedWriteHalf,
+    mut writer: Writer,
     plan: &SendPlan<'_>,
     windows: &[Semaphore],
-) -> Result<OwnedWriteHalf, BenchError> {
+) -> Result<Writer, BenchError> {
     let io = |source| BenchError::Io {
         during: "sending",
         source,
@@ -312,7 +311,7 @@ async fn send(
 }
 
 async fn receive(
-    reader: BufReader<OwnedReadHalf>,
+    reader: BufReader<Reader>,
     expected: u64,
     (senders, messages): (usize, usize),
     (run, base): (u32, Instant),

@@ -36,6 +36,8 @@ pub enum Proto {
     Text,
     /// IRC.
     Irc,
+    /// IRC over WebSocket (`/ws`, `text.ircv3.net`, one line per message).
+    Ws,
 }
 
 /// How fan-out senders pace themselves.

@@ -30,6 +30,8 @@ pub struct Config {
     pub text: TextSection,
     /// The IRC face.
     pub irc: IrcSection,
+    /// The web face: the web client's page and IRC over WebSocket.
+    pub web: WebSection,
     /// Where accounts and history are kept.
     pub store: StoreSection,
     /// Message history.
@@ -383,6 +385,40 @@ impl Default for IrcSection {
     }
 }
 
+/// The web face: an HTTP listener serving the web client and IRC over WebSocket at `/ws`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    /// Where to listen, or `off`. Loopback by default.
+    pub addr: ListenAddr,
+    /// Origins (`https://chat.example.org`) whose pages may open `/ws` besides the page's
+    /// own; `"*"` allows any. The default, none, keeps other sites' pages from using a
+    /// visitor's browser to chat as them.
+    pub allowed_origins: Vec<String>,
+    /// How long a connection may take to send a request's head (a slow-loris bound).
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// How long a connection may serve plain HTTP (page loads) before it is closed; a
+    /// WebSocket is not cut by this.
+    #[serde(with = "humantime_serde")]
+    pub http_timeout: Duration,
+    /// The most bytes of a request's head: 16 KiB is several times a browser's (cookies
+    /// included); hyper refuses bigger heads with 431. At least 8192.
+    pub max_header_bytes: NonZeroUsize,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        Self {
+            addr: ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            allowed_origins: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(60),
+            max_header_bytes: NonZeroUsize::new(16 * 1024).expect("not zero"),
+        }
+    }
+}
+
 /// IRC flood control: a client may send `burst` lines at once, then `lines_per_second`;
 /// beyond that its lines are delayed (fake lag), and once `recvq_bytes` of its input wait
 /// unprocessed it is disconnected with `Excess Flood`.
@@ -500,6 +536,17 @@ impl Config {
                 lines_per_second: irc.flood.lines_per_second.max(0.01),
                 recvq_bytes: irc.flood.recvq_bytes.get(),
             }),
+        }
+    }
+
+    pub(crate) fn web_config(&self) -> crate::web::WebConfig {
+        let web = &self.web;
+        crate::web::WebConfig {
+            allowed_origins: web.allowed_origins.clone(),
+            handshake_timeout: web.handshake_timeout,
+            http_timeout: web.http_timeout,
+            // hyper's floor for its read buffer.
+            max_header_bytes: web.max_header_bytes.get().max(8192),
         }
     }
 

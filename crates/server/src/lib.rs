@@ -13,6 +13,7 @@ pub mod admin;
 mod config;
 mod error;
 mod listener;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,11 +31,12 @@ use crate::listener::{AcceptContext, accept_loop};
 
 pub use config::{
     Config, ConnectionSection, FloodSection, IrcSection, LimitsConfig, ListenAddr, OperatorSection,
-    ServerSection, TextSection,
+    ServerSection, TextSection, WebSection,
 };
 pub use error::Error;
 pub use teahouse_text::Lang;
 pub use teahouse_types::{NodeId, RoomName};
+pub use web::MAX_MESSAGE_BYTES as WS_MAX_MESSAGE_BYTES;
 
 /// The bound listeners, one per enabled face.
 #[derive(Debug)]
@@ -43,6 +45,8 @@ pub struct Listeners {
     pub text: Option<TcpListener>,
     /// The IRC face, unless disabled.
     pub irc: Option<TcpListener>,
+    /// The web face (HTTP and IRC over WebSocket), unless disabled.
+    pub web: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -54,6 +58,7 @@ impl Listeners {
         Ok(Self {
             text: bind(config.text.addr).await?,
             irc: bind(config.irc.addr).await?,
+            web: bind(config.web.addr).await?,
         })
     }
 
@@ -65,6 +70,11 @@ impl Listeners {
     /// The address the IRC listener is bound to.
     pub fn irc_addr(&self) -> Option<SocketAddr> {
         self.irc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address the web listener is bound to.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -139,13 +149,28 @@ pub async fn run(
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }
+    let irc = IrcFace::new(hub.clone(), config.irc_config());
     if let Some(listener) = listeners.irc {
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "irc", %addr, server_name = %config.irc.server_name, "listening");
         }
-        let face = IrcFace::new(hub.clone(), config.irc_config());
         let ctx = AcceptContext {
             proto: "irc",
+            limiter: limiter.clone(),
+            tracker: tracker.clone(),
+            shutdown: token.clone(),
+            keepalive: config.connection.keepalive,
+        };
+        tracker.spawn(accept_loop(listener, irc.clone(), ctx));
+    }
+    if let Some(listener) = listeners.web {
+        if let Ok(addr) = listener.local_addr() {
+            info!(proto = "web", %addr, "listening");
+            web::warn_if_public(addr);
+        }
+        let face = web::WebFace::new(irc, config.web_config(), tracker.clone(), token.clone());
+        let ctx = AcceptContext {
+            proto: "web",
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),

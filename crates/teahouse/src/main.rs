@@ -153,6 +153,8 @@ enum WorkloadArg {
 enum ProtoArg {
     Text,
     Irc,
+    /// IRC over WebSocket: `--addr` is the web listener.
+    Ws,
 }
 
 /// Flags of `teahouse serve`; each overrides the config file and has a `TEAHOUSE_` variable.
@@ -167,6 +169,9 @@ struct ServeArgs {
     /// IRC listener address, or `off`.
     #[arg(long, env = "TEAHOUSE_IRC_ADDR")]
     irc_addr: Option<ListenAddr>,
+    /// Web listener address (the web client and IRC over WebSocket at /ws), or `off`.
+    #[arg(long, env = "TEAHOUSE_WEB_ADDR")]
+    web_addr: Option<ListenAddr>,
     /// IRC connection password (PASS); the environment keeps it out of `ps`.
     #[arg(long, env = "TEAHOUSE_IRC_PASSWORD", hide_env_values = true)]
     irc_password: Option<String>,
@@ -318,6 +323,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let proto = match args.proto {
         ProtoArg::Text => Proto::Text,
         ProtoArg::Irc => Proto::Irc,
+        ProtoArg::Ws => Proto::Ws,
     };
     let workload = match args.workload {
         WorkloadArg::Fanout => Workload::Fanout {
@@ -469,6 +475,9 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(addr) = args.irc_addr {
         config.irc.addr = addr;
+    }
+    if let Some(addr) = args.web_addr {
+        config.web.addr = addr;
     }
     if let Some(password) = &args.irc_password {
         config.irc.password = Some(password.clone());

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub text_addr: SocketAddr,
     /// The IRC listener's address.
     pub irc_addr: SocketAddr,
+    /// The web listener's address (HTTP and IRC over WebSocket at `/ws`).
+    pub web_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), teahouse_server::Error>>,
 }
@@ -44,6 +46,7 @@ impl TestServer {
         let mut config = Config::default();
         config.text.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.irc.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.web.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
         // Each test server keeps its store in memory unless the test says otherwise.
         config.store.data_dir = ":memory:".into();
         adjust(&mut config);
@@ -52,6 +55,7 @@ impl TestServer {
             .context("binding test listeners")?;
         let text_addr = listeners.text_addr().context("text listener is off")?;
         let irc_addr = listeners.irc_addr().context("irc listener is off")?;
+        let web_addr = listeners.web_addr().context("web listener is off")?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(teahouse_server::run(config, listeners, async move {
             let _ = stopped.await;
@@ -59,6 +63,7 @@ impl TestServer {
         Ok(Self {
             text_addr,
             irc_addr,
+            web_addr,
             stop: Some(stop),
             task,
         })
@@ -98,6 +103,25 @@ impl TestServer {
             .await?;
         client
             .expect_prefix(&format!(":teahouse.local 001 {nick} "))
+            .await?;
+        client
+            .expect_eventually_prefix(&format!(":teahouse.local 422 {nick} "))
+            .await?;
+        Ok(client)
+    }
+
+    /// An IRC-over-WebSocket client on `/ws`, offering `subprotocol` (if any).
+    pub async fn ws(&self, subprotocol: Option<&str>) -> anyhow::Result<WsClient> {
+        WsClient::connect(self.web_addr, subprotocol).await
+    }
+
+    /// An IRC-over-WebSocket client (`text.ircv3.net`) registered as `nick`, with the
+    /// welcome burst read up to the end of the MOTD.
+    pub async fn ws_login(&self, nick: &str) -> anyhow::Result<WsClient> {
+        let mut client = self.ws(Some("text.ircv3.net")).await?;
+        client.send(&format!("NICK {nick}")).await?;
+        client
+            .send(&format!("USER {nick} 0 * :{nick} Real"))
             .await?;
         client
             .expect_eventually_prefix(&format!(":teahouse.local 422 {nick} "))
@@ -280,5 +304,165 @@ impl TextClient {
             .shutdown()
             .await
             .context("closing the sending side")
+    }
+}
+
+/// A scripted IRC-over-WebSocket client: one line per message, as the IRCv3 WebSocket
+/// specification has it. Every message it receives is checked to be one line (no CR or LF
+/// inside) of valid UTF-8.
+pub struct WsClient {
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    /// The subprotocol the server chose.
+    pub subprotocol: Option<String>,
+    /// Whether the server's messages came as binary (rather than text) frames.
+    pub saw_binary: bool,
+    /// The close frame the server sent, once it has: code and reason.
+    pub close: Option<(u16, String)>,
+}
+
+impl WsClient {
+    /// Opens `ws://addr/ws`, offering `subprotocol` (if any).
+    pub async fn connect(addr: SocketAddr, subprotocol: Option<&str>) -> anyhow::Result<Self> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .context("building the upgrade request")?;
+        if let Some(protocol) = subprotocol {
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                protocol.parse().context("subprotocol header")?,
+            );
+        }
+        let (ws, response) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream))
+                .await
+                .context("timed out in the WebSocket handshake")?
+                .context("WebSocket handshake")?;
+        let subprotocol = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self {
+            ws,
+            subprotocol,
+            saw_binary: false,
+            close: None,
+        })
+    }
+
+    /// Sends one line as one text message.
+    pub async fn send(&mut self, line: &str) -> anyhow::Result<()> {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(line))
+            .await
+            .context("sending to server")
+    }
+
+    /// Sends one binary message, its bytes as they are.
+    pub async fn send_binary(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::binary(
+                bytes.to_vec(),
+            ))
+            .await
+            .context("sending to server")
+    }
+
+    /// The next line, or `None` once the server closed (its close frame is in
+    /// [`WsClient::close`]); fails after [`WAIT`].
+    pub async fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .context("timed out waiting for a line")?;
+            let bytes = match message {
+                None => return Ok(None),
+                Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => {
+                    return Ok(None);
+                }
+                Some(Err(error)) => return Err(error).context("reading from server"),
+                Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+                Some(Ok(Message::Binary(bytes))) => {
+                    self.saw_binary = true;
+                    bytes.to_vec()
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    return Ok(None);
+                }
+                Some(Ok(_)) => continue,
+            };
+            let line = String::from_utf8(bytes).context("server sent invalid UTF-8")?;
+            if line.contains(['\r', '\n']) {
+                bail!("a WebSocket message must be one line without its line end, got {line:?}");
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    /// The next line, which must exist.
+    pub async fn line(&mut self) -> anyhow::Result<String> {
+        self.next_line()
+            .await?
+            .context("connection closed while a line was expected")
+    }
+
+    /// The next line must be exactly `expected`.
+    pub async fn expect(&mut self, expected: &str) -> anyhow::Result<()> {
+        let got = self
+            .line()
+            .await
+            .with_context(|| format!("waiting for {expected:?}"))?;
+        if got != expected {
+            bail!("expected line {expected:?}, got {got:?}");
+        }
+        Ok(())
+    }
+
+    /// Skips lines until one equals `expected`; returns the skipped ones.
+    pub async fn expect_eventually(&mut self, expected: &str) -> anyhow::Result<Vec<String>> {
+        let mut skipped = Vec::new();
+        loop {
+            let got = self
+                .next_line()
+                .await?
+                .with_context(|| format!("closed before {expected:?}; saw {skipped:?}"))?;
+            if got == expected {
+                return Ok(skipped);
+            }
+            skipped.push(got);
+        }
+    }
+
+    /// Skips lines until one starts with `prefix`; returns it.
+    pub async fn expect_eventually_prefix(&mut self, prefix: &str) -> anyhow::Result<String> {
+        let mut skipped = Vec::new();
+        loop {
+            let got = self
+                .next_line()
+                .await?
+                .with_context(|| format!("closed before {prefix:?}…; saw {skipped:?}"))?;
+            if got.starts_with(prefix) {
+                return Ok(got);
+            }
+            skipped.push(got);
+        }
+    }
+
+    /// Reads to the end; returns the lines on the way.
+    pub async fn expect_closed(&mut self) -> anyhow::Result<Vec<String>> {
+        let mut rest = Vec::new();
+        while let Some(line) = self.next_line().await? {
+            rest.push(line);
+        }
+        Ok(rest)
     }
 }

@@ -1,4 +1,4 @@
-//! `teahouse bench` against teahouse itself: every delivery accounted for, both protocols.
+//! `teahouse bench` against teahouse itself: every delivery accounted for, on every protocol.
 
 use teahouse_bench::{BenchConfig, Pacing, Proto, Workload, run};
 use teahouse_testkit::TestServer;
@@ -8,6 +8,7 @@ async fn fanout(proto: Proto, pacing: Pacing) -> anyhow::Result<()> {
     let addr = match proto {
         Proto::Text => server.text_addr,
         Proto::Irc => server.irc_addr,
+        Proto::Ws => server.web_addr,
     };
     let workload = Workload::Fanout {
         clients: 20,
@@ -31,6 +32,11 @@ async fn fanout(proto: Proto, pacing: Pacing) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_fanout_over_irc_accounts_for_every_delivery() -> anyhow::Result<()> {
     fanout(Proto::Irc, Pacing::Open).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_fanout_over_websocket_accounts_for_every_delivery() -> anyhow::Result<()> {
+    fanout(Proto::Ws, Pacing::Open).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

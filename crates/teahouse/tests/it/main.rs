@@ -20,3 +20,4 @@ mod real_client;
 mod text_chat;
 mod text_limits;
 mod text_login;
+mod web;
