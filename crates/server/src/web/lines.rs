@@ -10,10 +10,12 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -47,6 +49,10 @@ pub(crate) struct WsLines<S> {
     close: Option<CloseFrame>,
     /// The input has ended.
     is_eof: bool,
+    /// Set once the closing handshake has begun: when to stop waiting for it.
+    linger: Option<Pin<Box<Sleep>>>,
+    /// What the client sent while the close was under way.
+    lingered_bytes: usize,
 }
 
 impl<S> WsLines<S> {
@@ -60,6 +66,8 @@ impl<S> WsLines<S> {
             partial: BytesMut::new(),
             close: None,
             is_eof: false,
+            linger: None,
+            lingered_bytes: 0,
         }
     }
 }
@@ -223,36 +231,71 @@ where
             .map_err(io::Error::other)
     }
 
-    /// Sends the close frame (with the reason the input ended, if it ended on an error) and
-    /// what is still buffered, as far as the socket takes it now: a client that stopped
-    /// reading is not waited for.
+    /// The closing handshake, bounded by [`LINGER`]: sends the close frame (1000, or the
+    /// code and reason of the error the input ended on) and what is still buffered, then
+    /// reads what the client still sends until it has answered (or hung up): closing a
+    /// socket with unread input resets the connection, and the reset can overtake the
+    /// close frame that says what went wrong. A client that reads or answers nothing is
+    /// given up on when `LINGER` has passed.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(frame) = this.close.take() {
-            let _ = Pin::new(&mut this.ws).start_send(Message::Close(Some(frame)));
-            drain(this.ws.get_mut(), cx);
+        let linger = match &mut this.linger {
+            Some(linger) => linger,
+            None => {
+                let frame = this.close.clone().unwrap_or(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "".into(),
+                });
+                // Refused once a close is under way (the client's own): that one stands.
+                let _ = Pin::new(&mut this.ws).start_send(Message::Close(Some(frame)));
+                this.linger.insert(Box::pin(tokio::time::sleep(LINGER)))
+            }
+        };
+        if linger.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Ok(()));
         }
         match Pin::new(&mut this.ws).poll_close(cx) {
-            Poll::Ready(Err(error)) => Poll::Ready(Err(io::Error::other(error))),
-            Poll::Ready(Ok(())) | Poll::Pending => Poll::Ready(Ok(())),
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => {}
+        }
+        if this.close.is_some() {
+            // After a framing error the rest of the input cannot be read as frames.
+            return poll_discard(this.ws.get_mut(), cx, &mut this.lingered_bytes);
+        }
+        loop {
+            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return Poll::Ready(Ok(())),
+                Some(Ok(message)) => {
+                    this.lingered_bytes += message.len();
+                    if this.lingered_bytes > LINGER_BYTES {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+            }
         }
     }
 }
 
-/// The most unread input a connection closed for an error has discarded first.
-const DRAIN_BYTES: usize = 64 * 1024;
+/// How long a closing WebSocket waits for its client to take the close frame and answer.
+const LINGER: Duration = Duration::from_secs(1);
 
-/// Reads and discards what a client already sent past the error, as far as it is there now
-/// (at most [`DRAIN_BYTES`]): closing a socket with unread input resets the connection,
-/// and the reset can overtake the close frame that says what went wrong.
-fn drain<S: AsyncRead + Unpin>(stream: &mut S, cx: &mut Context<'_>) {
+/// The most a closing WebSocket reads (and drops) while it waits for the client's answer.
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Reads and drops input until the client hangs up, or [`LINGER_BYTES`] have come.
+fn poll_discard<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    discarded: &mut usize,
+) -> Poll<io::Result<()>> {
     let mut scratch = [0u8; 1024];
-    let mut drained = 0;
-    while drained < DRAIN_BYTES {
+    while *discarded <= LINGER_BYTES {
         let mut buf = ReadBuf::new(&mut scratch);
-        match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
-            Poll::Ready(Ok(())) if !buf.filled().is_empty() => drained += buf.filled().len(),
+        match ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf)) {
+            Ok(()) if !buf.filled().is_empty() => *discarded += buf.filled().len(),
             _ => break,
         }
     }
+    Poll::Ready(Ok(()))
 }

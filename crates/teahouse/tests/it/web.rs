@@ -425,3 +425,49 @@ async fn websocket_client_that_stops_reading_is_cut_at_its_send_queue() -> anyho
     drop(slow);
     Ok(())
 }
+
+#[tokio::test]
+async fn http_head_that_never_ends_is_cut_at_the_handshake_timeout() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.web.handshake_timeout = std::time::Duration::from_millis(300);
+    })
+    .await?;
+    let mut stream = TcpStream::connect(server.web_addr).await?;
+    stream
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n")
+        .await?;
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut rest))
+        .await
+        .context("a request head that never ends was not cut")??;
+    ensure!(
+        started.elapsed() < WAIT / 2,
+        "cut only after {:?}",
+        started.elapsed()
+    );
+    let head = String::from_utf8_lossy(&rest);
+    ensure!(
+        rest.is_empty() || head.starts_with("HTTP/1.1 408"),
+        "a slow head gets nothing or 408, got {head:?}"
+    );
+    still_serving(&server).await
+}
+
+#[tokio::test]
+async fn websocket_users_are_told_of_shutdown_and_closed() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut web = server.ws_login("webby").await?;
+    let stopping = tokio::spawn(server.stop());
+    web.expect_eventually("ERROR :Server shutting down").await?;
+    let rest = web.expect_closed().await?;
+    ensure!(rest.is_empty(), "nothing after ERROR: {rest:?}");
+    ensure!(
+        web.close.as_ref().is_some_and(|(code, _)| *code == 1000),
+        "a normal close frame: {:?}",
+        web.close
+    );
+    let took = stopping.await??;
+    ensure!(took < WAIT, "shutdown took {took:?}");
+    Ok(())
+}
