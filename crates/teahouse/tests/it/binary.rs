@@ -157,7 +157,14 @@ impl Lines {
 pub(crate) async fn serve(args: &[&str]) -> anyhow::Result<(Child, std::net::SocketAddr)> {
     let mut child = Command::new(BIN)
         .arg("serve")
-        .args(["--text-addr", "127.0.0.1:0", "--irc-addr", "127.0.0.1:0"])
+        .args([
+            "--text-addr",
+            "127.0.0.1:0",
+            "--irc-addr",
+            "127.0.0.1:0",
+            "--web-addr",
+            "off",
+        ])
         .args(if args.contains(&"--data-dir") {
             &[][..]
         } else {
@@ -238,7 +245,15 @@ async fn config_file_is_read_and_flags_win() -> anyhow::Result<()> {
 
     std::fs::write(&path, "[text]\nlangauge = \"zh\"\n")?;
     let output = Command::new(BIN)
-        .args(["serve", "--config", path_str, "--irc-addr", "off"])
+        .args([
+            "serve",
+            "--config",
+            path_str,
+            "--irc-addr",
+            "off",
+            "--web-addr",
+            "off",
+        ])
         .output()
         .await?;
     assert!(!output.status.success());

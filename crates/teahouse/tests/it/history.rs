@@ -50,7 +50,15 @@ async fn serve_with(
 /// `teahouse serve` on `dir` must exit with an error that says `why`, and serve nothing.
 async fn refuses_to_start(dir: &DataDir, why: &str) -> anyhow::Result<()> {
     let output = Command::new(BIN)
-        .args(["serve", "--text-addr", "127.0.0.1:0", "--irc-addr", "off"])
+        .args([
+            "serve",
+            "--text-addr",
+            "127.0.0.1:0",
+            "--irc-addr",
+            "off",
+            "--web-addr",
+            "off",
+        ])
         .args(["--data-dir", dir.arg()])
         .env_remove("RUST_LOG")
         .output()

@@ -21,3 +21,4 @@ mod text_chat;
 mod text_limits;
 mod text_login;
 mod web;
+mod web_client;
