@@ -18,6 +18,9 @@ pub(crate) struct Multiline {
     lines: usize,
     /// The opener's client-only tags: the message's.
     client_tags: Vec<Tag>,
+    /// The opener's label (labeled-response): the whole batch answers it, so the opener
+    /// gets no `ACK` of its own.
+    label: Option<Box<str>>,
 }
 
 /// The most bytes of text (line breaks included) in one multi-line message, as the
@@ -64,6 +67,7 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
                 .filter(|t| t.key.starts_with('+'))
                 .cloned()
                 .collect(),
+            label: session.label.take(),
         }));
         return;
     }
@@ -75,6 +79,12 @@ pub(super) fn batch(session: &mut Session, message: &Message) {
         session.fail("BATCH", "MULTILINE_INVALID", &[], "No such batch");
         return;
     };
+    if session.label.is_none()
+        && let Some(label) = batch.label.take()
+    {
+        session.label = Some(label);
+        session.begin_group();
+    }
     if batch.id != id || batch.lines == 0 || batch.text.chars().all(|c| c == '\n') {
         session.fail("BATCH", "MULTILINE_INVALID", &[], "Invalid multiline batch");
         return;

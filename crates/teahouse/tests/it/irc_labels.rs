@@ -232,3 +232,45 @@ async fn an_echo_matches_what_others_got() -> anyhow::Result<()> {
     assert_eq!(tag(&own[0], "+draft/reply"), Some("abc"));
     Ok(())
 }
+
+/// A labeled `draft/multiline` batch: the label is the whole batch's, so its opener and
+/// lines get no `ACK` of their own, and the echo comes in the labeled reply.
+#[tokio::test]
+async fn issue_13_a_labeled_multiline_batch_is_answered_by_its_labeled_echo() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let caps = "labeled-response batch draft/multiline message-tags echo-message";
+    let mut alice = reg(&server, "alice", caps).await?;
+    join(&mut alice, "alice", "#ml").await?;
+    for line in [
+        "@label=L1 BATCH +b1 draft/multiline #ml",
+        "@batch=b1 PRIVMSG #ml :one",
+        "@batch=b1 PRIVMSG #ml :two",
+        "BATCH -b1",
+        "PING done",
+    ] {
+        alice.send(line).await?;
+    }
+    let lines = until_pong(&mut alice, "done").await?;
+    assert!(
+        !lines.iter().any(|l| untag(l).ends_with(" ACK")),
+        "no ACK: {lines:#?}"
+    );
+    // The echo is one batch: the label on its opener (labeled-response), nothing else.
+    let untagged: Vec<&str> = lines.iter().map(|l| untag(l)).collect();
+    assert_eq!(tag(&lines[0], "label"), Some("L1"), "{lines:#?}");
+    let id = untagged[0]
+        .strip_prefix(":alice!~alice@127.0.0.1 BATCH +")
+        .and_then(|r| r.strip_suffix(" draft/multiline #ml"))
+        .unwrap_or_else(|| panic!("the echo batch first: {lines:#?}"));
+    assert_eq!(
+        untagged[1..],
+        [
+            ":alice!~alice@127.0.0.1 PRIVMSG #ml :one",
+            ":alice!~alice@127.0.0.1 PRIVMSG #ml :two",
+            &format!(":alice!~alice@127.0.0.1 BATCH -{id}"),
+        ],
+        "{lines:#?}"
+    );
+    Ok(())
+}
