@@ -460,6 +460,10 @@ async function main() {
     await seeText(alice.page, '你好，世界', 'alice2 after reload');
     await alice.page.locator('nav[role=navigation] button[data-buffer="bob"]').waitFor().catch(() => fail('alice2 after reload: the DM with bob is gone'));
     await expectCount(alice.page, 'hello from alice', 1, 'alice2 after reload');
+    // Replies and reactions come back with the history (reactions are stored as TAGMSGs).
+    const reloadedReply = logOf(alice.page).locator('.msg', { hasText: 'welcome, alice!' }).first();
+    await reloadedReply.locator('.quote', { hasText: 'hello from alice' }).waitFor().catch(() => fail('alice2 after reload: the reply lost its quote'));
+    await reloadedReply.locator('.reaction .count', { hasText: '2' }).waitFor().catch(() => fail('alice2 after reload: the reactions were not kept'));
     if ((await alice.page.locator('.me-btn .nick').innerText()).trim() !== 'alice2') fail('alice2 after reload: the nick was not kept');
 
     stepTo('register the nickname from the page; a reload logs in again with SASL');

@@ -273,12 +273,12 @@ impl HistoryWriter {
             if !is_stored {
                 for queued in &batch {
                     if let Item::Message { event, .. } = &queued.item
-                        && let EventKind::Message { id, .. } = &event.kind
+                        && let Some((id, _)) = message_of(&event.kind)
                     {
                         if failed.len() == FAILED_IDS_KEPT {
                             failed.pop_front();
                         }
-                        failed.push_back(*id);
+                        failed.push_back(id);
                     }
                 }
             }
@@ -294,11 +294,11 @@ impl HistoryWriter {
                 // Its sender gets the failure instead.
                 _ if is_unstored_echo => Item::Dropped,
                 Item::Message { event, sender, .. } if !is_stored => {
-                    let EventKind::Message { id, target, .. } = &event.kind else {
+                    let Some((id, target)) = message_of(&event.kind) else {
                         continue;
                     };
                     let failed = Arc::new(HubEvent::new(EventKind::NotDelivered {
-                        id: *id,
+                        id,
                         target: target.clone(),
                     }));
                     Item::Deliver {
@@ -364,10 +364,7 @@ fn echoed_id(item: &Item) -> Option<MessageId> {
     let EventKind::Echo { message, .. } = &event.kind else {
         return None;
     };
-    match &message.kind {
-        EventKind::Message { id, .. } => Some(*id),
-        _ => None,
-    }
+    message_of(&message.kind).map(|(id, _)| id)
 }
 
 /// Delivers a stored batch: by one task per part when there are several, each to its share
@@ -496,18 +493,42 @@ pub(crate) fn direct_key(a: &Nick, b: &Nick) -> String {
     format!("@{} @{}", first.key(), second.key())
 }
 
-/// The stored form of a message event, borrowing its strings from the event.
+/// The store's code for a reaction (`TAGMSG` with kept tags): no text, only its tags.
+const KIND_TAGS: i32 = 3;
+
+/// The stored form of a message event (or a reaction), borrowing its strings from the
+/// event.
 pub(crate) fn record_of(event: &HubEvent) -> Option<NewMessage<'_>> {
-    let EventKind::Message {
-        id,
-        from,
-        target,
-        kind,
-        text,
-        client_tags,
-    } = &event.kind
-    else {
-        return None;
+    let (id, from, target, kind, body, client_tags) = match &event.kind {
+        EventKind::Message {
+            id,
+            from,
+            target,
+            kind,
+            text,
+            client_tags,
+        } => {
+            let kind = match kind {
+                MessageKind::Normal => 0,
+                MessageKind::Notice => 1,
+                MessageKind::Action => 2,
+            };
+            (
+                id,
+                from,
+                target,
+                kind,
+                text.as_str(),
+                client_tags.as_deref(),
+            )
+        }
+        EventKind::Tags {
+            id,
+            from,
+            target,
+            client_tags,
+        } => (id, from, target, KIND_TAGS, "", Some(&**client_tags)),
+        _ => return None,
     };
     let (target_key, target_name) = match target {
         MessageTarget::Room(room) => (room_key(room), room.as_str()),
@@ -518,18 +539,24 @@ pub(crate) fn record_of(event: &HubEvent) -> Option<NewMessage<'_>> {
         time_ms: i64::try_from(millis(event.time)).ok()?,
         target_key,
         target: target_name,
-        kind: match kind {
-            MessageKind::Normal => 0,
-            MessageKind::Notice => 1,
-            MessageKind::Action => 2,
-        },
+        kind,
         sender_nick: from.nick.as_str(),
         sender_user: &from.user,
         sender_host: &from.host,
         sender_account: from.account.as_deref(),
-        body: text.as_str(),
-        tags: client_tags.as_deref(),
+        body,
+        tags: client_tags,
     })
+}
+
+/// The id and target of a message or reaction event.
+fn message_of(kind: &EventKind) -> Option<(MessageId, &MessageTarget)> {
+    match kind {
+        EventKind::Message { id, target, .. } | EventKind::Tags { id, target, .. } => {
+            Some((*id, target))
+        }
+        _ => None,
+    }
 }
 
 /// A stored message as the event it was; `None` for a row that no longer parses (a name
@@ -542,9 +569,10 @@ fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
         MessageTarget::Direct(Nick::parse(&row.target).ok()?)
     };
     let kind = match row.kind {
-        1 => MessageKind::Notice,
-        2 => MessageKind::Action,
-        _ => MessageKind::Normal,
+        KIND_TAGS => None,
+        1 => Some(MessageKind::Notice),
+        2 => Some(MessageKind::Action),
+        _ => Some(MessageKind::Normal),
     };
     let from = Arc::new(Profile {
         nick,
@@ -555,22 +583,26 @@ fn event_of(row: &MessageRecord) -> Option<Arc<HubEvent>> {
         is_bot: false,
     });
     let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(row.time_ms).ok()?);
-    Some(Arc::new(HubEvent::at(
-        EventKind::Message {
-            id: MessageId::from_raw(u64::try_from(row.id).ok()?),
+    let id = MessageId::from_raw(u64::try_from(row.id).ok()?);
+    let client_tags = row.tags.as_deref().filter(|t| !t.is_empty());
+    let event = match kind {
+        Some(kind) => EventKind::Message {
+            id,
             from,
             target,
             kind,
             // A multi-line message keeps its line breaks in the store.
             text: MessageText::parse_multiline(&row.body).ok()?,
-            client_tags: row
-                .tags
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(Into::into),
+            client_tags: client_tags.map(Into::into),
         },
-        time,
-    )))
+        None => EventKind::Tags {
+            id,
+            from,
+            target,
+            client_tags: client_tags?.into(),
+        },
+    };
+    Some(Arc::new(HubEvent::at(event, time)))
 }
 
 /// Whose history a session asks for.

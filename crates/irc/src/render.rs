@@ -68,9 +68,13 @@ impl EventSink for IrcSink {
     }
 
     fn deliver_messages(&self, events: &[&Arc<HubEvent>]) -> Result<(), Overflow> {
-        // A message is wanted by every client, never special-cased above, never the last.
+        // A message (or a stored reaction) is never special-cased above: its line is the
+        // shared encoding for this client's capabilities.
         let lines = events.iter().filter_map(|event| {
-            debug_assert!(matches!(event.kind, EventKind::Message { .. }));
+            debug_assert!(matches!(
+                event.kind,
+                EventKind::Message { .. } | EventKind::Tags { .. }
+            ));
             self.encoded(event)
         });
         if self.outbox.offer_all(lines) {

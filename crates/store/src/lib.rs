@@ -91,7 +91,7 @@ pub struct MessageRecord {
     pub target_key: String,
     /// The room name or recipient nick as sent.
     pub target: String,
-    /// 0 message, 1 notice, 2 action (stable codes).
+    /// 0 message, 1 notice, 2 action, 3 reaction (client-only tags, no text; stable codes).
     pub kind: i32,
     /// The sender's nick.
     pub sender_nick: String,
@@ -119,7 +119,7 @@ pub struct NewMessage<'a> {
     pub target_key: String,
     /// The room name or recipient nick as sent.
     pub target: &'a str,
-    /// 0 message, 1 notice, 2 action (stable codes).
+    /// 0 message, 1 notice, 2 action, 3 reaction (client-only tags, no text; stable codes).
     pub kind: i32,
     /// The sender's nick.
     pub sender_nick: &'a str,

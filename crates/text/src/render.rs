@@ -101,15 +101,17 @@ fn history(
     let MessageTarget::Room(room) = target else {
         return None;
     };
-    if messages.is_empty() {
+    // What the plain-text face shows of each (reactions, say, it does not).
+    let shown: Vec<(&Arc<HubEvent>, Bytes)> = messages
+        .iter()
+        .filter_map(|message| Some((message, event(lang, &message.kind)?)))
+        .collect();
+    if shown.is_empty() {
         return None;
     }
     let mut out = bytes::BytesMut::new();
-    out.extend_from_slice(&encode_line(&lang.history_start(room, messages.len())));
-    for message in messages {
-        let Some(line) = event(lang, &message.kind) else {
-            continue;
-        };
+    out.extend_from_slice(&encode_line(&lang.history_start(room, shown.len())));
+    for (message, line) in shown {
         let line =
             String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
         let time = humantime::format_rfc3339_seconds(message.time)

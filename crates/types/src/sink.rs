@@ -24,8 +24,8 @@ pub trait EventSink: Send + Sync + 'static {
     /// already closing returns `Ok` and drops the event.
     fn deliver(&self, event: &Arc<HubEvent>) -> Result<(), Overflow>;
 
-    /// Queues several room or direct messages ([`crate::EventKind::Message`]) in
-    /// order: a run of messages fanned out to the same recipients. The default delivers
+    /// Queues several room or direct messages ([`crate::EventKind::Message`], or stored
+    /// reactions, [`crate::EventKind::Tags`]) in order: a run of messages fanned out to the same recipients. The default delivers
     /// them one by one; a sink overrides it to queue them in one go.
     ///
     /// # Errors

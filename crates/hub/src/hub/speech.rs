@@ -149,7 +149,9 @@ impl Hub {
     }
 
     /// Sends client-only tags without a message (IRC `TAGMSG`), routed and checked like
-    /// [`Hub::say`]; not stored.
+    /// [`Hub::say`]. Reactions ([`is_kept_in_history`]) are stored like messages, with
+    /// history on, before anyone receives them, so a reloaded conversation has them;
+    /// anything else (typing notifications) is not stored.
     ///
     /// # Errors
     /// As [`Hub::say`].
@@ -159,20 +161,41 @@ impl Hub {
         target: SayTarget,
         client_tags: Arc<str>,
     ) -> Result<Sent, Refusal> {
+        let is_kept = is_kept_in_history(&client_tags);
         let (sent, now) = {
             let mut core = self.lock();
+            let permit = match &self.inner.journal {
+                Some(journal) if is_kept => {
+                    Some(journal.queue.try_reserve().map_err(|_| Refusal::Busy)?)
+                }
+                _ => None,
+            };
             let at = SystemTime::now();
             let id = self.next_message_id(at);
             let change = core
                 .state
                 .decide_tags(session, target, client_tags, id, at)?;
             let fence = Self::fence_of(&core, session);
-            let effects = self.commit(&mut core, &change);
+            let mut effects = self.commit(&mut core, &change);
             let sent = effects
                 .first()
                 .and_then(|effect| Sent::of(effect, id, None))
                 .ok_or(Refusal::SessionClosed)?;
-            (sent, self.route(fence.as_ref(), effects))
+            match (permit, fence) {
+                (Some(permit), Some(own)) => {
+                    let effect = effects.pop().ok_or(Refusal::SessionClosed)?;
+                    permit.send(Queued {
+                        item: Item::Message {
+                            event: effect.event,
+                            recipients: effect.recipients,
+                            sender: own.clone(),
+                        },
+                        fence: Some(Fence::hold(own)),
+                    });
+                    (sent, Vec::new())
+                }
+                (_, fence) => (sent, self.route(fence.as_ref(), effects)),
+            }
         };
         self.deliver(&now);
         Ok(sent)
@@ -232,5 +255,29 @@ impl Hub {
             let change = state.decide_realname(session, realname.into(), SystemTime::now())?;
             Ok((Some(change), ()))
         })
+    }
+}
+
+/// Whether client-only tags sent without a message are part of the conversation, to be
+/// stored and replayed: a reaction (`+draft/react`) or its withdrawal (`+draft/unreact`).
+/// Typing notifications and other tags are of the moment.
+pub fn is_kept_in_history(client_tags: &str) -> bool {
+    client_tags.split(';').any(|tag| {
+        let key = tag.split_once('=').map_or(tag, |(key, _)| key);
+        key == "+draft/react" || key == "+draft/unreact"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_kept_in_history;
+
+    #[test]
+    fn reactions_are_kept_and_typing_is_not() {
+        assert!(is_kept_in_history("+draft/react=\u{1f44d};+draft/reply=1"));
+        assert!(is_kept_in_history("+draft/reply=1;+draft/unreact=x"));
+        assert!(!is_kept_in_history("+typing=active"));
+        assert!(!is_kept_in_history("+draft/reactions=1;+draft/reply=1"));
+        assert!(!is_kept_in_history(""));
     }
 }

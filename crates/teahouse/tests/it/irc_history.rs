@@ -346,3 +346,89 @@ async fn chathistory_of_direct_messages_self_and_tags() -> anyhow::Result<()> {
     })
     .await
 }
+
+/// Reactions are part of the conversation: a `TAGMSG` with `+draft/react` is stored and
+/// replayed (to clients that understand `TAGMSG`), a typing notification is not; a client
+/// without `message-tags` and a plain-text user see only the messages.
+#[tokio::test]
+async fn issue_13_reactions_are_kept_in_history_and_typing_is_not() -> anyhow::Result<()> {
+    on_both_backends("reactions", |server| async move {
+        let mut alice = reg(&server, "alice", CAPS).await?;
+        let mut bob = reg(&server, "bob", "message-tags").await?;
+        let mut plain = reg(&server, "plain", "batch draft/chathistory").await?;
+        for (c, nick) in [
+            (&mut alice, "alice"),
+            (&mut bob, "bob"),
+            (&mut plain, "plain"),
+        ] {
+            c.send("JOIN #lobby").await?;
+            c.expect_eventually_prefix(&format!("{S} 366 {nick} #lobby "))
+                .await?;
+        }
+        bob.send("PRIVMSG #lobby :tea?").await?;
+        let said = until_contains(&mut alice, "PRIVMSG #lobby :tea?").await?;
+        let msgid = tag(&said, "msgid").unwrap_or_default().to_owned();
+        assert!(said.ends_with("PRIVMSG #lobby :tea?"), "{said}");
+        alice.send("@+typing=active TAGMSG #lobby").await?;
+        alice
+            .send(&format!(
+                "@+draft/react=🍵;+draft/reply={msgid} TAGMSG #lobby"
+            ))
+            .await?;
+        let reaction = until_contains(&mut bob, "+draft/react").await?;
+        assert!(reaction.contains("+draft/react=🍵"), "{reaction}");
+        let reaction_id = tag(&reaction, "msgid").unwrap_or_default().to_owned();
+        until_pong(&mut alice, "sent").await?;
+
+        alice
+            .send("@label=h CHATHISTORY LATEST #lobby * 10")
+            .await?;
+        let lines = batch(&mut alice, "h", "#lobby").await?;
+        let got = untagged(&lines);
+        assert_eq!(
+            got,
+            [
+                ":bob!~bob@127.0.0.1 PRIVMSG #lobby :tea?",
+                ":alice!~alice@127.0.0.1 TAGMSG #lobby",
+            ],
+            "{lines:#?}"
+        );
+        assert_eq!(tag(&lines[1], "msgid"), Some(reaction_id.as_str()));
+        assert_eq!(tag(&lines[1], "+draft/reply"), Some(msgid.as_str()));
+        assert!(lines[1].contains("+draft/react=🍵"), "{}", lines[1]);
+        assert!(!lines.iter().any(|l| l.contains("+typing")), "{lines:#?}");
+
+        // Without message-tags a client cannot read TAGMSG: it gets the message alone.
+        plain.send("CHATHISTORY LATEST #lobby * 10").await?;
+        let open = plain
+            .expect_eventually_prefix(&format!("{S} BATCH +"))
+            .await?;
+        let id = open
+            .strip_prefix(&format!("{S} BATCH +"))
+            .and_then(|r| r.split_once(' '))
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_default();
+        plain
+            .expect(&format!(
+                "@batch={id} :bob!~bob@127.0.0.1 PRIVMSG #lobby :tea?"
+            ))
+            .await?;
+        plain.expect(&format!("{S} BATCH -{id}")).await?;
+
+        // A plain-text user entering the room is shown the message only.
+        let mut text = server.login("dora").await?;
+        text.expect_history("lobby", &["bob: tea?"]).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Skips lines until one contains `needle`; returns it.
+async fn until_contains(c: &mut TextClient, needle: &str) -> anyhow::Result<String> {
+    loop {
+        let line = c.line().await?;
+        if line.contains(needle) {
+            return Ok(line);
+        }
+    }
+}
