@@ -249,10 +249,16 @@ async fn ws_pipe(
     let mut request = format!("ws://{addr}/ws")
         .into_client_request()
         .map_err(handshake_error)?;
-    request.headers_mut().insert(
+    let headers = request.headers_mut();
+    headers.insert(
         "sec-websocket-protocol",
         tokio_tungstenite::tungstenite::http::HeaderValue::from_static("text.ircv3.net"),
     );
+    // As a browser's page from the server itself would: InspIRCd refuses an upgrade
+    // without `Origin`.
+    if let Ok(origin) = format!("http://{addr}").parse() {
+        headers.insert("origin", origin);
+    }
     let (ws, _) = tokio::time::timeout(
         SETUP_TIMEOUT,
         tokio_tungstenite::client_async(request, stream),
