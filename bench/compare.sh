@@ -7,6 +7,7 @@
 #   bench/compare.sh                 # 3 repeats, median
 #   REPEAT=1 bench/compare.sh        # quicker
 #   BIG=1 bench/compare.sh           # adds idle K=50000 (needs a high `ulimit -n`)
+#   ONLY="inspircd:ws teahouse1:ws" bench/compare.sh   # only these server:proto rows
 #
 # Limits lifted alike: no flood control or fake lag, 64 MiB send queues (InspIRCd's
 # hardsendq, teahouse's sendq), no connection caps. ngIRCd's penalties lift only for operators
@@ -126,6 +127,7 @@ CONF
 # bench SERVER PROTO PORT ARGS...: one run against a fresh server; appends its JSON.
 run_one() {
   local server=$1 proto=$2; shift 2
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $server:$proto "* ]]; then return 0; fi
   local port text_port web_port
   port=$(free_port); text_port=$(free_port); web_port=$(free_port)
   "start_$server" "$port" "$text_port" "$web_port"

@@ -235,7 +235,7 @@ pub(crate) fn line_end(proto: Proto) -> &'static str {
     }
 }
 
-/// Opens `/ws` on `stream` and gives a byte stream of lines onto it: a task moves each
+/// Opens `/ws` on `stream` (no subprotocol: text messages) and gives a byte stream of lines onto it: a task moves each
 /// received message out as a line, and each written line in as one text message. The task
 /// ends when either side closes.
 async fn ws_pipe(
@@ -249,15 +249,11 @@ async fn ws_pipe(
     let mut request = format!("ws://{addr}/ws")
         .into_client_request()
         .map_err(handshake_error)?;
-    let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("text.ircv3.net"),
-    );
-    // As a browser's page from the server itself would: InspIRCd refuses an upgrade
-    // without `Origin`.
+    // No subprotocol is asked for: text frames are every server's default, and InspIRCd 3
+    // answers without one, which a client that asked must refuse. `Origin` as a page of the
+    // server itself would send it: InspIRCd refuses an upgrade without one.
     if let Ok(origin) = format!("http://{addr}").parse() {
-        headers.insert("origin", origin);
+        request.headers_mut().insert("origin", origin);
     }
     let (ws, _) = tokio::time::timeout(
         SETUP_TIMEOUT,

@@ -36,7 +36,7 @@ pub enum Proto {
     Text,
     /// IRC.
     Irc,
-    /// IRC over WebSocket (`/ws`, `text.ircv3.net`, one line per message).
+    /// IRC over WebSocket (`/ws`, text messages, one line per message).
     Ws,
 }
 
