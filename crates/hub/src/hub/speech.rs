@@ -149,7 +149,7 @@ impl Hub {
     }
 
     /// Sends client-only tags without a message (IRC `TAGMSG`), routed and checked like
-    /// [`Hub::say`]. Reactions ([`is_kept_in_history`]) are stored like messages, with
+    /// [`Hub::say`]. Reactions (`+draft/react`, `+draft/unreact`) are stored like messages, with
     /// history on, before anyone receives them, so a reloaded conversation has them;
     /// anything else (typing notifications) is not stored.
     ///
