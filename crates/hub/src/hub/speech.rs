@@ -184,6 +184,12 @@ impl Hub {
             match (permit, fence) {
                 (Some(permit), Some(own)) => {
                     let effect = effects.pop().ok_or(Refusal::SessionClosed)?;
+                    // Sent to oneself: that copy is the command's reply, in place now (the
+                    // journal's delivery leaves a sender's own messages out).
+                    let (id, sink) = &own;
+                    if effect.skip != Some(*id) && effect.recipients.iter().any(|(r, _)| r == id) {
+                        let _ = sink.deliver_own(&effect.event, None);
+                    }
                     permit.send(Queued {
                         item: Item::Message {
                             event: effect.event,
