@@ -42,6 +42,10 @@ pub struct AccountConfig {
     pub max_failures: u32,
     /// The window wrong passwords are counted in.
     pub failure_window: Duration,
+    /// Whether wrong passwords from a loopback address count per account only: a bridge
+    /// or bouncer on this machine carries many users, whose typos would otherwise lock
+    /// each other out (the connection limits' loopback exemption, `limits.loopback_exempt`).
+    pub is_loopback_exempt: bool,
 }
 
 impl Default for AccountConfig {
@@ -54,6 +58,7 @@ impl Default for AccountConfig {
             max_password_bytes: 256,
             max_failures: 5,
             failure_window: Duration::from_secs(60),
+            is_loopback_exempt: true,
         }
     }
 }
@@ -195,10 +200,20 @@ impl Accounts {
         Ok(())
     }
 
+    /// Whether failures under `key` are counted: not an exempt loopback address's.
+    fn counts(&self, key: &str) -> bool {
+        let is_exempt = self.config.is_loopback_exempt
+            && key
+                .strip_prefix("ip:")
+                .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|ip| ip.to_canonical().is_loopback());
+        !is_exempt
+    }
+
     pub(crate) fn is_limited(&self, keys: &[String]) -> bool {
         let mut failures = self.lock_failures();
         let now = Instant::now();
-        keys.iter().any(|key| {
+        keys.iter().filter(|key| self.counts(key)).any(|key| {
             failures.get(key).is_some_and(|(count, since)| {
                 now.duration_since(*since) < self.config.failure_window
                     && *count >= self.config.max_failures
@@ -213,7 +228,7 @@ impl Accounts {
     pub(crate) fn record_failure(&self, keys: &[String]) {
         let mut failures = self.lock_failures();
         let now = Instant::now();
-        for key in keys {
+        for key in keys.iter().filter(|key| self.counts(key)) {
             let slot = failures.entry(key.clone()).or_insert((0, now));
             if now.duration_since(slot.1) >= self.config.failure_window {
                 *slot = (0, now);

@@ -575,6 +575,7 @@ impl Config {
             max_password_bytes: a.max_password_bytes.get(),
             max_failures: a.max_failures,
             failure_window: a.failure_window,
+            is_loopback_exempt: self.limits.loopback_exempt,
             ..teahouse_hub::AccountConfig::default()
         }
     }
