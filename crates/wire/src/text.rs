@@ -26,13 +26,18 @@ pub enum Frame {
 #[derive(Debug)]
 pub struct LineDecoder {
     codec: LinesCodec,
+    max_line_bytes: usize,
 }
 
 impl LineDecoder {
-    /// A decoder that refuses lines longer than `max_line_bytes` (line ending excluded).
+    /// A decoder that refuses lines longer than `max_line_bytes`, line ending (`\n` or
+    /// `\r\n`) excluded.
     pub fn new(max_line_bytes: usize) -> Self {
         Self {
-            codec: LinesCodec::new_with_max_length(max_line_bytes),
+            // The codec counts a `\r` before the `\n` as part of the line: one byte more
+            // for it, and the line itself is checked against the limit below.
+            codec: LinesCodec::new_with_max_length(max_line_bytes.saturating_add(1)),
+            max_line_bytes,
         }
     }
 
@@ -42,28 +47,34 @@ impl LineDecoder {
     /// the buffer never holds more than the limit plus one read.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Option<Frame> {
         use tokio_util::codec::Decoder;
-        map(self.codec.decode(buf))
+        let result = self.codec.decode(buf);
+        self.map(result)
     }
 
     /// The longest line it takes, in bytes.
     pub fn max_line_bytes(&self) -> usize {
-        self.codec.max_length()
+        self.max_line_bytes
     }
 
     /// Like [`LineDecoder::decode`], at the end of the stream: a last line without its line
-    /// ending is returned too.
+    /// ending was cut off (the connection closed mid-line), so it is dropped, not taken as
+    /// if it were complete.
     pub fn decode_eof(&mut self, buf: &mut BytesMut) -> Option<Frame> {
-        use tokio_util::codec::Decoder;
-        map(self.codec.decode_eof(buf))
+        let frame = self.decode(buf);
+        if frame.is_none() {
+            buf.clear();
+        }
+        frame
     }
-}
 
-fn map(result: Result<Option<String>, LinesCodecError>) -> Option<Frame> {
-    match result {
-        Ok(line) => line.map(Frame::Line),
-        Err(LinesCodecError::MaxLineLengthExceeded) => Some(Frame::TooLong),
-        // LinesCodec's only I/O error from `decode` is its UTF-8 check.
-        Err(LinesCodecError::Io(_)) => Some(Frame::InvalidUtf8),
+    fn map(&self, result: Result<Option<String>, LinesCodecError>) -> Option<Frame> {
+        match result {
+            Ok(Some(line)) if line.len() > self.max_line_bytes => Some(Frame::TooLong),
+            Ok(line) => line.map(Frame::Line),
+            Err(LinesCodecError::MaxLineLengthExceeded) => Some(Frame::TooLong),
+            // LinesCodec's only I/O error from `decode` is its UTF-8 check.
+            Err(LinesCodecError::Io(_)) => Some(Frame::InvalidUtf8),
+        }
     }
 }
 
@@ -78,7 +89,10 @@ pub fn encode_line(line: &str) -> Bytes {
 
 /// Makes text that another user wrote safe to print on a terminal: every control character
 /// (C0 but tab, DEL, C1) is removed, so no escape sequence can reach a terminal (what follows
-/// a removed ESC is left as harmless printable text).
+/// a removed ESC is left as harmless printable text); so are the bidi embeddings, overrides
+/// and isolates (U+202A–U+202E, U+2066–U+2069), which would reorder the rest of the line
+/// (a nick shown after a message, `exe.txt` shown as `txt.exe`), and the line and paragraph
+/// separators (U+2028, U+2029), which some terminals break lines at.
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_terminal_control) {
         return Cow::Borrowed(text);
@@ -87,7 +101,12 @@ pub fn terminal_safe(text: &str) -> Cow<'_, str> {
 }
 
 fn is_terminal_control(c: char) -> bool {
-    c != '\t' && c.is_control()
+    c != '\t'
+        && (c.is_control()
+            || matches!(
+                c,
+                '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+            ))
 }
 
 #[cfg(test)]
@@ -112,7 +131,27 @@ mod tests {
             frames(&mut d, &mut buf),
             vec![Frame::Line("hello".into()), Frame::Line("world".into())]
         );
-        assert_eq!(d.decode_eof(&mut buf), Some(Frame::Line("partial".into())));
+        // A last line the connection closed in the middle of is dropped.
+        assert_eq!(d.decode_eof(&mut buf), None);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn issue_14_a_line_of_exactly_the_limit_is_taken_with_either_ending() {
+        let mut d = LineDecoder::new(4);
+        let mut buf = BytesMut::from(&b"abcd\r\nefgh\nabcde\r\nok\n"[..]);
+        assert_eq!(
+            frames(&mut d, &mut buf),
+            vec![
+                Frame::Line("abcd".into()),
+                Frame::Line("efgh".into()),
+                Frame::TooLong,
+                Frame::Line("ok".into()),
+            ]
+        );
+        let mut buf = BytesMut::from(&b"abcde\n"[..]);
+        assert_eq!(frames(&mut d, &mut buf), vec![Frame::TooLong]);
+        assert_eq!(d.max_line_bytes(), 4);
     }
 
     #[test]
@@ -142,6 +181,16 @@ mod tests {
             terminal_safe("\u{1b}[31mred\u{7}\tx\u{9b}2J\u{7f}"),
             "[31mred\tx2J"
         );
+    }
+
+    #[test]
+    fn issue_14_terminal_safe_strips_bidi_controls_and_separators() {
+        assert_eq!(
+            terminal_safe("a\u{202E}txt.exe\u{202C} b\u{2067}c\u{2069}\u{2028}d\u{2029}e"),
+            "atxt.exe bcde"
+        );
+        // Other formatting characters (a zero-width joiner in an emoji) stay.
+        assert_eq!(terminal_safe("👩\u{200D}💻"), "👩\u{200D}💻");
     }
 
     proptest! {

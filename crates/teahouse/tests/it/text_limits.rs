@@ -196,3 +196,63 @@ async fn shutdown_tells_every_client_and_returns_promptly() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// A line of exactly the limit is taken whether it ends in `\n` or `\r\n` (the `\r` is
+/// the line ending's, not the line's); one byte more is refused.
+#[tokio::test]
+async fn issue_14_a_line_of_exactly_the_limit_ending_in_crlf_is_taken() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    alice.expect("* bob entered the room").await?;
+    let text = "x".repeat(4096);
+    alice.send_raw(format!("{text}\r\n").as_bytes()).await?;
+    bob.expect(&format!("alice: {text}")).await?;
+    alice.send_raw(format!("{text}y\r\n").as_bytes()).await?;
+    alice
+        .expect("! Line too long (over 4096 bytes), not sent")
+        .await?;
+    Ok(())
+}
+
+/// A line the connection closed in the middle of was never finished: it is dropped, on
+/// both faces, and the others see only the leaving.
+#[tokio::test]
+async fn issue_14_a_partial_last_line_is_dropped_on_both_faces() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut bob = server.login("bob").await?;
+    let mut alice = server.login("alice").await?;
+    bob.expect("* alice entered the room").await?;
+    alice.send_raw(b"complete\nhalf a thou").await?;
+    alice.shutdown_write().await?;
+    bob.expect("alice: complete").await?;
+    bob.expect("* alice left the room (connection lost)")
+        .await?;
+
+    let mut ivan = server.irc_login("ivan").await?;
+    ivan.send("JOIN #lobby").await?;
+    bob.expect("* ivan entered the room").await?;
+    ivan.send_raw(b"PRIVMSG #lobby :complete\r\nPRIVMSG #lobby :half a thou")
+        .await?;
+    ivan.shutdown_write().await?;
+    bob.expect("ivan: complete").await?;
+    bob.expect_prefix("* ivan left the room").await?;
+    Ok(())
+}
+
+/// Bidi embeddings, overrides and isolates, and the line and paragraph separators, never
+/// reach a plain-text terminal (an IRC user could otherwise reorder what others see).
+#[tokio::test]
+async fn issue_14_bidi_controls_and_separators_never_reach_a_terminal() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut bob = server.login("bob").await?;
+    let mut ivan = server.irc_login("ivan").await?;
+    ivan.send("JOIN #lobby").await?;
+    bob.expect("* ivan entered the room").await?;
+    ivan.send(
+        "PRIVMSG #lobby :see \u{202E}txt.exe\u{202C} and \u{2066}x\u{2069}\u{2028}y\u{2029}z",
+    )
+    .await?;
+    bob.expect("ivan: see txt.exe and xyz").await?;
+    Ok(())
+}
