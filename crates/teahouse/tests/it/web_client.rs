@@ -4,7 +4,8 @@
 //!
 //! Both need Node.js and the packages of `web/package-lock.json`: `npm ci` is run here the
 //! first time (as `.ci/run` does). The end-to-end test needs Chromium; when something is
-//! missing the test fails and says how to install it.
+//! missing the test fails and says how to install it. The screenshots of the page land in
+//! `target/tmp/screenshots`, or with `TEAHOUSE_UPDATE_SCREENSHOTS=1` in `docs/screenshots`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -90,11 +91,19 @@ async fn issue_13_two_browser_pages_and_a_line_client_chat_in_one_room() -> anyh
         Path::new(&chromium).exists(),
         "Chromium is missing at {chromium}: apt-get install -y chromium fonts-noto-cjk"
     );
+    // The screenshots go under target/ on every run, and into docs/screenshots (checked
+    // in) when asked: TEAHOUSE_UPDATE_SCREENSHOTS=1.
+    let screenshots = if std::env::var_os("TEAHOUSE_UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    };
     let mut node = Command::new("node");
     node.arg("e2e/e2e.mjs")
         .current_dir(web_dir())
         .env("TEAHOUSE_BIN", env!("CARGO_BIN_EXE_teahouse"))
-        .env("CHROMIUM", &chromium);
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", &screenshots);
     let out = run(node, "web/e2e/e2e.mjs", E2E_TIMEOUT).await?;
     println!("{out}");
     Ok(())
