@@ -25,8 +25,9 @@ pub enum Frame {
 /// end of the stream.
 #[derive(Debug)]
 pub struct LineDecoder {
+    /// Set one byte over the limit, for the `\r` of a `\r\n` (no field of its own for the
+    /// limit: the decoder is part of every idle session's memory).
     codec: LinesCodec,
-    max_line_bytes: usize,
 }
 
 impl LineDecoder {
@@ -37,7 +38,6 @@ impl LineDecoder {
             // The codec counts a `\r` before the `\n` as part of the line: one byte more
             // for it, and the line itself is checked against the limit below.
             codec: LinesCodec::new_with_max_length(max_line_bytes.saturating_add(1)),
-            max_line_bytes,
         }
     }
 
@@ -53,7 +53,7 @@ impl LineDecoder {
 
     /// The longest line it takes, in bytes.
     pub fn max_line_bytes(&self) -> usize {
-        self.max_line_bytes
+        self.codec.max_length() - 1
     }
 
     /// Like [`LineDecoder::decode`], at the end of the stream: a last line without its line
@@ -69,7 +69,7 @@ impl LineDecoder {
 
     fn map(&self, result: Result<Option<String>, LinesCodecError>) -> Option<Frame> {
         match result {
-            Ok(Some(line)) if line.len() > self.max_line_bytes => Some(Frame::TooLong),
+            Ok(Some(line)) if line.len() > self.max_line_bytes() => Some(Frame::TooLong),
             Ok(line) => line.map(Frame::Line),
             Err(LinesCodecError::MaxLineLengthExceeded) => Some(Frame::TooLong),
             // LinesCodec's only I/O error from `decode` is its UTF-8 check.
