@@ -41,6 +41,11 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
             text,
             ..
         } => {
+            // A CTCP request or reply other than ACTION (`\x01VERSION\x01`) is for the
+            // other user's IRC client, not for a person to read.
+            if *kind != MessageKind::Action && text.as_str().starts_with('\x01') {
+                return None;
+            }
             let from = &from.nick;
             let line_of = |text: &str| {
                 let text = terminal_safe(text);

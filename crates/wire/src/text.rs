@@ -93,11 +93,47 @@ pub fn encode_line(line: &str) -> Bytes {
 /// and isolates (U+202A–U+202E, U+2066–U+2069), which would reorder the rest of the line
 /// (a nick shown after a message, `exe.txt` shown as `txt.exe`), and the line and paragraph
 /// separators (U+2028, U+2029), which some terminals break lines at.
+///
+/// IRC's formatting codes go whole: bold, italics and the like are control characters, and a
+/// colour code takes its colour numbers with it (`\x0304,12red` is `red`, never `04,12red`).
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_terminal_control) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(text.chars().filter(|c| !is_terminal_control(*c)).collect())
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            // mIRC colours: `\x03` then up to two digits, optionally `,` and two more.
+            '\x03' => skip_colour(&mut chars, 2, |c| c.is_ascii_digit()),
+            // Hex colours: `\x04` then six hex digits, optionally `,` and six more.
+            '\x04' => skip_colour(&mut chars, 6, |c| c.is_ascii_hexdigit()),
+            c if is_terminal_control(c) => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Skips the colour numbers after a colour code: up to `width` digits, then, if a comma and
+/// a digit follow, the comma and up to `width` digits more.
+fn skip_colour(chars: &mut std::str::Chars<'_>, width: usize, is_digit: impl Fn(char) -> bool) {
+    let skip_digits = |chars: &mut std::str::Chars<'_>| {
+        let mut taken = 0;
+        while taken < width && chars.clone().next().is_some_and(&is_digit) {
+            chars.next();
+            taken += 1;
+        }
+        taken
+    };
+    if skip_digits(chars) == 0 {
+        return;
+    }
+    let mut ahead = chars.clone();
+    if ahead.next() == Some(',') && ahead.next().is_some_and(&is_digit) {
+        chars.next();
+        skip_digits(chars);
+    }
 }
 
 fn is_terminal_control(c: char) -> bool {
@@ -181,6 +217,23 @@ mod tests {
             terminal_safe("\u{1b}[31mred\u{7}\tx\u{9b}2J\u{7f}"),
             "[31mred\tx2J"
         );
+    }
+
+    #[test]
+    fn issue_14_irc_formatting_is_removed_whole() {
+        assert_eq!(
+            terminal_safe("\x0304red\x03 \x02bold\x02 \x0312,01blue\x0f \x1ditalic\x1d"),
+            "red bold blue italic"
+        );
+        assert_eq!(
+            terminal_safe("\x04FF0000hex\x04 \x04ff0000,00ff00two"),
+            "hex two"
+        );
+        // Three digits: the third is text; a comma without a digit after it is text.
+        assert_eq!(terminal_safe("\x031234"), "34");
+        assert_eq!(terminal_safe("\x034,x"), ",x");
+        assert_eq!(terminal_safe("\x03,5 no colour"), ",5 no colour");
+        assert_eq!(terminal_safe("\x0399"), "");
     }
 
     #[test]

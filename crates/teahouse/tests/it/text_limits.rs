@@ -256,3 +256,22 @@ async fn issue_14_bidi_controls_and_separators_never_reach_a_terminal() -> anyho
     bob.expect("ivan: see txt.exe and xyz").await?;
     Ok(())
 }
+
+/// IRC formatting reaches a plain-text user removed whole (no colour numbers left
+/// behind), and a CTCP request other than ACTION is not shown as a message at all.
+#[tokio::test]
+async fn issue_14_irc_formatting_and_ctcp_are_not_shown_half_removed() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    let mut bob = server.login("bob").await?;
+    let mut ivan = server.irc_login("ivan").await?;
+    ivan.send("JOIN #lobby").await?;
+    bob.expect("* ivan entered the room").await?;
+    ivan.send("PRIVMSG #lobby :\u{3}04,12red\u{3} and \u{2}bold\u{2} \u{4}00ff00green")
+        .await?;
+    bob.expect("ivan: red and bold green").await?;
+    ivan.send("PRIVMSG #lobby :\u{1}VERSION\u{1}").await?;
+    ivan.send("PRIVMSG bob :\u{1}PING 123\u{1}").await?;
+    ivan.send("PRIVMSG #lobby :\u{1}ACTION waves\u{1}").await?;
+    bob.expect("* ivan waves").await?;
+    Ok(())
+}
