@@ -85,10 +85,13 @@ impl Store {
         };
         let (url, lock, max_connections) = match location {
             Location::DataDir(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
+                let data_dir_error = |source| Error::DataDir {
                     path: dir.clone(),
                     source,
-                })?;
+                };
+                create_private_dir(dir).map_err(data_dir_error)?;
+                // SQLite gives its journal files the database file's mode.
+                create_private_file(&dir.join(SQLITE_FILE)).map_err(data_dir_error)?;
                 let lock = if is_exclusive {
                     Some(std::sync::Arc::new(lock_dir(dir)?))
                 } else {
@@ -226,12 +229,43 @@ impl Store {
 }
 
 /// Takes the data directory's lock file, or says who has it.
+/// Creates the data directory (and its parents) if missing, readable by its owner only:
+/// accounts' password hashes and every conversation are in it. An existing directory keeps
+/// the mode its admin gave it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates `path` empty and owner-only (0600) if missing; an existing file is left as it is.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 fn lock_dir(dir: &Path) -> Result<File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(LOCK_FILE);
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|source| Error::DataDir {
             path: dir.to_owned(),

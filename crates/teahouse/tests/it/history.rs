@@ -413,3 +413,34 @@ async fn a_graceful_shutdown_stores_everything_accepted() -> anyhow::Result<()> 
     bob.expect_history("lobby", &expected).await?;
     Ok(())
 }
+
+/// A data directory the server creates is its owner's alone (0700), and so are the
+/// database and its journal (0600): password hashes and conversations are in them.
+#[tokio::test]
+async fn issue_14_the_data_directory_and_database_are_owner_only() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = DataDir::new("modes")?;
+    let dir = parent.0.join("new").join("data");
+    let dir_arg = dir.to_str().context("path")?;
+    let (mut server, addr) = crate::binary::serve(&["--data-dir", dir_arg]).await?;
+    let mut alice = login(addr, "alice").await?;
+    alice.send("a line to store").await?;
+    alice.send("/who").await?;
+    alice.expect("* In lobby (1): alice").await?;
+    let mode = |path: &std::path::Path| -> anyhow::Result<u32> {
+        Ok(std::fs::metadata(path)
+            .with_context(|| format!("{}", path.display()))?
+            .permissions()
+            .mode()
+            & 0o777)
+    };
+    anyhow::ensure!(mode(&dir)? == 0o700, "data dir {:o}", mode(&dir)?);
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let m = mode(&path)?;
+        anyhow::ensure!(m & 0o077 == 0, "{} is {m:o}", path.display());
+    }
+    anyhow::ensure!(mode(&dir.join("teahouse.db"))? == 0o600);
+    server.kill().await?;
+    Ok(())
+}
