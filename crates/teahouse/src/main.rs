@@ -32,17 +32,23 @@ enum Command {
     Admin(AdminArgs),
 }
 
-/// Flags of `teahouse admin`: where the store is, as for `serve`.
+/// Flags of `teahouse admin`: where the store is, as for `serve`; given before or after the
+/// subcommand (`teahouse admin list-accounts --data-dir DIR` too).
 #[derive(Debug, Args)]
 struct AdminArgs {
     /// A TOML config file (for its `[store]` and `[accounts]` sections).
-    #[arg(long, env = "TEAHOUSE_CONFIG")]
+    #[arg(long, env = "TEAHOUSE_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Directory of the embedded SQLite store.
-    #[arg(long, env = "TEAHOUSE_DATA_DIR")]
+    #[arg(long, env = "TEAHOUSE_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// PostgreSQL URL, instead of the data directory.
-    #[arg(long, env = "TEAHOUSE_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TEAHOUSE_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     database_url: Option<String>,
     #[command(subcommand)]
     action: AdminAction,

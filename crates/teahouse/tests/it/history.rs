@@ -273,6 +273,17 @@ async fn admin_manages_accounts_offline_and_backs_up_a_running_server() -> anyho
     assert!(!ok && out.contains("no account named nobody"), "{out}");
     let (ok, out) = admin(&dir, &["list-accounts"], "").await?;
     assert!(ok && out.starts_with("alice\t"), "{out}");
+    // The store's flags may come after the subcommand too (issue 14).
+    let after = Command::new(BIN)
+        .args(["admin", "list-accounts", "--data-dir", dir.arg()])
+        .env_remove("RUST_LOG")
+        .output()
+        .await?;
+    let listed = String::from_utf8(after.stdout)?;
+    assert!(
+        after.status.success() && listed.starts_with("alice\t"),
+        "{listed}"
+    );
     // An operator's password hash for the config: Argon2id, never the password.
     let (ok, out) = admin(&dir, &["hash-password"], "open sesame").await?;
     assert!(ok && out.trim().starts_with("$argon2id$v=19$"), "{out}");
