@@ -148,6 +148,24 @@ async function startServer(dataDir, addrs) {
   return { proc: p, addrs: { text: found.text, irc: found.irc, web: found.web } };
 }
 
+/**
+ * Start the server again on the same ports. While it was down, another test running beside
+ * this one (cargo runs an integration binary's tests in parallel) may have got one of those
+ * ports for a client connection of its own; such a port is free again within moments, so a
+ * start refused with "Address already in use" is tried again, a bounded number of times.
+ */
+async function restartServer(dataDir, addrs) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServer(dataDir, addrs);
+    } catch (e) {
+      const inUse = e instanceof Failure && /Address already in use/.test(e.message);
+      if (!inUse || attempt >= 40) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 /** A `teahouse chat` plain-text user. */
 async function startChat(textAddr, nick) {
   const p = new Proc(`chat(${nick})`, BIN, ['chat', textAddr, '--nick', nick]);
@@ -513,7 +531,7 @@ async function main() {
     await bob.page.locator('.conn-reconnecting, .conn-connecting').first().waitFor({ state: 'attached' }).catch(() => fail('bob: no "reconnecting" state after the server stopped'));
     await alice.page.locator('.conn-reconnecting, .conn-connecting').first().waitFor({ state: 'attached' }).catch(() => fail('alice2: no "reconnecting" state after the server stopped'));
     await bob.page.getByText(/Reconnecting in \d+ s/).first().waitFor().catch(() => fail('bob: the reconnect countdown is not shown'));
-    server = await startServer(dataDir, server.addrs);
+    server = await restartServer(dataDir, server.addrs);
     if (server.addrs.web !== web || server.addrs.text !== text || server.addrs.irc !== irc) fail('the server did not come back on the same ports');
     await connected(bob.page, 'bob after the restart', 40000);
     await connected(alice.page, 'alice2 after the restart', 40000);
