@@ -14,6 +14,7 @@ use teahouse_types::{EventSink, HubEvent, LeaveReason, ReplyPlace, SessionId};
 use tracing::{debug, info};
 
 use super::{Core, Hub, Recipient, Recipients};
+use crate::error::Refusal;
 use crate::history::{Fence, Item, Queued};
 
 /// An event and this node's sinks that get it.
@@ -27,7 +28,51 @@ pub(crate) struct Resolved {
     pub(crate) skip: Option<SessionId>,
 }
 
+impl Resolved {
+    /// Whether `session` gets this event: one of its recipients, and not the one left out.
+    pub(crate) fn reaches(&self, session: SessionId) -> bool {
+        self.skip != Some(session) && self.recipients.iter().any(|(r, _)| *r == session)
+    }
+}
+
 impl Hub {
+    /// A place on the journal for something to store, reserved before the command is
+    /// decided so that one the server cannot take now changes nothing; `None` without
+    /// history.
+    ///
+    /// # Errors
+    /// [`Refusal::Busy`] when the journal is full.
+    pub(crate) fn reserve_store(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Permit<'_, Queued>>, Refusal> {
+        match &self.inner.journal {
+            Some(journal) => journal
+                .queue
+                .try_reserve()
+                .map(Some)
+                .map_err(|_| Refusal::Busy),
+            None => Ok(None),
+        }
+    }
+
+    /// Puts a message (or a reaction) on the journal in its reserved place: stored, then
+    /// delivered to its recipients (but its sender), the sender's later replies held until
+    /// then.
+    pub(crate) fn queue_stored(
+        permit: tokio::sync::mpsc::Permit<'_, Queued>,
+        effect: Resolved,
+        sender: Recipient,
+    ) {
+        permit.send(Queued {
+            item: Item::Message {
+                event: effect.event,
+                recipients: effect.recipients,
+                sender: sender.clone(),
+            },
+            fence: Some(Fence::hold(sender)),
+        });
+    }
+
     /// Hands the effects of `actor`'s command on, under the lock that applied them.
     ///
     /// The actor's own copy of each (its own join, part, rename) is delivered here and now,
@@ -40,8 +85,7 @@ impl Hub {
         let mut now = Vec::new();
         for mut effect in effects {
             if let Some((id, sink)) = actor
-                && effect.skip != Some(*id)
-                && effect.recipients.iter().any(|(r, _)| r == id)
+                && effect.reaches(*id)
             {
                 if sink.deliver_own(&effect.event, None).is_err() {
                     // Its queue is closed now; its session ends at its next turn.

@@ -10,7 +10,7 @@ use teahouse_types::{
 
 use super::{Hub, Resolved};
 use crate::error::Refusal;
-use crate::history::{Fence, Item, Queued};
+use crate::history::Item;
 
 /// Where a message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,10 +87,7 @@ impl Hub {
             // A place on the journal first: a message the server cannot take now changes
             // nothing. Queued under the lock, so the journal's order is the order the hub
             // accepted messages in; the writer delivers them once stored.
-            let permit = match &self.inner.journal {
-                Some(journal) => Some(journal.queue.try_reserve().map_err(|_| Refusal::Busy)?),
-                None => None,
-            };
+            let permit = self.reserve_store()?;
             let at = SystemTime::now();
             let id = self.next_message_id(at);
             let route = core
@@ -104,14 +101,7 @@ impl Hub {
             let sent = Sent::of(&effect, id, route.away).ok_or(Refusal::SessionClosed)?;
             match permit {
                 Some(permit) => {
-                    permit.send(Queued {
-                        item: Item::Message {
-                            event: effect.event,
-                            recipients: effect.recipients,
-                            sender: own.clone(),
-                        },
-                        fence: Some(Fence::hold(own)),
-                    });
+                    Self::queue_stored(permit, effect, own);
                     (sent, None)
                 }
                 None => (sent, Some(effect)),
@@ -164,12 +154,7 @@ impl Hub {
         let is_kept = is_kept_in_history(&client_tags);
         let (sent, now) = {
             let mut core = self.lock();
-            let permit = match &self.inner.journal {
-                Some(journal) if is_kept => {
-                    Some(journal.queue.try_reserve().map_err(|_| Refusal::Busy)?)
-                }
-                _ => None,
-            };
+            let permit = if is_kept { self.reserve_store()? } else { None };
             let at = SystemTime::now();
             let id = self.next_message_id(at);
             let change = core
@@ -185,19 +170,12 @@ impl Hub {
                 (Some(permit), Some(own)) => {
                     let effect = effects.pop().ok_or(Refusal::SessionClosed)?;
                     // Sent to oneself: that copy is the command's reply, in place now (the
-                    // journal's delivery leaves a sender's own messages out).
-                    let (id, sink) = &own;
-                    if effect.skip != Some(*id) && effect.recipients.iter().any(|(r, _)| r == id) {
-                        let _ = sink.deliver_own(&effect.event, None);
+                    // journal's delivery leaves a sender's own messages out, and TAGMSG has
+                    // no stored echo as a message has).
+                    if effect.reaches(own.0) {
+                        let _ = own.1.deliver_own(&effect.event, None);
                     }
-                    permit.send(Queued {
-                        item: Item::Message {
-                            event: effect.event,
-                            recipients: effect.recipients,
-                            sender: own.clone(),
-                        },
-                        fence: Some(Fence::hold(own)),
-                    });
+                    Self::queue_stored(permit, effect, own);
                     (sent, Vec::new())
                 }
                 (_, fence) => (sent, self.route(fence.as_ref(), effects)),
@@ -267,7 +245,7 @@ impl Hub {
 /// Whether client-only tags sent without a message are part of the conversation, to be
 /// stored and replayed: a reaction (`+draft/react`) or its withdrawal (`+draft/unreact`).
 /// Typing notifications and other tags are of the moment.
-pub fn is_kept_in_history(client_tags: &str) -> bool {
+pub(crate) fn is_kept_in_history(client_tags: &str) -> bool {
     client_tags.split(';').any(|tag| {
         let key = tag.split_once('=').map_or(tag, |(key, _)| key);
         key == "+draft/react" || key == "+draft/unreact"
