@@ -206,21 +206,12 @@ impl TextClient {
 
     /// The next line, which must exist.
     pub async fn line(&mut self) -> anyhow::Result<String> {
-        self.next_line()
-            .await?
-            .context("connection closed while a line was expected")
+        line_of(self).await
     }
 
     /// The next line must be exactly `expected`.
     pub async fn expect(&mut self, expected: &str) -> anyhow::Result<()> {
-        let got = self
-            .line()
-            .await
-            .with_context(|| format!("waiting for {expected:?}"))?;
-        if got != expected {
-            bail!("expected line {expected:?}, got {got:?}");
-        }
-        Ok(())
+        expect_line(self, expected).await
     }
 
     /// The next lines must be a replay of `lines` in `room` (English): the heading, each
@@ -254,41 +245,19 @@ impl TextClient {
 
     /// Skips lines until one equals `expected`; returns the skipped ones.
     pub async fn expect_eventually(&mut self, expected: &str) -> anyhow::Result<Vec<String>> {
-        let mut skipped = Vec::new();
-        loop {
-            let got = self
-                .next_line()
-                .await?
-                .with_context(|| format!("closed before {expected:?}; saw {skipped:?}"))?;
-            if got == expected {
-                return Ok(skipped);
-            }
-            skipped.push(got);
-        }
+        let what = format!("{expected:?}");
+        Ok(skip_until(self, &what, |l| l == expected).await?.1)
     }
 
     /// Skips lines until one starts with `prefix`; returns it.
     pub async fn expect_eventually_prefix(&mut self, prefix: &str) -> anyhow::Result<String> {
-        let mut skipped = Vec::new();
-        loop {
-            let got = self
-                .next_line()
-                .await?
-                .with_context(|| format!("closed before {prefix:?}…; saw {skipped:?}"))?;
-            if got.starts_with(prefix) {
-                return Ok(got);
-            }
-            skipped.push(got);
-        }
+        let what = format!("{prefix:?}…");
+        Ok(skip_until(self, &what, |l| l.starts_with(prefix)).await?.0)
     }
 
     /// Reads to the end of the stream; returns the lines on the way.
     pub async fn expect_closed(&mut self) -> anyhow::Result<Vec<String>> {
-        let mut rest = Vec::new();
-        while let Some(line) = self.next_line().await? {
-            rest.push(line);
-        }
-        Ok(rest)
+        read_to_end(self).await
     }
 
     /// Makes dropping this client reset the connection (RST) instead of closing it (FIN).
@@ -410,59 +379,91 @@ impl WsClient {
 
     /// The next line, which must exist.
     pub async fn line(&mut self) -> anyhow::Result<String> {
-        self.next_line()
-            .await?
-            .context("connection closed while a line was expected")
+        line_of(self).await
     }
 
     /// The next line must be exactly `expected`.
     pub async fn expect(&mut self, expected: &str) -> anyhow::Result<()> {
-        let got = self
-            .line()
-            .await
-            .with_context(|| format!("waiting for {expected:?}"))?;
-        if got != expected {
-            bail!("expected line {expected:?}, got {got:?}");
-        }
-        Ok(())
+        expect_line(self, expected).await
     }
 
     /// Skips lines until one equals `expected`; returns the skipped ones.
     pub async fn expect_eventually(&mut self, expected: &str) -> anyhow::Result<Vec<String>> {
-        let mut skipped = Vec::new();
-        loop {
-            let got = self
-                .next_line()
-                .await?
-                .with_context(|| format!("closed before {expected:?}; saw {skipped:?}"))?;
-            if got == expected {
-                return Ok(skipped);
-            }
-            skipped.push(got);
-        }
+        let what = format!("{expected:?}");
+        Ok(skip_until(self, &what, |l| l == expected).await?.1)
     }
 
     /// Skips lines until one starts with `prefix`; returns it.
     pub async fn expect_eventually_prefix(&mut self, prefix: &str) -> anyhow::Result<String> {
-        let mut skipped = Vec::new();
-        loop {
-            let got = self
-                .next_line()
-                .await?
-                .with_context(|| format!("closed before {prefix:?}…; saw {skipped:?}"))?;
-            if got.starts_with(prefix) {
-                return Ok(got);
-            }
-            skipped.push(got);
-        }
+        let what = format!("{prefix:?}…");
+        Ok(skip_until(self, &what, |l| l.starts_with(prefix)).await?.0)
     }
 
-    /// Reads to the end; returns the lines on the way.
+    /// Reads to the end of the stream; returns the lines on the way.
     pub async fn expect_closed(&mut self) -> anyhow::Result<Vec<String>> {
-        let mut rest = Vec::new();
-        while let Some(line) = self.next_line().await? {
-            rest.push(line);
-        }
-        Ok(rest)
+        read_to_end(self).await
     }
+}
+
+/// What both scripted clients read from: the next line, or `None` at the end.
+trait NextLine {
+    async fn next_line(&mut self) -> anyhow::Result<Option<String>>;
+}
+
+impl NextLine for TextClient {
+    async fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+        TextClient::next_line(self).await
+    }
+}
+
+impl NextLine for WsClient {
+    async fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+        WsClient::next_line(self).await
+    }
+}
+
+/// The next line, which must exist.
+async fn line_of(c: &mut impl NextLine) -> anyhow::Result<String> {
+    c.next_line()
+        .await?
+        .context("connection closed while a line was expected")
+}
+
+/// The next line must be exactly `expected`.
+async fn expect_line(c: &mut impl NextLine, expected: &str) -> anyhow::Result<()> {
+    let got = line_of(c)
+        .await
+        .with_context(|| format!("waiting for {expected:?}"))?;
+    if got != expected {
+        bail!("expected line {expected:?}, got {got:?}");
+    }
+    Ok(())
+}
+
+/// Skips lines until one `is_it` (described by `what`); returns it and the skipped ones.
+async fn skip_until(
+    c: &mut impl NextLine,
+    what: &str,
+    is_it: impl Fn(&str) -> bool,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let mut skipped = Vec::new();
+    loop {
+        let got = c
+            .next_line()
+            .await?
+            .with_context(|| format!("closed before {what}; saw {skipped:?}"))?;
+        if is_it(&got) {
+            return Ok((got, skipped));
+        }
+        skipped.push(got);
+    }
+}
+
+/// Reads to the end of the stream; returns the lines on the way.
+async fn read_to_end(c: &mut impl NextLine) -> anyhow::Result<Vec<String>> {
+    let mut rest = Vec::new();
+    while let Some(line) = c.next_line().await? {
+        rest.push(line);
+    }
+    Ok(rest)
 }

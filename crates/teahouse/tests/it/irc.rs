@@ -981,34 +981,7 @@ async fn slow_irc_reader_is_cut_with_sendq_exceeded() -> anyhow::Result<()> {
     reader
         .expect_eventually(":slow!~slow@127.0.0.1 JOIN #big")
         .await?;
-    let payload = "z".repeat(400);
-    let sender = tokio::spawn(async move {
-        for i in 0..12_000 {
-            talker.send(&format!("PRIVMSG #big :{i} {payload}")).await?;
-        }
-        anyhow::Ok(talker)
-    });
-    let mut next = 0;
-    let mut saw_cut = false;
-    while next < 12_000 {
-        let line = reader.line().await?;
-        if line == ":slow!~slow@127.0.0.1 QUIT :SendQ exceeded" {
-            saw_cut = true;
-            continue;
-        }
-        let expected = format!(":talker!~talker@127.0.0.1 PRIVMSG #big :{next} ");
-        anyhow::ensure!(
-            line.starts_with(&expected),
-            "expected {expected}…, got {line}"
-        );
-        next += 1;
-    }
-    sender.await??;
-    if !saw_cut {
-        reader
-            .expect(":slow!~slow@127.0.0.1 QUIT :SendQ exceeded")
-            .await?;
-    }
+    crate::irc_kit::flood_past_a_slow_reader(talker, &mut reader, 12_000).await?;
     Ok(())
 }
 

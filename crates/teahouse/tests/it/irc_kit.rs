@@ -94,3 +94,41 @@ pub(crate) async fn expect_untagged(c: &mut TextClient, expected: &str) -> anyho
     );
     Ok(line)
 }
+
+/// `talker` says `count` numbered 400-byte lines into `#big` while `slow` (a member that
+/// reads nothing) falls behind: `reader` must get every line, in order, and see `slow` cut
+/// off with `SendQ exceeded`, wherever among them. Gives `talker` back.
+pub(crate) async fn flood_past_a_slow_reader(
+    mut talker: TextClient,
+    reader: &mut TextClient,
+    count: usize,
+) -> anyhow::Result<TextClient> {
+    const CUT: &str = ":slow!~slow@127.0.0.1 QUIT :SendQ exceeded";
+    let payload = "z".repeat(400);
+    let sender = tokio::spawn(async move {
+        for i in 0..count {
+            talker.send(&format!("PRIVMSG #big :{i} {payload}")).await?;
+        }
+        anyhow::Ok(talker)
+    });
+    let mut next = 0;
+    let mut saw_cut = false;
+    while next < count {
+        let line = reader.line().await?;
+        if line == CUT {
+            saw_cut = true;
+            continue;
+        }
+        let expected = format!(":talker!~talker@127.0.0.1 PRIVMSG #big :{next} ");
+        anyhow::ensure!(
+            line.starts_with(&expected),
+            "expected {expected}…, got {line}"
+        );
+        next += 1;
+    }
+    let talker = sender.await??;
+    if !saw_cut {
+        reader.expect(CUT).await?;
+    }
+    Ok(talker)
+}

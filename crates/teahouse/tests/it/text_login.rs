@@ -282,15 +282,7 @@ async fn three_wrong_passwords_close_the_connection_and_guessing_is_limited() ->
 async fn wrong_passwords_are_limited_per_address_across_accounts() -> anyhow::Result<()> {
     let server = TestServer::start_with(|c| c.limits.loopback_exempt = false).await?;
     {
-        for name in ["ann", "ben"] {
-            let mut owner = server.login(name).await?;
-            owner.send("/register secret").await?;
-            owner
-                .expect_prefix(&format!("* Nickname {name} is now registered"))
-                .await?;
-            owner.send("quit").await?;
-            owner.expect_closed().await?;
-        }
+        register_with_secret(&server, &["ann", "ben"]).await?;
         // Two wrong guesses at each account, then a fifth at ann's: five from this address.
         let mut guesser = server.connect().await?;
         guesser.expect("Enter a nickname:").await?;
@@ -343,15 +335,7 @@ async fn wrong_passwords_are_limited_per_address_across_accounts() -> anyhow::Re
 async fn issue_14_wrong_passwords_from_loopback_lock_out_only_their_account() -> anyhow::Result<()>
 {
     let server = TestServer::start().await?;
-    for name in ["ann", "ben"] {
-        let mut owner = server.login(name).await?;
-        owner.send("/register secret").await?;
-        owner
-            .expect_prefix(&format!("* Nickname {name} is now registered"))
-            .await?;
-        owner.send("quit").await?;
-        owner.expect_closed().await?;
-    }
+    register_with_secret(&server, &["ann", "ben"]).await?;
     // Five wrong guesses at ann's account from 127.0.0.1: her limit.
     let mut guesser = server.connect().await?;
     guesser.expect("Enter a nickname:").await?;
@@ -384,5 +368,19 @@ async fn issue_14_wrong_passwords_from_loopback_lock_out_only_their_account() ->
     ann.send("secret").await?;
     ann.expect("! Too many failed logins; try again later")
         .await?;
+    Ok(())
+}
+
+/// Registers each of `names` with the password `secret`, each from a session of its own.
+async fn register_with_secret(server: &TestServer, names: &[&str]) -> anyhow::Result<()> {
+    for name in names {
+        let mut owner = server.login(name).await?;
+        owner.send("/register secret").await?;
+        owner
+            .expect_prefix(&format!("* Nickname {name} is now registered"))
+            .await?;
+        owner.send("quit").await?;
+        owner.expect_closed().await?;
+    }
     Ok(())
 }

@@ -393,30 +393,7 @@ async fn websocket_client_that_stops_reading_is_cut_at_its_send_queue() -> anyho
         .expect_eventually(":slow!~slow@127.0.0.1 JOIN #big")
         .await?;
     // `slow` reads nothing from here on.
-    let payload = "z".repeat(400);
-    let sender = tokio::spawn(async move {
-        for i in 0..20_000 {
-            talker.send(&format!("PRIVMSG #big :{i} {payload}")).await?;
-        }
-        anyhow::Ok(talker)
-    });
-    let mut next = 0;
-    let mut saw_cut = false;
-    while next < 20_000 {
-        let line = reader.line().await?;
-        if line == ":slow!~slow@127.0.0.1 QUIT :SendQ exceeded" {
-            saw_cut = true;
-            continue;
-        }
-        let expected = format!(":talker!~talker@127.0.0.1 PRIVMSG #big :{next} ");
-        ensure!(
-            line.starts_with(&expected),
-            "expected {expected}…, got {line}"
-        );
-        next += 1;
-    }
-    let mut talker = sender.await??;
-    ensure!(saw_cut, "the WebSocket reader was never cut");
+    let mut talker = crate::irc_kit::flood_past_a_slow_reader(talker, &mut reader, 20_000).await?;
     // The others were never held up: the talker still gets its answer at once.
     talker.send("PING after").await?;
     talker
