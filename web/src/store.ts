@@ -153,6 +153,18 @@ export function addMessages(b: AppBuffer, list: ChatMessage[], where: 'append' |
   if (ref < 0) ref = msgs.length;
   let pos = 0;
   for (const m of list) {
+    // Our labeled echo settles its pending copy even when the message itself is here already
+    // (a history page asked for just before we sent it can bring it first).
+    const pendingAt = m.label ? msgs.findIndex((x) => x.pending && x.label === m.label) : -1;
+    if (pendingAt >= 0) {
+      if (!changed) {
+        msgs = msgs.slice();
+        changed = true;
+      }
+      msgs.splice(pendingAt, 1);
+      if (ref > pendingAt) ref--;
+      if (pos > pendingAt) pos--;
+    }
     if (m.msgid) {
       if (seen.has(m.msgid) || b.redacted[m.msgid]) continue;
       seen.add(m.msgid);
@@ -160,10 +172,6 @@ export function addMessages(b: AppBuffer, list: ChatMessage[], where: 'append' |
     if (!changed) {
       msgs = msgs.slice();
       changed = true;
-    }
-    if (m.label) {
-      const i = msgs.findIndex((x) => x.pending && x.label === m.label);
-      if (i >= 0) msgs.splice(i, 1);
     }
     if (where === 'prepend') {
       let i = pos;

@@ -175,6 +175,20 @@ test('own message: pending copy replaced by the labeled echo; no duplicate', () 
   assert.equal(h.client.state.buffers['#lobby'].messages.filter((x) => x.kind === 'privmsg').length, 1);
 });
 
+test('own message: a history page that brings it before its echo leaves no pending copy', () => {
+  const h = joined();
+  h.client.input('#lobby', 'quick after joining');
+  const label = parse(h.sock.take()[0])!.tags.label;
+  assert.ok(label);
+  // The history asked for on joining was answered after the message was stored: it holds it.
+  h.sock.recv(':srv BATCH +y chathistory #lobby', `@batch=y;msgid=q1;time=${T(7)} :alice!~alice@h PRIVMSG #lobby :quick after joining`, ':srv BATCH -y');
+  h.sock.recv(`@label=${label};msgid=q1;time=${T(7)} :alice!~alice@h PRIVMSG #lobby :quick after joining`);
+  const msgs = h.client.state.buffers['#lobby'].messages.filter((x) => x.text === 'quick after joining');
+  assert.equal(msgs.length, 1);
+  assert.equal(msgs[0].msgid, 'q1');
+  assert.ok(!msgs[0].pending);
+});
+
 test('an error reply to a labeled message marks the pending copy failed', () => {
   const h = joined();
   h.client.input('#lobby', 'nope');
