@@ -272,6 +272,9 @@ async function newUser(browser, webAddr, nick, { locale = 'en-US', colorScheme =
     await page.locator('input[name=nick]').fill(nick);
     await page.locator('input[name=nick]').press('Enter');
     await connected(page, nick);
+    // A new page lands in #lobby once the server's welcome is over; typing before that would go
+    // to the server view, and the switch to the room would carry the view away from the text.
+    await page.locator('.buf-title', { hasText: '#lobby' }).waitFor().catch(() => fail(`${nick}: the page did not land in #lobby`));
   }
   return { context, page, nick };
 }
