@@ -56,6 +56,22 @@ pub struct IrcConfig {
     pub session: SessionConfig,
     /// Flood control; `None` turns it off (benchmarks).
     pub flood: Option<FloodConfig>,
+    /// The strict transport security policy (`sts`), offered when the server has a TLS
+    /// port.
+    pub sts: Option<StsPolicy>,
+    /// Whether this face's connections are TLS (their `sts` value is the policy's
+    /// duration; a plain connection's is the port to upgrade to).
+    pub is_secure: bool,
+}
+
+/// IRCv3 strict transport security: clients that see it on a plain connection reconnect
+/// with TLS to `port`, and keep to TLS for `duration` after seeing it on a TLS one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StsPolicy {
+    /// The TLS port.
+    pub port: u16,
+    /// How long a client keeps to TLS.
+    pub duration: Duration,
 }
 
 /// Flood control: a token bucket of lines with fake lag, and a cut-off.
@@ -83,6 +99,8 @@ impl Default for IrcConfig {
             is_email_required: false,
             session: SessionConfig::default(),
             flood: Some(FloodConfig::default()),
+            sts: None,
+            is_secure: false,
         }
     }
 }
@@ -121,6 +139,13 @@ impl IrcFace {
     /// The line sent to a connection refused by a connection cap.
     pub fn refusal_line(&self, refusal: LimitRefusal) -> Bytes {
         reply::error_line(&format!("Closing link: {refusal}"))
+    }
+
+    /// The line for a client that speaks plain IRC to the TLS port.
+    pub fn plaintext_on_tls_line(&self) -> Bytes {
+        reply::error_line(
+            "Closing link: this port speaks IRC over TLS only (connect with TLS, or to the plain IRC port)",
+        )
     }
 
     /// Runs one accepted connection (any byte stream) to its end; `permit` is held until

@@ -412,6 +412,13 @@ impl Handler for Session {
     /// Runs the complete lines of `input` while the flood bucket allows; cuts a slowed
     /// client whose unprocessed input passes its limit (`Excess Flood`).
     fn on_input(&mut self, input: &mut Input<'_>) {
+        if !self.is_registered && self.close.is_none() && input.opens_with_tls_record() {
+            self.push(reply::error_line(
+                "Closing link: this port speaks plain IRC, not TLS (use the TLS port, or turn TLS off)",
+            ));
+            self.close = Some(LeaveReason::ConnectionLost);
+            return;
+        }
         while self.close.is_none() && self.waiting.is_none() {
             // Operators are exempt from fake lag.
             if let Some(bucket) = self.bucket.as_mut().filter(|_| !self.is_oper) {

@@ -32,6 +32,8 @@ pub struct Config {
     pub irc: IrcSection,
     /// The web face: the web client's page and IRC over WebSocket.
     pub web: WebSection,
+    /// TLS for the IRC TLS port and the web listener.
+    pub tls: TlsSection,
     /// Where accounts and history are kept.
     pub store: StoreSection,
     /// Message history.
@@ -346,6 +348,9 @@ pub struct IrcSection {
     pub ping_timeout: Duration,
     /// Flood control.
     pub flood: FloodSection,
+    /// Where to listen for IRC over TLS (6697 is usual), or `off`; needs `[tls]` `cert`
+    /// and `key`.
+    pub tls_addr: ListenAddr,
     /// Deprecated: `connection.sendq_bytes` (still read, with a warning at start).
     pub sendq_bytes: Option<NonZeroUsize>,
 }
@@ -362,6 +367,7 @@ impl fmt::Debug for IrcSection {
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
             .field("flood", &self.flood)
+            .field("tls_addr", &self.tls_addr)
             .field("sendq_bytes", &self.sendq_bytes)
             .finish()
     }
@@ -380,6 +386,7 @@ impl Default for IrcSection {
             ping_interval: defaults.ping_interval,
             ping_timeout: defaults.ping_timeout,
             flood: FloodSection::default(),
+            tls_addr: ListenAddr::Off,
             sendq_bytes: None,
         }
     }
@@ -405,6 +412,48 @@ pub struct WebSection {
     /// The most bytes of a request's head: 16 KiB is several times a browser's (cookies
     /// included); hyper refuses bigger heads with 431. At least 8192.
     pub max_header_bytes: NonZeroUsize,
+    /// Whether the listener speaks HTTPS (and WSS) instead of HTTP; needs `[tls]` `cert`
+    /// and `key`.
+    pub tls: bool,
+}
+
+/// TLS: the certificate both TLS listeners present, and the bounds on handshakes. The files
+/// are read again on reload (SIGHUP, `REHASH`): the next client gets the new certificate,
+/// connected ones keep theirs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// The certificate chain, PEM, the server's own certificate first (Let's Encrypt's
+    /// `fullchain.pem`; `teahouse admin gen-cert` makes a self-signed one to try TLS out).
+    pub cert: Option<std::path::PathBuf>,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<std::path::PathBuf>,
+    /// How long a client may take over its TLS handshake.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// TLS handshakes in progress at once (each costs CPU and a few kilobytes); a client
+    /// over the cap is closed at once, which bounds what a handshake flood can take.
+    pub max_handshakes: NonZeroUsize,
+    /// How long IRC clients that saw the `sts` policy keep to TLS: a month, as Ergo
+    /// suggests. `0s` tells them to forget it (for moving off TLS).
+    #[serde(with = "humantime_serde")]
+    pub sts_duration: Duration,
+    /// Whether to advertise `sts` when the IRC TLS port is on. Off for a self-signed
+    /// certificate: a client that upgrades would then refuse it.
+    pub sts: bool,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            cert: None,
+            key: None,
+            handshake_timeout: Duration::from_secs(10),
+            max_handshakes: NonZeroUsize::new(256).expect("not zero"),
+            sts_duration: Duration::from_secs(30 * 86_400),
+            sts: true,
+        }
+    }
 }
 
 impl Default for WebSection {
@@ -415,6 +464,7 @@ impl Default for WebSection {
             handshake_timeout: Duration::from_secs(10),
             http_timeout: Duration::from_secs(60),
             max_header_bytes: NonZeroUsize::new(16 * 1024).expect("not zero"),
+            tls: false,
         }
     }
 }
@@ -536,6 +586,29 @@ impl Config {
                 lines_per_second: irc.flood.lines_per_second.max(0.01),
                 recvq_bytes: irc.flood.recvq_bytes.get(),
             }),
+            sts: None,
+            is_secure: false,
+        }
+    }
+
+    /// Whether a listener needs TLS.
+    pub(crate) fn needs_tls(&self) -> bool {
+        self.irc.tls_addr != ListenAddr::Off || (self.web.tls && self.web.addr != ListenAddr::Off)
+    }
+
+    /// The certificate and key files, which a listener with TLS needs.
+    pub(crate) fn tls_files(&self) -> Result<crate::tls::TlsFiles, Error> {
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(cert), Some(key)) => Ok(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => Err(Error::Tls(
+                "a TLS listener needs a certificate and its key: set [tls] cert and key, \
+                 or --tls-cert and --tls-key (`teahouse admin gen-cert` makes a self-signed \
+                 pair to try it out)"
+                    .to_owned(),
+            )),
         }
     }
 

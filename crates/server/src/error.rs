@@ -21,6 +21,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// TLS could not be set up (the message names the file and what is wrong).
+    #[error("{0}")]
+    Tls(String),
+    /// The configuration could not be read again for a reload (the message says why).
+    #[error("{0}")]
+    Reload(String),
     /// The config file could not be read.
     #[error("cannot read config file {path}")]
     ReadConfig {

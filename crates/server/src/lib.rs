@@ -13,10 +13,13 @@ pub mod admin;
 mod config;
 mod error;
 mod listener;
+mod reload;
+mod tls;
 mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use teahouse_hub::{ConnectionLimiter, Hub, StoreSetup};
 use teahouse_irc::IrcFace;
@@ -31,11 +34,13 @@ use crate::listener::{AcceptContext, accept_loop};
 
 pub use config::{
     Config, ConnectionSection, FloodSection, IrcSection, LimitsConfig, ListenAddr, OperatorSection,
-    ServerSection, TextSection, WebSection,
+    ServerSection, TextSection, TlsSection, WebSection,
 };
 pub use error::Error;
+pub use reload::{ReloadHandle, Reloads};
 pub use teahouse_text::Lang;
 pub use teahouse_types::{NodeId, RoomName};
+pub use tls::generate_self_signed;
 pub use web::MAX_MESSAGE_BYTES as WS_MAX_MESSAGE_BYTES;
 
 /// The bound listeners, one per enabled face.
@@ -45,6 +50,8 @@ pub struct Listeners {
     pub text: Option<TcpListener>,
     /// The IRC face, unless disabled.
     pub irc: Option<TcpListener>,
+    /// The IRC face over TLS, if enabled.
+    pub ircs: Option<TcpListener>,
     /// The web face (HTTP and IRC over WebSocket), unless disabled.
     pub web: Option<TcpListener>,
 }
@@ -58,6 +65,7 @@ impl Listeners {
         Ok(Self {
             text: bind(config.text.addr).await?,
             irc: bind(config.irc.addr).await?,
+            ircs: bind(config.irc.tls_addr).await?,
             web: bind(config.web.addr).await?,
         })
     }
@@ -70,6 +78,11 @@ impl Listeners {
     /// The address the IRC listener is bound to.
     pub fn irc_addr(&self) -> Option<SocketAddr> {
         self.irc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address the IRC TLS listener is bound to.
+    pub fn ircs_addr(&self) -> Option<SocketAddr> {
+        self.ircs.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address the web listener is bound to.
@@ -95,12 +108,38 @@ async fn bind(addr: ListenAddr) -> Result<Option<TcpListener>, Error> {
 /// sessions have ended or `server.shutdown_timeout` has passed, whichever is first.
 ///
 /// # Errors
-/// [`Error::Store`] if the store cannot be opened (nothing is served then).
+/// [`Error::Store`] if the store cannot be opened, [`Error::Tls`] if a TLS listener has no
+/// usable certificate (nothing is served then).
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    run_with_reloads(config, listeners, shutdown, None).await
+}
+
+/// [`run`], and the configuration is reloaded on every request of `reloads` (SIGHUP,
+/// `REHASH`): what can change while running changes, connections stay.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_reloads(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    reloads: Option<Reloads>,
+) -> Result<(), Error> {
+    let tls = if config.needs_tls() {
+        let files = config.tls_files()?;
+        Some(Arc::new(tls::Tls::new(
+            &files.cert,
+            &files.key,
+            config.tls.handshake_timeout,
+            config.tls.max_handshakes.get(),
+        )?))
+    } else {
+        None
+    };
     for (old, new) in config.deprecated_keys() {
         warn!(
             key = old,
@@ -146,10 +185,50 @@ pub async fn run(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            tls: None,
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }
-    let irc = IrcFace::new(hub.clone(), config.irc_config());
+    let ircs_port = listeners
+        .ircs
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port());
+    let sts = ircs_port
+        .filter(|_| config.tls.sts)
+        .map(|port| teahouse_irc::StsPolicy {
+            port,
+            duration: config.tls.sts_duration,
+        });
+    let irc = IrcFace::new(
+        hub.clone(),
+        teahouse_irc::IrcConfig {
+            sts,
+            ..config.irc_config()
+        },
+    );
+    if let (Some(listener), Some(tls)) = (listeners.ircs, &tls) {
+        if let Ok(addr) = listener.local_addr() {
+            info!(proto = "ircs", %addr, server_name = %config.irc.server_name, "listening");
+        }
+        let face = IrcFace::new(
+            hub.clone(),
+            teahouse_irc::IrcConfig {
+                sts,
+                is_secure: true,
+                ..config.irc_config()
+            },
+        );
+        let ctx = AcceptContext {
+            proto: "ircs",
+            limiter: limiter.clone(),
+            tracker: tracker.clone(),
+            shutdown: token.clone(),
+            keepalive: config.connection.keepalive,
+            tls: Some((Arc::clone(tls), tls::Service::Irc)),
+        };
+        tracker.spawn(accept_loop(listener, face, ctx));
+    }
     if let Some(listener) = listeners.irc {
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "irc", %addr, server_name = %config.irc.server_name, "listening");
@@ -160,13 +239,17 @@ pub async fn run(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            tls: None,
         };
         tracker.spawn(accept_loop(listener, irc.clone(), ctx));
     }
     if let Some(listener) = listeners.web {
+        let web_tls = tls.as_ref().filter(|_| config.web.tls);
         if let Ok(addr) = listener.local_addr() {
-            info!(proto = "web", %addr, "listening");
-            web::warn_if_public(addr);
+            info!(proto = "web", %addr, tls = web_tls.is_some(), "listening");
+            if web_tls.is_none() {
+                web::warn_if_public(addr);
+            }
         }
         let face = web::WebFace::new(irc, config.web_config(), tracker.clone(), token.clone());
         let ctx = AcceptContext {
@@ -175,11 +258,22 @@ pub async fn run(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            tls: web_tls.map(|tls| (Arc::clone(tls), tls::Service::Web)),
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }
 
-    shutdown.await;
+    let running = reload::Running {
+        config: std::sync::Mutex::new(config.clone()),
+        tls: tls.clone(),
+    };
+    match reloads {
+        Some(reloads) => {
+            tokio::pin!(shutdown);
+            reloads.serve(&running, shutdown).await;
+        }
+        None => shutdown.await,
+    }
     info!(
         sessions = hub.session_count(),
         "shutting down: closing every session"
@@ -206,12 +300,19 @@ impl listener::Face for TextFace {
         TextFace::refusal_line(self, refusal)
     }
 
-    fn run_session(
+    fn plaintext_on_tls(&self) -> bytes::Bytes {
+        TextFace::plaintext_on_tls_line(self)
+    }
+
+    fn run_session<S>(
         &self,
-        stream: tokio::net::TcpStream,
+        stream: S,
         peer: SocketAddr,
         permit: teahouse_hub::ConnectionPermit,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         TextFace::run_session(self, stream, peer, permit)
     }
 }
@@ -221,12 +322,19 @@ impl listener::Face for IrcFace {
         IrcFace::refusal_line(self, refusal)
     }
 
-    fn run_session(
+    fn plaintext_on_tls(&self) -> bytes::Bytes {
+        IrcFace::plaintext_on_tls_line(self)
+    }
+
+    fn run_session<S>(
         &self,
-        stream: tokio::net::TcpStream,
+        stream: S,
         peer: SocketAddr,
         permit: teahouse_hub::ConnectionPermit,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         IrcFace::run_session(self, stream, peer, permit)
     }
 }

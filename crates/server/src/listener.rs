@@ -3,15 +3,19 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use socket2::{SockRef, TcpKeepalive};
 use teahouse_hub::{ConnectionLimiter, ConnectionPermit, LimitRefusal};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::tls::{Service, Tls};
 
 /// The first pause after a failed `accept` (out of file descriptors, say); it doubles up to
 /// [`ACCEPT_BACKOFF_MAX`] while failures go on, so a full process table is not spun on.
@@ -23,13 +27,18 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub(crate) trait Face: Clone + Send + Sync + 'static {
     /// The line a refused connection gets before it is closed.
     fn refusal_line(&self, refusal: LimitRefusal) -> Bytes;
-    /// Runs one accepted connection to its end.
-    fn run_session(
+    /// What a client that speaks plain text to this face's TLS port is told before the
+    /// close.
+    fn plaintext_on_tls(&self) -> Bytes;
+    /// Runs one accepted connection (TCP, or TLS over it) to its end.
+    fn run_session<S>(
         &self,
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
         permit: ConnectionPermit,
-    ) -> impl Future<Output = ()> + Send + 'static;
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 }
 
 /// Where a listener's sessions come from and go.
@@ -39,6 +48,8 @@ pub(crate) struct AcceptContext {
     pub(crate) tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
     pub(crate) keepalive: Duration,
+    /// TLS, for a TLS listener: the handshake comes before the face's session.
+    pub(crate) tls: Option<(Arc<Tls>, Service)>,
 }
 
 /// Accepts connections on `listener` until shutdown, running each as a tracked session task.
@@ -81,15 +92,24 @@ fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptCon
         Err(refusal) => {
             debug!(%peer, %refusal, "connection refused");
             // A fresh socket's send buffer is empty, so this one line fits without waiting;
-            // if it does not, the refused client simply gets no explanation.
-            let _ = stream.try_write(&face.refusal_line(refusal));
+            // if it does not, the refused client simply gets no explanation. (A TLS client
+            // could not read it: it is simply closed.)
+            if ctx.tls.is_none() {
+                let _ = stream.try_write(&face.refusal_line(refusal));
+            }
             return;
         }
     };
     if let Err(error) = tune(&stream, ctx.keepalive) {
         debug!(%peer, %error, "could not set socket options");
     }
-    ctx.tracker.spawn(face.run_session(stream, peer, permit));
+    match &ctx.tls {
+        None => ctx.tracker.spawn(face.run_session(stream, peer, permit)),
+        Some((tls, service)) => {
+            ctx.tracker
+                .spawn(Arc::clone(tls).serve(*service, face.clone(), stream, peer, permit))
+        }
+    };
 }
 
 /// No Nagle delay for chat lines, and a bound on how long a vanished (half-open) peer can

@@ -28,7 +28,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use teahouse_hub::{ConnectionPermit, LimitRefusal};
 use teahouse_irc::IrcFace;
 use teahouse_wire::irc::{MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES};
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -204,12 +203,24 @@ impl Face for WebFace {
         ))
     }
 
-    fn run_session(
+    fn plaintext_on_tls(&self) -> Bytes {
+        let body = "This port speaks HTTPS: open it with https://\n";
+        Bytes::from(format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    fn run_session<S>(
         &self,
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
         permit: ConnectionPermit,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = Arc::clone(&self.shared);
         async move {
             let conn = Arc::new(Conn {

@@ -83,6 +83,19 @@ enum AdminAction {
         /// The file to write (must not exist).
         file: PathBuf,
     },
+    /// Write a self-signed TLS certificate and key, to try TLS out (clients must be told
+    /// to trust it; use a real certificate, e.g. from Let's Encrypt, for others).
+    GenCert {
+        /// Names the certificate is for: DNS names or IP addresses (default: localhost,
+        /// 127.0.0.1 and ::1).
+        names: Vec<String>,
+        /// Where to write the certificate.
+        #[arg(long, default_value = "teahouse-cert.pem")]
+        cert: PathBuf,
+        /// Where to write the private key (owner-only).
+        #[arg(long, default_value = "teahouse-key.pem")]
+        key: PathBuf,
+    },
 }
 
 /// Flags of `teahouse bench`.
@@ -178,6 +191,19 @@ struct ServeArgs {
     /// Web listener address (the web client and IRC over WebSocket at /ws), or `off`.
     #[arg(long, env = "TEAHOUSE_WEB_ADDR")]
     web_addr: Option<ListenAddr>,
+    /// IRC over TLS listener address (6697 is usual), or `off`; needs --tls-cert and
+    /// --tls-key.
+    #[arg(long, env = "TEAHOUSE_IRCS_ADDR")]
+    ircs_addr: Option<ListenAddr>,
+    /// Serve the web listener as HTTPS and WSS; needs --tls-cert and --tls-key.
+    #[arg(long, env = "TEAHOUSE_WEB_TLS")]
+    web_tls: bool,
+    /// The TLS certificate chain, PEM (read again on SIGHUP).
+    #[arg(long, env = "TEAHOUSE_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key, PEM (read again on SIGHUP).
+    #[arg(long, env = "TEAHOUSE_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// IRC connection password (PASS); the environment keeps it out of `ps`.
     #[arg(long, env = "TEAHOUSE_IRC_PASSWORD", hide_env_values = true)]
     irc_password: Option<String>,
@@ -400,14 +426,52 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log, args.log_format)?;
+    let config = load_config(&args)?;
+    let listeners = Listeners::bind(&config).await?;
+    let args = std::sync::Arc::new(args);
+    let (reloads, handle) = teahouse_server::Reloads::new({
+        let args = std::sync::Arc::clone(&args);
+        move || load_config(&args).map_err(|e| teahouse_server::Error::Reload(format!("{e:#}")))
+    });
+    tokio::spawn(reload_on_hangup(handle));
+    teahouse_server::run_with_reloads(config, listeners, shutdown_signal(), Some(reloads)).await?;
+    Ok(())
+}
+
+/// The config file, then the flags and environment over it.
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    apply_flags(&mut config, &args)?;
-    let listeners = Listeners::bind(&config).await?;
-    teahouse_server::run(config, listeners, shutdown_signal()).await?;
-    Ok(())
+    apply_flags(&mut config, args)?;
+    Ok(config)
+}
+
+/// Asks for a configuration reload on every SIGHUP.
+async fn reload_on_hangup(handle: teahouse_server::ReloadHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP; reload with REHASH only");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!(
+                signal = "SIGHUP",
+                "signal received: reloading the configuration"
+            );
+            if !handle.request() {
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(handle);
 }
 
 async fn admin(args: AdminArgs) -> anyhow::Result<()> {
@@ -453,6 +517,16 @@ async fn admin(args: AdminArgs) -> anyhow::Result<()> {
             admin::backup(&location, file).await?;
             println!("backed up to {}", file.display());
         }
+        AdminAction::GenCert { names, cert, key } => {
+            teahouse_server::generate_self_signed(names, cert, key)?;
+            println!(
+                "wrote {} and {}: serve with --tls-cert {} --tls-key {} --ircs-addr 127.0.0.1:6697",
+                cert.display(),
+                key.display(),
+                cert.display(),
+                key.display()
+            );
+        }
     }
     Ok(())
 }
@@ -484,6 +558,18 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(addr) = args.web_addr {
         config.web.addr = addr;
+    }
+    if let Some(addr) = args.ircs_addr {
+        config.irc.tls_addr = addr;
+    }
+    if args.web_tls {
+        config.web.tls = true;
+    }
+    if let Some(cert) = &args.tls_cert {
+        config.tls.cert = Some(cert.clone());
+    }
+    if let Some(key) = &args.tls_key {
+        config.tls.key = Some(key.clone());
     }
     if let Some(password) = &args.irc_password {
         config.irc.password = Some(password.clone());

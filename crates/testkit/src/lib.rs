@@ -11,11 +11,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use teahouse_server::{Config, ListenAddr, Listeners};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod tls;
+
+pub use tls::{TestCa, TlsStream, peer_certificate};
 
 pub use teahouse_server;
 
@@ -31,6 +35,12 @@ pub struct TestServer {
     pub irc_addr: SocketAddr,
     /// The web listener's address (HTTP and IRC over WebSocket at `/ws`).
     pub web_addr: SocketAddr,
+    /// The IRC TLS listener's address, if the test turned it on.
+    pub ircs_addr: Option<SocketAddr>,
+    /// Asks the server to reload its configuration: the one [`TestServer::set_config`]
+    /// gave last.
+    pub reload: teahouse_server::ReloadHandle,
+    config: std::sync::Arc<std::sync::Mutex<Config>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), teahouse_server::Error>>,
 }
@@ -56,17 +66,36 @@ impl TestServer {
         let text_addr = listeners.text_addr().context("text listener is off")?;
         let irc_addr = listeners.irc_addr().context("irc listener is off")?;
         let web_addr = listeners.web_addr().context("web listener is off")?;
+        let ircs_addr = listeners.ircs_addr();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(config.clone()));
+        let (reloads, reload) = teahouse_server::Reloads::new({
+            let shared = std::sync::Arc::clone(&shared);
+            move || Ok(shared.lock().expect("config lock").clone())
+        });
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(teahouse_server::run(config, listeners, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(teahouse_server::run_with_reloads(
+            config,
+            listeners,
+            async move {
+                let _ = stopped.await;
+            },
+            Some(reloads),
+        ));
         Ok(Self {
             text_addr,
             irc_addr,
             web_addr,
+            ircs_addr,
+            reload,
+            config: shared,
             stop: Some(stop),
             task,
         })
+    }
+
+    /// Changes the configuration the next reload reads (as editing the file would).
+    pub fn set_config(&self, change: impl FnOnce(&mut Config)) {
+        change(&mut self.config.lock().expect("config lock"));
     }
 
     /// Triggers shutdown and waits for `run` to return; gives how long that took.
@@ -147,10 +176,30 @@ impl Drop for TestServer {
     }
 }
 
-/// A scripted plain-text client.
+/// A byte stream a scripted client can run over (TCP, TLS).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A scripted plain-text (or IRC) client, over TCP or TLS.
 pub struct TextClient {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<Box<dyn AsyncRead + Unpin + Send>>,
+    writer: Writer,
+}
+
+/// The sending half: TCP's keeps its socket options at hand.
+enum Writer {
+    Tcp(OwnedWriteHalf),
+    Other(Box<dyn AsyncWrite + Unpin + Send>),
+}
+
+impl Writer {
+    fn as_mut(&mut self) -> &mut (dyn AsyncWrite + Unpin + Send) {
+        match self {
+            Self::Tcp(w) => w,
+            Self::Other(w) => w.as_mut(),
+        }
+    }
 }
 
 impl TextClient {
@@ -166,8 +215,17 @@ impl TextClient {
     pub fn from_stream(stream: TcpStream) -> Self {
         let (reader, writer) = stream.into_split();
         Self {
-            reader: BufReader::new(reader),
-            writer,
+            reader: BufReader::new(Box::new(reader)),
+            writer: Writer::Tcp(writer),
+        }
+    }
+
+    /// Runs over any byte stream (a TLS connection).
+    pub fn over(stream: impl Stream) -> Self {
+        let (reader, writer) = tokio::io::split(stream);
+        Self {
+            reader: BufReader::new(Box::new(reader)),
+            writer: Writer::Other(Box::new(writer)),
         }
     }
 
@@ -181,6 +239,7 @@ impl TextClient {
     /// Sends bytes as they are.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.writer
+            .as_mut()
             .write_all(bytes)
             .await
             .context("sending to server")
@@ -262,7 +321,10 @@ impl TextClient {
 
     /// Makes dropping this client reset the connection (RST) instead of closing it (FIN).
     pub fn set_linger_zero(&self) -> anyhow::Result<()> {
-        socket2::SockRef::from(self.writer.as_ref())
+        let Writer::Tcp(writer) = &self.writer else {
+            bail!("not a TCP client");
+        };
+        socket2::SockRef::from(writer.as_ref())
             .set_linger(Some(Duration::ZERO))
             .context("setting SO_LINGER")
     }
@@ -270,6 +332,7 @@ impl TextClient {
     /// Closes the sending side (the server sees end of stream).
     pub async fn shutdown_write(&mut self) -> anyhow::Result<()> {
         self.writer
+            .as_mut()
             .shutdown()
             .await
             .context("closing the sending side")
@@ -280,7 +343,7 @@ impl TextClient {
 /// specification has it. Every message it receives is checked to be one line (no CR or LF
 /// inside) of valid UTF-8.
 pub struct WsClient {
-    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    ws: tokio_tungstenite::WebSocketStream<Box<dyn Stream>>,
     /// The subprotocol the server chose.
     pub subprotocol: Option<String>,
     /// Whether the server's messages came as binary (rather than text) frames.
@@ -292,11 +355,31 @@ pub struct WsClient {
 impl WsClient {
     /// Opens `ws://addr/ws`, offering `subprotocol` (if any).
     pub async fn connect(addr: SocketAddr, subprotocol: Option<&str>) -> anyhow::Result<Self> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
-        let mut request = format!("ws://{addr}/ws")
+        Self::over(&format!("ws://{addr}/ws"), Box::new(stream), subprotocol).await
+    }
+
+    /// Opens `wss://localhost:port/ws` over TLS, trusting only `ca`.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        ca: &TestCa,
+        subprotocol: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let stream = ca.connect(addr).await?;
+        let url = format!("wss://localhost:{}/ws", addr.port());
+        Self::over(&url, Box::new(stream), subprotocol).await
+    }
+
+    /// The WebSocket handshake for `url` over a connected `stream`.
+    async fn over(
+        url: &str,
+        stream: Box<dyn Stream>,
+        subprotocol: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url
             .into_client_request()
             .context("building the upgrade request")?;
         if let Some(protocol) = subprotocol {

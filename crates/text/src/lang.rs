@@ -425,6 +425,21 @@ impl Lang {
         }
     }
 
+    /// A TLS client on this plain-text port, and a TCP client on a TLS port.
+    pub(crate) fn tls_on_plain_port(self) -> &'static str {
+        match self {
+            Self::En => "! This port speaks plain text, not TLS: connect without TLS",
+            Self::Zh => "! 此端口使用明文,不是TLS:请不用TLS连接",
+        }
+    }
+
+    pub(crate) fn plaintext_on_tls_port(self) -> &'static str {
+        match self {
+            Self::En => "! This port speaks TLS only: connect with TLS",
+            Self::Zh => "! 此端口只接受TLS:请用TLS连接",
+        }
+    }
+
     pub(crate) fn limit(self, refusal: LimitRefusal) -> String {
         match (self, refusal) {
             (Self::En, LimitRefusal::ServerFull { .. }) => {

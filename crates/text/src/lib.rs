@@ -53,6 +53,11 @@ impl TextFace {
         teahouse_wire::text::encode_line(&self.shared.config.lang.limit(refusal))
     }
 
+    /// The line for a client that speaks plain text to a TLS port of this face.
+    pub fn plaintext_on_tls_line(&self) -> Bytes {
+        teahouse_wire::text::encode_line(self.shared.config.lang.plaintext_on_tls_port())
+    }
+
     /// Runs one accepted connection (any byte stream) to its end; `permit` is held until
     /// then.
     pub fn run_session<S>(

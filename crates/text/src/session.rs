@@ -126,6 +126,11 @@ impl Handler for Session {
     }
 
     fn on_input(&mut self, input: &mut Input<'_>) {
+        if self.guard.is_none() && self.close.is_none() && input.opens_with_tls_record() {
+            self.reply(self.lang().tls_on_plain_port());
+            self.close = Some(LeaveReason::ConnectionLost);
+            return;
+        }
         while self.close.is_none() && self.pending.is_none() {
             let Some(frame) = input.next_frame() else {
                 return;

@@ -74,6 +74,12 @@ impl Input<'_> {
             || self.rbuf.len() > self.decoder.max_line_bytes()
     }
 
+    /// Whether what waits to be run opens with a TLS handshake record: a TLS client on a
+    /// plain-text port. No line of a client can start so (0x16 is a control character).
+    pub fn opens_with_tls_record(&self) -> bool {
+        matches!(self.rbuf.get(..2), Some([0x16, 0x03]))
+    }
+
     /// Bytes read and not yet run.
     pub fn buffered(&self) -> usize {
         self.rbuf.len()

@@ -47,6 +47,7 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
                     }
                     name => name.to_owned(),
                 })
+                .chain(sts_value(session).filter(|_| is_302))
                 .collect();
             if is_302 {
                 // Version 302 may continue the list on more lines (`LS * :…`), which keeps
@@ -99,6 +100,19 @@ pub(super) fn cap(session: &mut Session, message: &Message) {
             );
         }
     }
+}
+
+/// The `sts` capability with its value, if the server has a TLS port: a plain connection
+/// is told the port to upgrade to, a TLS one how long to keep to TLS. Values need `CAP LS
+/// 302`, and `sts` is never requested (a `REQ` of it is refused: it is not in `OFFERED`).
+fn sts_value(session: &Session) -> Option<String> {
+    let config = session.config();
+    let sts = config.sts?;
+    Some(if config.is_secure {
+        format!("sts=duration={}", sts.duration.as_secs())
+    } else {
+        format!("sts=port={}", sts.port)
+    })
 }
 
 /// The most bytes of capabilities on one `CAP LS` line.

@@ -20,5 +20,6 @@ mod real_client;
 mod text_chat;
 mod text_limits;
 mod text_login;
+mod tls;
 mod web;
 mod web_client;
