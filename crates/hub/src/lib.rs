@@ -26,6 +26,7 @@
 
 mod account;
 mod error;
+mod flood;
 mod history;
 mod hub;
 mod limit;
@@ -34,6 +35,7 @@ mod state;
 
 pub use account::{AccountConfig, hash_new_password, is_password_hash};
 pub use error::{CannotSend, Error, Refusal};
+pub use flood::{FloodConfig, FloodLimiter};
 pub use history::{HistoryConfig, HistoryTarget, HistoryWriter};
 pub use hub::OperatorConfig;
 pub use hub::{

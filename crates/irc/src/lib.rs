@@ -4,8 +4,8 @@
 //! Main items: [`IrcFace`] (what the server's accept loop hands each connection to) and
 //! [`IrcConfig`]. Modules: `session` (one task per connection: read with flood control,
 //! dispatch, write, liveness), `command/` (one module per command family), `cap` (IRCv3
-//! capabilities), `reply` (numerics and their texts), `render` (hub events to IRC lines,
-//! encoded once per capability set) and `limit` (the flood token bucket).
+//! capabilities), `reply` (numerics and their texts) and `render` (hub events to IRC lines,
+//! encoded once per capability set). Flood control is the hub's `FloodLimiter`.
 //!
 //! The session is transport-agnostic: it runs on the shared session driver over any byte
 //! stream (TCP today; TLS and WebSocket next). Channels are rooms as soon as they are parsed; this
@@ -13,7 +13,6 @@
 
 mod cap;
 mod command;
-mod limit;
 mod render;
 mod reply;
 mod session;
@@ -29,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::render::IrcSink;
 use crate::session::Shared;
+pub use teahouse_hub::FloodConfig;
 
 /// The version string clients see (`VERSION`, 002, 004).
 pub const VERSION: &str = concat!("teahouse-", env!("CARGO_PKG_VERSION"));
@@ -74,18 +74,6 @@ pub struct StsPolicy {
     pub duration: Duration,
 }
 
-/// Flood control: a token bucket of lines with fake lag, and a cut-off.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FloodConfig {
-    /// Lines a client may send at once before it is slowed.
-    pub burst: u32,
-    /// Lines per second it may send after that.
-    pub lines_per_second: f64,
-    /// Unprocessed input held for a slowed client before it is disconnected with
-    /// `Excess Flood`.
-    pub recvq_bytes: usize,
-}
-
 impl Default for IrcConfig {
     fn default() -> Self {
         Self {
@@ -101,16 +89,6 @@ impl Default for IrcConfig {
             flood: Some(FloodConfig::default()),
             sts: None,
             is_secure: false,
-        }
-    }
-}
-
-impl Default for FloodConfig {
-    fn default() -> Self {
-        Self {
-            burst: 20,
-            lines_per_second: 4.0,
-            recvq_bytes: 8192,
         }
     }
 }

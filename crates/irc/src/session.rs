@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
+use teahouse_hub::{ConnectionPermit, FloodLimiter, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, Nick, SessionId};
 use teahouse_wire::Outbox;
 use teahouse_wire::irc::{LineBuilder, MAX_CLIENT_TAGS_BYTES, MAX_LINE_BYTES, Message};
@@ -22,7 +22,6 @@ use tracing::{Instrument, debug_span, trace};
 use crate::IrcConfig;
 use crate::cap::{Cap, CapSet};
 use crate::command;
-use crate::limit::TokenBucket;
 use crate::render::{IrcSink, prefix_tags};
 use crate::reply;
 
@@ -86,8 +85,9 @@ pub(crate) struct Session {
     batch_counter: u64,
     /// Registration, liveness and flood deadlines.
     clock: Clock,
-    /// Flood control; `None` when it is off.
-    bucket: Option<TokenBucket>,
+    /// Flood control; `None` when it is off. Boxed: it is two rate limiters, and every
+    /// idle session would carry them.
+    flood: Option<Box<FloodLimiter>>,
 }
 
 /// What finishes a command once its operation is done.
@@ -364,9 +364,10 @@ where
         ping_sent: None,
         resume_at: None,
     };
-    let bucket = config
+    let flood = config
         .flood
-        .map(|f| TokenBucket::new(f.burst, f.lines_per_second, now));
+        .as_ref()
+        .map(|f| Box::new(FloodLimiter::new(f)));
     let session = Session {
         has_password: config.password.is_none(),
         shared,
@@ -390,7 +391,7 @@ where
         is_grouping: false,
         batch_counter: 0,
         clock,
-        bucket,
+        flood,
     };
     drive(session, stream, MAX_FRAME_BYTES, permit).instrument(span)
 }
@@ -409,7 +410,7 @@ impl Handler for Session {
         &self.outbox
     }
 
-    /// Runs the complete lines of `input` while the flood bucket allows; cuts a slowed
+    /// Runs the complete lines of `input` while the flood limiter allows; cuts a slowed
     /// client whose unprocessed input passes its limit (`Excess Flood`).
     fn on_input(&mut self, input: &mut Input<'_>) {
         if !self.is_registered && self.close.is_none() && input.opens_with_tls_record() {
@@ -421,15 +422,18 @@ impl Handler for Session {
         }
         while self.close.is_none() && self.waiting.is_none() {
             // Operators are exempt from fake lag.
-            if let Some(bucket) = self.bucket.as_mut().filter(|_| !self.is_oper) {
-                let now = Instant::now();
-                // Only take a token when a whole line is there to spend it on.
-                if !input.has_frame() {
-                    break;
-                }
-                if !bucket.try_take(now) {
-                    self.clock.resume_at = Some(bucket.next_token_at(now));
-                    break;
+            if let Some(flood) = self.flood.as_mut().filter(|_| !self.is_oper) {
+                // Only charge a line when a whole one is there to spend it on; an
+                // over-long line's discarded part is not a line (it costs no reply).
+                match input.next_frame_len() {
+                    Some(len) => {
+                        if let Err(retry) = flood.check(len) {
+                            self.clock.resume_at = Some(retry);
+                            break;
+                        }
+                    }
+                    None if input.has_frame() => {}
+                    None => break,
                 }
             }
             let Some(frame) = input.next_frame() else {

@@ -8,8 +8,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use teahouse_hub::FloodConfig;
 use teahouse_hub::{ConnectionLimits, HubConfig};
-use teahouse_irc::{FloodConfig, IrcConfig};
+use teahouse_irc::IrcConfig;
 use teahouse_text::{Lang, TextConfig};
 use teahouse_types::{NodeId, RoomName};
 use teahouse_wire::session::SessionConfig;
@@ -268,6 +269,8 @@ pub struct TextSection {
     /// How long a new connection may take to choose a nickname.
     #[serde(with = "humantime_serde")]
     pub login_timeout: Duration,
+    /// Flood control.
+    pub flood: FloodSection,
     /// Deprecated: `connection.sendq_bytes` (still read, with a warning at start).
     pub sendq_bytes: Option<NonZeroUsize>,
     /// Deprecated: `connection.close_grace` (still read, with a warning at start).
@@ -315,6 +318,7 @@ impl Default for TextSection {
             default_room: RoomName::parse("lobby").expect("lobby is a valid room name"),
             max_line_bytes: NonZeroUsize::new(4096).expect("not zero"),
             login_timeout: Duration::from_secs(60),
+            flood: FloodSection::text_default(),
             sendq_bytes: None,
             close_grace: None,
             keepalive: None,
@@ -469,19 +473,26 @@ impl Default for WebSection {
     }
 }
 
-/// IRC flood control: a client may send `burst` lines at once, then `lines_per_second`;
-/// beyond that its lines are delayed (fake lag), and once `recvq_bytes` of its input wait
-/// unprocessed it is disconnected with `Excess Flood`.
+/// Flood control (`[irc.flood]`, `[text.flood]`): a client may send `burst` lines and
+/// `burst_bytes` bytes at once, then `lines_per_second` and `bytes_per_second`; beyond that
+/// its lines are delayed (fake lag), and once `recvq_bytes` of its input wait unprocessed it
+/// is disconnected with `Excess Flood`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FloodSection {
     /// Whether flood control is on (turn it off only for benchmarks).
     pub enabled: bool,
-    /// Lines at once: enough for a client's connect burst (CAP, NICK, USER, a few JOINs).
+    /// Lines at once: enough for a client's connect burst (CAP, NICK, USER, a few JOINs),
+    /// or a pasted paragraph.
     pub burst: u32,
     /// Lines per second after the burst: brisk typing, not a script.
     pub lines_per_second: f64,
-    /// Unprocessed input held for a slowed client before it is cut off.
+    /// Bytes at once.
+    pub burst_bytes: u32,
+    /// Bytes per second after the burst.
+    pub bytes_per_second: u32,
+    /// Unprocessed input held for a slowed client before it is cut off (at least the
+    /// longest line).
     pub recvq_bytes: NonZeroUsize,
 }
 
@@ -492,8 +503,32 @@ impl Default for FloodSection {
             enabled: true,
             burst: defaults.burst,
             lines_per_second: defaults.lines_per_second,
+            burst_bytes: defaults.burst_bytes,
+            bytes_per_second: defaults.bytes_per_second,
             recvq_bytes: NonZeroUsize::new(defaults.recvq_bytes).expect("not zero"),
         }
+    }
+}
+
+impl FloodSection {
+    /// The text face's defaults: its lines may be 4 KiB, so it holds more.
+    fn text_default() -> Self {
+        Self {
+            recvq_bytes: NonZeroUsize::new(16 * 1024).expect("not zero"),
+            ..Self::default()
+        }
+    }
+
+    /// The limiter's settings, or `None` when it is off; the receive queue holds at least
+    /// one line of `max_line_bytes`.
+    fn config(&self, max_line_bytes: usize) -> Option<FloodConfig> {
+        self.enabled.then(|| FloodConfig {
+            burst: self.burst.max(1),
+            lines_per_second: self.lines_per_second.max(0.01),
+            burst_bytes: self.burst_bytes.max(1),
+            bytes_per_second: self.bytes_per_second.max(1),
+            recvq_bytes: self.recvq_bytes.get().max(max_line_bytes + 2),
+        })
     }
 }
 
@@ -581,11 +616,7 @@ impl Config {
             ping_timeout: irc.ping_timeout,
             is_email_required: self.accounts.email_required,
             session: self.session_config(),
-            flood: irc.flood.enabled.then_some(FloodConfig {
-                burst: irc.flood.burst.max(1),
-                lines_per_second: irc.flood.lines_per_second.max(0.01),
-                recvq_bytes: irc.flood.recvq_bytes.get(),
-            }),
+            flood: irc.flood.config(512),
             sts: None,
             is_secure: false,
         }
@@ -635,6 +666,7 @@ impl Config {
             } else {
                 0
             },
+            flood: self.text.flood.config(self.text.max_line_bytes.get()),
         }
     }
 

@@ -211,7 +211,7 @@ struct ServeArgs {
     /// other work, 1 spends the least CPU per delivered message.
     #[arg(long, env = "TEAHOUSE_WORKERS")]
     workers: Option<usize>,
-    /// Turn IRC flood control off (for benchmarks only).
+    /// Turn flood control off on every face (for benchmarks only).
     #[arg(long, env = "TEAHOUSE_NO_FLOOD_CONTROL")]
     no_flood_control: bool,
     /// Language of the plain-text face.
@@ -576,6 +576,7 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if args.no_flood_control {
         config.irc.flood.enabled = false;
+        config.text.flood.enabled = false;
     }
     if let Some(lang) = args.lang {
         config.text.lang = match lang {

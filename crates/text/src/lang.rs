@@ -425,6 +425,14 @@ impl Lang {
         }
     }
 
+    /// A client cut off for sending too much too fast.
+    pub(crate) fn excess_flood(self) -> &'static str {
+        match self {
+            Self::En => "! Excess flood: you sent too much too fast, goodbye",
+            Self::Zh => "! 发送过快过多,连接已断开",
+        }
+    }
+
     /// A TLS client on this plain-text port, and a TCP client on a TLS port.
     pub(crate) fn tls_on_plain_port(self) -> &'static str {
         match self {

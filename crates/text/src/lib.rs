@@ -91,4 +91,6 @@ pub struct TextConfig {
     /// How many earlier messages a user sees on entering a room (when the hub keeps
     /// history); 0 for none.
     pub history_lines: u32,
+    /// Flood control; `None` turns it off (benchmarks).
+    pub flood: Option<teahouse_hub::FloodConfig>,
 }

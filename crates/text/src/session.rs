@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use teahouse_hub::{ConnectionPermit, Hub, SessionGuard, SessionOrigin};
+use teahouse_hub::{ConnectionPermit, FloodLimiter, Hub, SessionGuard, SessionOrigin};
 use teahouse_types::{LeaveReason, RoomName};
 use teahouse_wire::Outbox;
 use teahouse_wire::outbox::PushError;
@@ -77,6 +77,15 @@ pub(crate) struct Session {
     close: Option<LeaveReason>,
     /// When a session still choosing its nickname is closed.
     login_deadline: Instant,
+    /// Flood control; `None` when it is off. Boxed: an idle session carries a pointer.
+    flood: Option<Box<Flood>>,
+}
+
+/// A session's flood control: the limiter, and when slowed input may run again.
+pub(crate) struct Flood {
+    limiter: FloodLimiter,
+    resume_at: Option<Instant>,
+    recvq_bytes: usize,
 }
 
 /// Waits for `operation`, then runs `then` with its result on the session.
@@ -126,14 +135,31 @@ impl Handler for Session {
     }
 
     fn on_input(&mut self, input: &mut Input<'_>) {
-        if self.guard.is_none() && self.close.is_none() && input.opens_with_tls_record() {
+        if matches!(self.phase, Phase::Login)
+            && self.close.is_none()
+            && input.opens_with_tls_record()
+        {
             self.reply(self.lang().tls_on_plain_port());
             self.close = Some(LeaveReason::ConnectionLost);
             return;
         }
         while self.close.is_none() && self.pending.is_none() {
+            if let Some(flood) = self.flood.as_mut() {
+                // Only charge a line when a whole one is there to spend it on; an
+                // over-long line's discarded part is not a line (it costs no reply).
+                match input.next_frame_len() {
+                    Some(len) => {
+                        if let Err(retry) = flood.limiter.check(len) {
+                            flood.resume_at = Some(retry);
+                            break;
+                        }
+                    }
+                    None if input.has_frame() => {}
+                    None => break,
+                }
+            }
             let Some(frame) = input.next_frame() else {
-                return;
+                break;
             };
             // A new command: its replies wait for the effects of those before it.
             self.outbox.begin_command();
@@ -151,6 +177,22 @@ impl Handler for Session {
             };
             self.take_step(step);
         }
+        if self.close.is_none()
+            && let Some(flood) = &self.flood
+            && flood.resume_at.is_some()
+            && input.buffered() > flood.recvq_bytes
+        {
+            self.reply(self.lang().excess_flood());
+            self.close = Some(LeaveReason::Requested(
+                teahouse_types::MessageText::parse("Excess Flood").ok(),
+            ));
+        }
+    }
+
+    fn can_read(&self, buffered: usize) -> bool {
+        self.flood
+            .as_ref()
+            .is_none_or(|flood| buffered <= flood.recvq_bytes)
     }
 
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -169,11 +211,25 @@ impl Handler for Session {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        matches!(self.phase, Phase::Login | Phase::Password { .. }).then_some(self.login_deadline)
+        let login = matches!(self.phase, Phase::Login | Phase::Password { .. })
+            .then_some(self.login_deadline);
+        let resume = self.flood.as_ref().and_then(|f| f.resume_at);
+        match (login, resume) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    fn on_deadline(&mut self, now: Instant, _input: &mut Input<'_>) {
-        if self.deadline().is_some_and(|at| now >= at) {
+    fn on_deadline(&mut self, now: Instant, input: &mut Input<'_>) {
+        if let Some(flood) = self.flood.as_mut()
+            && flood.resume_at.is_some_and(|at| now >= at)
+        {
+            flood.resume_at = None;
+            self.on_input(input);
+            return;
+        }
+        let is_logging_in = matches!(self.phase, Phase::Login | Phase::Password { .. });
+        if is_logging_in && now >= self.login_deadline {
             self.reply(self.lang().login_timeout());
             self.close = Some(LeaveReason::TimedOut);
         }
@@ -228,6 +284,13 @@ where
     let guard = shared.hub.attach(sink, origin);
     let span = debug_span!("session", session_id = %guard.id(), proto = "text", %peer);
     let max_line_bytes = shared.config.max_line_bytes;
+    let flood = shared.config.flood.as_ref().map(|config| {
+        Box::new(Flood {
+            limiter: FloodLimiter::new(config),
+            resume_at: None,
+            recvq_bytes: config.recvq_bytes,
+        })
+    });
     let session = Session {
         login_deadline: Instant::now() + shared.config.login_timeout,
         shared,
@@ -236,6 +299,7 @@ where
         phase: Phase::Login,
         pending: None,
         close: None,
+        flood,
     };
     session.reply(session.lang().prompt());
     drive(session, stream, max_line_bytes, permit).instrument(span)

@@ -74,6 +74,17 @@ impl Input<'_> {
             || self.rbuf.len() > self.decoder.max_line_bytes()
     }
 
+    /// How many bytes the next line takes with its line ending, if a whole one is there
+    /// (for flood control, which charges a line by its size before it is run). `None` also
+    /// while [`Input::has_frame`] holds for input with no line ending: the start of an
+    /// over-long line, answered once, and the rest of it, discarded as it comes.
+    pub fn next_frame_len(&self) -> Option<usize> {
+        self.rbuf
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|end| end + 1)
+    }
+
     /// Whether what waits to be run opens with a TLS handshake record: a TLS client on a
     /// plain-text port. No line of a client can start so (0x16 is a control character).
     pub fn opens_with_tls_record(&self) -> bool {

@@ -66,6 +66,8 @@ async fn a_client_that_stops_reading_is_cut_off_and_nobody_loses_a_message() -> 
     const MESSAGES: usize = 10_000;
     let server = TestServer::start_with(|c| {
         c.connection.sendq_bytes = std::num::NonZeroUsize::new(64 * 1024).expect("not zero");
+        // The talker must outrun the reader, not be slowed itself.
+        c.text.flood.enabled = false;
     })
     .await?;
     let mut alice = server.login("alice").await?;
@@ -273,5 +275,57 @@ async fn issue_14_irc_formatting_and_ctcp_are_not_shown_half_removed() -> anyhow
     ivan.send("PRIVMSG bob :\u{1}PING 123\u{1}").await?;
     ivan.send("PRIVMSG #lobby :\u{1}ACTION waves\u{1}").await?;
     bob.expect("* ivan waves").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn issue_14_a_text_flood_is_delayed_then_cut_while_others_keep_talking() -> anyhow::Result<()>
+{
+    let server = TestServer::start().await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    let mut carol = server.login("carol").await?;
+    alice.expect("* bob entered the room").await?;
+    alice.expect("* carol entered the room").await?;
+    bob.expect("* carol entered the room").await?;
+
+    // 30 lines at once: the burst of 20 goes at once, the rest at 4 a second.
+    let lines: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+    alice.send_raw(lines.as_bytes()).await?;
+    for i in 1..=20 {
+        bob.expect(&format!("alice: line {i}")).await?;
+    }
+    let after_burst = std::time::Instant::now();
+    // Carol is not held up by alice's flood: she is heard before alice's last lines.
+    carol.send("carol is not slowed").await?;
+    let skipped = bob.expect_eventually("carol: carol is not slowed").await?;
+    assert!(skipped.len() < 10, "carol waited behind alice: {skipped:?}");
+    let mut seen = skipped.len();
+    while seen < 10 {
+        bob.expect_prefix("alice: line ").await?;
+        seen += 1;
+    }
+    // Ten delayed lines at 4 a second take over two seconds (the first may come at once).
+    let took = after_burst.elapsed();
+    assert!(
+        took >= Duration::from_millis(2000),
+        "ten lines after the burst took {took:?}"
+    );
+
+    // A flood far past what waits for it (16 KiB): cut with a clear line, and everyone is
+    // told it left.
+    let flood = "x".repeat(100);
+    let lines: String = (0..1000).map(|_| format!("{flood}\n")).collect();
+    alice.send_raw(lines.as_bytes()).await?;
+    let rest = alice.expect_closed().await?;
+    assert!(
+        rest.iter()
+            .any(|l| l == "! Excess flood: you sent too much too fast, goodbye"),
+        "{rest:?}"
+    );
+    bob.expect_eventually("* alice left the room (Excess Flood)")
+        .await?;
+    carol.send("still talking").await?;
+    bob.expect_eventually("carol: still talking").await?;
     Ok(())
 }
