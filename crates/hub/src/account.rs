@@ -46,6 +46,9 @@ pub struct AccountConfig {
     /// or bouncer on this machine carries many users, whose typos would otherwise lock
     /// each other out (the connection limits' loopback exemption, `limits.loopback_exempt`).
     pub is_loopback_exempt: bool,
+    /// New accounts one address may register per period (a burst, refilled steadily; Ergo
+    /// allows 30 per 10 minutes); `None` for no throttle.
+    pub registration_rate: Option<(u32, Duration)>,
 }
 
 impl Default for AccountConfig {
@@ -54,14 +57,21 @@ impl Default for AccountConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            min_password_bytes: 1,
+            min_password_bytes: 8,
             max_password_bytes: 256,
             max_failures: 5,
             failure_window: Duration::from_secs(60),
             is_loopback_exempt: true,
+            registration_rate: Some((30, Duration::from_secs(600))),
         }
     }
 }
+
+type Throttle = governor::RateLimiter<
+    String,
+    governor::state::keyed::HashMapStateStore<String>,
+    governor::clock::MonotonicClock,
+>;
 
 /// The hub's account service.
 pub(crate) struct Accounts {
@@ -75,6 +85,8 @@ pub(crate) struct Accounts {
     /// salt for the life of the process, as a real account would.
     decoy_secret: [u8; 32],
     slots: Arc<HashSlots>,
+    /// New accounts by `ip:<host>`.
+    registrations: Option<Throttle>,
 }
 
 /// At most this many password hashes run at once (fewer on a machine with fewer cores).
@@ -162,6 +174,7 @@ impl Accounts {
         let kept_blocks = hasher(&config).map_or(0, |argon2| argon2.params().block_count());
         let mut decoy_secret = [0u8; 32];
         OsRng.fill_bytes(&mut decoy_secret);
+        let registration_rate = config.registration_rate;
         Ok(Self {
             store,
             config,
@@ -169,7 +182,30 @@ impl Accounts {
             decoy,
             decoy_secret,
             slots: Arc::new(HashSlots::new(slots, kept_blocks)),
+            registrations: registration_rate.map(|(per, period)| {
+                let per = std::num::NonZeroU32::new(per).unwrap_or(std::num::NonZeroU32::MIN);
+                let each = (period / per.get()).max(Duration::from_millis(1));
+                let quota = governor::Quota::with_period(each)
+                    .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
+                    .allow_burst(per);
+                governor::RateLimiter::hashmap_with_clock(quota, governor::clock::MonotonicClock)
+            }),
         })
+    }
+
+    /// Takes one registration from `key`'s (`ip:<host>`) allowance; `false` if it is used
+    /// up for now. Exempt addresses are not counted.
+    fn may_register(&self, key: &str) -> bool {
+        let Some(throttle) = &self.registrations else {
+            return true;
+        };
+        if !self.counts(key) {
+            return true;
+        }
+        if throttle.len() > 4096 {
+            throttle.retain_recent();
+        }
+        throttle.check_key(&key.to_owned()).is_ok()
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -429,6 +465,11 @@ impl Hub {
         if self.is_registered_name(&nick) {
             return Err(Refusal::AccountExists(nick));
         }
+        let host = self.host_of(session)?;
+        if !accounts.may_register(&format!("ip:{host}")) {
+            info!(session_id = %session, addr = %host, "registration refused: too many from this address");
+            return Err(Refusal::TooManyRegistrations);
+        }
         let (hash, scram) = accounts.hash_with_scram(password).await?;
         let record = AccountRecord {
             name_key: nick.key().to_owned(),
@@ -507,7 +548,7 @@ impl Hub {
             .await?;
         let Some(account_name) = account_name.filter(|_| is_match) else {
             accounts.record_failure(&keys);
-            info!(session_id = %session, account = %name, "login failed");
+            info!(session_id = %session, account = %name, addr = %host, "login failed");
             return Err(Refusal::AuthFailed);
         };
         if let Some(scram) = scram {

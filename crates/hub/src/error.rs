@@ -40,6 +40,9 @@ pub enum Refusal {
     /// Too many wrong passwords lately, for this account or from this address.
     #[error("too many failed logins; try again later")]
     RateLimited,
+    /// Too many accounts registered from this address lately.
+    #[error("too many accounts registered from your address lately; try again later")]
+    TooManyRegistrations,
     /// The password is empty or too long.
     #[error("a password must be {min_bytes} to {max_bytes} bytes long")]
     BadPassword {

@@ -1,8 +1,16 @@
-//! How many connections may be open, in all and per client address.
+//! How many connections may be open, in all and per client address, and how fast one
+//! address may open new ones.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::MonotonicClock;
+use governor::state::keyed::HashMapStateStore;
+use governor::{Quota, RateLimiter};
+use ipnet::IpNet;
 
 /// Connection caps; plain settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +19,26 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Connections open at once from one IP address.
     pub max_connections_per_ip: usize,
-    /// Whether loopback addresses are exempt from the per-address cap (local tests, bridges
-    /// and bouncers all connect from there, as Ergo does by default).
+    /// Whether loopback addresses are exempt from the per-address cap and throttle (local
+    /// tests, bridges and bouncers all connect from there, as Ergo does by default).
     pub is_loopback_exempt: bool,
+    /// New connections one address may open per period (Ergo: 32 per 10 minutes), as a
+    /// burst that refills steadily; `None` for no throttle.
+    pub connection_rate: Option<(u32, Duration)>,
+    /// Address ranges exempt from the per-address cap and throttle, besides loopback.
+    pub exempt: Vec<IpNet>,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 100_000,
+            max_connections_per_ip: 16,
+            is_loopback_exempt: true,
+            connection_rate: Some((32, Duration::from_secs(600))),
+            exempt: Vec::new(),
+        }
+    }
 }
 
 /// Why a connection was refused.
@@ -31,6 +56,12 @@ pub enum LimitRefusal {
         /// The cap.
         max: usize,
     },
+    /// This address opened too many connections lately.
+    #[error("too many new connections from your address; try again in {} s", retry_after.as_secs().max(1))]
+    TooFast {
+        /// How long until the next one is let in.
+        retry_after: Duration,
+    },
 }
 
 /// Counts open connections; cheap to clone, shared by every listener.
@@ -39,16 +70,31 @@ pub struct ConnectionLimiter {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     limits: ConnectionLimits,
     counts: Mutex<Counts>,
+    /// New connections per address (keys forgotten once their burst is full again).
+    rate: Option<RateLimiter<IpAddr, HashMapStateStore<IpAddr>, MonotonicClock>>,
 }
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("limits", &self.limits)
+            .field("counts", &self.counts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Admissions between two sweeps of the throttle's keys.
+const SWEEP_EVERY: u32 = 4096;
 
 #[derive(Debug, Default)]
 struct Counts {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    /// Throttle checks since its keys were last swept.
+    since_sweep: u32,
 }
 
 /// One admitted connection; dropping it gives the place back.
@@ -61,12 +107,29 @@ pub struct ConnectionPermit {
 impl ConnectionLimiter {
     /// A limiter with nothing open.
     pub fn new(limits: ConnectionLimits) -> Self {
+        let rate = limits.connection_rate.map(|(per, period)| {
+            let per = NonZeroU32::new(per).unwrap_or(NonZeroU32::MIN);
+            let each = (period / per.get()).max(Duration::from_millis(1));
+            let quota = Quota::with_period(each)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(per);
+            RateLimiter::hashmap_with_clock(quota, MonotonicClock)
+        });
         Self {
             inner: Arc::new(Inner {
                 limits,
                 counts: Mutex::new(Counts::default()),
+                rate,
             }),
         }
+    }
+
+    /// Whether `ip` is exempt from the per-address cap and throttle.
+    pub fn is_exempt(&self, ip: IpAddr) -> bool {
+        let limits = &self.inner.limits;
+        let ip = canonical(ip);
+        (limits.is_loopback_exempt && ip.is_loopback())
+            || limits.exempt.iter().any(|net| net.contains(&ip))
     }
 
     /// Admits a connection from `ip`, or says why not.
@@ -82,15 +145,28 @@ impl ConnectionLimiter {
             });
         }
         let ip = canonical(ip);
-        let is_counted = !(limits.is_loopback_exempt && ip.is_loopback());
+        let is_counted = !self.is_exempt(ip);
         if is_counted {
-            let n = counts.per_ip.entry(ip).or_insert(0);
-            if *n >= limits.max_connections_per_ip {
+            if counts.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_connections_per_ip {
                 return Err(LimitRefusal::TooManyFromAddress {
                     max: limits.max_connections_per_ip,
                 });
             }
-            *n += 1;
+            if let Some(rate) = &self.inner.rate {
+                counts.since_sweep += 1;
+                if counts.since_sweep >= SWEEP_EVERY {
+                    counts.since_sweep = 0;
+                    rate.retain_recent();
+                    rate.shrink_to_fit();
+                }
+                if let Err(not_until) = rate.check_key(&ip) {
+                    use governor::clock::Clock as _;
+                    return Err(LimitRefusal::TooFast {
+                        retry_after: not_until.wait_time_from(MonotonicClock.now()),
+                    });
+                }
+            }
+            *counts.per_ip.entry(ip).or_insert(0) += 1;
         }
         counts.total += 1;
         Ok(ConnectionPermit {
@@ -145,8 +221,32 @@ mod tests {
         ConnectionLimiter::new(ConnectionLimits {
             max_connections: total,
             max_connections_per_ip: per_ip,
-            is_loopback_exempt: true,
+            ..ConnectionLimits::default()
         })
+    }
+
+    #[test]
+    fn an_address_opening_too_many_is_throttled_and_exempt_ranges_are_not() {
+        let l = ConnectionLimiter::new(ConnectionLimits {
+            connection_rate: Some((3, Duration::from_secs(600))),
+            exempt: vec!["10.0.0.0/8".parse().unwrap()],
+            ..ConnectionLimits::default()
+        });
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..3 {
+            drop(l.admit(ip).unwrap());
+        }
+        // Closed again, but opened too fast: the fourth waits about 200 s.
+        match l.admit(ip) {
+            Err(LimitRefusal::TooFast { retry_after }) => {
+                assert!(retry_after > Duration::from_secs(150), "{retry_after:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(l.admit("192.0.2.8".parse().unwrap()).is_ok());
+        let inside: IpAddr = "10.1.2.3".parse().unwrap();
+        let _held: Vec<_> = (0..20).map(|_| l.admit(inside).unwrap()).collect();
+        assert!(l.is_exempt("::ffff:10.9.9.9".parse().unwrap()));
     }
 
     #[test]

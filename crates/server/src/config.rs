@@ -90,8 +90,16 @@ pub struct AccountsSection {
     pub argon2_iterations: u32,
     /// Argon2id lanes.
     pub argon2_parallelism: u32,
+    /// The shortest password, in bytes: eight, as NIST's SP 800-63B asks at the least.
+    pub min_password_bytes: NonZeroUsize,
     /// The longest password, in bytes: any passphrase fits, and one attempt's work is bounded.
     pub max_password_bytes: NonZeroUsize,
+    /// New accounts one address may register per `registration_period` (exempt addresses
+    /// aside); 0 turns the throttle off.
+    pub registrations_per_period: u32,
+    /// The registration throttle's period.
+    #[serde(with = "humantime_serde")]
+    pub registration_period: Duration,
     /// Wrong passwords allowed per account and per address within `failure_window`.
     pub max_failures: u32,
     /// The window wrong passwords are counted in.
@@ -108,7 +116,12 @@ impl Default for AccountsSection {
             argon2_memory_kib: d.argon2_memory_kib,
             argon2_iterations: d.argon2_iterations,
             argon2_parallelism: d.argon2_parallelism,
+            min_password_bytes: NonZeroUsize::new(d.min_password_bytes).expect("not zero"),
             max_password_bytes: NonZeroUsize::new(d.max_password_bytes).expect("not zero"),
+            registrations_per_period: d.registration_rate.map_or(0, |(n, _)| n),
+            registration_period: d
+                .registration_rate
+                .map_or(Duration::from_secs(600), |(_, p)| p),
             max_failures: d.max_failures,
             failure_window: d.failure_window,
             email_required: false,
@@ -226,17 +239,32 @@ pub struct LimitsConfig {
     /// Connections open at once from one IP address: enough for a household behind one NAT,
     /// few enough that one host cannot take the whole server.
     pub max_connections_per_ip: NonZeroUsize,
-    /// Whether loopback clients are exempt from the per-address cap (tests, bridges and
-    /// bouncers on the same machine).
+    /// Whether loopback clients are exempt from the per-address cap, the connection throttle
+    /// and the per-address wrong-password count (tests, bridges and bouncers on the same
+    /// machine).
     pub loopback_exempt: bool,
+    /// New connections one address may open per `connection_period` (a burst that refills
+    /// steadily; Ergo's default is 32 per 10 minutes); 0 turns the throttle off.
+    pub connections_per_period: u32,
+    /// The throttle's period.
+    #[serde(with = "humantime_serde")]
+    pub connection_period: Duration,
+    /// Address ranges (CIDR, e.g. `10.0.0.0/8` or `2001:db8::/32`) exempt like loopback:
+    /// a trusted bouncer or gateway that carries many users.
+    pub exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        let d = ConnectionLimits::default();
+        let (per, period) = d.connection_rate.unwrap_or((0, Duration::from_secs(600)));
         Self {
-            max_connections: NonZeroUsize::new(100_000).expect("not zero"),
-            max_connections_per_ip: NonZeroUsize::new(16).expect("not zero"),
-            loopback_exempt: true,
+            max_connections: NonZeroUsize::new(d.max_connections).expect("not zero"),
+            max_connections_per_ip: NonZeroUsize::new(d.max_connections_per_ip).expect("not zero"),
+            loopback_exempt: d.is_loopback_exempt,
+            connections_per_period: per,
+            connection_period: period,
+            exempt: d.exempt,
         }
     }
 }
@@ -247,6 +275,9 @@ impl LimitsConfig {
             max_connections: self.max_connections.get(),
             max_connections_per_ip: self.max_connections_per_ip.get(),
             is_loopback_exempt: self.loopback_exempt,
+            connection_rate: (self.connections_per_period > 0 && !self.connection_period.is_zero())
+                .then_some((self.connections_per_period, self.connection_period)),
+            exempt: self.exempt.clone(),
         }
     }
 }
@@ -677,7 +708,10 @@ impl Config {
             argon2_memory_kib: a.argon2_memory_kib,
             argon2_iterations: a.argon2_iterations,
             argon2_parallelism: a.argon2_parallelism,
+            min_password_bytes: a.min_password_bytes.get(),
             max_password_bytes: a.max_password_bytes.get(),
+            registration_rate: (a.registrations_per_period > 0 && !a.registration_period.is_zero())
+                .then_some((a.registrations_per_period, a.registration_period)),
             max_failures: a.max_failures,
             failure_window: a.failure_window,
             is_loopback_exempt: self.limits.loopback_exempt,

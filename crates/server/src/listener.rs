@@ -157,7 +157,7 @@ mod tests {
         let limiter = ConnectionLimiter::new(ConnectionLimits {
             max_connections: 10,
             max_connections_per_ip: 10,
-            is_loopback_exempt: true,
+            ..ConnectionLimits::default()
         });
         let permit = limiter
             .admit(IpAddr::V4(Ipv4Addr::LOCALHOST))

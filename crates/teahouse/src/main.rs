@@ -303,21 +303,21 @@ fn main() -> ExitCode {
         Command::Serve(args) => match runtime.block_on(serve(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("teahouse: {error:#}");
+                eprintln!("teahouse: {}", said_once(&error));
                 ExitCode::FAILURE
             }
         },
         Command::Bench(args) => match runtime.block_on(bench(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("teahouse bench: {error:#}");
+                eprintln!("teahouse bench: {}", said_once(&error));
                 ExitCode::FAILURE
             }
         },
         Command::Admin(args) => match runtime.block_on(admin(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("teahouse admin: {error:#}");
+                eprintln!("teahouse admin: {}", said_once(&error));
                 ExitCode::FAILURE
             }
         },
@@ -343,6 +343,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// An error and its causes on one line, a cause that only repeats what was said left out
+/// (a library error wrapped by ours often carries the same words).
+fn said_once(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -431,7 +448,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let args = std::sync::Arc::new(args);
     let (reloads, handle) = teahouse_server::Reloads::new({
         let args = std::sync::Arc::clone(&args);
-        move || load_config(&args).map_err(|e| teahouse_server::Error::Reload(format!("{e:#}")))
+        move || load_config(&args).map_err(|e| teahouse_server::Error::Reload(said_once(&e)))
     });
     tokio::spawn(reload_on_hangup(handle));
     teahouse_server::run_with_reloads(config, listeners, shutdown_signal(), Some(reloads)).await?;

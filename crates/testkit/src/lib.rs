@@ -59,6 +59,8 @@ impl TestServer {
         config.web.addr = ListenAddr::At(SocketAddr::from(([127, 0, 0, 1], 0)));
         // Each test server keeps its store in memory unless the test says otherwise.
         config.store.data_dir = ":memory:".into();
+        // Tests use short passwords; the minimum's own test sets it back.
+        config.accounts.min_password_bytes = std::num::NonZeroUsize::MIN;
         adjust(&mut config);
         let listeners = Listeners::bind(&config)
             .await

@@ -460,6 +460,14 @@ impl Lang {
             (Self::Zh, LimitRefusal::TooManyFromAddress { max }) => {
                 format!("! 来自你的地址的连接过多(最多{max}个)")
             }
+            (Self::En, LimitRefusal::TooFast { retry_after }) => format!(
+                "! Too many new connections from your address; try again in {} s",
+                retry_after.as_secs().max(1)
+            ),
+            (Self::Zh, LimitRefusal::TooFast { retry_after }) => format!(
+                "! 你的地址新建连接过于频繁,请{}秒后再试",
+                retry_after.as_secs().max(1)
+            ),
         }
     }
 
@@ -472,6 +480,10 @@ impl Lang {
                 Refusal::AccountExists(nick) => format!("! {nick} is already registered"),
                 Refusal::AuthFailed => "! Wrong nickname or password".to_owned(),
                 Refusal::RateLimited => "! Too many failed logins; try again later".to_owned(),
+                Refusal::TooManyRegistrations => {
+                    "! Too many accounts registered from your address lately; try again later"
+                        .to_owned()
+                }
                 Refusal::BadPassword {
                     min_bytes,
                     max_bytes,
@@ -520,6 +532,9 @@ impl Lang {
                 Refusal::AccountExists(nick) => format!("! {nick}已经注册过了"),
                 Refusal::AuthFailed => "! 昵称或密码错误".to_owned(),
                 Refusal::RateLimited => "! 登录失败次数过多,请稍后再试".to_owned(),
+                Refusal::TooManyRegistrations => {
+                    "! 你的地址近期注册的账号过多,请稍后再试".to_owned()
+                }
                 Refusal::BadPassword {
                     min_bytes,
                     max_bytes,

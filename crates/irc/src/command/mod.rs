@@ -374,6 +374,7 @@ fn refused(session: &mut Session, refusal: &Refusal) {
         Refusal::AccountExists(_)
         | Refusal::AuthFailed
         | Refusal::RateLimited
+        | Refusal::TooManyRegistrations
         | Refusal::BadPassword { .. }
         | Refusal::NotLoggedIn
         | Refusal::HistoryUnavailable
@@ -381,7 +382,7 @@ fn refused(session: &mut Session, refusal: &Refusal) {
             let code = match refusal {
                 Refusal::AccountExists(_) => "ACCOUNT_EXISTS",
                 Refusal::AuthFailed => "INVALID_CREDENTIALS",
-                Refusal::RateLimited => "RATE_LIMITED",
+                Refusal::RateLimited | Refusal::TooManyRegistrations => "RATE_LIMITED",
                 Refusal::BadPassword { .. } => "UNACCEPTABLE_PASSWORD",
                 Refusal::NotLoggedIn => "ACCOUNT_REQUIRED",
                 _ => "TEMPORARILY_UNAVAILABLE",

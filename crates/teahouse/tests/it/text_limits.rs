@@ -180,6 +180,35 @@ async fn per_address_cap_applies_when_loopback_is_not_exempt() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn issue_14_an_address_opening_connections_too_fast_is_throttled() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.limits.loopback_exempt = false;
+        c.limits.connections_per_period = 3;
+    })
+    .await?;
+    for _ in 0..3 {
+        let mut c = server.connect().await?;
+        c.expect("Enter a nickname:").await?;
+    }
+    // All three closed again; the fourth comes too soon after them (one per 200 s).
+    let mut d = server.connect().await?;
+    let line = d.line().await?;
+    assert!(
+        line.starts_with("! Too many new connections from your address; try again in "),
+        "{line}"
+    );
+    assert!(d.expect_closed().await?.is_empty());
+    // The IRC face is behind the same throttle, with its own words.
+    let mut e = server.irc().await?;
+    let line = e.line().await?;
+    assert!(
+        line.starts_with("ERROR :Closing link: too many new connections from your address"),
+        "{line}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn shutdown_tells_every_client_and_returns_promptly() -> anyhow::Result<()> {
     let server = TestServer::start().await?;
     let mut alice = server.login("alice").await?;

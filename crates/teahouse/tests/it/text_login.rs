@@ -384,3 +384,42 @@ async fn register_with_secret(server: &TestServer, names: &[&str]) -> anyhow::Re
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn issue_14_passwords_need_eight_bytes_and_registrations_are_throttled() -> anyhow::Result<()>
+{
+    let server = TestServer::start_with(|c| {
+        c.accounts.min_password_bytes = std::num::NonZeroUsize::new(8).expect("eight");
+        c.accounts.registrations_per_period = 2;
+        c.limits.loopback_exempt = false;
+    })
+    .await?;
+    let mut ann = server.login("ann").await?;
+    ann.send("/register short").await?;
+    ann.expect("! A password must be 8 to 256 bytes long")
+        .await?;
+    ann.send("/register long enough").await?;
+    ann.expect_prefix("* Nickname ann is now registered")
+        .await?;
+    let mut ben = server.login("ben").await?;
+    ben.send("/register also long enough").await?;
+    ben.expect_prefix("* Nickname ben is now registered")
+        .await?;
+    // A third account from the same address, so soon: refused, and says why.
+    let mut cat = server.login("cat").await?;
+    cat.send("/register long enough too").await?;
+    cat.expect("! Too many accounts registered from your address lately; try again later")
+        .await?;
+    // Exempt again (loopback), registering goes on.
+    let open = TestServer::start_with(|c| {
+        c.accounts.registrations_per_period = 1;
+    })
+    .await?;
+    for name in ["dan", "eve"] {
+        let mut c = open.login(name).await?;
+        c.send("/register long enough").await?;
+        c.expect_prefix(&format!("* Nickname {name} is now registered"))
+            .await?;
+    }
+    Ok(())
+}
