@@ -715,7 +715,6 @@ impl Config {
             max_failures: a.max_failures,
             failure_window: a.failure_window,
             is_loopback_exempt: self.limits.loopback_exempt,
-            ..teahouse_hub::AccountConfig::default()
         }
     }
 
