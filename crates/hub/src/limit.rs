@@ -70,31 +70,50 @@ pub struct ConnectionLimiter {
     inner: Arc<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
-    limits: ConnectionLimits,
     counts: Mutex<Counts>,
-    /// New connections per address (keys forgotten once their burst is full again).
-    rate: Option<RateLimiter<IpAddr, HashMapStateStore<IpAddr>, MonotonicClock>>,
 }
 
-impl std::fmt::Debug for Inner {
+type Throttle = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, MonotonicClock>;
+
+/// New connections per address (keys forgotten once their burst is full again).
+struct Rate(Throttle);
+
+impl std::fmt::Debug for Rate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("limits", &self.limits)
-            .field("counts", &self.counts)
-            .finish_non_exhaustive()
+        f.debug_struct("Rate").finish_non_exhaustive()
     }
 }
 
 /// Admissions between two sweeps of the throttle's keys.
 const SWEEP_EVERY: u32 = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counts {
+    limits: ConnectionLimits,
+    rate: Option<Rate>,
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
     /// Throttle checks since its keys were last swept.
     since_sweep: u32,
+}
+
+fn throttle(limits: &ConnectionLimits) -> Option<Rate> {
+    limits.connection_rate.map(|(per, period)| {
+        let per = NonZeroU32::new(per).unwrap_or(NonZeroU32::MIN);
+        let each = (period / per.get()).max(Duration::from_millis(1));
+        let quota = Quota::with_period(each)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(per);
+        Rate(RateLimiter::hashmap_with_clock(quota, MonotonicClock))
+    })
+}
+
+fn is_exempt(limits: &ConnectionLimits, ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    (limits.is_loopback_exempt && ip.is_loopback())
+        || limits.exempt.iter().any(|net| net.contains(&ip))
 }
 
 /// One admitted connection; dropping it gives the place back.
@@ -107,29 +126,32 @@ pub struct ConnectionPermit {
 impl ConnectionLimiter {
     /// A limiter with nothing open.
     pub fn new(limits: ConnectionLimits) -> Self {
-        let rate = limits.connection_rate.map(|(per, period)| {
-            let per = NonZeroU32::new(per).unwrap_or(NonZeroU32::MIN);
-            let each = (period / per.get()).max(Duration::from_millis(1));
-            let quota = Quota::with_period(each)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(per);
-            RateLimiter::hashmap_with_clock(quota, MonotonicClock)
-        });
         Self {
             inner: Arc::new(Inner {
-                limits,
-                counts: Mutex::new(Counts::default()),
-                rate,
+                counts: Mutex::new(Counts {
+                    rate: throttle(&limits),
+                    limits,
+                    total: 0,
+                    per_ip: HashMap::new(),
+                    since_sweep: 0,
+                }),
             }),
         }
     }
 
+    /// New caps (a configuration reload). Open connections stay, also over a lower cap; a
+    /// changed throttle starts afresh.
+    pub fn set_limits(&self, limits: ConnectionLimits) {
+        let mut counts = self.inner.lock();
+        if counts.limits.connection_rate != limits.connection_rate {
+            counts.rate = throttle(&limits);
+        }
+        counts.limits = limits;
+    }
+
     /// Whether `ip` is exempt from the per-address cap and throttle.
     pub fn is_exempt(&self, ip: IpAddr) -> bool {
-        let limits = &self.inner.limits;
-        let ip = canonical(ip);
-        (limits.is_loopback_exempt && ip.is_loopback())
-            || limits.exempt.iter().any(|net| net.contains(&ip))
+        is_exempt(&self.inner.lock().limits, ip)
     }
 
     /// Admits a connection from `ip`, or says why not.
@@ -137,22 +159,23 @@ impl ConnectionLimiter {
     /// # Errors
     /// A [`LimitRefusal`] when a cap is reached.
     pub fn admit(&self, ip: IpAddr) -> Result<ConnectionPermit, LimitRefusal> {
-        let limits = &self.inner.limits;
-        let mut counts = self.inner.lock();
+        let mut guard = self.inner.lock();
+        let counts = &mut *guard;
+        let limits = &counts.limits;
         if counts.total >= limits.max_connections {
             return Err(LimitRefusal::ServerFull {
                 max: limits.max_connections,
             });
         }
         let ip = canonical(ip);
-        let is_counted = !self.is_exempt(ip);
+        let is_counted = !is_exempt(limits, ip);
         if is_counted {
             if counts.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_connections_per_ip {
                 return Err(LimitRefusal::TooManyFromAddress {
                     max: limits.max_connections_per_ip,
                 });
             }
-            if let Some(rate) = &self.inner.rate {
+            if let Some(Rate(rate)) = &counts.rate {
                 counts.since_sweep += 1;
                 if counts.since_sweep >= SWEEP_EVERY {
                     counts.since_sweep = 0;

@@ -62,6 +62,21 @@ pub struct IrcConfig {
     /// Whether this face's connections are TLS (their `sts` value is the policy's
     /// duration; a plain connection's is the port to upgrade to).
     pub is_secure: bool,
+    /// How an operator's `REHASH` reloads the server's configuration; `None`: it cannot.
+    pub rehash: Option<Rehash>,
+}
+
+/// The outcome of a reload: the error in words if it failed.
+pub type RehashOutcome = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Reloads the server's configuration and answers with the outcome (the error in words).
+#[derive(Clone)]
+pub struct Rehash(pub Arc<dyn Fn() -> RehashOutcome + Send + Sync>);
+
+impl std::fmt::Debug for Rehash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rehash")
+    }
 }
 
 /// IRCv3 strict transport security: clients that see it on a plain connection reconnect
@@ -89,6 +104,7 @@ impl Default for IrcConfig {
             flood: Some(FloodConfig::default()),
             sts: None,
             is_secure: false,
+            rehash: None,
         }
     }
 }
@@ -96,22 +112,56 @@ impl Default for IrcConfig {
 /// The IRC face: turns accepted connections into sessions on the hub.
 #[derive(Clone)]
 pub struct IrcFace {
-    shared: Arc<Shared>,
+    /// What new sessions start with; a reload replaces it (sessions keep the one they
+    /// started with).
+    current: Arc<std::sync::RwLock<Arc<Shared>>>,
 }
 
 impl IrcFace {
     /// A face serving `hub` with `config`.
     pub fn new(hub: Hub, config: IrcConfig) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            current: Arc::new(std::sync::RwLock::new(Arc::new(Shared {
                 hub,
                 source: Arc::from(config.server_name.as_str()),
                 no_user: Arc::from("*"),
                 no_realname: Arc::from(""),
                 config,
                 created: SystemTime::now(),
-            }),
+            }))),
         }
+    }
+
+    /// New settings for the sessions that start from now on (a configuration reload: the
+    /// MOTD, flood control, timeouts). Sessions already running keep theirs.
+    pub fn reconfigure(&self, config: IrcConfig) {
+        let old = self.shared();
+        let new = Arc::new(Shared {
+            hub: old.hub.clone(),
+            source: Arc::from(config.server_name.as_str()),
+            no_user: Arc::clone(&old.no_user),
+            no_realname: Arc::clone(&old.no_realname),
+            config,
+            created: old.created,
+        });
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+    }
+
+    /// The settings in force for new sessions.
+    pub fn config(&self) -> IrcConfig {
+        self.shared().config.clone()
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// The line sent to a connection refused by a connection cap.
@@ -140,6 +190,6 @@ impl IrcFace {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        session::run(stream, peer, permit, Arc::clone(&self.shared))
+        session::run(stream, peer, permit, self.shared())
     }
 }

@@ -54,6 +54,7 @@ pub(crate) const RPL_ENDOFMOTD: &str = "376";
 pub(crate) const RPL_INFO: &str = "371";
 pub(crate) const RPL_ENDOFINFO: &str = "374";
 pub(crate) const RPL_YOUREOPER: &str = "381";
+pub(crate) const RPL_REHASHING: &str = "382";
 pub(crate) const RPL_TIME: &str = "391";
 pub(crate) const ERR_UNKNOWNERROR: &str = "400";
 pub(crate) const ERR_NOSUCHNICK: &str = "401";

@@ -650,6 +650,29 @@ impl Config {
             flood: irc.flood.config(512),
             sts: None,
             is_secure: false,
+            rehash: None,
+        }
+    }
+
+    /// The IRC face's settings for the plain (`is_secure` false) or TLS listener: `sts`
+    /// offered when the TLS port `ircs_port` is on, `REHASH` through `rehash`.
+    pub(crate) fn irc_face_config(
+        &self,
+        ircs_port: Option<u16>,
+        is_secure: bool,
+        rehash: &Option<teahouse_irc::Rehash>,
+    ) -> IrcConfig {
+        let sts = ircs_port
+            .filter(|_| self.tls.sts)
+            .map(|port| teahouse_irc::StsPolicy {
+                port,
+                duration: self.tls.sts_duration,
+            });
+        IrcConfig {
+            sts,
+            is_secure,
+            rehash: rehash.clone(),
+            ..self.irc_config()
         }
     }
 

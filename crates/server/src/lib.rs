@@ -174,11 +174,39 @@ pub async fn run_with_reloads(
     }
     let limiter = ConnectionLimiter::new(config.limits.connection_limits());
 
+    let ircs_port = listeners
+        .ircs
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port());
+    let rehash = reloads.as_ref().map(|reloads| {
+        let handle = reloads.handle();
+        teahouse_irc::Rehash(Arc::new(move || {
+            let handle = handle.clone();
+            Box::pin(async move { handle.reload().await })
+        }))
+    });
+    let faces = reload::Faces {
+        hub: hub.clone(),
+        limiter: limiter.clone(),
+        text: TextFace::new(hub.clone(), config.text_config()),
+        irc: IrcFace::new(
+            hub.clone(),
+            config.irc_face_config(ircs_port, false, &rehash),
+        ),
+        ircs: IrcFace::new(
+            hub.clone(),
+            config.irc_face_config(ircs_port, true, &rehash),
+        ),
+        ircs_port,
+        rehash,
+    };
+    let irc = faces.irc.clone();
     if let Some(listener) = listeners.text {
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "text", %addr, lang = config.text.lang.code(), "listening");
         }
-        let face = TextFace::new(hub.clone(), config.text_config());
+        let face = faces.text.clone();
         let ctx = AcceptContext {
             proto: "text",
             limiter: limiter.clone(),
@@ -189,36 +217,11 @@ pub async fn run_with_reloads(
         };
         tracker.spawn(accept_loop(listener, face, ctx));
     }
-    let ircs_port = listeners
-        .ircs
-        .as_ref()
-        .and_then(|l| l.local_addr().ok())
-        .map(|a| a.port());
-    let sts = ircs_port
-        .filter(|_| config.tls.sts)
-        .map(|port| teahouse_irc::StsPolicy {
-            port,
-            duration: config.tls.sts_duration,
-        });
-    let irc = IrcFace::new(
-        hub.clone(),
-        teahouse_irc::IrcConfig {
-            sts,
-            ..config.irc_config()
-        },
-    );
     if let (Some(listener), Some(tls)) = (listeners.ircs, &tls) {
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "ircs", %addr, server_name = %config.irc.server_name, "listening");
         }
-        let face = IrcFace::new(
-            hub.clone(),
-            teahouse_irc::IrcConfig {
-                sts,
-                is_secure: true,
-                ..config.irc_config()
-            },
-        );
+        let face = faces.ircs.clone();
         let ctx = AcceptContext {
             proto: "ircs",
             limiter: limiter.clone(),
@@ -266,6 +269,7 @@ pub async fn run_with_reloads(
     let running = reload::Running {
         config: std::sync::Mutex::new(config.clone()),
         tls: tls.clone(),
+        faces,
     };
     match reloads {
         Some(reloads) => {

@@ -7,6 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
+use teahouse_hub::{ConnectionLimiter, Hub};
+use teahouse_irc::IrcFace;
+use teahouse_text::TextFace;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
@@ -28,6 +31,8 @@ struct Request {
 /// The server's side of reloading: the requests, and how to read the configuration.
 pub struct Reloads {
     requests: mpsc::Receiver<Request>,
+    /// For the server's own requests (`REHASH`).
+    handle: ReloadHandle,
     load: Load,
 }
 
@@ -43,13 +48,20 @@ impl Reloads {
         load: impl Fn() -> Result<Config, Error> + Send + Sync + 'static,
     ) -> (Self, ReloadHandle) {
         let (tx, rx) = mpsc::channel(QUEUED_REQUESTS);
+        let handle = ReloadHandle { requests: tx };
         (
             Self {
                 requests: rx,
+                handle: handle.clone(),
                 load: Box::new(load),
             },
-            ReloadHandle { requests: tx },
+            handle,
         )
+    }
+
+    /// A handle for the server's own requests.
+    pub(crate) fn handle(&self) -> ReloadHandle {
+        self.handle.clone()
     }
 
     /// Serves reload requests until `shutdown` completes.
@@ -117,6 +129,18 @@ impl ReloadHandle {
 pub(crate) struct Running {
     pub(crate) config: Mutex<Config>,
     pub(crate) tls: Option<Arc<Tls>>,
+    pub(crate) faces: Faces,
+}
+
+/// The faces and limits a reload reconfigures.
+pub(crate) struct Faces {
+    pub(crate) hub: Hub,
+    pub(crate) limiter: ConnectionLimiter,
+    pub(crate) text: TextFace,
+    pub(crate) irc: IrcFace,
+    pub(crate) ircs: IrcFace,
+    pub(crate) ircs_port: Option<u16>,
+    pub(crate) rehash: Option<teahouse_irc::Rehash>,
 }
 
 impl Running {
@@ -156,6 +180,18 @@ impl Running {
                 );
             }
         }
+        // Then what cannot fail. New sessions get the new face settings (MOTD, flood
+        // control, timeouts); sessions already open keep theirs.
+        let faces = &self.faces;
+        faces.hub.set_operators(config.hub_config().operators);
+        faces.limiter.set_limits(config.limits.connection_limits());
+        faces.text.reconfigure(config.text_config());
+        faces
+            .irc
+            .reconfigure(config.irc_face_config(faces.ircs_port, false, &faces.rehash));
+        faces
+            .ircs
+            .reconfigure(config.irc_face_config(faces.ircs_port, true, &faces.rehash));
         *current = config;
         Ok(())
     }

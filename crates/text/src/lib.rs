@@ -32,30 +32,56 @@ use crate::session::Shared;
 /// The plain-text face: turns accepted connections into sessions on the hub.
 #[derive(Clone)]
 pub struct TextFace {
-    shared: Arc<Shared>,
+    /// What new sessions start with; a reload replaces it (sessions keep the one they
+    /// started with).
+    current: Arc<std::sync::RwLock<Arc<Shared>>>,
 }
 
 impl TextFace {
     /// A face serving `hub` with `config`.
     pub fn new(hub: Hub, config: TextConfig) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            current: Arc::new(std::sync::RwLock::new(Arc::new(Shared {
                 hub,
                 config,
                 user: Arc::from("text"),
                 realname: Arc::from("plain-text user"),
-            }),
+            }))),
         }
+    }
+
+    /// New settings for the sessions that start from now on (a configuration reload).
+    pub fn reconfigure(&self, config: TextConfig) {
+        let old = self.shared();
+        let new = Arc::new(Shared {
+            hub: old.hub.clone(),
+            config,
+            user: Arc::clone(&old.user),
+            realname: Arc::clone(&old.realname),
+        });
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new;
+    }
+
+    fn shared(&self) -> Arc<Shared> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// The one line sent to a connection refused by a connection cap.
     pub fn refusal_line(&self, refusal: LimitRefusal) -> Bytes {
-        teahouse_wire::text::encode_line(&self.shared.config.lang.limit(refusal))
+        teahouse_wire::text::encode_line(&self.shared().config.lang.limit(refusal))
     }
 
     /// The line for a client that speaks plain text to a TLS port of this face.
     pub fn plaintext_on_tls_line(&self) -> Bytes {
-        teahouse_wire::text::encode_line(self.shared.config.lang.plaintext_on_tls_port())
+        teahouse_wire::text::encode_line(self.shared().config.lang.plaintext_on_tls_port())
     }
 
     /// Runs one accepted connection (any byte stream) to its end; `permit` is held until
@@ -69,7 +95,7 @@ impl TextFace {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        session::run(stream, peer, permit, Arc::clone(&self.shared))
+        session::run(stream, peer, permit, self.shared())
     }
 }
 

@@ -123,6 +123,8 @@ pub struct Hub {
 
 pub(crate) struct Inner {
     config: HubConfig,
+    /// The operator blocks in force: `config.operators` until a reload replaces them.
+    pub(crate) operators: std::sync::RwLock<Arc<Vec<OperatorConfig>>>,
     /// The number of the next session on this node.
     next_session: AtomicU64,
     /// The newest message id handed out (see [`MessageId`]).
@@ -247,6 +249,7 @@ impl Hub {
             });
         Self {
             inner: Arc::new(Inner {
+                operators: std::sync::RwLock::new(Arc::new(config.operators.clone())),
                 config,
                 next_session: AtomicU64::new(1),
                 last_message: AtomicU64::new(last),

@@ -46,7 +46,8 @@ impl Hub {
             return Err(Refusal::RateLimited);
         }
         let folded_host = teahouse_types::casefold(&host);
-        let block = self.inner.config.operators.iter().find(|block| {
+        let operators = self.operators();
+        let block = operators.iter().find(|block| {
             block.name == name
                 && block.hosts.iter().any(|mask| {
                     teahouse_types::mask_matches(&teahouse_types::casefold(mask), &folded_host)
@@ -82,6 +83,27 @@ impl Hub {
         })?;
         info!(session_id = %session, oper = %oper, "operator logged in");
         Ok(oper)
+    }
+
+    /// The operator blocks in force.
+    fn operators(&self) -> Arc<Vec<OperatorConfig>> {
+        Arc::clone(
+            &self
+                .inner
+                .operators
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces the operator blocks (a configuration reload): the next `OPER` checks
+    /// against these; operators already up stay up.
+    pub fn set_operators(&self, operators: Vec<OperatorConfig>) {
+        *self
+            .inner
+            .operators
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(operators);
     }
 
     /// The session stops being a server operator (user mode `-o`).

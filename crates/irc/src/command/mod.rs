@@ -251,6 +251,12 @@ const COMMANDS: &[Spec] = &[
         handler: oper::kill,
     },
     Spec {
+        name: "REHASH",
+        access: Access::Registered,
+        min_params: 0,
+        handler: oper::rehash,
+    },
+    Spec {
         name: "WALLOPS",
         access: Access::Registered,
         min_params: 1,

@@ -50,6 +50,32 @@ pub(super) fn kill(session: &mut Session, message: &Message) {
     }
 }
 
+/// `REHASH`: an operator reloads the server's configuration. 382 once it is read; if it
+/// could not be (a file that does not parse, a certificate that does not load), a `FAIL
+/// REHASH` that says why, and the running configuration stays.
+pub(super) fn rehash(session: &mut Session, _message: &Message) {
+    if !session.is_oper {
+        refused(session, &Refusal::NoPrivileges);
+        return;
+    }
+    let Some(rehash) = session.config().rehash.clone() else {
+        session.fail(
+            "REHASH",
+            "CANNOT_RELOAD",
+            &[],
+            "This server was started without a configuration to reload",
+        );
+        return;
+    };
+    session.wait_for((rehash.0)(), |session, outcome| match outcome {
+        Ok(()) => session.numeric(reply::RPL_REHASHING, &["config", "Rehashing"]),
+        Err(error) => {
+            let text = format!("Configuration not reloaded, the running one stays: {error}");
+            session.fail("REHASH", "CONFIG_ERROR", &[], truncate(&text, TEXT_LEN));
+        }
+    });
+}
+
 /// `WALLOPS :text`: an operator's notice to everyone with user mode `+w`.
 pub(super) fn wallops(session: &mut Session, message: &Message) {
     let text = irc_safe(truncate(&message.params[0], TEXT_LEN)).into_owned();

@@ -251,3 +251,96 @@ async fn chghost_changes_the_shown_host() -> anyhow::Result<()> {
         .await?;
     Ok(())
 }
+
+/// REHASH with the real binary and a real config file: a good edit takes effect for the
+/// next client (a new MOTD and a new operator), a broken one is refused with the reason
+/// and the running configuration stays; only operators may; SIGHUP does the same.
+#[tokio::test]
+async fn issue_14_rehash_reloads_the_config_file_and_a_bad_one_keeps_the_old() -> anyhow::Result<()>
+{
+    let hash = admin::hash_password(&Config::default(), "open sesame")?;
+    let dir = std::env::temp_dir().join(format!("teahouse-rehash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("teahouse.toml");
+    let write = |motd: &str, oper: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[irc]\nmotd = [\"{motd}\"]\n\n[[operators]]\nname = \"{oper}\"\npassword_hash = \"{hash}\"\n"
+            ),
+        )
+    };
+    write("before the reload", "admin")?;
+    let config = path.to_string_lossy().into_owned();
+    let mut served = crate::tls::Served::with(&["--config", &config], &["irc"]).await?;
+    let irc = served.addr("irc");
+
+    let mut alice = TextClient::connect(irc).await?;
+    alice.send("NICK alice").await?;
+    alice.send("USER alice 0 * :Alice").await?;
+    alice
+        .expect_eventually(&format!("{S} 372 alice :- before the reload"))
+        .await?;
+    alice.expect_prefix(&format!("{S} 376 alice ")).await?;
+    alice.send("REHASH").await?;
+    alice
+        .expect(&format!(
+            "{S} 481 alice :Permission Denied- You're not an IRC operator"
+        ))
+        .await?;
+    oper_up(&mut alice, "alice").await?;
+
+    // A good edit: the next client gets the new MOTD, and the renamed operator block.
+    write("after the reload", "root")?;
+    alice.send("REHASH").await?;
+    alice
+        .expect(&format!("{S} 382 alice config :Rehashing"))
+        .await?;
+    let mut bob = TextClient::connect(irc).await?;
+    bob.send("NICK bob").await?;
+    bob.send("USER bob 0 * :Bob").await?;
+    bob.expect_eventually(&format!("{S} 372 bob :- after the reload"))
+        .await?;
+    bob.expect_eventually_prefix(&format!("{S} 376 bob "))
+        .await?;
+    bob.send("OPER admin :open sesame").await?;
+    bob.expect(&format!("{S} 491 bob :No O-lines for your host"))
+        .await?;
+    bob.send("OPER root :open sesame").await?;
+    bob.expect(&format!("{S} 381 bob :You are now an IRC operator"))
+        .await?;
+
+    // A broken file: refused with the reason, and nothing changes.
+    std::fs::write(&path, "[irc]\nmotd = \"not a list\n")?;
+    alice.send("REHASH").await?;
+    let line = alice.line().await?;
+    assert!(
+        line.starts_with(&format!(
+            "{S} FAIL REHASH CONFIG_ERROR :Configuration not reloaded, the running one stays: invalid config in "
+        )),
+        "{line}"
+    );
+    served.logged("configuration not reloaded").await?;
+    let mut carol = TextClient::connect(irc).await?;
+    carol.send("NICK carol").await?;
+    carol.send("USER carol 0 * :Carol").await?;
+    carol
+        .expect_eventually(&format!("{S} 372 carol :- after the reload"))
+        .await?;
+    // SIGHUP reads the file too: fixed again, it takes.
+    write("after the signal", "root")?;
+    served.hang_up()?;
+    served.logged("configuration reloaded").await?;
+    let mut dave = TextClient::connect(irc).await?;
+    dave.send("NICK dave").await?;
+    dave.send("USER dave 0 * :Dave").await?;
+    dave.expect_eventually(&format!("{S} 372 dave :- after the signal"))
+        .await?;
+    // Nobody was dropped by any of it.
+    alice.send("PING :still").await?;
+    alice
+        .expect_eventually(&format!("{S} PONG teahouse.local :still"))
+        .await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -235,24 +235,35 @@ async fn issue_14_plain_text_to_tls_ports_and_tls_to_plain_ports_get_a_clear_clo
     Ok(())
 }
 
-/// `teahouse serve` with TLS on, its log lines readable as they come.
-struct Served {
+/// `teahouse serve`, its log lines readable as they come.
+pub(crate) struct Served {
     child: Child,
     log: mpsc::UnboundedReceiver<String>,
-    ircs: SocketAddr,
+    addrs: std::collections::HashMap<String, SocketAddr>,
 }
 
 impl Served {
+    /// With TLS on, presenting `cert`/`key`.
     async fn start(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        let (cert, key) = (cert.to_string_lossy(), key.to_string_lossy());
+        let args = [
+            "--ircs-addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ];
+        Self::with(&args, &["ircs", "irc", "text"]).await
+    }
+
+    /// With `args`, once every listener of `protos` is listening.
+    pub(crate) async fn with(args: &[&str], protos: &[&str]) -> anyhow::Result<Self> {
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(["--text-addr", "127.0.0.1:0", "--irc-addr", "127.0.0.1:0"])
             .args(["--web-addr", "off", "--data-dir", ":memory:"])
-            .args(["--ircs-addr", "127.0.0.1:0"])
-            .arg("--tls-cert")
-            .arg(cert)
-            .arg("--tls-key")
-            .arg(key)
+            .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -268,20 +279,30 @@ impl Served {
                 }
             }
         });
-        let ircs = loop {
+        let mut addrs = std::collections::HashMap::new();
+        while !protos.iter().all(|p| addrs.contains_key(*p)) {
             let line = tokio::time::timeout(WAIT, log.recv())
                 .await
-                .context("server did not log its TLS address")?
+                .context("server did not log its addresses")?
                 .context("server exited before listening")?;
-            if line.contains("listening") && line.contains("proto=\"ircs\"") {
+            if line.contains("listening")
+                && let Some(proto) = line.split("proto=\"").nth(1)
+                && let Some(proto) = proto.split('"').next()
+            {
                 let addr = line.split(" addr=").nth(1).context("address")?;
-                break addr.split_whitespace().next().context("address")?.parse()?;
+                let addr = addr.split_whitespace().next().context("address")?.parse()?;
+                addrs.insert(proto.to_owned(), addr);
             }
-        };
-        Ok(Self { child, log, ircs })
+        }
+        Ok(Self { child, log, addrs })
     }
 
-    fn hang_up(&self) -> anyhow::Result<()> {
+    /// The address the listener of `proto` is bound to.
+    pub(crate) fn addr(&self, proto: &str) -> SocketAddr {
+        self.addrs[proto]
+    }
+
+    pub(crate) fn hang_up(&self) -> anyhow::Result<()> {
         let pid = self.child.id().context("server pid")?;
         let status = std::process::Command::new("kill")
             .args(["-HUP", &pid.to_string()])
@@ -291,7 +312,7 @@ impl Served {
     }
 
     /// Waits for a log line containing `text`; returns it.
-    async fn logged(&mut self, text: &str) -> anyhow::Result<String> {
+    pub(crate) async fn logged(&mut self, text: &str) -> anyhow::Result<String> {
         loop {
             let line = tokio::time::timeout(WAIT, self.log.recv())
                 .await
@@ -311,7 +332,7 @@ async fn issue_14_sighup_swaps_the_certificate_under_a_connected_client() -> any
     let (cert, key, first) = ca.issue("live")?;
     let mut served = Served::start(&cert, &key).await?;
 
-    let stream = ca.connect(served.ircs).await?;
+    let stream = ca.connect(served.addr("ircs")).await?;
     ensure!(peer_certificate(&stream).as_ref() == Some(&first));
     let mut early = TextClient::over(stream);
     register(&mut early, "early").await?;
@@ -327,7 +348,7 @@ async fn issue_14_sighup_swaps_the_certificate_under_a_connected_client() -> any
     served.hang_up()?;
     served.logged("TLS certificate reloaded").await?;
 
-    let stream = ca.connect(served.ircs).await?;
+    let stream = ca.connect(served.addr("ircs")).await?;
     ensure!(
         peer_certificate(&stream).as_ref() == Some(&second),
         "the next client was not shown the new certificate"
@@ -351,7 +372,7 @@ async fn issue_14_sighup_swaps_the_certificate_under_a_connected_client() -> any
         line.contains(&*key.to_string_lossy()),
         "the log names the file: {line}"
     );
-    let stream = ca.connect(served.ircs).await?;
+    let stream = ca.connect(served.addr("ircs")).await?;
     ensure!(peer_certificate(&stream).as_ref() == Some(&second));
     early.send("PING :alive").await?;
     early
