@@ -502,6 +502,7 @@ impl Hub {
         }
         self.set_registered_name(&nick, true);
         self.set_account(session, Some(Arc::from(nick.as_str())))?;
+        self.metrics().registrations.increment(1);
         info!(session_id = %session, account = %nick, "account registered");
         Ok(nick)
     }
@@ -523,6 +524,7 @@ impl Hub {
         let host = self.host_of(session)?;
         let keys = [format!("account:{}", name.key()), format!("ip:{host}")];
         if accounts.is_limited(&keys) {
+            self.metrics().logins_failed.increment(1);
             return Err(Refusal::RateLimited);
         }
         let record = accounts
@@ -548,6 +550,7 @@ impl Hub {
             .await?;
         let Some(account_name) = account_name.filter(|_| is_match) else {
             accounts.record_failure(&keys);
+            self.metrics().logins_failed.increment(1);
             info!(session_id = %session, account = %name, addr = %host, "login failed");
             return Err(Refusal::AuthFailed);
         };
@@ -563,7 +566,12 @@ impl Hub {
             }
         }
         let nick = Nick::parse(&account_name).map_err(|_| Refusal::AuthFailed)?;
+        if let Some(reason) = self.bans().account_ban(nick.key()) {
+            info!(session_id = %session, account = %nick, addr = %host, %reason, "login of a banned account refused");
+            return Err(Refusal::ServerBanned(reason));
+        }
         self.set_account(session, Some(Arc::from(nick.as_str())))?;
+        self.metrics().logins_ok.increment(1);
         info!(session_id = %session, account = %nick, "logged in");
         Ok(nick)
     }

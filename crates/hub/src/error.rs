@@ -120,6 +120,15 @@ pub enum Refusal {
     /// The command is for server operators only.
     #[error("permission denied: you are not a server operator")]
     NoPrivileges,
+    /// The user is banned from the server (a K-line or D-line), for this reason.
+    #[error("you are banned from this server: {0}")]
+    ServerBanned(String),
+    /// A ban's mask is none of an address or range, `$a:account`, or `nick!user@host`
+    /// (or one that would match everyone).
+    #[error(
+        "a ban is on an address or range, $a:account, or a nick!user@host mask that is not everyone"
+    )]
+    BadBanMask,
     /// The target has as many metadata keys as it may.
     #[error("metadata limit reached")]
     MetadataLimit,

@@ -248,7 +248,16 @@ impl HistoryWriter {
                 _ => None,
             })
             .collect();
-        let is_stored = match self.store.append(&records).await {
+        let started = std::time::Instant::now();
+        let appended = self.store.append(&records).await;
+        if !records.is_empty() {
+            let metrics = self.hub.metrics();
+            metrics
+                .store_commit_seconds
+                .record(started.elapsed().as_secs_f64());
+            metrics.store_batch_size.record(records.len() as f64);
+        }
+        let is_stored = match appended {
             Ok(()) => {
                 if !records.is_empty() {
                     debug!(count = records.len(), "messages stored");
@@ -448,6 +457,16 @@ async fn deliver_part(hub: &Hub, items: &[Queued], part: Option<(usize, usize)>)
                     rest = after;
                 }
                 hub.deliver_messages_where(recipients, &run, is_mine);
+                // One part records how long the messages took to reach everyone it serves.
+                if part.is_none_or(|(part, _)| part == 0) {
+                    let now = std::time::SystemTime::now();
+                    let fanout = &hub.metrics().fanout_seconds;
+                    for (event, _) in &run {
+                        if let Ok(took) = now.duration_since(event.time) {
+                            fanout.record(took.as_secs_f64());
+                        }
+                    }
+                }
             }
             Item::Deliver {
                 event,

@@ -639,6 +639,7 @@ async fn with_history(delivery_tasks: usize) -> (Hub, Option<HistoryWriter>) {
             ..crate::HistoryConfig::default()
         }),
         last_message_id: None,
+        bans: Vec::new(),
     };
     Hub::with_store(HubConfig::default(), setup).unwrap()
 }

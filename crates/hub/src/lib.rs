@@ -30,14 +30,16 @@ mod flood;
 mod history;
 mod hub;
 mod limit;
+mod metrics;
 mod scram;
 mod state;
 
+pub use crate::metrics::HubMetrics;
 pub use account::{AccountConfig, hash_new_password, is_password_hash};
 pub use error::{CannotSend, Error, Refusal};
 pub use flood::{FloodConfig, FloodLimiter};
 pub use history::{HistoryConfig, HistoryTarget, HistoryWriter};
-pub use hub::OperatorConfig;
+pub use hub::{BanTarget, OperatorConfig, ServerBan, ServerBans};
 pub use hub::{
     Hub, HubConfig, Invitation, JoinOutcome, MAX_BANS, MAX_MONITOR, ModesOutcome, MonitorOutcome,
     NickOutcome, SayTarget, Sent, SessionGuard, SessionOrigin, StoreSetup,

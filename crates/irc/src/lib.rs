@@ -169,6 +169,16 @@ impl IrcFace {
         reply::error_line(&format!("Closing link: {refusal}"))
     }
 
+    /// The line for a connection from a banned address.
+    pub fn banned_line(&self, reason: &str) -> Bytes {
+        let reason: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
+        reply::error_line(&format!("Closing link: Banned ({reason})"))
+    }
+
     /// The line for a client that speaks plain IRC to the TLS port.
     pub fn plaintext_on_tls_line(&self) -> Bytes {
         reply::error_line(

@@ -214,6 +214,14 @@ impl Session {
         self.send(b.finish());
     }
 
+    /// A NOTICE from the server to this client.
+    pub(crate) fn server_notice(&mut self, text: &str) {
+        let target = self.target();
+        let mut b = self.server_line();
+        b.command("NOTICE").param(&target).trailing(text);
+        self.send(b.finish());
+    }
+
     /// A line with the server as source.
     pub(crate) fn server_line(&self) -> LineBuilder {
         let mut b = LineBuilder::new();
@@ -465,6 +473,7 @@ impl Handler for Session {
             && input.buffered() > self.recvq_bytes()
         {
             self.push(reply::error_line("Excess Flood"));
+            self.shared.hub.metrics().flood_cuts.increment(1);
             self.close = Some(LeaveReason::Requested(
                 teahouse_types::MessageText::parse("Excess Flood").ok(),
             ));

@@ -838,7 +838,7 @@ mod tests {
                 argon2_iterations: 1,
                 ..teahouse_hub::AccountConfig::default()
             },
-            "pw",
+            "password",
         )
         .unwrap();
         let text = format!("[[operators]]\nname = \"admin\"\npassword_hash = \"{hash}\"\n");

@@ -160,12 +160,17 @@ pub async fn run_with_reloads(
         .map(|account| account.name_key)
         .collect();
     let last_message_id = store.max_message_id().await.map_err(Error::Store)?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let bans = store.bans(now_ms).await.map_err(Error::Store)?;
     let setup = StoreSetup {
         store: store.clone(),
         accounts: config.account_config(),
         registered,
         history: config.history.enabled.then(|| config.history_config()),
         last_message_id,
+        bans,
     };
     let (hub, writer) = Hub::with_store(config.hub_config(), setup).map_err(Error::Hub)?;
     if let Some(writer) = writer {
@@ -213,6 +218,7 @@ pub async fn run_with_reloads(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            bans: hub.bans().clone(),
             tls: None,
         };
         tracker.spawn(accept_loop(listener, face, ctx));
@@ -228,6 +234,7 @@ pub async fn run_with_reloads(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            bans: hub.bans().clone(),
             tls: Some((Arc::clone(tls), tls::Service::Irc)),
         };
         tracker.spawn(accept_loop(listener, face, ctx));
@@ -242,6 +249,7 @@ pub async fn run_with_reloads(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            bans: hub.bans().clone(),
             tls: None,
         };
         tracker.spawn(accept_loop(listener, irc.clone(), ctx));
@@ -261,6 +269,7 @@ pub async fn run_with_reloads(
             tracker: tracker.clone(),
             shutdown: token.clone(),
             keepalive: config.connection.keepalive,
+            bans: hub.bans().clone(),
             tls: web_tls.map(|tls| (Arc::clone(tls), tls::Service::Web)),
         };
         tracker.spawn(accept_loop(listener, face, ctx));
@@ -308,6 +317,10 @@ impl listener::Face for TextFace {
         TextFace::plaintext_on_tls_line(self)
     }
 
+    fn banned_line(&self, reason: &str) -> bytes::Bytes {
+        TextFace::banned_line(self, reason)
+    }
+
     fn run_session<S>(
         &self,
         stream: S,
@@ -328,6 +341,10 @@ impl listener::Face for IrcFace {
 
     fn plaintext_on_tls(&self) -> bytes::Bytes {
         IrcFace::plaintext_on_tls_line(self)
+    }
+
+    fn banned_line(&self, reason: &str) -> bytes::Bytes {
+        IrcFace::banned_line(self, reason)
     }
 
     fn run_session<S>(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use socket2::{SockRef, TcpKeepalive};
-use teahouse_hub::{ConnectionLimiter, ConnectionPermit, LimitRefusal};
+use teahouse_hub::{ConnectionLimiter, ConnectionPermit, LimitRefusal, ServerBans};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,8 @@ pub(crate) trait Face: Clone + Send + Sync + 'static {
     /// What a client that speaks plain text to this face's TLS port is told before the
     /// close.
     fn plaintext_on_tls(&self) -> Bytes;
+    /// The line a connection from a banned address gets before it is closed.
+    fn banned_line(&self, reason: &str) -> Bytes;
     /// Runs one accepted connection (TCP, or TLS over it) to its end.
     fn run_session<S>(
         &self,
@@ -50,6 +52,8 @@ pub(crate) struct AcceptContext {
     pub(crate) keepalive: Duration,
     /// TLS, for a TLS listener: the handshake comes before the face's session.
     pub(crate) tls: Option<(Arc<Tls>, Service)>,
+    /// Server bans: a banned address is refused here, before a session exists.
+    pub(crate) bans: ServerBans,
 }
 
 /// Accepts connections on `listener` until shutdown, running each as a tracked session task.
@@ -87,6 +91,13 @@ pub(crate) async fn accept_loop<F: Face>(listener: TcpListener, face: F, ctx: Ac
 }
 
 fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptContext) {
+    if let Some(reason) = ctx.bans.address_ban(peer.ip()) {
+        info!(%peer, %reason, "connection from a banned address refused");
+        if ctx.tls.is_none() {
+            let _ = stream.try_write(&face.banned_line(&reason));
+        }
+        return;
+    }
     let permit = match ctx.limiter.admit(peer.ip()) {
         Ok(permit) => permit,
         Err(refusal) => {

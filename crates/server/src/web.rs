@@ -203,6 +203,20 @@ impl Face for WebFace {
         ))
     }
 
+    fn banned_line(&self, reason: &str) -> Bytes {
+        let reason: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
+        let body = format!("You are banned from this server: {reason}\n");
+        Bytes::from(format!(
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
     fn plaintext_on_tls(&self) -> Bytes {
         let body = "This port speaks HTTPS: open it with https://\n";
         Bytes::from(format!(

@@ -16,6 +16,7 @@
 //! passwords either (the hub does, with Argon2id); it stores the PHC strings it is given.
 
 mod account;
+mod ban;
 mod error;
 mod history;
 mod open;
@@ -78,6 +79,24 @@ pub struct AccountRecord {
     /// Its SCRAM-SHA-256 keys (`SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`), once
     /// derived from the password.
     pub scram: Option<String>,
+}
+
+/// A stored server ban.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BanRecord {
+    /// What is banned: `mask` (a nick!user@host glob), `address` (an IP or CIDR range) or
+    /// `account`.
+    pub kind: String,
+    /// The mask, range or account name (casefolded).
+    pub mask: String,
+    /// Why, as told to the banned.
+    pub reason: String,
+    /// The operator who set it.
+    pub set_by: String,
+    /// When, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Until when; `None` until lifted.
+    pub expires_ms: Option<i64>,
 }
 
 /// A stored message.

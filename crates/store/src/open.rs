@@ -54,6 +54,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/0005_scram_and_read_markers.sql"),
         include_str!("../migrations/0005_scram_and_read_markers.sql"),
     ),
+    (
+        6,
+        "server bans",
+        include_str!("../migrations/0006_server_bans.sql"),
+        include_str!("../migrations/0006_server_bans.sql"),
+    ),
 ];
 
 impl Store {

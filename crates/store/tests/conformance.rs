@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection as _;
-use teahouse_store::{AccountRecord, Error, HistoryQuery, Location, MessageRecord, Store};
+use teahouse_store::{
+    AccountRecord, BanRecord, Error, HistoryQuery, Location, MessageRecord, Store,
+};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -121,7 +123,40 @@ fn bodies(rows: &[MessageRecord]) -> Vec<&str> {
 }
 
 async fn suite(store: &Store) {
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
+
+    // Server bans: set, replaced on the same target, expired ones gone, lifted.
+    let ban = |kind: &str, mask: &str, reason: &str, expires_ms: Option<i64>| BanRecord {
+        kind: kind.to_owned(),
+        mask: mask.to_owned(),
+        reason: reason.to_owned(),
+        set_by: "admin".to_owned(),
+        created_ms: 1000,
+        expires_ms,
+    };
+    store
+        .set_ban(&ban("mask", "bad!*@*", "spam", None))
+        .await
+        .unwrap();
+    store
+        .set_ban(&ban("mask", "bad!*@*", "more spam", Some(9000)))
+        .await
+        .unwrap();
+    store
+        .set_ban(&ban("address", "192.0.2.0/24", "net", Some(2000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.bans(1500).await.unwrap(),
+        [
+            ban("mask", "bad!*@*", "more spam", Some(9000)),
+            ban("address", "192.0.2.0/24", "net", Some(2000))
+        ]
+    );
+    assert_eq!(store.bans(5000).await.unwrap().len(), 1);
+    assert!(store.remove_ban("mask", "bad!*@*").await.unwrap());
+    assert!(!store.remove_ban("mask", "bad!*@*").await.unwrap());
+    assert!(store.bans(0).await.unwrap().is_empty());
 
     // Accounts.
     let alice = AccountRecord {
@@ -401,7 +436,7 @@ async fn postgres_passes_the_suite() {
     store.close().await;
     // Reopening migrates nothing and finds everything.
     let store = Store::open(&Location::Url(db.url.clone())).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     assert_eq!(store.max_message_id().await.unwrap(), Some(13 << 16));
     store.close().await;
     db.drop_it().await;
@@ -464,7 +499,7 @@ async fn a_newer_schema_is_refused() {
             error,
             Error::SchemaTooNew {
                 found: 99,
-                known: 5
+                known: 6
             }
         ),
         "{error:?}"
@@ -539,7 +574,7 @@ async fn an_sqlite_store_of_schema_2_is_upgraded_in_place() {
     let store = Store::open(&Location::DataDir(dir.0.clone()))
         .await
         .unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     let got = store
         .history("#tea", HistoryQuery::Latest { after: None }, 10)
         .await

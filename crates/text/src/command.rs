@@ -61,8 +61,12 @@ fn login(session: &mut Session, line: &str) -> Step {
         async move { hub.set_nick(id, nick).await },
         move |session, result| match result {
             Ok(NickOutcome::Registered(nick) | NickOutcome::Unchanged(nick)) => {
-                // A user now, not a connection choosing a nick (LUSERS on IRC).
-                let _ = session.hub().welcome(id);
+                // A user now, not a connection choosing a nick (LUSERS on IRC); unless
+                // banned.
+                if let Err(refusal @ Refusal::ServerBanned(_)) = session.hub().welcome(id) {
+                    session.reply(lang.refusal(&refusal));
+                    return Step::Close(LeaveReason::Requested(None));
+                }
                 session.reply(lang.nick_accepted(&nick));
                 let room = session.shared.config.default_room.clone();
                 enter(session, room, None, None)
@@ -319,6 +323,10 @@ fn command(session: &mut Session, rest: &str) -> Step {
             let account = account.to_owned();
             return account_command(session, &account, args);
         }
+        ("oper", Some(args)) => return oper(session, args),
+        ("kill", Some(args)) => return kill(session, args),
+        ("oper", None) => session.reply(lang.usage("/oper NAME PASSWORD")),
+        ("kill", None) => session.reply(lang.usage("/kill NICK [REASON]")),
         ("nick", None) => session.reply(lang.usage("/nick NEW")),
         ("me", None) => session.reply(lang.usage("/me ACTION")),
         ("msg", None) => session.reply(lang.usage("/msg NICK TEXT")),
@@ -326,6 +334,59 @@ fn command(session: &mut Session, rest: &str) -> Step {
         _ => session.reply(lang.unknown_command(name)),
     }
     Step::Continue
+}
+
+/// `/oper NAME PASSWORD`: become a server operator, against the config's operator blocks
+/// (as IRC's `OPER`).
+fn oper(session: &mut Session, args: &str) -> Step {
+    let lang = session.lang();
+    let Some((name, password)) = args.split_once(char::is_whitespace) else {
+        session.reply(lang.usage("/oper NAME PASSWORD"));
+        return Step::Continue;
+    };
+    let (name, password) = (name.to_owned(), password.trim().to_owned());
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return Step::Close(LeaveReason::ConnectionLost);
+    };
+    let hub = session.hub().clone();
+    after(
+        async move { hub.oper_up(id, &name, &password).await },
+        move |session, result| match result {
+            Ok(_) => {
+                session.reply(lang.oper_ok());
+                Step::Continue
+            }
+            Err(refusal) => refused(session, &refusal),
+        },
+    )
+}
+
+/// `/kill NICK [REASON]`: an operator disconnects a user (as IRC's `KILL`).
+fn kill(session: &mut Session, args: &str) -> Step {
+    let lang = session.lang();
+    let (target, reason) = match args.split_once(char::is_whitespace) {
+        Some((target, reason)) => (target, reason.trim()),
+        None => (args, ""),
+    };
+    let Ok(nick) = Nick::parse(target) else {
+        session.reply(lang.no_such_nick(target));
+        return Step::Continue;
+    };
+    let reason = if reason.is_empty() {
+        "no reason given"
+    } else {
+        reason
+    };
+    let Some(id) = session.guard.as_ref().map(|g| g.id()) else {
+        return Step::Close(LeaveReason::ConnectionLost);
+    };
+    match session.hub().kill(id, &nick, reason) {
+        Ok(()) => {
+            session.reply(lang.killed(&nick));
+            Step::Continue
+        }
+        Err(refusal) => refused(session, &refusal),
+    }
 }
 
 /// Splits `name args` at the first whitespace; `args` is `None` when empty.

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use teahouse_hub::{CannotSend, LimitRefusal, Refusal, RoomSummary};
 use teahouse_types::{LeaveReason, ModeChange, NameError, Nick, RoomMode, RoomName, TextError};
+use teahouse_wire::text::terminal_safe;
 
 /// The language of the plain-text face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -330,6 +331,7 @@ impl Lang {
                 "*   /password NEW      change that password",
                 "*   /logout            log out of your account",
                 "*   /unregister PASSWORD  delete your account (the nickname becomes free)",
+                "*   /oper NAME PASSWORD  become a server operator; then /kill NICK [REASON]",
                 "*   /quit [REASON]     leave (or just type quit)",
                 "*   //text             say a line that starts with /",
             ],
@@ -345,6 +347,7 @@ impl Lang {
                 "系统消息  /password 新密码   修改密码",
                 "系统消息  /logout            退出登录",
                 "系统消息  /unregister 密码   注销账号(昵称将可被他人使用)",
+                "系统消息  /oper 名称 密码    成为服务器管理员;之后可用 /kill 昵称 [原因]",
                 "系统消息  /quit [原因]       退出(或直接输入quit)",
                 "系统消息  //文字             发送以/开头的文字",
             ],
@@ -448,6 +451,33 @@ impl Lang {
         }
     }
 
+    /// `/oper` succeeded.
+    pub(crate) fn oper_ok(self) -> &'static str {
+        match self {
+            Self::En => "* You are now a server operator",
+            Self::Zh => "系统消息你现在是服务器管理员",
+        }
+    }
+
+    /// `/kill` succeeded.
+    pub(crate) fn killed(self, nick: &Nick) -> String {
+        match self {
+            Self::En => format!("* {nick} was disconnected"),
+            Self::Zh => format!("系统消息{nick}已被断开连接"),
+        }
+    }
+
+    /// A connection from a banned address.
+    pub(crate) fn address_banned(self, reason: &str) -> String {
+        match self {
+            Self::En => format!(
+                "! You are banned from this server: {}",
+                terminal_safe(reason)
+            ),
+            Self::Zh => format!("! 你已被禁止进入本服务器:{}", terminal_safe(reason)),
+        }
+    }
+
     pub(crate) fn limit(self, refusal: LimitRefusal) -> String {
         match (self, refusal) {
             (Self::En, LimitRefusal::ServerFull { .. }) => {
@@ -507,6 +537,16 @@ impl Lang {
                 }
                 Refusal::SessionClosed => "! Your connection is closing".to_owned(),
                 Refusal::NoPrivileges => "! Only server operators may do that".to_owned(),
+                Refusal::ServerBanned(reason) => {
+                    format!(
+                        "! You are banned from this server: {}",
+                        terminal_safe(reason)
+                    )
+                }
+                Refusal::BadBanMask => {
+                    "! A ban is on an address or range, $a:account, or a nick!user@host mask"
+                        .to_owned()
+                }
                 Refusal::NoOperHost => "! No operator login for your address".to_owned(),
                 Refusal::NoSuchMessage => "! No such message".to_owned(),
                 Refusal::MetadataLimit => "! Too many metadata keys".to_owned(),
@@ -554,6 +594,12 @@ impl Lang {
                 }
                 Refusal::SessionClosed => "! 连接正在关闭".to_owned(),
                 Refusal::NoPrivileges => "! 只有服务器管理员可以这样做".to_owned(),
+                Refusal::ServerBanned(reason) => {
+                    format!("! 你已被禁止进入本服务器:{}", terminal_safe(reason))
+                }
+                Refusal::BadBanMask => {
+                    "! 封禁对象须为地址或网段、$a:账号,或nick!user@host掩码".to_owned()
+                }
                 Refusal::NoOperHost => "! 你的地址不能以管理员身份登录".to_owned(),
                 Refusal::NoSuchMessage => "! 没有这条消息".to_owned(),
                 Refusal::MetadataLimit => "! 元数据键太多".to_owned(),
@@ -592,6 +638,7 @@ impl Lang {
                 NameError::ForbiddenChar { ch } => format!("不能包含字符{ch:?}"),
                 NameError::ForbiddenFirstChar { ch } => format!("不能以{ch:?}开头"),
                 NameError::Reserved => "为系统保留".to_owned(),
+                NameError::MixedScripts => "不能混用多种文字(如拉丁字母和西里尔字母)".to_owned(),
             },
         }
     }

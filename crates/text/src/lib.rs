@@ -79,6 +79,11 @@ impl TextFace {
         teahouse_wire::text::encode_line(&self.shared().config.lang.limit(refusal))
     }
 
+    /// The line for a connection from a banned address.
+    pub fn banned_line(&self, reason: &str) -> Bytes {
+        teahouse_wire::text::encode_line(&self.shared().config.lang.address_banned(reason))
+    }
+
     /// The line for a client that speaks plain text to a TLS port of this face.
     pub fn plaintext_on_tls_line(&self) -> Bytes {
         teahouse_wire::text::encode_line(self.shared().config.lang.plaintext_on_tls_port())

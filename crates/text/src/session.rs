@@ -183,6 +183,7 @@ impl Handler for Session {
             && input.buffered() > flood.recvq_bytes
         {
             self.reply(self.lang().excess_flood());
+            self.shared.hub.metrics().flood_cuts.increment(1);
             self.close = Some(LeaveReason::Requested(
                 teahouse_types::MessageText::parse("Excess Flood").ok(),
             ));

@@ -24,6 +24,10 @@ pub enum NameError {
         /// The offending character.
         ch: char,
     },
+    /// The name mixes scripts that could make it pass for another (Latin with Cyrillic,
+    /// say); Latin with Han, kana or Hangul is fine.
+    #[error("name mixes scripts (such as Latin and Cyrillic letters); use one")]
+    MixedScripts,
     /// The name is reserved for the server or its services.
     #[error("name is reserved")]
     Reserved,

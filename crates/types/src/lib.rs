@@ -30,7 +30,7 @@ pub use fold::casefold;
 pub use id::{MessageId, NodeId, SessionId};
 pub use mask::mask_matches;
 pub use mode::{MemberStatus, ModeChange, RoomMode, RoomModes, UserMode};
-pub use nick::{NICK_MAX_CHARS, Nick};
+pub use nick::{NICK_MAX_CHARS, Nick, skeleton};
 pub use profile::{Profile, host_of};
 pub use room::{ROOM_MAX_CHARS, RoomName};
 pub use sink::{EventSink, LocalSink, Overflow, ReplyPlace};

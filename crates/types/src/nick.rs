@@ -75,6 +75,9 @@ impl Nick {
                 max: NICK_MAX_CHARS,
             });
         }
+        if !is_one_script(&display) {
+            return Err(NameError::MixedScripts);
+        }
         let key = casefold(&display);
         if RESERVED.contains(&key.as_str()) {
             return Err(NameError::Reserved);
@@ -92,6 +95,12 @@ impl Nick {
     /// The name as shown to users.
     pub fn as_str(&self) -> &str {
         &self.display
+    }
+
+    /// The confusable skeleton of the key (UTS #39): two names with the same skeleton look
+    /// alike (`scope` and Cyrillic `ѕсоре`), so only one of them may be held.
+    pub fn skeleton(&self) -> String {
+        skeleton(&self.key)
     }
 
     /// The casefolded comparison key.
@@ -144,6 +153,20 @@ impl fmt::Debug for Nick {
     }
 }
 
+/// The confusable skeleton of a casefolded name (UTS #39).
+pub fn skeleton(key: &str) -> String {
+    unicode_security::skeleton(key).collect()
+}
+
+/// Whether a name's letters are of one script, or of the mixes UTS #39 calls highly
+/// restrictive (Latin with Han, kana or Hangul: what Chinese, Japanese and Korean users
+/// write). Digits, punctuation and emoji belong to every script and are not counted.
+fn is_one_script(name: &str) -> bool {
+    use unicode_security::{RestrictionLevel, RestrictionLevelDetection as _};
+    let letters: String = name.chars().filter(|c| c.is_alphabetic()).collect();
+    letters.as_str().detect_restriction_level() <= RestrictionLevel::HighlyRestrictive
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -151,8 +174,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mixed_scripts_are_refused_but_latin_with_han_is_not() {
+        // `bоb` with a Cyrillic о.
+        assert_eq!(Nick::parse("b\u{43e}b"), Err(NameError::MixedScripts));
+        for ok in [
+            "bob",
+            "小明",
+            "Ming小明",
+            "ゆき_yuki",
+            "bob_[away]",
+            "Иван",
+            "bob🍵",
+        ] {
+            assert!(Nick::parse(ok).is_ok(), "{ok}");
+        }
+        // One script, but a look-alike: the same skeleton as `scope`.
+        let cyrillic = Nick::parse("\u{455}\u{441}\u{43e}\u{440}\u{435}").unwrap();
+        assert_eq!(
+            cyrillic.skeleton(),
+            Nick::parse("scope").unwrap().skeleton()
+        );
+        assert_ne!(
+            Nick::parse("bob").unwrap().skeleton(),
+            Nick::parse("bib").unwrap().skeleton()
+        );
+    }
+
+    #[test]
     fn accepts_unicode_nicks() {
-        for ok in ["小明", "Zoë", "alice_2", "[bot]", "a", "Ωmega"] {
+        for ok in ["小明", "Zoë", "alice_2", "[bot]", "a", "Ωμέγα"] {
             assert_eq!(Nick::parse(ok).unwrap().as_str(), ok);
         }
     }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use teahouse_types::{EventSink, HubEvent, LeaveReason, ReplyPlace, SessionId};
+use teahouse_types::{EventKind, EventSink, HubEvent, LeaveReason, ReplyPlace, SessionId};
 use tracing::{debug, info};
 
 use super::{Core, Hub, Recipient, Recipients};
@@ -143,7 +143,10 @@ impl Hub {
         keep: impl Fn(SessionId) -> bool,
     ) {
         let mut overflowed = Vec::new();
-        deliver_all(recipients, event, skip, own, &keep, &mut overflowed);
+        let delivered = deliver_all(recipients, event, skip, own, &keep, &mut overflowed);
+        if matches!(event.kind, EventKind::Message { .. }) {
+            self.metrics().deliveries.increment(delivered);
+        }
         self.evict_overflowed(overflowed);
     }
 
@@ -158,6 +161,7 @@ impl Hub {
     ) {
         let mut overflowed = Vec::new();
         let mut mine = Vec::with_capacity(run.len());
+        let mut delivered = 0u64;
         for (id, sink) in recipients {
             if !keep(*id) {
                 continue;
@@ -168,10 +172,16 @@ impl Hub {
                     .filter(|(_, sender)| sender != id)
                     .map(|(event, _)| *event),
             );
-            if !mine.is_empty() && sink.deliver_messages(&mine).is_err() {
+            if mine.is_empty() {
+                continue;
+            }
+            if sink.deliver_messages(&mine).is_err() {
                 overflowed.push(*id);
+            } else {
+                delivered += mine.len() as u64;
             }
         }
+        self.metrics().deliveries.increment(delivered);
         self.evict_overflowed(overflowed);
     }
 
@@ -182,6 +192,7 @@ impl Hub {
     fn evict_overflowed(&self, mut overflowed: Vec<SessionId>) {
         while let Some(id) = overflowed.pop() {
             info!(session_id = %id, "send queue exceeded");
+            self.metrics().sendq_evictions.increment(1);
             let now = {
                 let mut core = self.lock();
                 let Some(change) = core.state.decide_end(
@@ -238,7 +249,8 @@ fn deliver_all(
     own: Option<(SessionId, ReplyPlace)>,
     keep: &impl Fn(SessionId) -> bool,
     overflowed: &mut Vec<SessionId>,
-) {
+) -> u64 {
+    let mut count = 0;
     for (id, sink) in recipients {
         if Some(*id) == skip || !keep(*id) {
             continue;
@@ -249,6 +261,9 @@ fn deliver_all(
         };
         if delivered.is_err() {
             overflowed.push(*id);
+        } else {
+            count += 1;
         }
     }
+    count
 }

@@ -6,6 +6,7 @@
 //! `membership` (join, part, kick, invite), `speech` (messages, topic, away, real name),
 //! `modes`, `session` (nicks, user modes, leaving), and `query` (read-only views).
 
+mod bans;
 mod delivery;
 mod local;
 mod membership;
@@ -28,6 +29,7 @@ use teahouse_cluster::{Claim, Claims, LocalClaims};
 use teahouse_store::Store;
 use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
 
+pub use bans::{BanTarget, ServerBan, ServerBans};
 pub use membership::{Invitation, JoinOutcome};
 pub use metadata::{
     MAX_METADATA_KEYS, MAX_METADATA_SUBS, MAX_METADATA_VALUE_BYTES, MetadataName, Subscribed,
@@ -88,6 +90,8 @@ pub struct StoreSetup {
     pub history: Option<HistoryConfig>,
     /// The newest message id in the store, so ids keep increasing across restarts.
     pub last_message_id: Option<i64>,
+    /// The server bans in the store.
+    pub bans: Vec<teahouse_store::BanRecord>,
 }
 
 /// Who a new session is before it chooses a nick: where it connects from and, for faces
@@ -125,6 +129,10 @@ pub(crate) struct Inner {
     config: HubConfig,
     /// The operator blocks in force: `config.operators` until a reload replaces them.
     pub(crate) operators: std::sync::RwLock<Arc<Vec<OperatorConfig>>>,
+    /// Server bans in force.
+    pub(crate) bans: bans::ServerBans,
+    /// What the hub counts; set once by the server ([`Hub::set_metrics`]).
+    metrics: std::sync::OnceLock<crate::metrics::HubMetrics>,
     /// The number of the next session on this node.
     next_session: AtomicU64,
     /// The newest message id handed out (see [`MessageId`]).
@@ -222,6 +230,11 @@ impl Hub {
                     .apply(&Change::AccountRegistered { key: key.into() });
             }
         }
+        for record in &setup.bans {
+            if let Some(ban) = bans::ServerBan::from_record(record) {
+                hub.inner.bans.insert(ban);
+            }
+        }
         let writer = receiver.zip(setup.history).map(|(receiver, history)| {
             HistoryWriter::new(hub.clone(), setup.store, receiver, history)
         });
@@ -250,6 +263,8 @@ impl Hub {
         Self {
             inner: Arc::new(Inner {
                 operators: std::sync::RwLock::new(Arc::new(config.operators.clone())),
+                bans: bans::ServerBans::default(),
+                metrics: std::sync::OnceLock::new(),
                 config,
                 next_session: AtomicU64::new(1),
                 last_message: AtomicU64::new(last),
@@ -267,6 +282,19 @@ impl Hub {
     /// Whether messages are stored (and replays can be asked for).
     pub fn has_history(&self) -> bool {
         self.inner.journal.is_some()
+    }
+
+    /// Counts on `metrics` from now on (once; later calls change nothing).
+    pub fn set_metrics(&self, metrics: crate::metrics::HubMetrics) {
+        let _ = self.inner.metrics.set(metrics);
+    }
+
+    /// What the hub (and the faces) count on.
+    pub fn metrics(&self) -> &crate::metrics::HubMetrics {
+        self.inner
+            .metrics
+            .get()
+            .unwrap_or_else(|| &crate::metrics::NOOP)
     }
 
     /// The hub's settings.

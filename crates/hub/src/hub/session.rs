@@ -72,11 +72,17 @@ impl Hub {
     }
 
     /// Marks the session's registration complete (IRC: before its welcome burst): it counts
-    /// as a user from now on (LUSERS). Doing it again changes nothing.
+    /// as a user from now on (LUSERS). Doing it again changes nothing. A banned session is
+    /// refused (the face closes it with the reason).
     ///
     /// # Errors
-    /// [`Refusal::NotRegistered`] without a nick, [`Refusal::SessionClosed`].
+    /// [`Refusal::ServerBanned`], [`Refusal::NotRegistered`] without a nick,
+    /// [`Refusal::SessionClosed`].
     pub fn welcome(&self, session: SessionId) -> Result<(), Refusal> {
+        if let Some(reason) = self.ban_of(session) {
+            info!(session_id = %session, addr = %self.host_of(session).unwrap_or_default(), %reason, "banned user refused");
+            return Err(Refusal::ServerBanned(reason));
+        }
         self.execute(session, |state| {
             Ok((state.decide_welcome(session, SystemTime::now())?, ()))
         })

@@ -107,6 +107,7 @@ impl Hub {
                 None => (sent, Some(effect)),
             }
         };
+        self.metrics().messages_in.increment(1);
         if let Some(effect) = now {
             self.deliver(std::slice::from_ref(&effect));
         }
@@ -134,6 +135,7 @@ impl Hub {
             }
         }
         if own.1.deliver_own(&event, None).is_err() {
+            self.metrics().sendq_evictions.increment(1);
             self.remove(session, teahouse_types::LeaveReason::SendQueueExceeded);
         }
     }

@@ -343,11 +343,15 @@ impl State {
                 applied
             }
             Change::AccountRegistered { key } => {
-                self.registered.insert(Arc::clone(key));
+                if self.registered.insert(Arc::clone(key)) {
+                    self.hold_skeleton(key);
+                }
                 Applied::default()
             }
             Change::AccountDropped { key } => {
-                self.registered.remove(key);
+                if self.registered.remove(key) {
+                    self.release_skeleton(key);
+                }
                 Applied::default()
             }
             Change::Joined {
@@ -506,8 +510,11 @@ impl State {
             && self.nicks.get(old.nick.key()) == Some(&session)
         {
             self.nicks.remove(old.nick.key());
+            self.release_skeleton(old.nick.key());
         }
-        self.nicks.insert(nick.shared_key(), session);
+        let key = nick.shared_key();
+        self.hold_skeleton(&key);
+        self.nicks.insert(key, session);
         self.edit(session, |slot, _| *slot = Some(nick.clone()));
         match old {
             None => Applied::default(),
@@ -1094,6 +1101,7 @@ impl State {
         };
         if self.nicks.get(profile.nick.key()) == Some(&session) {
             self.nicks.remove(profile.nick.key());
+            self.release_skeleton(profile.nick.key());
         }
         if self.whowas.len() == WHOWAS_CAPACITY {
             self.whowas.pop_front();

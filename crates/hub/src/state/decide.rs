@@ -206,6 +206,16 @@ impl State {
         if record.nick().is_some_and(|n| n.as_str() == nick.as_str()) {
             return Ok(None);
         }
+        // A look-alike of a held or registered name is taken too, unless that name is the
+        // session's own (its nick now, or its account).
+        let own_nick = record.nick().map(Nick::key);
+        let own_account = record.account().map(|a| teahouse_types::casefold(a));
+        if self
+            .look_alike(nick.key())
+            .any(|held| Some(&**held) != own_nick && Some(&**held) != own_account.as_deref())
+        {
+            return Err(Refusal::NickInUse(nick.clone()));
+        }
         Ok(Some(Change::NickSet {
             session,
             nick: nick.clone(),

@@ -17,6 +17,96 @@ mod apply;
 mod decide;
 mod view;
 
+/// The names (casefolded keys) that share one skeleton, each with how many holders it has
+/// (a connected nick and a registered account count one each). Nearly always one name: no
+/// allocation of its own then.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Holders {
+    One(Arc<str>, u32),
+    Many(Vec<(Arc<str>, u32)>),
+}
+
+impl Holders {
+    fn names(&self) -> impl Iterator<Item = &Arc<str>> {
+        let (one, many) = match self {
+            Self::One(key, _) => (Some(key), None),
+            Self::Many(list) => (None, Some(list.iter().map(|(key, _)| key))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+impl State {
+    /// Counts one more holder of `key` under its skeleton.
+    pub(crate) fn hold_skeleton(&mut self, key: &Arc<str>) {
+        let skeleton = teahouse_types::skeleton(key);
+        // Most names are their own skeleton: share the key's allocation.
+        let skeleton: Arc<str> = if *skeleton == **key {
+            Arc::clone(key)
+        } else {
+            skeleton.into()
+        };
+        match self.skeletons.entry(skeleton) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Holders::One(Arc::clone(key), 1));
+            }
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                let holders = slot.get_mut();
+                match holders {
+                    Holders::One(held, n) if **held == **key => *n += 1,
+                    Holders::One(held, n) => {
+                        *holders =
+                            Holders::Many(vec![(Arc::clone(held), *n), (Arc::clone(key), 1)]);
+                    }
+                    Holders::Many(list) => match list.iter_mut().find(|(k, _)| **k == **key) {
+                        Some((_, n)) => *n += 1,
+                        None => list.push((Arc::clone(key), 1)),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Counts one holder of `key` less.
+    pub(crate) fn release_skeleton(&mut self, key: &str) {
+        let skeleton = teahouse_types::skeleton(key);
+        let Some(holders) = self.skeletons.get_mut(skeleton.as_str()) else {
+            return;
+        };
+        let is_empty = match holders {
+            Holders::One(held, n) if **held == *key => {
+                *n -= 1;
+                *n == 0
+            }
+            Holders::One(..) => false,
+            Holders::Many(list) => {
+                if let Some(i) = list.iter().position(|(k, _)| **k == *key) {
+                    list[i].1 -= 1;
+                    if list[i].1 == 0 {
+                        list.swap_remove(i);
+                    }
+                }
+                if let [(only, n)] = list.as_slice() {
+                    *holders = Holders::One(Arc::clone(only), *n);
+                }
+                false
+            }
+        };
+        if is_empty {
+            self.skeletons.remove(skeleton.as_str());
+        }
+    }
+
+    /// A held or registered name other than `key` that looks like it, if any.
+    pub(crate) fn look_alike(&self, key: &str) -> impl Iterator<Item = &Arc<str>> {
+        self.skeletons
+            .get(teahouse_types::skeleton(key).as_str())
+            .into_iter()
+            .flat_map(Holders::names)
+            .filter(move |held| ***held != *key)
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -57,6 +147,10 @@ pub(crate) struct State {
     max_users: usize,
     /// Casefolded names of registered accounts: their nicks are protected.
     registered: HashSet<Arc<str>>,
+    /// Every held nick and registered name by its confusable skeleton (UTS #39), so that a
+    /// look-alike of one is refused as taken without a scan. Kept by `apply` wherever
+    /// `nicks` or `registered` change.
+    skeletons: HashMap<Arc<str>, Holders>,
     /// Server operators, by session, with their operator names: few, so a map of their
     /// own rather than a field every session pays for.
     opers: HashMap<SessionId, Arc<str>>,

@@ -356,6 +356,18 @@ impl State {
     }
 
     /// The host a session connects from (its real address, whatever it shows).
+    /// The address the session connects from (its real host, as an address).
+    pub(crate) fn address_of(&self, session: SessionId) -> Option<std::net::IpAddr> {
+        self.host_of(session).ok()?.parse().ok()
+    }
+
+    /// Every session with a nick, and its profile.
+    pub(crate) fn named_sessions(&self) -> impl Iterator<Item = (SessionId, Arc<Profile>)> + '_ {
+        self.sessions
+            .iter()
+            .filter_map(|(id, record)| record.named().map(|p| (*id, Arc::clone(p))))
+    }
+
     pub(crate) fn host_of(&self, session: SessionId) -> Result<Arc<str>, Refusal> {
         let record = self.sessions.get(&session).ok_or(Refusal::SessionClosed)?;
         Ok(Arc::clone(

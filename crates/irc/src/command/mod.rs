@@ -251,6 +251,30 @@ const COMMANDS: &[Spec] = &[
         handler: oper::kill,
     },
     Spec {
+        name: "KLINE",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::kline,
+    },
+    Spec {
+        name: "DLINE",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::kline,
+    },
+    Spec {
+        name: "UNKLINE",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::unkline,
+    },
+    Spec {
+        name: "UNDLINE",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::unkline,
+    },
+    Spec {
         name: "REHASH",
         access: Access::Registered,
         min_params: 0,
@@ -498,6 +522,13 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 reply::ERR_NOPRIVILEGES,
                 &["Permission Denied- You're not an IRC operator"],
             );
+        }
+        Refusal::ServerBanned(reason) => {
+            let text = format!("You are banned from this server: {reason}");
+            session.fail("*", "BANNED", &[], truncate(&text, reply::TEXT_LEN));
+        }
+        Refusal::BadBanMask => {
+            session.fail("*", "INVALID_PARAMS", &[], &refusal.to_string());
         }
         Refusal::NoOperHost => {
             session.numeric(reply::ERR_NOOPERHOST, &["No O-lines for your host"]);

@@ -1,6 +1,6 @@
 //! Server operators: OPER, KILL, WALLOPS, and INFO (which anyone may ask).
 
-use teahouse_hub::Refusal;
+use teahouse_hub::{BanTarget, Refusal};
 use teahouse_types::{MessageText, Nick};
 use teahouse_wire::irc::{LineBuilder, Message, irc_safe};
 
@@ -48,6 +48,101 @@ pub(super) fn kill(session: &mut Session, message: &Message) {
     if let Err(refusal) = session.hub().kill(session.id, &nick, &reason) {
         refused(session, &refusal);
     }
+}
+
+/// `KLINE [duration] mask [:reason]` and `DLINE [duration] address [:reason]`: an
+/// operator bans a `nick!user@host` mask (or `user@host`, or `$a:account`), or an address
+/// or CIDR range, for `duration` (minutes as a number, or `30m`, `2h`, `7d`; until lifted
+/// without one). Stored, so it outlives a restart; whoever it matches now is disconnected.
+/// Either command takes either kind of target.
+pub(super) fn kline(session: &mut Session, message: &Message) {
+    if !session.is_oper {
+        refused(session, &Refusal::NoPrivileges);
+        return;
+    }
+    let command = message.command.to_ascii_uppercase();
+    let mut params = message.params.iter();
+    let mut first = params.next().map_or("", String::as_str);
+    let duration = match ban_duration(first) {
+        Some(duration) => {
+            first = params.next().map_or("", String::as_str);
+            Some(duration)
+        }
+        None => None,
+    };
+    let target = match BanTarget::parse(first) {
+        Ok(target) => target,
+        Err(refusal) => {
+            session.fail(&command, "INVALID_PARAMS", &[], &refusal.to_string());
+            return;
+        }
+    };
+    let reason = params
+        .next()
+        .map(|r| irc_safe(truncate(r, TEXT_LEN)).into_owned())
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "no reason given".to_owned());
+    let (hub, id) = (session.hub().clone(), session.id);
+    let shown = target.to_string();
+    session.wait_for(
+        async move {
+            hub.add_ban(id, target, duration, &reason)
+                .await
+                .map(|n| (n, reason))
+        },
+        move |session, outcome| match outcome {
+            Ok((killed, reason)) => {
+                let how_long = duration.map_or_else(
+                    || "until lifted".to_owned(),
+                    |d| format!("for {}", humantime::format_duration(d)),
+                );
+                let text =
+                    format!("Added ban on {shown} {how_long}: {reason} ({killed} disconnected)");
+                session.server_notice(&text);
+            }
+            Err(refusal) => refused(session, &refusal),
+        },
+    );
+}
+
+/// `UNKLINE mask` and `UNDLINE address`: an operator lifts a ban.
+pub(super) fn unkline(session: &mut Session, message: &Message) {
+    if !session.is_oper {
+        refused(session, &Refusal::NoPrivileges);
+        return;
+    }
+    let command = message.command.to_ascii_uppercase();
+    let target = match BanTarget::parse(&message.params[0]) {
+        Ok(target) => target,
+        Err(refusal) => {
+            session.fail(&command, "INVALID_PARAMS", &[], &refusal.to_string());
+            return;
+        }
+    };
+    let (hub, id) = (session.hub().clone(), session.id);
+    let shown = target.to_string();
+    session.wait_for(
+        async move { hub.remove_ban(id, &target).await },
+        move |session, outcome| match outcome {
+            Ok(true) => session.server_notice(&format!("Removed ban on {shown}")),
+            Ok(false) => session.server_notice(&format!("No ban on {shown}")),
+            Err(refusal) => refused(session, &refusal),
+        },
+    );
+}
+
+/// A ban's duration: a number of minutes (as ircd-hybrid and Charybdis take it), or a
+/// duration such as `30m` or `7d`; `None` if `text` is neither (it is the mask then).
+fn ban_duration(text: &str) -> Option<std::time::Duration> {
+    if let Ok(minutes) = text.parse::<u64>() {
+        return (minutes > 0).then(|| std::time::Duration::from_secs(minutes.saturating_mul(60)));
+    }
+    if text.starts_with(|c: char| c.is_ascii_digit()) {
+        return humantime::parse_duration(text)
+            .ok()
+            .filter(|d| !d.is_zero());
+    }
+    None
 }
 
 /// `REHASH`: an operator reloads the server's configuration. 382 once it is read; if it

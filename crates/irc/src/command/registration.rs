@@ -260,9 +260,15 @@ fn try_register(session: &mut Session) {
         session.close = Some(LeaveReason::Requested(None));
         return;
     }
+    // A user from now on (LUSERS counts it); gone already if its connection is. A banned
+    // one is told why and closed.
+    if let Err(Refusal::ServerBanned(reason)) = session.hub().welcome(session.id) {
+        let text = format!("Closing link: Banned ({reason})");
+        session.send(reply::error_line(truncate(&text, TEXT_LEN)));
+        session.close = Some(LeaveReason::Requested(None));
+        return;
+    }
     session.is_registered = true;
-    // A user from now on (LUSERS counts it); gone already if its connection is.
-    let _ = session.hub().welcome(session.id);
     let nick = session.target();
     let server = session.server_name().to_owned();
     let network = session.config().network.clone();

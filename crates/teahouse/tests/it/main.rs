@@ -1,6 +1,7 @@
 //! End-to-end tests over real sockets on 127.0.0.1: the server in-process (testkit) and the
 //! real `teahouse` binary. One test binary, to keep link time down.
 
+mod bans;
 mod bench;
 mod binary;
 mod half_open;

@@ -423,3 +423,60 @@ async fn issue_14_passwords_need_eight_bytes_and_registrations_are_throttled() -
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn issue_14_look_alike_and_mixed_script_nicknames_are_refused() -> anyhow::Result<()> {
+    let server = TestServer::start().await?;
+    register_with_secret(&server, &["bob", "pace"]).await?;
+    let mut scope = server.login("scope").await?;
+
+    // `bоb` (a Cyrillic о) mixes scripts: refused on both faces, whatever it looks like.
+    let mut c = server.connect().await?;
+    c.expect("Enter a nickname:").await?;
+    c.send("b\u{43e}b").await?;
+    c.expect(
+        "Nickname not allowed (name mixes scripts (such as Latin and Cyrillic letters); use one), please enter another:",
+    )
+    .await?;
+    // All-Cyrillic `ѕсоре` is one script, but looks like `scope`, who is here: taken.
+    c.send("\u{455}\u{441}\u{43e}\u{440}\u{435}").await?;
+    let line = c.line().await?;
+    assert!(
+        line.starts_with("Nickname \u{455}\u{441}\u{43e}\u{440}\u{435}") && line.contains("taken"),
+        "{line}"
+    );
+    // All-Cyrillic `расе` looks like the registered `pace` (not connected now): taken too.
+    c.send("\u{440}\u{430}\u{441}\u{435}").await?;
+    let line = c.line().await?;
+    assert!(
+        line.starts_with("Nickname \u{440}\u{430}\u{441}\u{435}") && line.contains("taken"),
+        "{line}"
+    );
+    // A name of its own is fine.
+    c.send("carol").await?;
+    c.expect("Nickname set: carol").await?;
+    scope.expect("* carol entered the room").await?;
+
+    let mut irc = server.irc().await?;
+    irc.send("NICK b\u{43e}b").await?;
+    let line = irc.line().await?;
+    assert!(
+        line.starts_with(":teahouse.local 432 * b\u{43e}b :"),
+        "{line}"
+    );
+    // The Cyrillic `ѕсоре` is taken on IRC too.
+    irc.send("NICK \u{455}\u{441}\u{43e}\u{440}\u{435}").await?;
+    irc.expect(
+        ":teahouse.local 433 * \u{455}\u{441}\u{43e}\u{440}\u{435} :Nickname is already in use",
+    )
+    .await?;
+    // Once scope leaves, its look-alike is free; and the user who holds a name may take
+    // its look-alike (only others are kept off it).
+    scope.send("quit").await?;
+    scope.expect_closed().await?;
+    irc.send("NICK \u{455}\u{441}\u{43e}\u{440}\u{435}").await?;
+    irc.send("USER x 0 * :x").await?;
+    irc.expect_eventually_prefix(":teahouse.local 001 \u{455}\u{441}\u{43e}\u{440}\u{435} ")
+        .await?;
+    Ok(())
+}

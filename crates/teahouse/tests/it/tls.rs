@@ -262,7 +262,12 @@ impl Served {
         let mut child = Command::new(BIN)
             .arg("serve")
             .args(["--text-addr", "127.0.0.1:0", "--irc-addr", "127.0.0.1:0"])
-            .args(["--web-addr", "off", "--data-dir", ":memory:"])
+            .args(["--web-addr", "off"])
+            .args(if args.contains(&"--data-dir") {
+                &[][..]
+            } else {
+                &["--data-dir", ":memory:"][..]
+            })
             .args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -300,6 +305,20 @@ impl Served {
     /// The address the listener of `proto` is bound to.
     pub(crate) fn addr(&self, proto: &str) -> SocketAddr {
         self.addrs[proto]
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().context("server pid")?;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM failed");
+        let exit = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .context("server did not stop")??;
+        ensure!(exit.success(), "server exited with {exit}");
+        Ok(())
     }
 
     pub(crate) fn hang_up(&self) -> anyhow::Result<()> {
