@@ -89,11 +89,16 @@ impl std::fmt::Debug for Rate {
 /// Admissions between two sweeps of the throttle's keys.
 const SWEEP_EVERY: u32 = 4096;
 
+/// Faces the limiter counts open connections of (the server numbers them).
+pub const FACES: usize = 4;
+
 #[derive(Debug)]
 struct Counts {
     limits: ConnectionLimits,
     rate: Option<Rate>,
     total: usize,
+    /// Open connections by face.
+    per_face: [usize; FACES],
     per_ip: HashMap<IpAddr, usize>,
     /// Throttle checks since its keys were last swept.
     since_sweep: u32,
@@ -121,6 +126,8 @@ fn is_exempt(limits: &ConnectionLimits, ip: IpAddr) -> bool {
 pub struct ConnectionPermit {
     inner: Arc<Inner>,
     ip: Option<IpAddr>,
+    /// The face it is open on (in the padding after `ip`: no bigger for it).
+    face: u8,
 }
 
 impl ConnectionLimiter {
@@ -132,6 +139,7 @@ impl ConnectionLimiter {
                     rate: throttle(&limits),
                     limits,
                     total: 0,
+                    per_face: [0; FACES],
                     per_ip: HashMap::new(),
                     since_sweep: 0,
                 }),
@@ -159,6 +167,16 @@ impl ConnectionLimiter {
     /// # Errors
     /// A [`LimitRefusal`] when a cap is reached.
     pub fn admit(&self, ip: IpAddr) -> Result<ConnectionPermit, LimitRefusal> {
+        self.admit_as(ip, 0)
+    }
+
+    /// [`ConnectionLimiter::admit`], counted as open on `face` (0 to 3, as the server
+    /// numbers its faces).
+    ///
+    /// # Errors
+    /// A [`LimitRefusal`] when a cap is reached.
+    pub fn admit_as(&self, ip: IpAddr, face: usize) -> Result<ConnectionPermit, LimitRefusal> {
+        let face = face.min(FACES - 1);
         let mut guard = self.inner.lock();
         let counts = &mut *guard;
         let limits = &counts.limits;
@@ -192,10 +210,17 @@ impl ConnectionLimiter {
             *counts.per_ip.entry(ip).or_insert(0) += 1;
         }
         counts.total += 1;
+        counts.per_face[face] += 1;
         Ok(ConnectionPermit {
             inner: Arc::clone(&self.inner),
             ip: is_counted.then_some(ip),
+            face: u8::try_from(face).unwrap_or(0),
         })
+    }
+
+    /// Connections open now on each face.
+    pub fn open_by_face(&self) -> [usize; FACES] {
+        self.inner.lock().per_face
     }
 
     /// Connections open now.
@@ -217,6 +242,7 @@ impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         let mut counts = self.inner.lock();
         counts.total -= 1;
+        counts.per_face[usize::from(self.face)] -= 1;
         if let Some(ip) = self.ip
             && let Some(n) = counts.per_ip.get_mut(&ip)
         {

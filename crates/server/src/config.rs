@@ -450,6 +450,9 @@ pub struct WebSection {
     /// Whether the listener speaks HTTPS (and WSS) instead of HTTP; needs `[tls]` `cert`
     /// and `key`.
     pub tls: bool,
+    /// Whether `GET /metrics` serves Prometheus metrics, to loopback and `limits.exempt`
+    /// clients only (others get a 404).
+    pub metrics: bool,
 }
 
 /// TLS: the certificate both TLS listeners present, and the bounds on handshakes. The files
@@ -500,6 +503,7 @@ impl Default for WebSection {
             http_timeout: Duration::from_secs(60),
             max_header_bytes: NonZeroUsize::new(16 * 1024).expect("not zero"),
             tls: false,
+            metrics: true,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod admin;
 mod config;
 mod error;
 mod listener;
+mod metrics;
 mod reload;
 mod tls;
 mod web;
@@ -178,6 +179,9 @@ pub async fn run_with_reloads(
         tracker.spawn(async move { writer.run(stop.cancelled_owned()).await });
     }
     let limiter = ConnectionLimiter::new(config.limits.connection_limits());
+    let metrics = Arc::new(metrics::Metrics::new());
+    hub.set_metrics(metrics.hub.clone());
+    tracker.spawn(Arc::clone(&metrics).upkeep(token.clone()));
 
     let ircs_port = listeners
         .ircs
@@ -214,6 +218,8 @@ pub async fn run_with_reloads(
         let face = faces.text.clone();
         let ctx = AcceptContext {
             proto: "text",
+            face: 0,
+            connections: metrics.connections[0].clone(),
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),
@@ -230,6 +236,8 @@ pub async fn run_with_reloads(
         let face = faces.ircs.clone();
         let ctx = AcceptContext {
             proto: "ircs",
+            face: 2,
+            connections: metrics.connections[2].clone(),
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),
@@ -245,6 +253,8 @@ pub async fn run_with_reloads(
         }
         let ctx = AcceptContext {
             proto: "irc",
+            face: 1,
+            connections: metrics.connections[1].clone(),
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),
@@ -262,9 +272,22 @@ pub async fn run_with_reloads(
                 web::warn_if_public(addr);
             }
         }
-        let face = web::WebFace::new(irc, config.web_config(), tracker.clone(), token.clone());
+        let route = config.web.metrics.then(|| web::MetricsRoute {
+            metrics: Arc::clone(&metrics),
+            hub: hub.clone(),
+            limiter: limiter.clone(),
+        });
+        let face = web::WebFace::new(
+            irc,
+            config.web_config(),
+            tracker.clone(),
+            token.clone(),
+            route,
+        );
         let ctx = AcceptContext {
             proto: "web",
+            face: 3,
+            connections: metrics.connections[3].clone(),
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: token.clone(),

@@ -54,6 +54,10 @@ pub(crate) struct AcceptContext {
     pub(crate) tls: Option<(Arc<Tls>, Service)>,
     /// Server bans: a banned address is refused here, before a session exists.
     pub(crate) bans: ServerBans,
+    /// The face's number among [`crate::metrics::FACES`] (its open connections are
+    /// counted under it) and its accepted-connections counter.
+    pub(crate) face: usize,
+    pub(crate) connections: metrics::Counter,
 }
 
 /// Accepts connections on `listener` until shutdown, running each as a tracked session task.
@@ -98,7 +102,7 @@ fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptCon
         }
         return;
     }
-    let permit = match ctx.limiter.admit(peer.ip()) {
+    let permit = match ctx.limiter.admit_as(peer.ip(), ctx.face) {
         Ok(permit) => permit,
         Err(refusal) => {
             debug!(%peer, %refusal, "connection refused");
@@ -111,6 +115,7 @@ fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptCon
             return;
         }
     };
+    ctx.connections.increment(1);
     if let Err(error) = tune(&stream, ctx.keepalive) {
         debug!(%peer, %error, "could not set socket options");
     }

@@ -34,6 +34,8 @@ pub struct Reloads {
     /// For the server's own requests (`REHASH`).
     handle: ReloadHandle,
     load: Load,
+    /// Called once every listener is serving (the binary tells systemd).
+    ready: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Asks a running server to reload its configuration.
@@ -54,9 +56,17 @@ impl Reloads {
                 requests: rx,
                 handle: handle.clone(),
                 load: Box::new(load),
+                ready: None,
             },
             handle,
         )
+    }
+
+    /// Calls `ready` once the server serves on every listener.
+    #[must_use]
+    pub fn on_ready(mut self, ready: impl FnOnce() + Send + 'static) -> Self {
+        self.ready = Some(Box::new(ready));
+        self
     }
 
     /// A handle for the server's own requests.
@@ -70,6 +80,9 @@ impl Reloads {
         running: &Running,
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) {
+        if let Some(ready) = self.ready.take() {
+            ready();
+        }
         loop {
             let request = tokio::select! {
                 () = shutdown.as_mut() => return,

@@ -131,6 +131,15 @@ struct WebState {
     tracker: TaskTracker,
     origins: Arc<[String]>,
     assets: Arc<[Asset]>,
+    metrics: Option<MetricsRoute>,
+}
+
+/// What `GET /metrics` renders, and for whom.
+#[derive(Clone)]
+pub(crate) struct MetricsRoute {
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) hub: teahouse_hub::Hub,
+    pub(crate) limiter: teahouse_hub::ConnectionLimiter,
 }
 
 struct Asset {
@@ -154,6 +163,7 @@ impl WebFace {
         config: WebConfig,
         tracker: TaskTracker,
         shutdown: CancellationToken,
+        metrics: Option<MetricsRoute>,
     ) -> Self {
         let assets = ASSETS
             .iter()
@@ -169,10 +179,12 @@ impl WebFace {
             tracker,
             origins: config.allowed_origins.clone().into(),
             assets,
+            metrics,
         };
         let router = Router::new()
             .route("/ws", get(websocket))
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics_page))
             .fallback(asset)
             .with_state(state);
         Self {
@@ -272,6 +284,25 @@ impl Face for WebFace {
                 Err(_) => debug!(%peer, "http connection reached its time limit"),
             }
         }
+    }
+}
+
+/// `GET /metrics`: Prometheus text, for loopback and the exempt ranges only (others get a
+/// 404, as if there were nothing here).
+async fn metrics_page(State(state): State<WebState>, request: Request) -> Response {
+    let peer = request.extensions().get::<Arc<Conn>>().map(|c| c.peer.ip());
+    match (&state.metrics, peer) {
+        (Some(route), Some(ip)) if crate::metrics::may_scrape(&route.limiter, ip) => {
+            let body = route.metrics.render(&route.hub, &route.limiter);
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            security_headers(response.headers_mut());
+            response
+        }
+        _ => plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 

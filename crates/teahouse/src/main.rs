@@ -451,8 +451,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         move || load_config(&args).map_err(|e| teahouse_server::Error::Reload(said_once(&e)))
     });
     tokio::spawn(reload_on_hangup(handle));
+    // Under systemd (Type=notify), say when serving starts; outside it this does nothing.
+    let reloads = reloads.on_ready(|| notify(&[sd_notify::NotifyState::Ready]));
     teahouse_server::run_with_reloads(config, listeners, shutdown_signal(), Some(reloads)).await?;
     Ok(())
+}
+
+/// Tells systemd how the service is (a no-op without `NOTIFY_SOCKET`).
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(error) = sd_notify::notify(state) {
+        tracing::warn!(%error, "could not notify systemd");
+    }
 }
 
 /// The config file, then the flags and environment over it.
@@ -482,9 +491,13 @@ async fn reload_on_hangup(handle: teahouse_server::ReloadHandle) {
                 signal = "SIGHUP",
                 "signal received: reloading the configuration"
             );
-            if !handle.request() {
-                return;
-            }
+            let usec = sd_notify::NotifyState::monotonic_usec_now().ok();
+            let mut reloading = vec![sd_notify::NotifyState::Reloading];
+            reloading.extend(usec);
+            notify(&reloading);
+            // The outcome is logged by the server; systemd is told it is done either way.
+            let _ = handle.reload().await;
+            notify(&[sd_notify::NotifyState::Ready]);
         }
     }
     #[cfg(not(unix))]
@@ -673,6 +686,7 @@ async fn shutdown_signal() {
             _ = interrupt => tracing::info!(signal = "SIGINT", "signal received"),
             _ = terminate.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
         }
+        notify(&[sd_notify::NotifyState::Stopping]);
     }
     #[cfg(not(unix))]
     {

@@ -292,9 +292,11 @@ where
         if let Some(reason) = end {
             session.leave(reason);
         }
+        // The connection's place in the limits is given back before the close, so that a
+        // client that sees the end finds it counted no more.
+        drop(keep);
         let _ = stream.shutdown().await;
         debug!("session ended");
-        drop(keep);
     }
 }
 

@@ -206,6 +206,11 @@ impl Hub {
         self.lock().state.account_of(session)
     }
 
+    /// How many accounts are registered.
+    pub fn registered_count(&self) -> usize {
+        self.lock().state.registered_count()
+    }
+
     /// Whether `nick` is a registered account's.
     pub fn is_registered_name(&self, nick: &Nick) -> bool {
         self.lock().state.is_registered(nick.key())

@@ -15,6 +15,7 @@ mod irc_mixed;
 mod irc_modern;
 mod irc_oper;
 mod irc_replies;
+mod metrics;
 mod ordering;
 mod pg;
 mod real_client;
