@@ -566,6 +566,10 @@ impl Handler for Session {
     fn close_grace(&self) -> std::time::Duration {
         self.shared.config.session.close_grace
     }
+
+    fn write_timeout(&self) -> std::time::Duration {
+        self.shared.config.session.write_timeout
+    }
 }
 
 impl Session {

@@ -328,6 +328,11 @@ pub struct ConnectionSection {
     /// ghost for long, slow enough for a laptop waking from sleep.
     #[serde(with = "humantime_serde")]
     pub keepalive: Duration,
+    /// How long output may wait without the client taking a byte of it before the client
+    /// is cut ("send queue exceeded"): a reader of a byte a second goes after this, not
+    /// when the kernel gives up minutes later.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectionSection {
@@ -337,6 +342,7 @@ impl Default for ConnectionSection {
             sendq_bytes: NonZeroUsize::new(d.sendq_bytes).expect("not zero"),
             close_grace: d.close_grace,
             keepalive: d.keepalive,
+            write_timeout: d.write_timeout,
         }
     }
 }
@@ -617,6 +623,7 @@ impl Config {
             sendq_bytes: sendq.unwrap_or(c.sendq_bytes).get(),
             close_grace: self.text.close_grace.unwrap_or(c.close_grace),
             keepalive: self.text.keepalive.unwrap_or(c.keepalive),
+            write_timeout: c.write_timeout,
         }
     }
 

@@ -256,6 +256,10 @@ impl Handler for Session {
     fn close_grace(&self) -> std::time::Duration {
         self.shared.config.session.close_grace
     }
+
+    fn write_timeout(&self) -> std::time::Duration {
+        self.shared.config.session.write_timeout
+    }
 }
 
 /// Sets up one connection and returns the future that runs it to its end.

@@ -36,6 +36,10 @@ pub struct SessionConfig {
     /// detected about this long plus three probe intervals after its last packet, and
     /// announced as gone. Set on the socket by the accept loop.
     pub keepalive: Duration,
+    /// How long lines may wait to be written without the client taking a byte of them:
+    /// a client that reads a byte a second is cut after this, rather than by the kernel
+    /// minutes later (its rooms are told it left, "send queue exceeded").
+    pub write_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -44,6 +48,7 @@ impl Default for SessionConfig {
             sendq_bytes: 256 * 1024,
             close_grace: Duration::from_secs(2),
             keepalive: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -148,11 +153,18 @@ pub trait Handler: Send {
 
     /// How long a closing connection gets to take its last lines.
     fn close_grace(&self) -> Duration;
+
+    /// How long output may wait without the client taking any of it before the session
+    /// is cut ([`SessionConfig::write_timeout`]).
+    fn write_timeout(&self) -> Duration;
 }
 
 /// What woke the session.
 enum Wake {
     Written(Result<(), crate::conn::WriteEnd>),
+    /// A write could not finish its batch, which is not where it stood the last time (it
+    /// shrank, or it is new): the write deadline moves.
+    Stalled,
     Waited,
     Read(std::io::Result<usize>),
     Timer,
@@ -193,6 +205,10 @@ where
             let mut rbuf = BytesMut::new();
             let mut wbatch: Vec<Bytes> = Vec::new();
             let mut close_at: Option<Instant> = None;
+            // Since when the batch being written has not shrunk, and its shape then (lines
+            // left, bytes left of the first): output that waits longer than the write
+            // timeout cuts the session.
+            let mut stalled: Option<(Instant, u32, u32)> = None;
             let mut pacer = ReadPacer::default();
             // Long-lived, so a wake-up re-registers nothing: one timer, only moved when its
             // deadline changes. (Shutdown arrives as a hub event on the outbox, not a watch.)
@@ -200,7 +216,12 @@ where
             let timer = sleep_until(session.deadline().unwrap_or_else(far));
             tokio::pin!(timer);
             loop {
-                let has_deadline = match close_at.or_else(|| session.deadline()) {
+                let write_deadline = stalled.map(|(since, ..)| since + session.write_timeout());
+                let deadline = match (close_at.or_else(|| session.deadline()), write_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let has_deadline = match deadline {
                     Some(at) => {
                         if at != timer.deadline() || timer.is_elapsed() {
                             timer.as_mut().reset(at);
@@ -219,11 +240,25 @@ where
                     timer: timer.as_mut(),
                     outbox: &outbox,
                     wbatch: &mut wbatch,
+                    stalled: stalled.map(|(_, lines, bytes)| (lines, bytes)),
                     is_closing,
                     is_reading,
                     has_deadline,
                 })
                 .await;
+                // Progress on the batch being written, or not.
+                match wbatch.first() {
+                    None => stalled = None,
+                    Some(head) => {
+                        let shape = (
+                            u32::try_from(wbatch.len()).unwrap_or(u32::MAX),
+                            u32::try_from(head.len()).unwrap_or(u32::MAX),
+                        );
+                        if stalled.is_none_or(|(_, lines, bytes)| (lines, bytes) != shape) {
+                            stalled = Some((Instant::now(), shape.0, shape.1));
+                        }
+                    }
+                }
                 let mut input = Input {
                     decoder: &mut decoder,
                     rbuf: &mut rbuf,
@@ -231,7 +266,7 @@ where
                 };
                 let mut should_yield = false;
                 match wake {
-                    Wake::Written(Ok(())) => continue,
+                    Wake::Written(Ok(())) | Wake::Stalled => continue,
                     Wake::Written(Err(end)) => {
                         debug!(?end, "writing ended");
                         break 'session end.leave_reason();
@@ -259,6 +294,13 @@ where
                         if close_at.is_some_and(|at| now >= at) {
                             debug!("closing connection did not take its last lines in time");
                             break 'session None;
+                        }
+                        // Against the batch as it is now: a slow reader may have taken a
+                        // little of it meanwhile, and that is progress.
+                        if stalled.is_some_and(|(since, ..)| now >= since + session.write_timeout())
+                        {
+                            debug!("the client took none of its output in time");
+                            break 'session Some(LeaveReason::SendQueueExceeded);
                         }
                         if !is_closing {
                             session.on_deadline(now, &mut input);
@@ -308,6 +350,8 @@ struct Steps<'a, H, S> {
     timer: Pin<&'a mut Sleep>,
     outbox: &'a Outbox,
     wbatch: &'a mut Vec<Bytes>,
+    /// The shape of the stalled batch the loop knows of (lines, bytes of the first).
+    stalled: Option<(u32, u32)>,
     is_closing: bool,
     is_reading: bool,
     has_deadline: bool,
@@ -326,6 +370,15 @@ where
         if let Poll::Ready(written) = poll_write_step(steps.stream, cx, steps.outbox, steps.wbatch)
         {
             return Poll::Ready(Wake::Written(written));
+        }
+        if let Some(head) = steps.wbatch.first() {
+            let shape = (
+                u32::try_from(steps.wbatch.len()).unwrap_or(u32::MAX),
+                u32::try_from(head.len()).unwrap_or(u32::MAX),
+            );
+            if steps.stalled != Some(shape) {
+                return Poll::Ready(Wake::Stalled);
+            }
         }
         if !steps.is_closing && steps.session.poll_wait(cx).is_ready() {
             return Poll::Ready(Wake::Waited);

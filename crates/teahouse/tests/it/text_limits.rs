@@ -358,3 +358,51 @@ async fn issue_14_a_text_flood_is_delayed_then_cut_while_others_keep_talking() -
     bob.expect_eventually("carol: still talking").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn issue_14_a_client_that_takes_nothing_is_cut_at_the_write_timeout() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        // Far more queue than the test sends: only the write timeout can cut the client.
+        c.connection.sendq_bytes = std::num::NonZeroUsize::new(64 << 20).expect("not zero");
+        c.connection.write_timeout = Duration::from_millis(500);
+        c.text.flood.enabled = false;
+    })
+    .await?;
+    let mut alice = server.login("alice").await?;
+    let mut bob = server.login("bob").await?;
+    let socket = TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut slow = TextClient::from_stream(socket.connect(server.text_addr).await?);
+    slow.expect("Enter a nickname:").await?;
+    slow.send("slow").await?;
+    slow.expect_eventually("* In lobby (3): alice, bob, slow")
+        .await?;
+    bob.expect("* slow entered the room").await?;
+    // From here on `slow` reads nothing; 12 MB fill its socket (the kernel takes up to
+    // 4 MB on the way) and then wait.
+    let payload = "w".repeat(1000);
+    let started = std::time::Instant::now();
+    for i in 0..12_000 {
+        alice.send(&format!("{i} {payload}")).await?;
+    }
+    let mut seen = 0;
+    loop {
+        let line = bob.line().await?;
+        if line == "* slow left the room (send queue exceeded)" {
+            break;
+        }
+        assert!(line.starts_with(&format!("alice: {seen} ")), "{line}");
+        seen += 1;
+    }
+    // Cut for taking nothing for half a second, not by the kernel minutes later.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    while seen < 12_000 {
+        bob.expect_prefix(&format!("alice: {seen} ")).await?;
+        seen += 1;
+    }
+    Ok(())
+}
