@@ -64,6 +64,12 @@ impl Conn {
         let (reader, writer): (Reader, Writer) = if config.proto == Proto::Ws {
             let (reader, writer) = tokio::io::split(ws_pipe(stream, addr).await?);
             (Box::new(reader), Box::new(writer))
+        } else if config.proto == Proto::Ircs {
+            let tls = crate::tls::connect(stream)
+                .await
+                .map_err(|source| BenchError::Connect { addr, source })?;
+            let (reader, writer) = tokio::io::split(tls);
+            (Box::new(reader), Box::new(writer))
         } else {
             let (reader, writer) = stream.into_split();
             (Box::new(reader), Box::new(writer))
@@ -153,7 +159,7 @@ impl Conn {
                 )
                 .await
             }
-            Proto::Irc | Proto::Ws => {
+            Proto::Irc | Proto::Ircs | Proto::Ws => {
                 let hello = format!("NICK {0}\r\nUSER {0} 0 * :teahouse bench\r\n", self.nick);
                 self.send(&hello, "registering").await?;
                 self.wait_for(
@@ -206,7 +212,7 @@ impl Conn {
     pub(crate) async fn quit(mut self, proto: Proto) -> Result<(), BenchError> {
         let line = match proto {
             Proto::Text => "quit\n",
-            Proto::Irc | Proto::Ws => "QUIT :bench\r\n",
+            Proto::Irc | Proto::Ircs | Proto::Ws => "QUIT :bench\r\n",
         };
         self.send(line, "quitting").await?;
         let mut buf = Vec::new();
@@ -223,7 +229,7 @@ impl Conn {
 pub(crate) fn say_prefix(proto: Proto, channel: &str) -> String {
     match proto {
         Proto::Text => String::new(),
-        Proto::Irc | Proto::Ws => format!("PRIVMSG {channel} :"),
+        Proto::Irc | Proto::Ircs | Proto::Ws => format!("PRIVMSG {channel} :"),
     }
 }
 
@@ -231,7 +237,7 @@ pub(crate) fn say_prefix(proto: Proto, channel: &str) -> String {
 pub(crate) fn line_end(proto: Proto) -> &'static str {
     match proto {
         Proto::Text => "\n",
-        Proto::Irc | Proto::Ws => "\r\n",
+        Proto::Irc | Proto::Ircs | Proto::Ws => "\r\n",
     }
 }
 

@@ -21,6 +21,7 @@ mod payload;
 mod procstat;
 mod report;
 mod tally;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub enum Proto {
     Irc,
     /// IRC over WebSocket (`/ws`, text messages, one line per message).
     Ws,
+    /// IRC over TLS (the server's certificate is not checked: loopback only).
+    Ircs,
 }
 
 /// How fan-out senders pace themselves.

@@ -174,6 +174,8 @@ enum ProtoArg {
     Irc,
     /// IRC over WebSocket: `--addr` is the web listener.
     Ws,
+    /// IRC over TLS: `--addr` is the IRC TLS port (its certificate is not checked).
+    Ircs,
 }
 
 /// Flags of `teahouse serve`; each overrides the config file and has a `TEAHOUSE_` variable.
@@ -373,6 +375,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         ProtoArg::Text => Proto::Text,
         ProtoArg::Irc => Proto::Irc,
         ProtoArg::Ws => Proto::Ws,
+        ProtoArg::Ircs => Proto::Ircs,
     };
     let workload = match args.workload {
         WorkloadArg::Fanout => Workload::Fanout {

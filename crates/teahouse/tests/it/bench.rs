@@ -1,14 +1,31 @@
 //! `teahouse bench` against teahouse itself: every delivery accounted for, on every protocol.
 
 use teahouse_bench::{BenchConfig, Pacing, Proto, Workload, run};
-use teahouse_testkit::TestServer;
+use teahouse_testkit::teahouse_server::ListenAddr;
+use teahouse_testkit::{TestCa, TestServer};
 
 async fn fanout(proto: Proto, pacing: Pacing) -> anyhow::Result<()> {
-    let server = TestServer::start_with(|c| c.irc.flood.enabled = false).await?;
+    let dir = std::env::temp_dir().join(format!("teahouse-bench-{proto:?}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let ca = TestCa::new(&dir)?;
+    let (cert, key, _) = ca.issue(&format!("{proto:?}"))?;
+    let server = TestServer::start_with(|c| {
+        c.irc.flood.enabled = false;
+        c.text.flood.enabled = false;
+        if proto == Proto::Ircs {
+            c.irc.tls_addr = ListenAddr::At(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            c.tls.cert = Some(cert);
+            c.tls.key = Some(key);
+        }
+    })
+    .await?;
     let addr = match proto {
         Proto::Text => server.text_addr,
         Proto::Irc => server.irc_addr,
         Proto::Ws => server.web_addr,
+        Proto::Ircs => server
+            .ircs_addr
+            .ok_or_else(|| anyhow::anyhow!("no TLS port"))?,
     };
     let workload = Workload::Fanout {
         clients: 20,
@@ -26,12 +43,18 @@ async fn fanout(proto: Proto, pacing: Pacing) -> anyhow::Result<()> {
     assert_eq!(report.duplicated, Some(0), "{report}");
     assert_eq!(report.out_of_order, Some(0), "{report}");
     assert!(report.server_cpu_seconds.is_some());
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_fanout_over_irc_accounts_for_every_delivery() -> anyhow::Result<()> {
     fanout(Proto::Irc, Pacing::Open).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_fanout_over_irc_over_tls_accounts_for_every_delivery() -> anyhow::Result<()> {
+    fanout(Proto::Ircs, Pacing::Open).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
