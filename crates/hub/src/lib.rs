@@ -32,6 +32,16 @@ mod hub;
 mod limit;
 mod metrics;
 mod scram;
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for the fuzz targets (`fuzz/`). Not an API.
+
+    /// A SCRAM-SHA-256 exchange against fixed keys: the client's first message, then its
+    /// final one.
+    pub fn scram(client_first: &str, client_final: &str) -> bool {
+        crate::scram::fuzz_exchange(client_first, client_final)
+    }
+}
 mod state;
 
 pub use crate::metrics::HubMetrics;

@@ -285,6 +285,20 @@ impl ScramExchange {
     }
 }
 
+/// A whole exchange against fixed keys (for the fuzz target): `true` if the proof held.
+pub(crate) fn fuzz_exchange(client_first: &str, client_final: &str) -> bool {
+    static KEYS: std::sync::LazyLock<Option<ScramKeys>> =
+        std::sync::LazyLock::new(|| ScramKeys::decode(&scram_keys("fuzzing")));
+    let Some(keys) = KEYS.clone() else {
+        return false;
+    };
+    let Ok(first) = ClientFirst::parse(client_first) else {
+        return false;
+    };
+    let (exchange, _) = ScramExchange::start(first, keys, Some("fuzz".to_owned()));
+    exchange.finish(client_final).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@
 
 mod cap;
 mod command;
+#[doc(hidden)]
+pub mod fuzzing;
 mod render;
 mod reply;
 mod session;

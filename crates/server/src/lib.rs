@@ -44,6 +44,22 @@ pub use teahouse_types::{NodeId, RoomName};
 pub use tls::generate_self_signed;
 pub use web::MAX_MESSAGE_BYTES as WS_MAX_MESSAGE_BYTES;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for the fuzz targets (`fuzz/`). Not an API.
+
+    /// WebSocket frames from a client, read with the web face's limits until the first
+    /// error or the end: how many messages came through.
+    pub fn websocket(frames: &[u8]) -> usize {
+        crate::web::fuzz_frames(frames)
+    }
+
+    /// A config file.
+    pub fn config(text: &str) -> bool {
+        crate::Config::from_toml(text).is_ok()
+    }
+}
+
 /// The bound listeners, one per enabled face.
 #[derive(Debug)]
 pub struct Listeners {

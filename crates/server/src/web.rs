@@ -390,6 +390,19 @@ fn ws_config() -> WebSocketConfig {
         .accept_unmasked_frames(false)
 }
 
+/// Reads client frames with [`ws_config`]'s limits from `frames` until the first error or
+/// the end (the fuzz target's entry); how many messages came through.
+pub(crate) fn fuzz_frames(frames: &[u8]) -> usize {
+    use tokio_tungstenite::tungstenite::WebSocket;
+    let stream = std::io::Cursor::new(frames.to_vec());
+    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, Some(ws_config()));
+    let mut messages = 0;
+    while ws.read().is_ok() {
+        messages += 1;
+    }
+    messages
+}
+
 /// Whether a request asks to become a WebSocket (`Connection: upgrade`, `Upgrade:
 /// websocket`, `GET`).
 fn is_upgrade(headers: &HeaderMap) -> bool {

@@ -13,7 +13,7 @@ use teahouse_types::{
     RoomModes, RoomName, SessionId, Topic, UserMode,
 };
 
-use super::Holders;
+use super::skeleton_hash;
 use super::{Departed, Identity, MetadataKey, Room, SessionRecord, State, WHOWAS_CAPACITY, Who};
 
 /// What applying a change asks the hub to do: deliver its events (at most two, in order),
@@ -1213,62 +1213,18 @@ impl Room {
 /// The skeleton index (`State::skeletons`), kept beside `nicks` and `registered`.
 impl State {
     /// Counts one more holder of `key` under its skeleton.
-    pub(crate) fn hold_skeleton(&mut self, key: &Arc<str>) {
-        let skeleton = teahouse_types::skeleton(key);
-        // Most names are their own skeleton: share the key's allocation.
-        let skeleton: Arc<str> = if *skeleton == **key {
-            Arc::clone(key)
-        } else {
-            skeleton.into()
-        };
-        match self.skeletons.entry(skeleton) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(Holders::One(Arc::clone(key), 1));
-            }
-            std::collections::hash_map::Entry::Occupied(mut slot) => {
-                let holders = slot.get_mut();
-                match holders {
-                    Holders::One(held, n) if **held == **key => *n += 1,
-                    Holders::One(held, n) => {
-                        *holders =
-                            Holders::Many(vec![(Arc::clone(held), *n), (Arc::clone(key), 1)]);
-                    }
-                    Holders::Many(list) => match list.iter_mut().find(|(k, _)| **k == **key) {
-                        Some((_, n)) => *n += 1,
-                        None => list.push((Arc::clone(key), 1)),
-                    },
-                }
-            }
-        }
+    pub(crate) fn hold_skeleton(&mut self, key: &str) {
+        *self.skeletons.entry(skeleton_hash(key)).or_insert(0) += 1;
     }
 
     /// Counts one holder of `key` less.
     pub(crate) fn release_skeleton(&mut self, key: &str) {
-        let skeleton = teahouse_types::skeleton(key);
-        let Some(holders) = self.skeletons.get_mut(skeleton.as_str()) else {
-            return;
-        };
-        let is_empty = match holders {
-            Holders::One(held, n) if **held == *key => {
-                *n -= 1;
-                *n == 0
+        let hash = skeleton_hash(key);
+        if let Some(count) = self.skeletons.get_mut(&hash) {
+            *count -= 1;
+            if *count == 0 {
+                self.skeletons.remove(&hash);
             }
-            Holders::One(..) => false,
-            Holders::Many(list) => {
-                if let Some(i) = list.iter().position(|(k, _)| **k == *key) {
-                    list[i].1 -= 1;
-                    if list[i].1 == 0 {
-                        list.swap_remove(i);
-                    }
-                }
-                if let [(only, n)] = list.as_slice() {
-                    *holders = Holders::One(Arc::clone(only), *n);
-                }
-                false
-            }
-        };
-        if is_empty {
-            self.skeletons.remove(skeleton.as_str());
         }
     }
 }

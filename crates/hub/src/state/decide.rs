@@ -210,10 +210,7 @@ impl State {
         // session's own (its nick now, or its account).
         let own_nick = record.nick().map(Nick::key);
         let own_account = record.account().map(|a| teahouse_types::casefold(a));
-        if self
-            .look_alike(nick.key())
-            .any(|held| Some(&**held) != own_nick && Some(&**held) != own_account.as_deref())
-        {
+        if self.has_look_alike(nick.key(), own_nick, own_account.as_deref()) {
             return Err(Refusal::NickInUse(nick.clone()));
         }
         Ok(Some(Change::NickSet {

@@ -17,33 +17,40 @@ mod apply;
 mod decide;
 mod view;
 
-/// The names (casefolded keys) that share one skeleton, each with how many holders it has
-/// (a connected nick and a registered account count one each). Nearly always one name: no
-/// allocation of its own then.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Holders {
-    One(Arc<str>, u32),
-    Many(Vec<(Arc<str>, u32)>),
-}
-
-impl Holders {
-    fn names(&self) -> impl Iterator<Item = &Arc<str>> {
-        let (one, many) = match self {
-            Self::One(key, _) => (Some(key), None),
-            Self::Many(list) => (None, Some(list.iter().map(|(key, _)| key))),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
-    }
+/// The index key of a name's confusable skeleton (UTS #39): a hash, so that the index
+/// keeps no string (names that look alike share it; two that do not, sharing it by chance
+/// of a 64-bit hash, would only refuse each other).
+pub(crate) fn skeleton_hash(key: &str) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    teahouse_types::skeleton(key).hash(&mut hasher);
+    hasher.finish()
 }
 
 impl State {
-    /// A held or registered name other than `key` that looks like it, if any.
-    pub(crate) fn look_alike(&self, key: &str) -> impl Iterator<Item = &Arc<str>> {
-        self.skeletons
-            .get(teahouse_types::skeleton(key).as_str())
-            .into_iter()
-            .flat_map(Holders::names)
-            .filter(move |held| ***held != *key)
+    /// Whether a held or registered name other than `key`, `own_nick` and `own_account`
+    /// (the asking session's own) looks like `key`. The index counts holders, a connected
+    /// nick and a registered account one each: those it holds for `key` itself and for the
+    /// session's own names with the same skeleton are taken off, and anything left is a
+    /// look-alike.
+    pub(crate) fn has_look_alike(
+        &self,
+        key: &str,
+        own_nick: Option<&str>,
+        own_account: Option<&str>,
+    ) -> bool {
+        let hash = skeleton_hash(key);
+        let Some(&count) = self.skeletons.get(&hash) else {
+            return false;
+        };
+        let mut ours = u32::from(self.nicks.contains_key(key)) + u32::from(self.registered.contains(key));
+        if let Some(own) = own_nick.filter(|own| *own != key && skeleton_hash(own) == hash) {
+            ours += u32::from(self.nicks.contains_key(own));
+        }
+        if let Some(own) = own_account.filter(|own| *own != key && skeleton_hash(own) == hash) {
+            ours += u32::from(self.registered.contains(own));
+        }
+        count > ours
     }
 }
 
@@ -90,7 +97,7 @@ pub(crate) struct State {
     /// Every held nick and registered name by its confusable skeleton (UTS #39), so that a
     /// look-alike of one is refused as taken without a scan. Kept by `apply` wherever
     /// `nicks` or `registered` change.
-    skeletons: HashMap<Arc<str>, Holders>,
+    skeletons: HashMap<u64, u32>,
     /// Server operators, by session, with their operator names: few, so a map of their
     /// own rather than a field every session pays for.
     opers: HashMap<SessionId, Arc<str>>,

@@ -203,7 +203,7 @@ fn decode_text(payload: &str) -> Option<String> {
 
 /// `authzid NUL authcid NUL password`, base64: the account (authcid; an authzid, if given,
 /// must name the same account) and the password.
-fn decode_plain(payload: &str) -> Option<(Nick, String)> {
+pub(crate) fn decode_plain(payload: &str) -> Option<(Nick, String)> {
     let bytes = BASE64.decode(payload).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('\0');

@@ -193,7 +193,7 @@ fn targets(session: &mut Session, params: &[String]) {
     }));
 }
 
-fn parse_target(target: &str) -> Option<HistoryTarget> {
+pub(crate) fn parse_target(target: &str) -> Option<HistoryTarget> {
     match target.strip_prefix('#') {
         Some(room) => RoomName::parse(room).ok().map(HistoryTarget::Room),
         None => Nick::parse(target).ok().map(HistoryTarget::Direct),
@@ -203,7 +203,7 @@ fn parse_target(target: &str) -> Option<HistoryTarget> {
 /// A message reference as an id bound: `msgid=N` is N; `timestamp=T` is the first id of
 /// T's millisecond (or, for a lower bound, the last, so that T itself is excluded); `*`
 /// (LATEST only) is no bound.
-fn parse_ref(reference: &str, is_latest: bool, is_lower: bool) -> Option<Option<i64>> {
+pub(crate) fn parse_ref(reference: &str, is_latest: bool, is_lower: bool) -> Option<Option<i64>> {
     if reference == "*" {
         return is_latest.then_some(None);
     }

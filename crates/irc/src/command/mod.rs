@@ -5,7 +5,7 @@
 //! `user` (WHO, WHOIS, WHOWAS, AWAY, ISON, USERHOST, SETNAME, user MODE) and `server` (PING,
 //! PONG, QUIT, VERSION, TIME, LUSERS, MOTD).
 
-mod account;
+pub(crate) mod account;
 mod channel;
 mod help;
 pub(crate) mod history;
