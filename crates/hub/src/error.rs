@@ -120,6 +120,17 @@ pub enum Refusal {
     /// The command is for server operators only.
     #[error("permission denied: you are not a server operator")]
     NoPrivileges,
+    /// The user is in as many rooms as one may be (IRC's `CHANLIMIT`).
+    #[error("you are in as many rooms as you may be ({max}); leave one to join {room}")]
+    TooManyRooms {
+        /// The room asked for.
+        room: RoomName,
+        /// The cap.
+        max: usize,
+    },
+    /// The server holds as many rooms as it may; this one would be new.
+    #[error("the server has as many rooms as it may; {0} cannot be made now")]
+    ServerRoomLimit(RoomName),
     /// The user is banned from the server (a K-line or D-line), for this reason.
     #[error("you are banned from this server: {0}")]
     ServerBanned(String),

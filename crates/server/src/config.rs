@@ -252,6 +252,10 @@ pub struct LimitsConfig {
     /// Address ranges (CIDR, e.g. `10.0.0.0/8` or `2001:db8::/32`) exempt like loopback:
     /// a trusted bouncer or gateway that carries many users.
     pub exempt: Vec<ipnet::IpNet>,
+    /// The most rooms one user may be in at once (IRC's `CHANLIMIT`; Ergo's default).
+    pub max_rooms_per_user: NonZeroUsize,
+    /// The most rooms the server holds at once; past it, joining a new room is refused.
+    pub max_rooms: NonZeroUsize,
 }
 
 impl Default for LimitsConfig {
@@ -265,6 +269,8 @@ impl Default for LimitsConfig {
             connections_per_period: per,
             connection_period: period,
             exempt: d.exempt,
+            max_rooms_per_user: NonZeroUsize::new(100).expect("not zero"),
+            max_rooms: NonZeroUsize::new(50_000).expect("not zero"),
         }
     }
 }
@@ -601,6 +607,8 @@ impl Config {
         HubConfig {
             node: self.server.node_id,
             max_message_bytes: self.server.max_message_bytes.get(),
+            max_rooms_per_user: self.limits.max_rooms_per_user.get(),
+            max_rooms: self.limits.max_rooms.get(),
             operators: self
                 .operators
                 .iter()

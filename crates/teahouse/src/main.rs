@@ -572,7 +572,15 @@ fn admin_password() -> anyhow::Result<String> {
         return Ok(password);
     }
     if std::io::stdin().is_terminal() {
-        return rpassword::prompt_password("Password: ").context("reading the password");
+        // Not echoed, and asked twice: a typo would otherwise set a password nobody knows.
+        let password = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again =
+            rpassword::prompt_password("Password again: ").context("reading the password")?;
+        anyhow::ensure!(
+            password == again,
+            "the two passwords differ; nothing was changed"
+        );
+        return Ok(password);
     }
     let mut line = String::new();
     std::io::stdin()

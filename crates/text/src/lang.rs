@@ -547,6 +547,12 @@ impl Lang {
                     "! A ban is on an address or range, $a:account, or a nick!user@host mask"
                         .to_owned()
                 }
+                Refusal::TooManyRooms { room, max } => format!(
+                    "! You are in as many rooms as you may be ({max}); leave one to join {room}"
+                ),
+                Refusal::ServerRoomLimit(room) => {
+                    format!("! The server has as many rooms as it may; {room} cannot be made now")
+                }
                 Refusal::NoOperHost => "! No operator login for your address".to_owned(),
                 Refusal::NoSuchMessage => "! No such message".to_owned(),
                 Refusal::MetadataLimit => "! Too many metadata keys".to_owned(),
@@ -599,6 +605,12 @@ impl Lang {
                 }
                 Refusal::BadBanMask => {
                     "! 封禁对象须为地址或网段、$a:账号,或nick!user@host掩码".to_owned()
+                }
+                Refusal::TooManyRooms { room, max } => {
+                    format!("! 你加入的聊天室已达上限({max}个),请先离开一个再加入{room}")
+                }
+                Refusal::ServerRoomLimit(room) => {
+                    format!("! 服务器的聊天室数量已达上限,暂时无法创建{room}")
                 }
                 Refusal::NoOperHost => "! 你的地址不能以管理员身份登录".to_owned(),
                 Refusal::NoSuchMessage => "! 没有这条消息".to_owned(),

@@ -10,6 +10,7 @@ use tracing::debug;
 use super::Hub;
 use crate::error::Refusal;
 use crate::history::{Item, room_key};
+use crate::state::RoomLimits;
 use crate::state::RoomMember;
 
 /// What [`Hub::join`] did.
@@ -118,7 +119,14 @@ impl Hub {
         } = attempt;
         let mut core = self.lock();
         let now = SystemTime::now();
-        let change = match core.state.decide_join(session, room, key, is_founder, now) {
+        let limits = RoomLimits {
+            per_user: self.config().max_rooms_per_user,
+            total: self.config().max_rooms,
+        };
+        let change = match core
+            .state
+            .decide_join(session, room, key, is_founder, limits, now)
+        {
             Ok(change) => change,
             Err(refusal) => return Joining::Done(Err(refusal)),
         };

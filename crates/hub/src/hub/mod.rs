@@ -62,6 +62,10 @@ pub struct HubConfig {
     pub max_topic_bytes: usize,
     /// The longest real name, in bytes.
     pub max_realname_bytes: usize,
+    /// The most rooms one user may be in at once (IRC's `CHANLIMIT`).
+    pub max_rooms_per_user: usize,
+    /// The most rooms the server holds at once: a new room past it is refused.
+    pub max_rooms: usize,
     /// Who may become a server operator (`OPER`).
     pub operators: Vec<OperatorConfig>,
 }
@@ -73,6 +77,8 @@ impl Default for HubConfig {
             max_message_bytes: 4096,
             max_topic_bytes: 390,
             max_realname_bytes: 128,
+            max_rooms_per_user: 100,
+            max_rooms: 50_000,
             operators: Vec::new(),
         }
     }

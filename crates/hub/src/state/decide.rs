@@ -14,6 +14,7 @@ use teahouse_types::{
     Topic, UserMode,
 };
 
+use super::RoomLimits;
 use super::{Room, SessionRecord, State};
 use crate::error::{CannotSend, Refusal};
 use crate::hub::{Invitation, MAX_BANS, ModesOutcome, SayTarget};
@@ -628,10 +629,25 @@ impl State {
         room: &RoomName,
         key: Option<&str>,
         is_founder: bool,
+        limits: RoomLimits,
         at: SystemTime,
     ) -> Result<Change, Refusal> {
         let profile = self.actor(session)?;
+        let record = self.record(session)?;
+        let is_member = self
+            .rooms
+            .get(room.key())
+            .is_some_and(|slot| slot.members.contains_key(&session));
+        if !is_member && record.rooms.len() >= limits.per_user {
+            return Err(Refusal::TooManyRooms {
+                room: room.clone(),
+                max: limits.per_user,
+            });
+        }
         let Some(slot) = self.rooms.get(room.key()) else {
+            if self.rooms.len() >= limits.total {
+                return Err(Refusal::ServerRoomLimit(room.clone()));
+            }
             return Ok(Change::Joined {
                 session,
                 room: room.clone(),

@@ -17,6 +17,24 @@ mod apply;
 mod decide;
 mod view;
 
+/// The room caps a join is decided against (from the hub's settings).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoomLimits {
+    /// Rooms one session may be in.
+    pub(crate) per_user: usize,
+    /// Rooms the server may hold.
+    pub(crate) total: usize,
+}
+
+impl Default for RoomLimits {
+    fn default() -> Self {
+        Self {
+            per_user: usize::MAX,
+            total: usize::MAX,
+        }
+    }
+}
+
 /// The index key of a name's confusable skeleton (UTS #39): a hash, so that the index
 /// keeps no string (names that look alike share it; two that do not, sharing it by chance
 /// of a 64-bit hash, would only refuse each other).
@@ -43,7 +61,8 @@ impl State {
         let Some(&count) = self.skeletons.get(&hash) else {
             return false;
         };
-        let mut ours = u32::from(self.nicks.contains_key(key)) + u32::from(self.registered.contains(key));
+        let mut ours =
+            u32::from(self.nicks.contains_key(key)) + u32::from(self.registered.contains(key));
         if let Some(own) = own_nick.filter(|own| *own != key && skeleton_hash(own) == hash) {
             ours += u32::from(self.nicks.contains_key(own));
         }

@@ -63,7 +63,14 @@ fn start(state: &mut State, seq: u64, name: Option<&str>) -> SessionId {
 /// `session` joins `name` as decided by the state (the creator of a room founds it).
 fn join(state: &mut State, session: SessionId, name: &str) -> Applied {
     let change = state
-        .decide_join(session, &room(name), None, true, at(100))
+        .decide_join(
+            session,
+            &room(name),
+            None,
+            true,
+            RoomLimits::default(),
+            at(100),
+        )
         .unwrap();
     state.apply(&change)
 }
@@ -1047,7 +1054,14 @@ fn decide(state: &State, who: u8, step: &Step, clock: u64) -> Option<Change> {
             .ok(),
         Step::Nick(i) => state.decide_nick(session, &nick_of(*i), now).ok().flatten(),
         Step::Join(r) => state
-            .decide_join(session, &room_of(*r), None, true, now)
+            .decide_join(
+                session,
+                &room_of(*r),
+                None,
+                true,
+                RoomLimits::default(),
+                now,
+            )
             .ok(),
         Step::Part(r) => state.decide_part(session, &room_of(*r), None, now).ok(),
         Step::Say(r) => state

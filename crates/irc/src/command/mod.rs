@@ -494,6 +494,24 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 &[&channel_name(room.as_str()), "Cannot join channel (+b)"],
             );
         }
+        Refusal::TooManyRooms { room, .. } => {
+            session.numeric(
+                reply::ERR_TOOMANYCHANNELS,
+                &[
+                    &channel_name(room.as_str()),
+                    "You have joined too many channels",
+                ],
+            );
+        }
+        Refusal::ServerRoomLimit(room) => {
+            session.numeric(
+                reply::ERR_TOOMANYCHANNELS,
+                &[
+                    &channel_name(room.as_str()),
+                    "The server has as many channels as it may; try an existing one",
+                ],
+            );
+        }
         Refusal::TargetNotInRoom { nick, room } => {
             session.numeric(
                 reply::ERR_USERNOTINCHANNEL,

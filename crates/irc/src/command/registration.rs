@@ -309,6 +309,7 @@ pub(crate) fn send_isupport(session: &mut Session) {
         "CHANMODES=b,k,l,imnst".to_owned(),
         format!("CHANNELLEN={}", ROOM_MAX_CHARS + 1),
         "CHANTYPES=#".to_owned(),
+        format!("CHANLIMIT=#:{}", session.hub().config().max_rooms_per_user),
         format!("CHATHISTORY={}", super::history::MAX_LIMIT),
         "ELIST=CMNTU".to_owned(),
         format!("KEYLEN={}", reply::KEY_LEN),

@@ -406,3 +406,47 @@ async fn issue_14_a_client_that_takes_nothing_is_cut_at_the_write_timeout() -> a
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn issue_14_rooms_per_user_and_on_the_server_are_capped() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| {
+        c.limits.max_rooms_per_user = std::num::NonZeroUsize::new(2).expect("two");
+        c.limits.max_rooms = std::num::NonZeroUsize::new(3).expect("three");
+    })
+    .await?;
+    // IRC says the cap in ISUPPORT, and 405 past it.
+    let mut irc = server.irc().await?;
+    irc.send("NICK ivy").await?;
+    irc.send("USER ivy 0 * :Ivy").await?;
+    let isupport = irc
+        .expect_eventually_prefix(":teahouse.local 005 ivy ")
+        .await?;
+    assert!(isupport.contains(" CHANLIMIT=#:2 "), "{isupport}");
+    irc.expect_eventually_prefix(":teahouse.local 422 ivy ")
+        .await?;
+    for room in ["#one", "#two"] {
+        irc.send(&format!("JOIN {room}")).await?;
+        irc.expect_eventually_prefix(&format!(":teahouse.local 366 ivy {room} "))
+            .await?;
+    }
+    irc.send("JOIN #three").await?;
+    irc.expect(":teahouse.local 405 ivy #three :You have joined too many channels")
+        .await?;
+    // Plain-text users are in lobby (the third room; amy keeps it): a fourth room is past
+    // the server's cap, and tom stays where he was.
+    let _amy = server.login("amy").await?;
+    let mut tom = server.login("tom").await?;
+    tom.send("/join four").await?;
+    tom.expect_eventually("! The server has as many rooms as it may; four cannot be made now")
+        .await?;
+    tom.send("/who").await?;
+    tom.expect_eventually("* In lobby (2): amy, tom").await?;
+    // An existing room is fine, and the per-user cap holds on this face too.
+    tom.send("/join one").await?;
+    tom.expect_eventually("* tom entered the room").await?;
+    irc.send("PART #two").await?;
+    irc.expect_eventually_prefix(":ivy!").await?;
+    tom.send("/join two").await?;
+    tom.expect_eventually("* tom entered the room").await?;
+    Ok(())
+}
