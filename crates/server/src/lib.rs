@@ -199,6 +199,20 @@ pub async fn run_with_reloads(
     hub.set_metrics(metrics.hub.clone());
     tracker.spawn(Arc::clone(&metrics).upkeep(token.clone()));
 
+    // What every accept loop shares; `face` numbers the face for the metrics and limits.
+    let context = |proto: &'static str, face: usize, tls: Option<(Arc<tls::Tls>, tls::Service)>| {
+        AcceptContext {
+            proto,
+            face,
+            connections: metrics.connections[face].clone(),
+            limiter: limiter.clone(),
+            tracker: tracker.clone(),
+            shutdown: token.clone(),
+            keepalive: config.connection.keepalive,
+            bans: hub.bans().clone(),
+            tls,
+        }
+    };
     let ircs_port = listeners
         .ircs
         .as_ref()
@@ -232,17 +246,7 @@ pub async fn run_with_reloads(
             info!(proto = "text", %addr, lang = config.text.lang.code(), "listening");
         }
         let face = faces.text.clone();
-        let ctx = AcceptContext {
-            proto: "text",
-            face: 0,
-            connections: metrics.connections[0].clone(),
-            limiter: limiter.clone(),
-            tracker: tracker.clone(),
-            shutdown: token.clone(),
-            keepalive: config.connection.keepalive,
-            bans: hub.bans().clone(),
-            tls: None,
-        };
+        let ctx = context("text", 0, None);
         tracker.spawn(accept_loop(listener, face, ctx));
     }
     if let (Some(listener), Some(tls)) = (listeners.ircs, &tls) {
@@ -250,34 +254,14 @@ pub async fn run_with_reloads(
             info!(proto = "ircs", %addr, server_name = %config.irc.server_name, "listening");
         }
         let face = faces.ircs.clone();
-        let ctx = AcceptContext {
-            proto: "ircs",
-            face: 2,
-            connections: metrics.connections[2].clone(),
-            limiter: limiter.clone(),
-            tracker: tracker.clone(),
-            shutdown: token.clone(),
-            keepalive: config.connection.keepalive,
-            bans: hub.bans().clone(),
-            tls: Some((Arc::clone(tls), tls::Service::Irc)),
-        };
+        let ctx = context("ircs", 2, Some((Arc::clone(tls), tls::Service::Irc)));
         tracker.spawn(accept_loop(listener, face, ctx));
     }
     if let Some(listener) = listeners.irc {
         if let Ok(addr) = listener.local_addr() {
             info!(proto = "irc", %addr, server_name = %config.irc.server_name, "listening");
         }
-        let ctx = AcceptContext {
-            proto: "irc",
-            face: 1,
-            connections: metrics.connections[1].clone(),
-            limiter: limiter.clone(),
-            tracker: tracker.clone(),
-            shutdown: token.clone(),
-            keepalive: config.connection.keepalive,
-            bans: hub.bans().clone(),
-            tls: None,
-        };
+        let ctx = context("irc", 1, None);
         tracker.spawn(accept_loop(listener, irc.clone(), ctx));
     }
     if let Some(listener) = listeners.web {
@@ -300,17 +284,11 @@ pub async fn run_with_reloads(
             token.clone(),
             route,
         );
-        let ctx = AcceptContext {
-            proto: "web",
-            face: 3,
-            connections: metrics.connections[3].clone(),
-            limiter: limiter.clone(),
-            tracker: tracker.clone(),
-            shutdown: token.clone(),
-            keepalive: config.connection.keepalive,
-            bans: hub.bans().clone(),
-            tls: web_tls.map(|tls| (Arc::clone(tls), tls::Service::Web)),
-        };
+        let ctx = context(
+            "web",
+            3,
+            web_tls.map(|tls| (Arc::clone(tls), tls::Service::Web)),
+        );
         tracker.spawn(accept_loop(listener, face, ctx));
     }
 
