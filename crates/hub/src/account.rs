@@ -591,7 +591,7 @@ impl Hub {
     ) -> Result<(ScramExchange, String), Refusal> {
         let accounts = self.accounts()?;
         let first = ClientFirst::parse(client_first).map_err(|error| {
-            info!(session_id = %session, ?error, "SCRAM first message refused");
+            info!(session_id = %session, %error, "SCRAM first message refused");
             Refusal::AuthFailed
         })?;
         let host = self.host_of(session)?;
@@ -639,10 +639,13 @@ impl Hub {
             let host = self.host_of(session)?;
             let key = teahouse_types::casefold(exchange.user());
             accounts.record_failure(&[format!("account:{key}"), format!("ip:{host}")]);
-            info!(session_id = %session, error = ?verdict.err(), "SCRAM login failed");
+            self.metrics().logins_failed.increment(1);
+            let reason = verdict.err().map(|e| e.to_string()).unwrap_or_default();
+            info!(session_id = %session, account = %key, addr = %host, %reason, "login failed");
             return Err(Refusal::AuthFailed);
         };
         self.set_account(session, Some(Arc::from(nick.as_str())))?;
+        self.metrics().logins_ok.increment(1);
         info!(session_id = %session, account = %nick, "logged in with SCRAM");
         Ok((server_final, nick))
     }

@@ -118,13 +118,16 @@ pub fn scram_keys(password: &str) -> String {
 
 /// Why an exchange failed: every case is answered the same way (904), the kinds are for
 /// the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ScramError {
     /// A message that is not what RFC 5802 says it is.
+    #[error("a malformed SCRAM message")]
     Malformed,
     /// The client wants channel binding, or an identity other than its own.
+    #[error("channel binding or another identity asked for")]
     Unsupported,
     /// The proof does not match the keys: a wrong password or an unknown account.
+    #[error("wrong password or unknown account")]
     BadProof,
 }
 

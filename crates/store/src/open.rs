@@ -206,7 +206,11 @@ impl Store {
                 .await
                 .map_err(open_error)?;
         }
-        info!(schema_version = known, backend = ?self.backend, "store ready");
+        let backend = match self.backend {
+            crate::Backend::Sqlite => "sqlite",
+            crate::Backend::Postgres => "postgres",
+        };
+        info!(schema_version = known, backend, "store ready");
         Ok(())
     }
 

@@ -179,7 +179,15 @@ impl Hub {
         if removed == Ok(true)
             && let Some(nick) = nick
         {
-            info!(session_id = %session, %nick, reason = ?logged, "session left");
+            let reason = match &logged {
+                LeaveReason::Requested(_) => "quit",
+                LeaveReason::ConnectionLost => "connection lost",
+                LeaveReason::TimedOut => "timed out",
+                LeaveReason::SendQueueExceeded => "send queue exceeded",
+                LeaveReason::ServerShutdown => "server shutting down",
+                LeaveReason::Killed(_) => "killed",
+            };
+            info!(session_id = %session, %nick, reason, "session left");
         }
     }
 
