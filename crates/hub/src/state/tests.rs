@@ -1267,3 +1267,38 @@ proptest! {
         prop_assert_eq!(&replayed, &live);
     }
 }
+
+#[test]
+fn a_look_alike_of_a_held_or_registered_name_is_taken_but_not_of_ones_own() {
+    let mut state = State::default();
+    // `scope` is connected, `pace` registered (nobody holds it now).
+    let scope = start(&mut state, 1, Some("scope"));
+    state.apply(&Change::AccountRegistered { key: "pace".into() });
+    let cyrillic_scope = nick("\u{455}\u{441}\u{43e}\u{440}\u{435}");
+    let cyrillic_pace = nick("\u{440}\u{430}\u{441}\u{435}");
+    let other = start(&mut state, 2, None);
+    for look_alike in [&cyrillic_scope, &cyrillic_pace] {
+        assert_eq!(
+            state.decide_nick(other, look_alike, at(5)),
+            Err(Refusal::NickInUse(look_alike.clone())),
+            "{look_alike}"
+        );
+    }
+    // Its holder may take it (the look-alike of its own nick), and once `scope` goes,
+    // anyone may.
+    assert!(state.decide_nick(scope, &cyrillic_scope, at(5)).is_ok());
+    state.apply(&Change::SessionEnded {
+        session: scope,
+        reason: teahouse_types::LeaveReason::ConnectionLost,
+        disconnect: None,
+        at: at(6),
+    });
+    assert!(state.decide_nick(other, &cyrillic_scope, at(7)).is_ok());
+    // The account's owner may take its look-alike too.
+    state.apply(&Change::AccountSet {
+        session: other,
+        account: Some("pace".into()),
+        at: at(8),
+    });
+    assert!(state.decide_nick(other, &cyrillic_pace, at(9)).is_ok());
+}
