@@ -128,6 +128,16 @@ pub enum Refusal {
         /// The cap.
         max: usize,
     },
+    /// The user messaged as many different people directly as one may within a minute.
+    #[error(
+        "you messaged {max} different people in the last minute; wait before messaging {target}"
+    )]
+    TargetsTooFast {
+        /// Whom the message was for.
+        target: Nick,
+        /// The cap.
+        max: usize,
+    },
     /// The server holds as many rooms as it may; this one would be new.
     #[error("the server has as many rooms as it may; {0} cannot be made now")]
     ServerRoomLimit(RoomName),

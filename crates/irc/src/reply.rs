@@ -80,6 +80,7 @@ pub(crate) const ERR_ALREADYREGISTERED: &str = "462";
 pub(crate) const ERR_PASSWDMISMATCH: &str = "464";
 pub(crate) const ERR_CHANNELISFULL: &str = "471";
 pub(crate) const ERR_TOOMANYCHANNELS: &str = "405";
+pub(crate) const ERR_TARGETTOOFAST: &str = "439";
 pub(crate) const ERR_UNKNOWNMODE: &str = "472";
 pub(crate) const ERR_INVITEONLYCHAN: &str = "473";
 pub(crate) const ERR_BANNEDFROMCHAN: &str = "474";

@@ -256,6 +256,9 @@ pub struct LimitsConfig {
     pub max_rooms_per_user: NonZeroUsize,
     /// The most rooms the server holds at once; past it, joining a new room is refused.
     pub max_rooms: NonZeroUsize,
+    /// The most different people one user may message directly within a minute (someone
+    /// messaged within the minute does not count again); 0 for no cap.
+    pub direct_targets_per_minute: usize,
 }
 
 impl Default for LimitsConfig {
@@ -271,6 +274,7 @@ impl Default for LimitsConfig {
             exempt: d.exempt,
             max_rooms_per_user: NonZeroUsize::new(100).expect("not zero"),
             max_rooms: NonZeroUsize::new(50_000).expect("not zero"),
+            direct_targets_per_minute: 20,
         }
     }
 }
@@ -609,6 +613,7 @@ impl Config {
             max_message_bytes: self.server.max_message_bytes.get(),
             max_rooms_per_user: self.limits.max_rooms_per_user.get(),
             max_rooms: self.limits.max_rooms.get(),
+            max_direct_targets_per_minute: self.limits.direct_targets_per_minute,
             operators: self
                 .operators
                 .iter()

@@ -550,6 +550,9 @@ impl Lang {
                 Refusal::TooManyRooms { room, max } => format!(
                     "! You are in as many rooms as you may be ({max}); leave one to join {room}"
                 ),
+                Refusal::TargetsTooFast { target, max } => format!(
+                    "! You messaged {max} different people in the last minute; wait before messaging {target}"
+                ),
                 Refusal::ServerRoomLimit(room) => {
                     format!("! The server has as many rooms as it may; {room} cannot be made now")
                 }
@@ -608,6 +611,9 @@ impl Lang {
                 }
                 Refusal::TooManyRooms { room, max } => {
                     format!("! 你加入的聊天室已达上限({max}个),请先离开一个再加入{room}")
+                }
+                Refusal::TargetsTooFast { target, max } => {
+                    format!("! 你在一分钟内已私信{max}个人,请稍后再私信{target}")
                 }
                 Refusal::ServerRoomLimit(room) => {
                     format!("! 服务器的聊天室数量已达上限,暂时无法创建{room}")

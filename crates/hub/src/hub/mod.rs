@@ -19,6 +19,7 @@ mod read_marker;
 mod redact;
 mod session;
 mod speech;
+mod targets;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +67,9 @@ pub struct HubConfig {
     pub max_rooms_per_user: usize,
     /// The most rooms the server holds at once: a new room past it is refused.
     pub max_rooms: usize,
+    /// The most different people one user may message directly within a minute (0: no
+    /// cap); someone messaged within the minute does not count again.
+    pub max_direct_targets_per_minute: usize,
     /// Who may become a server operator (`OPER`).
     pub operators: Vec<OperatorConfig>,
 }
@@ -79,6 +83,7 @@ impl Default for HubConfig {
             max_realname_bytes: 128,
             max_rooms_per_user: 100,
             max_rooms: 50_000,
+            max_direct_targets_per_minute: 20,
             operators: Vec::new(),
         }
     }
@@ -137,6 +142,8 @@ pub(crate) struct Inner {
     pub(crate) operators: std::sync::RwLock<Arc<Vec<OperatorConfig>>>,
     /// Server bans in force.
     pub(crate) bans: bans::ServerBans,
+    /// Each session's recent direct-message targets (a cap on how many).
+    pub(crate) recent_targets: targets::RecentTargets,
     /// What the hub counts; set once by the server ([`Hub::set_metrics`]).
     metrics: std::sync::OnceLock<crate::metrics::HubMetrics>,
     /// The number of the next session on this node.
@@ -271,6 +278,7 @@ impl Hub {
                 operators: std::sync::RwLock::new(Arc::new(config.operators.clone())),
                 bans: bans::ServerBans::default(),
                 metrics: std::sync::OnceLock::new(),
+                recent_targets: targets::RecentTargets::default(),
                 config,
                 next_session: AtomicU64::new(1),
                 last_message: AtomicU64::new(last),

@@ -169,6 +169,7 @@ impl Hub {
     /// server shutdown, when everyone leaves at once). Removing a session that is already
     /// gone does nothing.
     pub(crate) fn remove(&self, session: SessionId, reason: LeaveReason) {
+        self.inner.recent_targets.forget(session);
         let nick = self.profile_of(session).map(|p| p.nick.clone());
         let logged = reason.clone();
         let removed = self.execute(session, |state| {

@@ -82,6 +82,15 @@ impl Hub {
         if text.as_str().len() > max_bytes {
             return Err(Refusal::MessageTooLong { max_bytes });
         }
+        if let SayTarget::Nick(to) = &target {
+            let max = self.inner.config.max_direct_targets_per_minute;
+            if !self.inner.recent_targets.admit(session, to.key(), max) {
+                return Err(Refusal::TargetsTooFast {
+                    target: to.clone(),
+                    max,
+                });
+            }
+        }
         let (sent, now) = {
             let mut core = self.lock();
             // A place on the journal first: a message the server cannot take now changes

@@ -494,6 +494,15 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 &[&channel_name(room.as_str()), "Cannot join channel (+b)"],
             );
         }
+        Refusal::TargetsTooFast { target, .. } => {
+            session.numeric(
+                reply::ERR_TARGETTOOFAST,
+                &[
+                    target.as_str(),
+                    "Targets changing too fast, message dropped",
+                ],
+            );
+        }
         Refusal::TooManyRooms { room, .. } => {
             session.numeric(
                 reply::ERR_TOOMANYCHANNELS,

@@ -450,3 +450,31 @@ async fn issue_14_rooms_per_user_and_on_the_server_are_capped() -> anyhow::Resul
     tom.expect_eventually("* tom entered the room").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn issue_14_direct_messages_to_many_new_people_are_capped_per_minute() -> anyhow::Result<()> {
+    let server = TestServer::start_with(|c| c.limits.direct_targets_per_minute = 2).await?;
+    let _a = server.login("amy").await?;
+    let _b = server.login("ben").await?;
+    let _c = server.login("cal").await?;
+    let mut irc = server.irc_login("ivy").await?;
+    irc.send("PRIVMSG amy :hi").await?;
+    irc.send("PRIVMSG ben :hi").await?;
+    irc.send("PRIVMSG cal :hi").await?;
+    irc.expect(":teahouse.local 439 ivy cal :Targets changing too fast, message dropped")
+        .await?;
+    // Someone messaged within the minute may be messaged again.
+    irc.send("PRIVMSG amy :again").await?;
+    irc.send("PING :check").await?;
+    irc.expect(":teahouse.local PONG teahouse.local :check")
+        .await?;
+    let mut dan = server.login("dan").await?;
+    dan.send("/msg amy hello").await?;
+    dan.send("/msg ben hello").await?;
+    dan.send("/msg cal hello").await?;
+    dan.expect_eventually(
+        "! You messaged 2 different people in the last minute; wait before messaging cal",
+    )
+    .await?;
+    Ok(())
+}
