@@ -275,6 +275,12 @@ const COMMANDS: &[Spec] = &[
         handler: oper::unkline,
     },
     Spec {
+        name: "STATS",
+        access: Access::Registered,
+        min_params: 1,
+        handler: oper::stats,
+    },
+    Spec {
         name: "REHASH",
         access: Access::Registered,
         min_params: 0,

@@ -131,6 +131,43 @@ pub(super) fn unkline(session: &mut Session, message: &Message) {
     );
 }
 
+/// `STATS k` (K-lines: masks and accounts) and `STATS d` (D-lines: addresses), for
+/// operators: one line per ban in force, with when it ends, who set it and why; then 219.
+/// Other letters (and everyone but operators, for these) get only the end.
+pub(super) fn stats(session: &mut Session, message: &Message) {
+    let letter = message.params[0].chars().next().unwrap_or('*');
+    let query = letter.to_ascii_lowercase();
+    if matches!(query, 'k' | 'd') && !session.is_oper {
+        refused(session, &Refusal::NoPrivileges);
+        return;
+    }
+    if matches!(query, 'k' | 'd') {
+        for ban in session.hub().bans().list() {
+            let is_address = matches!(ban.target, BanTarget::Address(_));
+            if is_address != (query == 'd') {
+                continue;
+            }
+            let until = ban.expires.map_or_else(
+                || "permanent".to_owned(),
+                |at| humantime::format_rfc3339_seconds(at).to_string(),
+            );
+            let (numeric, kind) = if is_address {
+                (reply::RPL_STATSDLINE, "D")
+            } else {
+                (reply::RPL_STATSKLINE, "K")
+            };
+            let text = format!("{} (set by {})", ban.reason, ban.set_by);
+            let target = ban.target.to_string();
+            session.numeric(
+                numeric,
+                &[kind, &target, &until, truncate(&irc_safe(&text), TEXT_LEN)],
+            );
+        }
+    }
+    let letter = letter.to_string();
+    session.numeric(reply::RPL_ENDOFSTATS, &[&letter, "End of /STATS report"]);
+}
+
 /// A ban's duration: a number of minutes (as ircd-hybrid and Charybdis take it), or a
 /// duration such as `30m` or `7d`; `None` if `text` is neither (it is the mask then).
 fn ban_duration(text: &str) -> Option<std::time::Duration> {

@@ -132,6 +132,23 @@ async fn issue_14_klines_and_dlines_refuse_on_both_faces_and_survive_a_restart()
         .await?;
     // Lifted, mallory may come back; the text face's operator can kill too.
     let mut op = irc_oper(irc).await?;
+    // Operators can list them.
+    op.send("STATS k").await?;
+    let line = op.line().await?;
+    assert!(
+        line.starts_with(&format!("{S} 216 op K mallory!*@* "))
+            && line.ends_with(":spamming the room (set by admin)"),
+        "{line}"
+    );
+    op.expect(&format!("{S} 219 op k :End of /STATS report"))
+        .await?;
+    op.send("STATS d").await?;
+    op.expect(&format!(
+        "{S} 225 op D 127.0.0.2 permanent :that machine (set by admin)"
+    ))
+    .await?;
+    op.expect(&format!("{S} 219 op d :End of /STATS report"))
+        .await?;
     op.send("UNKLINE mallory!*@*").await?;
     op.expect(&format!("{S} NOTICE op :Removed ban on mallory!*@*"))
         .await?;
