@@ -1,6 +1,8 @@
 //! The line client: `teahouse chat [ADDR] [--nick NAME]`.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -70,6 +72,24 @@ fn is_quit(line: &str) -> bool {
     line == "quit" || line == "/quit" || line.starts_with("/quit ")
 }
 
+/// Whether a typed line may go into the editor's history (Up brings it back): not one that
+/// carries a password (`/register`, `/password`, `/unregister`, `/oper`), nor the answer to a
+/// server's password prompt.
+fn is_kept_in_history(line: &str, answers_password_prompt: bool) -> bool {
+    if answers_password_prompt {
+        return false;
+    }
+    let command = line.trim_start().split_whitespace().next().unwrap_or("");
+    !["/register", "/password", "/unregister", "/oper"]
+        .iter()
+        .any(|secret| command.eq_ignore_ascii_case(secret))
+}
+
+/// Whether a line from the server asks for a password (the seed's texts, both languages).
+fn asks_for_password(line: &str) -> bool {
+    line.contains("Password (or /nick") || line.contains("Password:") || line.contains("密码")
+}
+
 async fn send_line(writer: &mut OwnedWriteHalf, line: &str) -> Result<(), ClientError> {
     let mut bytes = Vec::with_capacity(line.len() + 1);
     bytes.extend_from_slice(line.as_bytes());
@@ -82,7 +102,11 @@ async fn send_line(writer: &mut OwnedWriteHalf, line: &str) -> Result<(), Client
 
 /// Reads server lines and hands each (made terminal-safe) to `print`, until the server
 /// closes. Returns the I/O error that ended it, if any.
-async fn receive(mut reader: OwnedReadHalf, mut print: impl AsyncPrint) -> Result<(), ClientError> {
+async fn receive(
+    mut reader: OwnedReadHalf,
+    mut print: impl AsyncPrint,
+    password_prompt: Arc<AtomicBool>,
+) -> Result<(), ClientError> {
     let mut decoder = LineDecoder::new(MAX_SERVER_LINE_BYTES);
     let mut buf = BytesMut::with_capacity(4096);
     loop {
@@ -98,7 +122,12 @@ async fn receive(mut reader: OwnedReadHalf, mut print: impl AsyncPrint) -> Resul
                 decoder.decode(&mut buf)
             };
             match frame {
-                Some(Frame::Line(line)) => print.print(&terminal_safe(&line)).await,
+                Some(Frame::Line(line)) => {
+                    if asks_for_password(&line) {
+                        password_prompt.store(true, Ordering::Relaxed);
+                    }
+                    print.print(&terminal_safe(&line)).await;
+                }
                 Some(Frame::TooLong | Frame::InvalidUtf8) => {}
                 None => break,
             }
@@ -140,8 +169,11 @@ impl AsyncPrint for Stdout {
 async fn interactive(reader: OwnedReadHalf, mut writer: OwnedWriteHalf) -> Result<(), ClientError> {
     let (mut editor, printer) = Readline::new("> ".to_owned()).map_err(ClientError::Terminal)?;
     let (done_tx, mut done_rx) = oneshot::channel();
+    // Set when the server asks for a password: the next line typed stays out of history.
+    let password_prompt = Arc::new(AtomicBool::new(false));
+    let prompt = Arc::clone(&password_prompt);
     let receiver = tokio::spawn(async move {
-        let _ = done_tx.send(receive(reader, printer).await);
+        let _ = done_tx.send(receive(reader, printer, prompt).await);
     });
     let mut is_quitting = false;
     let result = loop {
@@ -156,7 +188,10 @@ async fn interactive(reader: OwnedReadHalf, mut writer: OwnedWriteHalf) -> Resul
             }
             event = editor.readline(), if !is_quitting => match event {
                 Ok(ReadlineEvent::Line(line)) => {
-                    editor.add_history_entry(line.clone());
+                    let answers_prompt = password_prompt.swap(false, Ordering::Relaxed);
+                    if is_kept_in_history(&line, answers_prompt) {
+                        editor.add_history_entry(line.clone());
+                    }
                     is_quitting = is_quit(&line);
                     if let Err(error) = send_line(&mut writer, &line).await {
                         break Err(error);
@@ -180,7 +215,7 @@ async fn interactive(reader: OwnedReadHalf, mut writer: OwnedWriteHalf) -> Resul
 
 /// Piped stdin: every line is sent as read; the end of input leaves.
 async fn piped(reader: OwnedReadHalf, mut writer: OwnedWriteHalf) -> Result<(), ClientError> {
-    let mut receiver = tokio::spawn(receive(reader, Stdout));
+    let mut receiver = tokio::spawn(receive(reader, Stdout, Arc::new(AtomicBool::new(false))));
     let mut input = BufReader::new(tokio::io::stdin()).lines();
     let mut is_quitting = false;
     while !is_quitting {
@@ -215,6 +250,21 @@ async fn piped(reader: OwnedReadHalf, mut writer: OwnedWriteHalf) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::is_quit;
+
+    #[test]
+    fn passwords_stay_out_of_the_history() {
+        use super::{asks_for_password, is_kept_in_history};
+        assert!(is_kept_in_history("hello", false));
+        assert!(is_kept_in_history("/join tea", false));
+        for secret in ["/register hunter22", "/PASSWORD new one", " /oper admin pw"] {
+            assert!(!is_kept_in_history(secret, false), "{secret}");
+        }
+        assert!(!is_kept_in_history("hunter22", true));
+        assert!(asks_for_password(
+            "Nickname alice is registered. Password (or /nick OTHER):"
+        ));
+        assert!(!asks_for_password("alice: my password is long"));
+    }
 
     #[test]
     fn recognises_quit() {
