@@ -79,7 +79,7 @@ fn is_kept_in_history(line: &str, answers_password_prompt: bool) -> bool {
     if answers_password_prompt {
         return false;
     }
-    let command = line.trim_start().split_whitespace().next().unwrap_or("");
+    let command = line.split_whitespace().next().unwrap_or("");
     !["/register", "/password", "/unregister", "/oper"]
         .iter()
         .any(|secret| command.eq_ignore_ascii_case(secret))
