@@ -46,8 +46,10 @@ pub struct AccountConfig {
     /// or bouncer on this machine carries many users, whose typos would otherwise lock
     /// each other out (the connection limits' loopback exemption, `limits.loopback_exempt`).
     pub is_loopback_exempt: bool,
-    /// New accounts one address may register per period (a burst, refilled steadily; Ergo
-    /// allows 30 per 10 minutes); `None` for no throttle.
+    /// Address ranges exempt like loopback (the connection limits' `exempt`).
+    pub exempt: Vec<ipnet::IpNet>,
+    /// New accounts one address may register per period (a burst, refilled steadily);
+    /// `None` for no throttle.
     pub registration_rate: Option<(u32, Duration)>,
 }
 
@@ -62,6 +64,7 @@ impl Default for AccountConfig {
             max_failures: 5,
             failure_window: Duration::from_secs(60),
             is_loopback_exempt: true,
+            exempt: Vec::new(),
             registration_rate: Some((30, Duration::from_secs(600))),
         }
     }
@@ -183,12 +186,10 @@ impl Accounts {
             decoy_secret,
             slots: Arc::new(HashSlots::new(slots, kept_blocks)),
             registrations: registration_rate.map(|(per, period)| {
-                let per = std::num::NonZeroU32::new(per).unwrap_or(std::num::NonZeroU32::MIN);
-                let each = (period / per.get()).max(Duration::from_millis(1));
-                let quota = governor::Quota::with_period(each)
-                    .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
-                    .allow_burst(per);
-                governor::RateLimiter::hashmap_with_clock(quota, governor::clock::MonotonicClock)
+                governor::RateLimiter::hashmap_with_clock(
+                    crate::flood::quota_per(per, period),
+                    governor::clock::MonotonicClock,
+                )
             }),
         })
     }
@@ -238,11 +239,16 @@ impl Accounts {
 
     /// Whether failures under `key` are counted: not an exempt loopback address's.
     fn counts(&self, key: &str) -> bool {
-        let is_exempt = self.config.is_loopback_exempt
-            && key
-                .strip_prefix("ip:")
-                .and_then(|host| host.parse::<std::net::IpAddr>().ok())
-                .is_some_and(|ip| ip.to_canonical().is_loopback());
+        let is_exempt = key
+            .strip_prefix("ip:")
+            .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| {
+                crate::limit::is_exempt_address(
+                    self.config.is_loopback_exempt,
+                    &self.config.exempt,
+                    ip,
+                )
+            });
         !is_exempt
     }
 

@@ -59,11 +59,14 @@ impl FloodLimiter {
     pub fn new(config: &FloodConfig) -> Self {
         Self {
             lines: RateLimiter::direct_with_clock(
-                quota(config.burst, config.lines_per_second),
+                quota(config.burst, every(config.lines_per_second)),
                 MonotonicClock,
             ),
             bytes: RateLimiter::direct_with_clock(
-                quota(config.burst_bytes, f64::from(config.bytes_per_second)),
+                quota(
+                    config.burst_bytes,
+                    every(f64::from(config.bytes_per_second)),
+                ),
                 MonotonicClock,
             ),
             is_line_paid: false,
@@ -110,13 +113,23 @@ fn later(wait: Duration) -> Instant {
     Instant::now() + wait.max(Duration::from_millis(1))
 }
 
-/// `burst` cells at once, then `per_second`.
-fn quota(burst: u32, per_second: f64) -> Quota {
+/// The time one cell takes to come back at `per_second`.
+fn every(per_second: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / per_second.max(0.001))
+}
+
+/// `burst` cells at once, one more back every `each`: every limiter of the hub (flood
+/// control, the connection and registration throttles) is made here.
+pub(crate) fn quota(burst: u32, each: Duration) -> Quota {
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    let period = Duration::from_secs_f64(1.0 / per_second.max(0.001)).max(Duration::from_nanos(1));
-    Quota::with_period(period)
+    Quota::with_period(each.max(Duration::from_nanos(1)))
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
         .allow_burst(burst)
+}
+
+/// `count` cells per `period`, all of them at once to begin with.
+pub(crate) fn quota_per(count: u32, period: Duration) -> Quota {
+    quota(count, period / count.max(1))
 }
 
 #[cfg(test)]

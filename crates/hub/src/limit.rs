@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use governor::RateLimiter;
 use governor::clock::MonotonicClock;
 use governor::state::keyed::HashMapStateStore;
-use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
 /// Connection caps; plain settings.
@@ -106,19 +105,20 @@ struct Counts {
 
 fn throttle(limits: &ConnectionLimits) -> Option<Rate> {
     limits.connection_rate.map(|(per, period)| {
-        let per = NonZeroU32::new(per).unwrap_or(NonZeroU32::MIN);
-        let each = (period / per.get()).max(Duration::from_millis(1));
-        let quota = Quota::with_period(each)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(per);
+        let quota = crate::flood::quota_per(per, period);
         Rate(RateLimiter::hashmap_with_clock(quota, MonotonicClock))
     })
 }
 
 fn is_exempt(limits: &ConnectionLimits, ip: IpAddr) -> bool {
-    let ip = canonical(ip);
-    (limits.is_loopback_exempt && ip.is_loopback())
-        || limits.exempt.iter().any(|net| net.contains(&ip))
+    is_exempt_address(limits.is_loopback_exempt, &limits.exempt, ip)
+}
+
+/// Whether `ip` is exempt from the per-address limits (caps, throttles, the wrong-password
+/// count): loopback if `loopback` says so, and the `ranges`. The one rule every limit uses.
+pub(crate) fn is_exempt_address(loopback: bool, ranges: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    (loopback && ip.is_loopback()) || ranges.iter().any(|net| net.contains(&ip))
 }
 
 /// One admitted connection; dropping it gives the place back.
@@ -185,7 +185,7 @@ impl ConnectionLimiter {
                 max: limits.max_connections,
             });
         }
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         let is_counted = !is_exempt(limits, ip);
         if is_counted {
             if counts.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_connections_per_ip {
@@ -254,14 +254,6 @@ impl Drop for ConnectionPermit {
     }
 }
 
-/// An IPv4 client on a dual-stack socket shows as `::ffff:a.b.c.d`; count it as `a.b.c.d`.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +264,23 @@ mod tests {
             max_connections_per_ip: per_ip,
             ..ConnectionLimits::default()
         })
+    }
+
+    #[test]
+    fn one_exemption_rule_for_loopback_ranges_and_mapped_addresses() {
+        let ranges = ["10.0.0.0/8".parse().unwrap()];
+        assert!(is_exempt_address(true, &[], "127.0.0.1".parse().unwrap()));
+        assert!(!is_exempt_address(false, &[], "127.0.0.1".parse().unwrap()));
+        assert!(is_exempt_address(
+            false,
+            &ranges,
+            "::ffff:10.1.1.1".parse().unwrap()
+        ));
+        assert!(!is_exempt_address(
+            true,
+            &ranges,
+            "192.0.2.1".parse().unwrap()
+        ));
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl Default for AccountsSection {
 
 /// Where accounts and history are kept: SQLite under `data_dir` unless `database_url` is
 /// set.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     /// The directory of the embedded SQLite database (`teahouse.db`), created if missing;
@@ -252,7 +252,7 @@ pub struct LimitsConfig {
     /// Address ranges (CIDR, e.g. `10.0.0.0/8` or `2001:db8::/32`) exempt like loopback:
     /// a trusted bouncer or gateway that carries many users.
     pub exempt: Vec<ipnet::IpNet>,
-    /// The most rooms one user may be in at once (IRC's `CHANLIMIT`; Ergo's default).
+    /// The most rooms one user may be in at once (IRC's `CHANLIMIT`).
     pub max_rooms_per_user: NonZeroUsize,
     /// The most rooms the server holds at once; past it, joining a new room is refused.
     pub max_rooms: NonZeroUsize,
@@ -762,6 +762,7 @@ impl Config {
             max_failures: a.max_failures,
             failure_window: a.failure_window,
             is_loopback_exempt: self.limits.loopback_exempt,
+            exempt: self.limits.exempt.clone(),
         }
     }
 

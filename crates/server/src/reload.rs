@@ -113,15 +113,6 @@ impl Reloads {
 }
 
 impl ReloadHandle {
-    /// Asks for a reload and returns at once (a signal); `false` if the server has stopped.
-    /// A request while several wait is the same request.
-    pub fn request(&self) -> bool {
-        match self.requests.try_send(Request { done: None }) {
-            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
     /// Reloads and waits for the outcome: the error, in words, if the configuration could
     /// not be reloaded (the running one stays then).
     ///

@@ -120,7 +120,7 @@ impl ServerBan {
                 ));
                 mask_matches(mask, &who)
             }
-            BanTarget::Address(net) => ip.is_some_and(|ip| net.contains(&canonical(ip))),
+            BanTarget::Address(net) => ip.is_some_and(|ip| net.contains(&ip.to_canonical())),
             BanTarget::Account(name) => profile
                 .account
                 .as_deref()
@@ -165,7 +165,7 @@ impl ServerBans {
     /// The reason `ip` is banned, if it is.
     pub fn address_ban(&self, ip: IpAddr) -> Option<String> {
         let now = SystemTime::now();
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         self.read()
             .iter()
             .find(|ban| {
@@ -318,14 +318,8 @@ impl Hub {
     }
 }
 
-/// An IPv4 client on a dual-stack socket shows as `::ffff:a.b.c.d`; match it as `a.b.c.d`.
-fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
-}
-
 fn millis(time: SystemTime) -> i64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(crate::history::millis(time)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
