@@ -1,20 +1,27 @@
 //! What the nodes of one teahouse share beyond the database: claims on the names that must
-//! be unique across all of them.
+//! be unique across all of them, and the bus that carries every change a node decides to
+//! the others.
 //!
 //! A nickname, a room's creation (and so who becomes its first operator) and an account's
 //! registration must each be decided once for every node, not once per node. The hub asks
 //! [`Claims`] before it applies such a change, and gives the claim back when the change is
 //! undone (the nick dropped, the room emptied, the account deleted).
 //!
-//! [`LocalClaims`] is the implementation for one process, the only one so far: there, the
-//! hub's own state, read and written under one lock, already decides every such name, so a
-//! claim is always granted at once and nothing is kept. A cluster implementation (on NATS
-//! JetStream's key-value store) comes with several nodes; it answers later, which is why a
-//! claim is a future.
+//! [`LocalClaims`] is the implementation for one process: there, the hub's own state, read
+//! and written under one lock, already decides every such name, so a claim is always
+//! granted at once and nothing is kept. With the `nats` feature, [`nats`] implements the
+//! claims on NATS JetStream's key-value store (create if absent, compare-and-set on the
+//! revision) and the [`Bus`] on core NATS subjects, one inbox per node; those answer later,
+//! which is why a claim is a future.
 //!
 //! This crate knows nothing of the hub, the wire or sockets.
 
+mod bus;
 mod error;
+#[cfg(feature = "nats")]
+pub mod nats;
+
+pub use crate::bus::{Bus, NodeSet};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -106,6 +106,9 @@ impl IrcSink {
                 offline,
             } => return Some(monitored(&self.source, watcher.as_str(), online, offline)),
             EventKind::NotDelivered { target, .. } => return Some(self.not_delivered(target)),
+            EventKind::PeersReachable { reachable } => {
+                return Some(self.peers_reachable(*reachable));
+            }
             // `draft/metadata-2`: the hub sends only keys the session subscribed to.
             EventKind::MetadataChanged { target, key, value } => {
                 return has(Cap::METADATA)
@@ -180,6 +183,19 @@ impl IrcSink {
         } else {
             b.command("NOTICE").param("*").trailing(text);
         }
+        b.finish()
+    }
+
+    /// A server NOTICE that the cluster's other nodes went out of reach, or came back.
+    fn peers_reachable(&self, reachable: bool) -> Bytes {
+        let text = if reachable {
+            "*** The other nodes are back in reach"
+        } else {
+            "*** The other nodes are out of reach: channels keep working here; people on them will be back when they are"
+        };
+        let mut b = LineBuilder::new();
+        b.source(&self.source);
+        b.command("NOTICE").param("*").trailing(text);
         b.finish()
     }
 
@@ -504,6 +520,7 @@ pub(crate) fn render(event: &HubEvent, bits: u32) -> Option<Bytes> {
         | EventKind::Echo { .. }
         | EventKind::Monitored { .. }
         | EventKind::NotDelivered { .. }
+        | EventKind::PeersReachable { .. }
         | EventKind::ReadMarked { .. }
         | EventKind::MetadataChanged { .. }
         | EventKind::Watched { .. } => return None,
@@ -599,6 +616,8 @@ pub(crate) fn quit_reason(reason: &LeaveReason) -> String {
         LeaveReason::TimedOut => "Ping timeout".to_owned(),
         LeaveReason::SendQueueExceeded => "SendQ exceeded".to_owned(),
         LeaveReason::ServerShutdown => "Server shutting down".to_owned(),
+        // What IRC clients know a netsplit by.
+        LeaveReason::NetSplit => "*.net *.split".to_owned(),
         LeaveReason::Killed(kill) => format!("Killed ({} ({}))", kill.by, kill.reason),
     }
 }

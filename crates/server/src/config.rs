@@ -43,6 +43,46 @@ pub struct Config {
     pub accounts: AccountsSection,
     /// Server operators (`[[operators]]`): who may `OPER` up.
     pub operators: Vec<OperatorSection>,
+    /// Several nodes as one server, through NATS (off unless `url` is set).
+    pub cluster: ClusterSection,
+}
+
+/// Several nodes sharing rooms, nicknames and history: a NATS server with JetStream for
+/// the changes and claims, and one PostgreSQL database (`[store] database_url`) for
+/// accounts and history.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// The NATS server (`nats://127.0.0.1:4222`); unset, this node is alone.
+    pub url: Option<String>,
+    /// This node's name: the same across its restarts, unique in the cluster (letters,
+    /// digits, `-`, `_`). Its number (`[server] node_id`) is taken from NATS by name.
+    pub node_name: String,
+    /// What this cluster's NATS subjects and buckets start with, so that several clusters
+    /// can share one NATS server.
+    pub prefix: String,
+    /// How often a node says it is alive.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is gone: its users quit, their nicks are free.
+    #[serde(with = "humantime_serde")]
+    pub dead_after: Duration,
+    /// Changes waiting to go to the other nodes, at most; past it they are dropped and
+    /// counted, and the nodes resynchronise when they reach each other again.
+    pub publish_queue: NonZeroUsize,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            node_name: "node".to_owned(),
+            prefix: "teahouse".to_owned(),
+            heartbeat: Duration::from_secs(1),
+            dead_after: Duration::from_secs(10),
+            publish_queue: NonZeroUsize::new(65_536).expect("not zero"),
+        }
+    }
 }
 
 /// One server operator: the name given to `OPER`, the password's Argon2id hash (from
@@ -605,6 +645,17 @@ impl Config {
             path: Some(path.to_owned()),
             source,
         })
+    }
+
+    /// The cluster's settings, if this node is one of several.
+    pub(crate) fn nats_config(&self) -> Option<teahouse_cluster::nats::NatsConfig> {
+        let url = self.cluster.url.as_ref()?;
+        let mut nats = teahouse_cluster::nats::NatsConfig::new(url, &self.cluster.node_name);
+        nats.prefix.clone_from(&self.cluster.prefix);
+        nats.heartbeat = self.cluster.heartbeat;
+        nats.dead_after = self.cluster.dead_after;
+        nats.publish_queue = self.cluster.publish_queue.get();
+        Some(nats)
     }
 
     pub(crate) fn hub_config(&self) -> HubConfig {

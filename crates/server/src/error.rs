@@ -21,6 +21,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The cluster could not be joined (NATS, JetStream, or the node's name).
+    #[error("cannot join the cluster: {0}")]
+    Cluster(#[source] teahouse_cluster::nats::ClusterError),
     /// TLS could not be set up (the message names the file and what is wrong).
     #[error("{0}")]
     Tls(String),

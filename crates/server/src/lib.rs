@@ -189,7 +189,36 @@ pub async fn run_with_reloads(
         last_message_id,
         bans,
     };
-    let (hub, writer) = Hub::with_store(config.hub_config(), setup).map_err(Error::Hub)?;
+    let mut hub_config = config.hub_config();
+    let cluster = match config.nats_config() {
+        Some(nats) => {
+            if config.store.database_url.is_none() {
+                warn!(
+                    "a cluster node with its own SQLite store: history and accounts are not shared; give every node the same [store] database_url"
+                );
+            }
+            let joined = teahouse_cluster::nats::NatsCluster::join(&nats)
+                .await
+                .map_err(Error::Cluster)?;
+            hub_config.node = joined.0.node;
+            Some(joined)
+        }
+        None => None,
+    };
+    let (hub, writer, cluster) = match cluster {
+        Some((cluster, inbound)) => {
+            let claims: Arc<dyn teahouse_cluster::Claims> = cluster.claims.clone();
+            let bus: Arc<dyn teahouse_cluster::Bus> = cluster.bus.clone();
+            let (hub, writer) =
+                Hub::in_cluster(hub_config, setup, claims, Some(bus)).map_err(Error::Hub)?;
+            tracker.spawn(follow_cluster(hub.clone(), inbound, token.clone()));
+            (hub, writer, Some(cluster))
+        }
+        None => {
+            let (hub, writer) = Hub::with_store(hub_config, setup).map_err(Error::Hub)?;
+            (hub, writer, None)
+        }
+    };
     if let Some(writer) = writer {
         let stop = token.clone();
         tracker.spawn(async move { writer.run(stop.cancelled_owned()).await });
@@ -310,6 +339,9 @@ pub async fn run_with_reloads(
     );
     token.cancel();
     hub.shut_down();
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
     tracker.close();
     if tokio::time::timeout(config.server.shutdown_timeout, tracker.wait())
         .await
@@ -323,6 +355,34 @@ pub async fn run_with_reloads(
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Applies what the other nodes of the cluster did, in the order it arrives.
+async fn follow_cluster(
+    hub: Hub,
+    mut inbound: tokio::sync::mpsc::Receiver<teahouse_cluster::nats::Inbound>,
+    stop: CancellationToken,
+) {
+    use teahouse_cluster::NodeSet;
+    use teahouse_cluster::nats::Inbound;
+    loop {
+        let event = tokio::select! {
+            event = inbound.recv() => event,
+            () = stop.cancelled() => None,
+        };
+        let Some(event) = event else {
+            return;
+        };
+        match event {
+            Inbound::NodeUp(node) | Inbound::SnapshotWanted(node) => {
+                hub.send_snapshot(NodeSet::of(node));
+            }
+            Inbound::NodeDown(node) => hub.end_node(node),
+            Inbound::Change(node, change) => hub.apply_remote(node, &change),
+            Inbound::Snapshot(node, changes) => hub.apply_snapshot(node, &changes),
+            Inbound::Reachable(reachable) => hub.peers_reachable(reachable),
+        }
+    }
 }
 
 impl listener::Face for TextFace {

@@ -248,6 +248,16 @@ struct ServeArgs {
     /// Do not store messages (no history, no replay).
     #[arg(long, env = "TEAHOUSE_NO_HISTORY")]
     no_history: bool,
+    /// Join a cluster through this NATS server (JetStream on), e.g. nats://127.0.0.1:4222;
+    /// give every node the same --database-url.
+    #[arg(long, env = "TEAHOUSE_CLUSTER")]
+    cluster: Option<String>,
+    /// This node's name in the cluster, the same across its restarts.
+    #[arg(long, env = "TEAHOUSE_NODE_NAME")]
+    node_name: Option<String>,
+    /// What the cluster's NATS subjects and buckets start with.
+    #[arg(long, env = "TEAHOUSE_CLUSTER_PREFIX")]
+    cluster_prefix: Option<String>,
     /// Log filter (RUST_LOG overrides it), e.g. `info` or `teahouse_text=debug`.
     #[arg(long, env = "TEAHOUSE_LOG", default_value = "info")]
     log: String,
@@ -654,6 +664,15 @@ fn apply_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     if args.no_history {
         config.history.enabled = false;
+    }
+    if let Some(url) = &args.cluster {
+        config.cluster.url = Some(url.clone());
+    }
+    if let Some(name) = &args.node_name {
+        config.cluster.node_name.clone_from(name);
+    }
+    if let Some(prefix) = &args.cluster_prefix {
+        config.cluster.prefix.clone_from(prefix);
     }
     Ok(())
 }

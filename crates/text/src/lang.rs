@@ -102,6 +102,7 @@ impl Lang {
                     LeaveReason::TimedOut => Some("timed out".to_owned()),
                     LeaveReason::SendQueueExceeded => Some("send queue exceeded".to_owned()),
                     LeaveReason::ServerShutdown => Some("server shutting down".to_owned()),
+                    LeaveReason::NetSplit => Some("their node was lost".to_owned()),
                     LeaveReason::Killed(kill) => Some(format!(
                         "disconnected by {}: {}",
                         kill.by,
@@ -411,6 +412,17 @@ impl Lang {
         match self {
             Self::En => "! No nickname given in time, goodbye",
             Self::Zh => "! 超时未输入昵称,连接已关闭",
+        }
+    }
+
+    pub(crate) fn peers_reachable(self, reachable: bool) -> &'static str {
+        match (self, reachable) {
+            (Self::En, false) => {
+                "! The other nodes are out of reach: this room keeps working here; people on them will be back when they are"
+            }
+            (Self::En, true) => "* The other nodes are back in reach",
+            (Self::Zh, false) => "系统消息其他节点暂时无法连接，本节点的聊天室照常工作",
+            (Self::Zh, true) => "系统消息其他节点已恢复连接",
         }
     }
 

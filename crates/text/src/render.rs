@@ -19,6 +19,7 @@ pub(crate) fn event(lang: Lang, kind: &EventKind) -> Option<Bytes> {
         EventKind::NotDelivered { .. } => lang.not_delivered().to_owned(),
         EventKind::Disconnected { reason } => lang.disconnected(&terminal_safe(reason)),
         EventKind::ServerShutdown => lang.shutting_down().to_owned(),
+        EventKind::PeersReachable { reachable } => lang.peers_reachable(*reachable).to_owned(),
         // Shown by IRC clients that ask; a plain-text user is told of their own login.
         EventKind::AccountChanged { .. } => return None,
         // The plain-text face shows no echo of your own lines.

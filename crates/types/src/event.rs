@@ -161,6 +161,13 @@ pub enum EventKind {
     },
     /// The server is shutting down; the face says goodbye and closes the connection.
     ServerShutdown,
+    /// The other nodes of the cluster went out of reach (`false`) or are back (`true`):
+    /// rooms here keep working meanwhile; people on other nodes are seen to leave, and come
+    /// back once the nodes reach each other again.
+    PeersReachable {
+        /// Whether they are reachable now.
+        reachable: bool,
+    },
     /// A message this session sent could not be stored, so nobody received it.
     NotDelivered {
         /// The message's id.
@@ -305,6 +312,8 @@ pub enum LeaveReason {
     SendQueueExceeded,
     /// The server is shutting down.
     ServerShutdown,
+    /// The user's node was lost to the others (it stopped, or cannot be reached).
+    NetSplit,
     /// A server operator disconnected the user (IRC `KILL`). Boxed: every session keeps a
     /// `LeaveReason` slot, and this is the one big variant.
     Killed(Box<Kill>),

@@ -7,6 +7,7 @@
 //! `modes`, `session` (nicks, user modes, leaving), and `query` (read-only views).
 
 mod bans;
+mod cluster;
 mod delivery;
 mod local;
 mod membership;
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use teahouse_cluster::{Claim, Claims, LocalClaims};
+use teahouse_cluster::{Bus, Claim, Claims, LocalClaims};
 use teahouse_store::Store;
 use teahouse_types::{Change, EventSink, LeaveReason, LocalSink, MessageId, NodeId, SessionId};
 
@@ -156,6 +157,8 @@ pub(crate) struct Inner {
     pub(crate) accounts: Option<Accounts>,
     /// Names that must be unique across nodes.
     pub(crate) claims: Arc<dyn Claims>,
+    /// Where the changes this node decides go for the other nodes; `None` alone.
+    pub(crate) bus: Option<Arc<dyn Bus>>,
     /// Short critical sections only, never held across an `.await`.
     core: Mutex<Core>,
 }
@@ -196,7 +199,7 @@ impl Drop for SessionGuard {
 impl Hub {
     /// An empty hub that keeps no history.
     pub fn new(config: HubConfig) -> Self {
-        Self::build(config, None, None, None, Arc::new(LocalClaims))
+        Self::build(config, None, None, None, Arc::new(LocalClaims), None)
     }
 
     /// An empty hub with a store: accounts, and (if `setup.history` is set) every room and
@@ -221,6 +224,21 @@ impl Hub {
         setup: StoreSetup,
         claims: Arc<dyn Claims>,
     ) -> Result<(Self, Option<HistoryWriter>), Error> {
+        Self::in_cluster(config, setup, claims, None)
+    }
+
+    /// [`Hub::with_store`] as one node of a cluster: claims through `claims`, and every
+    /// change it decides sent on `bus` (the other nodes' changes come in by
+    /// [`Hub::apply_remote`] and its siblings).
+    ///
+    /// # Errors
+    /// As [`Hub::with_store`].
+    pub fn in_cluster(
+        config: HubConfig,
+        setup: StoreSetup,
+        claims: Arc<dyn Claims>,
+        bus: Option<Arc<dyn Bus>>,
+    ) -> Result<(Self, Option<HistoryWriter>), Error> {
         let accounts = Accounts::new(setup.store.clone(), setup.accounts)?;
         let (journal, receiver) = match &setup.history {
             Some(history) => {
@@ -235,6 +253,7 @@ impl Hub {
             Some(accounts),
             setup.last_message_id,
             claims,
+            bus,
         );
         {
             let mut core = hub.lock();
@@ -260,6 +279,7 @@ impl Hub {
         accounts: Option<Accounts>,
         last_message_id: Option<i64>,
         claims: Arc<dyn Claims>,
+        bus: Option<Arc<dyn Bus>>,
     ) -> Self {
         // The next id must be above the newest stored one, whichever node made it: start
         // from the end of that id's millisecond.
@@ -285,6 +305,7 @@ impl Hub {
                 journal,
                 accounts,
                 claims,
+                bus,
                 core: Mutex::new(Core {
                     state: State::default(),
                     local: Local::default(),
@@ -348,17 +369,20 @@ impl Hub {
             let mut core = self.lock();
             let now = SystemTime::now();
             let mut sinks = Vec::new();
+            // This node's sessions only: the other nodes hear of its end from its goodbye
+            // on the bus, and tell their users themselves.
             for session in core.state.session_ids() {
-                if let Some(sink) = core.state.sink(session) {
-                    sinks.push(Arc::clone(sink));
-                }
+                let Some(sink) = core.state.sink(session) else {
+                    continue;
+                };
+                sinks.push(Arc::clone(sink));
                 let change = Change::SessionEnded {
                     session,
                     reason: LeaveReason::ServerShutdown,
                     disconnect: None,
                     at: now,
                 };
-                let _ = self.commit(&mut core, &change);
+                let _ = self.commit_from(&mut core, &change, false);
             }
             sinks
         };
@@ -378,6 +402,18 @@ impl Hub {
     /// The one path by which the state changes: every command decides a [`Change`] and
     /// comes here with it.
     pub(crate) fn commit(&self, core: &mut Core, change: &Change) -> Vec<Resolved> {
+        self.commit_from(core, change, true)
+    }
+
+    /// [`Hub::commit`]; `publish` sends the change to the other nodes (a change this node
+    /// decided), which one that came from another node, or that each node makes for
+    /// itself, must not.
+    pub(crate) fn commit_from(
+        &self,
+        core: &mut Core,
+        change: &Change,
+        publish: bool,
+    ) -> Vec<Resolved> {
         let dropped_nick = match change {
             Change::SessionEnded { session, .. } => core
                 .state
@@ -391,6 +427,9 @@ impl Hub {
             _ => None,
         };
         let applied = core.state.apply(change);
+        if publish && let Some(bus) = &self.inner.bus {
+            self.publish(bus.as_ref(), &core.state, change);
+        }
         let Core { state, local } = core;
         let resolved = applied
             .effects

@@ -68,7 +68,11 @@ impl Hub {
 
     /// Counts for LUSERS.
     pub fn stats(&self) -> Stats {
-        self.lock().state.stats()
+        let mut stats = self.lock().state.stats();
+        if let Some(bus) = &self.inner.bus {
+            stats.servers = 1 + bus.peers().iter().count();
+        }
+        stats
     }
 
     /// The profile of a session, once it has a nick.

@@ -186,6 +186,7 @@ impl Hub {
                 LeaveReason::TimedOut => "timed out",
                 LeaveReason::SendQueueExceeded => "send queue exceeded",
                 LeaveReason::ServerShutdown => "server shutting down",
+                LeaveReason::NetSplit => "net split",
                 LeaveReason::Killed(_) => "killed",
             };
             info!(session_id = %session, %nick, reason, "session left");

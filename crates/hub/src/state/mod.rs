@@ -14,6 +14,7 @@
 //! [`Refusal`]: crate::Refusal
 
 mod apply;
+mod cluster;
 mod decide;
 mod view;
 

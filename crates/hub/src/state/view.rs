@@ -112,6 +112,10 @@ pub struct Stats {
     pub max_users: usize,
     /// Server operators.
     pub operators: usize,
+    /// Of the users, those connected to this node.
+    pub local_users: usize,
+    /// The nodes of the cluster reachable now, this one included (1 alone).
+    pub servers: usize,
 }
 
 impl State {
@@ -337,6 +341,12 @@ impl State {
             rooms: self.rooms.len(),
             max_users: self.max_users,
             operators: self.opers.len(),
+            local_users: self
+                .sessions
+                .values()
+                .filter(|e| e.is_welcomed && e.sink.is_some())
+                .count(),
+            servers: 1,
         }
     }
 

@@ -68,8 +68,8 @@ pub(crate) fn send_lusers(session: &mut Session) {
     let stats = session.hub().stats();
     let visible = stats.users - stats.invisible;
     let text = format!(
-        "There are {visible} users and {} invisible on 1 servers",
-        stats.invisible
+        "There are {visible} users and {} invisible on {} servers",
+        stats.invisible, stats.servers
     );
     session.numeric(reply::RPL_LUSERCLIENT, &[&text]);
     if stats.operators > 0 {
@@ -88,11 +88,16 @@ pub(crate) fn send_lusers(session: &mut Session) {
         reply::RPL_LUSERCHANNELS,
         &[&stats.rooms.to_string(), "channels formed"],
     );
-    let me = format!("I have {} clients and 0 servers", stats.users);
+    let me = format!(
+        "I have {} clients and {} servers",
+        stats.local_users,
+        stats.servers - 1
+    );
     session.numeric(reply::RPL_LUSERME, &[&me]);
     let (users, max) = (stats.users.to_string(), stats.max_users.to_string());
-    let local = format!("Current local users {users}, max {max}");
-    session.numeric(reply::RPL_LOCALUSERS, &[&users, &max, &local]);
+    let local_users = stats.local_users.to_string();
+    let local = format!("Current local users {local_users}, max {max}");
+    session.numeric(reply::RPL_LOCALUSERS, &[&local_users, &max, &local]);
     let global = format!("Current global users {users}, max {max}");
     session.numeric(reply::RPL_GLOBALUSERS, &[&users, &max, &global]);
 }

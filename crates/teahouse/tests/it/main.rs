@@ -4,6 +4,7 @@
 mod bans;
 mod bench;
 mod binary;
+mod cluster;
 mod half_open;
 mod history;
 mod irc;

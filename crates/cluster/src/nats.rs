@@ -1,0 +1,868 @@
+//! The cluster on NATS: the bus of changes on core NATS subjects, claims and node numbers
+//! on JetStream key-value buckets, membership by heartbeats.
+//!
+//! - Every node has one inbox subject, `{prefix}.to.{node}`, and one subscription to it, so
+//!   that everything one node sends another arrives in the order it was sent (NATS keeps a
+//!   publisher's order on a subscription). A change goes to the nodes that must hear of it,
+//!   encoded once: a room's message to the nodes with members in the room, anything else to
+//!   every peer. Nothing is sent per recipient.
+//! - `{prefix}.hb` carries heartbeats (`Hello` at start and after a reconnection, `Beat`
+//!   every `heartbeat`, `Bye` at shutdown). A node not heard from for `dead_after` is gone:
+//!   [`Inbound::NodeDown`]. Every envelope names its sender's incarnation (its start time),
+//!   so a node that restarted under the same number is told apart from its former self.
+//! - Claims live in the bucket `{prefix}-claims`: a key per name, created if absent; the
+//!   value names the holder (node, incarnation, session) and when it claimed. A claim held
+//!   by a node that is gone (or by a former incarnation) is taken over by compare-and-set
+//!   on its revision, so a node that dies leaves nothing that blocks anyone for long.
+//! - Node numbers live in `{prefix}-nodes`: `id-N` holds the name of the node numbered `N`,
+//!   so a node keeps its number across restarts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use teahouse_types::{Change, NodeId, SessionId, Versioned};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::{Bus, Claim, Claiming, Claims, NodeSet, Taken};
+
+/// How a node joins the cluster.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// This node's name, the same across its restarts; unique in the cluster.
+    pub node_name: String,
+    /// What the subjects and buckets of this cluster start with (letters, digits, `-`, `_`).
+    pub prefix: String,
+    /// How often a node says it is alive.
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is gone: its users quit, its names are free.
+    pub dead_after: Duration,
+    /// Changes waiting to be published, at most; more are dropped and counted.
+    pub publish_queue: usize,
+    /// How long a claim waits for JetStream before it is refused.
+    pub claim_timeout: Duration,
+}
+
+impl NatsConfig {
+    /// The settings for `url` and `node_name`, the rest at their defaults (heartbeat 1 s,
+    /// gone after 10 s, 65,536 changes queued, claims wait 3 s).
+    pub fn new(url: impl Into<String>, node_name: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            node_name: node_name.into(),
+            prefix: "teahouse".to_owned(),
+            heartbeat: Duration::from_secs(1),
+            dead_after: Duration::from_secs(10),
+            publish_queue: 65_536,
+            claim_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Why the cluster could not be joined.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The NATS server could not be reached.
+    #[error("cannot reach NATS at {url}: {reason}")]
+    Connect {
+        /// Where.
+        url: String,
+        /// What the client said.
+        reason: String,
+    },
+    /// JetStream refused what the cluster needs (a bucket, a key).
+    #[error("NATS JetStream: {0} (is the server started with -js?)")]
+    JetStream(String),
+    /// Every node number is taken.
+    #[error("all {} node numbers of the cluster are taken", NodeId::MAX)]
+    Full,
+    /// The name or prefix cannot be used in subjects and bucket names.
+    #[error("{0}: use letters, digits, '-' and '_' only")]
+    BadName(String),
+}
+
+/// What the other nodes did, for the hub, in the order it happened for each of them.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A node was heard of for the first time (or under a new incarnation, after a
+    /// [`Inbound::NodeDown`] of the old): send it this node's snapshot.
+    NodeUp(NodeId),
+    /// A node is gone: its sessions end.
+    NodeDown(NodeId),
+    /// A node asks for this node's snapshot (it reconnected, and may have missed changes).
+    SnapshotWanted(NodeId),
+    /// A change a node decided.
+    Change(NodeId, Change),
+    /// What a node's sessions and their rooms are now.
+    Snapshot(NodeId, Vec<Change>),
+    /// NATS is out of reach (`false`) or back (`true`).
+    Reachable(bool),
+}
+
+/// One message on the cluster's subjects.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    /// The sender.
+    node: NodeId,
+    /// The sender's start, in milliseconds: tells a restarted node from its former self.
+    incarnation: u64,
+    body: Body,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum Body {
+    Hello { name: String },
+    Beat { name: String },
+    Bye,
+    Change(Versioned),
+    Snapshot(Vec<Versioned>),
+}
+
+/// One node's membership of the cluster, with its bus and claims.
+pub struct NatsCluster {
+    /// This node's number.
+    pub node: NodeId,
+    /// Claims on the `{prefix}-claims` bucket.
+    pub claims: Arc<KvClaims>,
+    /// The bus of changes.
+    pub bus: Arc<NatsBus>,
+    client: async_nats::Client,
+    hb_subject: String,
+    incarnation: u64,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Who is in the cluster, as this node heard.
+#[derive(Default)]
+struct Members {
+    /// Live peers with their incarnation and when last heard from.
+    peers: HashMap<NodeId, (u64, Instant)>,
+}
+
+/// The state the bus, the claims and the tasks share.
+struct Shared {
+    me: NodeId,
+    incarnation: u64,
+    started: Instant,
+    dead_after: Duration,
+    /// Live peers, by bit; read on every change sent.
+    live: AtomicU64,
+    /// Their incarnations, for telling a stale claim.
+    incarnations: Mutex<HashMap<NodeId, u64>>,
+    /// Whether NATS is reachable now (kept by the client's event callback).
+    connected: Arc<AtomicBool>,
+    dropped: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn encode(envelope: &Envelope) -> Bytes {
+    // Every field serializes; an error here would be a bug in a derive.
+    Bytes::from(serde_json::to_vec(envelope).unwrap_or_default())
+}
+
+impl NatsCluster {
+    /// Joins the cluster: connects, takes this node's number, gives back claims a former
+    /// incarnation of it left, subscribes, and starts the heartbeat and the publisher.
+    ///
+    /// Gives back, beside the node, what the other nodes do: read it and apply it in order.
+    ///
+    /// # Errors
+    /// [`ClusterError`] if NATS or JetStream cannot be reached or every number is taken.
+    pub async fn join(
+        config: &NatsConfig,
+    ) -> Result<(Self, mpsc::Receiver<Inbound>), ClusterError> {
+        if !valid_name(&config.node_name) {
+            return Err(ClusterError::BadName(format!(
+                "node name {:?}",
+                config.node_name
+            )));
+        }
+        if !valid_name(&config.prefix) {
+            return Err(ClusterError::BadName(format!(
+                "cluster prefix {:?}",
+                config.prefix
+            )));
+        }
+        let (inbound_tx, inbound) = mpsc::channel(65_536);
+        let events = inbound_tx.clone();
+        let connected_flag = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&connected_flag);
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("teahouse {}", config.node_name))
+            .connection_timeout(Duration::from_secs(5))
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64).saturating_mul(200).min(2_000))
+            })
+            .event_callback(move |event| {
+                let events = events.clone();
+                let flag = Arc::clone(&flag);
+                async move {
+                    match event {
+                        async_nats::Event::Disconnected => {
+                            if flag.swap(false, Ordering::SeqCst) {
+                                warn!("NATS out of reach: this node goes on alone");
+                                let _ = events.send(Inbound::Reachable(false)).await;
+                            }
+                        }
+                        async_nats::Event::Connected => {
+                            if !flag.swap(true, Ordering::SeqCst) {
+                                info!("NATS back in reach");
+                                let _ = events.send(Inbound::Reachable(true)).await;
+                            }
+                        }
+                        other => debug!(event = %other, "NATS"),
+                    }
+                }
+            })
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| ClusterError::Connect {
+                url: config.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let js = jetstream::new(client.clone());
+        let js_err = |e: &dyn std::fmt::Display| ClusterError::JetStream(e.to_string());
+        let nodes = bucket(&js, &format!("{}-nodes", config.prefix)).await?;
+        let claims_kv = bucket(&js, &format!("{}-claims", config.prefix)).await?;
+        let node = take_number(&nodes, &config.node_name).await?;
+        let incarnation = now_ms();
+        let shared = Arc::new(Shared {
+            me: node,
+            incarnation,
+            started: Instant::now(),
+            dead_after: config.dead_after,
+            live: AtomicU64::new(0),
+            incarnations: Mutex::new(HashMap::new()),
+            connected: Arc::clone(&connected_flag),
+            dropped: AtomicU64::new(0),
+        });
+        let claims = Arc::new(KvClaims {
+            kv: claims_kv,
+            shared: Arc::clone(&shared),
+            held: Arc::new(Mutex::new(HashMap::new())),
+            timeout: config.claim_timeout,
+        });
+        claims.give_back_former().await;
+        let inbox = format!("{}.to.{}", config.prefix, node);
+        let hb_subject = format!("{}.hb", config.prefix);
+        let sub_inbox = client.subscribe(inbox).await.map_err(|e| js_err(&e))?;
+        let sub_hb = client
+            .subscribe(hb_subject.clone())
+            .await
+            .map_err(|e| js_err(&e))?;
+        let (queue, outgoing) = mpsc::channel(config.publish_queue.max(1));
+        let bus = Arc::new(NatsBus {
+            shared: Arc::clone(&shared),
+            queue,
+            incarnation,
+        });
+        let subjects: Vec<String> = (0..=NodeId::MAX)
+            .map(|n| format!("{}.to.{}", config.prefix, n))
+            .collect();
+        let tasks = vec![
+            tokio::spawn(publish(
+                client.clone(),
+                outgoing,
+                subjects,
+                Arc::clone(&shared),
+            )),
+            tokio::spawn(receive(
+                sub_inbox,
+                sub_hb,
+                inbound_tx,
+                Arc::clone(&shared),
+                config.clone(),
+                client.clone(),
+                hb_subject.clone(),
+            )),
+        ];
+        info!(node = %node, name = %config.node_name, url = %config.url, "joined the cluster");
+        Ok((
+            Self {
+                node,
+                claims,
+                bus,
+                client,
+                hb_subject,
+                incarnation,
+                tasks,
+            },
+            inbound,
+        ))
+    }
+
+    /// Says goodbye, so the others end this node's sessions at once, and stops.
+    pub async fn leave(self) {
+        let bye = encode(&Envelope {
+            node: self.node,
+            incarnation: self.incarnation,
+            body: Body::Bye,
+        });
+        let _ = self.client.publish(self.hb_subject.clone(), bye).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
+    /// Changes dropped because the publish queue was full or NATS out of reach.
+    pub fn dropped(&self) -> u64 {
+        self.bus.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Deletes the buckets of the cluster `prefix` (tests clean up with it).
+///
+/// # Errors
+/// [`ClusterError::Connect`] if NATS cannot be reached.
+pub async fn remove_cluster(url: &str, prefix: &str) -> Result<(), ClusterError> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| ClusterError::Connect {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let js = jetstream::new(client);
+    for bucket in ["nodes", "claims"] {
+        let _ = js.delete_key_value(format!("{prefix}-{bucket}")).await;
+    }
+    Ok(())
+}
+
+/// The key-value bucket `name`, made if missing.
+///
+/// A bucket is a stream (`KV_name` on `$KV.name.>`, one value per key, rollups, no deletes
+/// but by marker, direct gets); it is made here as `create_key_value` would make it,
+/// because that call first reads account fields that NATS 2.9 does not send.
+async fn bucket(js: &jetstream::Context, name: &str) -> Result<kv::Store, ClusterError> {
+    use jetstream::stream::{Config, DiscardPolicy, StorageType};
+    js.get_or_create_stream(Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        storage: StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| ClusterError::JetStream(e.to_string()))?;
+    js.get_key_value(name)
+        .await
+        .map_err(|e| ClusterError::JetStream(e.to_string()))
+}
+
+/// This node's number: the one its name holds already, else the lowest free one.
+async fn take_number(nodes: &kv::Store, name: &str) -> Result<NodeId, ClusterError> {
+    let js_err = |e: &dyn std::fmt::Display| ClusterError::JetStream(e.to_string());
+    let mut free = Vec::new();
+    for n in 1..=NodeId::MAX {
+        match nodes.get(format!("id-{n}")).await.map_err(|e| js_err(&e))? {
+            Some(holder) if holder.as_ref() == name.as_bytes() => {
+                return NodeId::new(n).ok_or(ClusterError::Full);
+            }
+            Some(_) => {}
+            None => free.push(n),
+        }
+    }
+    for n in free {
+        if nodes
+            .create(format!("id-{n}"), Bytes::from(name.to_owned()))
+            .await
+            .is_ok()
+        {
+            return NodeId::new(n).ok_or(ClusterError::Full);
+        }
+    }
+    Err(ClusterError::Full)
+}
+
+/// The bus: a bounded queue in front of the publisher task.
+pub struct NatsBus {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<(NodeSet, Bytes)>,
+    incarnation: u64,
+}
+
+impl NatsBus {
+    fn queue(&self, to: NodeSet, body: Body) {
+        if to.is_empty() {
+            return;
+        }
+        if !self.shared.connected.load(Ordering::Relaxed) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let bytes = encode(&Envelope {
+            node: self.shared.me,
+            incarnation: self.incarnation,
+            body,
+        });
+        if self.queue.try_send((to, bytes)).is_err() {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Bus for NatsBus {
+    fn peers(&self) -> NodeSet {
+        NodeSet::from_bits(self.shared.live.load(Ordering::Acquire))
+    }
+
+    fn send(&self, to: NodeSet, change: &Change) {
+        self.queue(to, Body::Change(Versioned::new(change.clone())));
+    }
+
+    fn send_snapshot(&self, to: NodeSet, changes: Vec<Change>) {
+        self.queue(
+            to,
+            Body::Snapshot(changes.into_iter().map(Versioned::new).collect()),
+        );
+    }
+}
+
+/// Publishes what the hub queued, in order, to each node it is for.
+async fn publish(
+    client: async_nats::Client,
+    mut outgoing: mpsc::Receiver<(NodeSet, Bytes)>,
+    subjects: Vec<String>,
+    shared: Arc<Shared>,
+) {
+    let subjects: Vec<async_nats::Subject> = subjects
+        .into_iter()
+        .map(async_nats::Subject::from)
+        .collect();
+    while let Some((to, bytes)) = outgoing.recv().await {
+        for node in to.iter() {
+            let subject = subjects[usize::from(node.get())].clone();
+            if client.publish(subject, bytes.clone()).await.is_err() {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Reads the inbox and the heartbeats, keeps the membership, and says beats.
+async fn receive(
+    mut inbox: async_nats::Subscriber,
+    mut hb: async_nats::Subscriber,
+    inbound: mpsc::Sender<Inbound>,
+    shared: Arc<Shared>,
+    config: NatsConfig,
+    client: async_nats::Client,
+    hb_subject: String,
+) {
+    let beat = |body: Body| {
+        encode(&Envelope {
+            node: shared.me,
+            incarnation: shared.incarnation,
+            body,
+        })
+    };
+    let hello = beat(Body::Hello {
+        name: config.node_name.clone(),
+    });
+    let _ = client.publish(hb_subject.clone(), hello.clone()).await;
+    let mut members = Members::default();
+    let mut tick = tokio::time::interval(config.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_connected = true;
+    loop {
+        let message = tokio::select! {
+            biased;
+            Some(message) = inbox.next() => message,
+            Some(message) = hb.next() => message,
+            _ = tick.tick() => {
+                let connected = shared.connected.load(Ordering::Relaxed);
+                if connected && !was_connected {
+                    // Back after an outage: ask everyone for what we missed.
+                    let _ = client.publish(hb_subject.clone(), hello.clone()).await;
+                }
+                was_connected = connected;
+                if connected {
+                    let _ = client
+                        .publish(hb_subject.clone(), beat(Body::Beat { name: config.node_name.clone() }))
+                        .await;
+                }
+                for node in members.expire(config.dead_after) {
+                    warn!(node = %node, "node not heard from: gone");
+                    shared.forget(node);
+                    if inbound.send(Inbound::NodeDown(node)).await.is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
+            else => return,
+        };
+        let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload) else {
+            warn!(subject = %message.subject, "unreadable cluster message dropped");
+            continue;
+        };
+        if envelope.node == shared.me {
+            if envelope.incarnation != shared.incarnation {
+                warn!(node = %envelope.node, "another node runs under this node's name and number");
+            }
+            continue;
+        }
+        let node = envelope.node;
+        let mut events = Vec::new();
+        match &envelope.body {
+            Body::Bye => {
+                if members.peers.remove(&node).is_some() {
+                    info!(node = %node, "node left the cluster");
+                    shared.forget(node);
+                    events.push(Inbound::NodeDown(node));
+                }
+            }
+            _ => {
+                match members.peers.get(&node).map(|(inc, _)| *inc) {
+                    Some(inc) if inc == envelope.incarnation => {}
+                    Some(_) => {
+                        info!(node = %node, "node restarted");
+                        shared.forget(node);
+                        events.push(Inbound::NodeDown(node));
+                        events.push(Inbound::NodeUp(node));
+                    }
+                    None => {
+                        info!(node = %node, "node joined the cluster");
+                        events.push(Inbound::NodeUp(node));
+                    }
+                }
+                if events.iter().any(|e| matches!(e, Inbound::NodeUp(_))) {
+                    shared.learn(node, envelope.incarnation);
+                } else if matches!(envelope.body, Body::Hello { .. }) {
+                    events.push(Inbound::SnapshotWanted(node));
+                }
+                members
+                    .peers
+                    .insert(node, (envelope.incarnation, Instant::now()));
+                match envelope.body {
+                    Body::Change(versioned) => match versioned.into_change() {
+                        Ok(change) => events.push(Inbound::Change(node, change)),
+                        Err(newer) => warn!(node = %node, %newer, "change dropped"),
+                    },
+                    Body::Snapshot(changes) => {
+                        let changes = changes
+                            .into_iter()
+                            .filter_map(|v| v.into_change().ok())
+                            .collect();
+                        events.push(Inbound::Snapshot(node, changes));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for event in events {
+            if inbound.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Members {
+    /// The peers not heard from for `dead_after`, taken out.
+    fn expire(&mut self, dead_after: Duration) -> Vec<NodeId> {
+        let now = Instant::now();
+        let gone: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, (_, seen))| now.duration_since(*seen) > dead_after)
+            .map(|(node, _)| *node)
+            .collect();
+        for node in &gone {
+            self.peers.remove(node);
+        }
+        gone
+    }
+}
+
+impl Shared {
+    fn learn(&self, node: NodeId, incarnation: u64) {
+        if let Ok(mut map) = self.incarnations.lock() {
+            map.insert(node, incarnation);
+        }
+        self.live
+            .fetch_or(NodeSet::of(node).bits(), Ordering::AcqRel);
+    }
+
+    fn forget(&self, node: NodeId) {
+        if let Ok(mut map) = self.incarnations.lock() {
+            map.remove(&node);
+        }
+        self.live
+            .fetch_and(!NodeSet::of(node).bits(), Ordering::AcqRel);
+    }
+
+    /// Whether a claim made by `holder` at `at_ms` may be taken over: its node is gone (or
+    /// it was a former incarnation), and it is old enough that a node just started would
+    /// have been heard of by now.
+    fn is_stale(&self, holder: &Holder) -> bool {
+        if holder.node == self.me {
+            return holder.incarnation != self.incarnation;
+        }
+        let live = self
+            .incarnations
+            .lock()
+            .map(|map| map.get(&holder.node).copied())
+            .unwrap_or(None);
+        match live {
+            Some(incarnation) => incarnation != holder.incarnation,
+            None => {
+                let age = Duration::from_millis(now_ms().saturating_sub(holder.at_ms));
+                age > self.dead_after && self.started.elapsed() > self.dead_after
+            }
+        }
+    }
+}
+
+/// Who holds a claim, as its value says: `node.incarnation.session.milliseconds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Holder {
+    node: NodeId,
+    incarnation: u64,
+    session: u64,
+    at_ms: u64,
+}
+
+impl Holder {
+    fn value(&self) -> Bytes {
+        Bytes::from(format!(
+            "{}.{}.{}.{}",
+            self.node, self.incarnation, self.session, self.at_ms
+        ))
+    }
+
+    fn parse(value: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(value).ok()?;
+        let mut parts = text.split('.');
+        let node = NodeId::new(parts.next()?.parse().ok()?)?;
+        Some(Self {
+            node,
+            incarnation: parts.next()?.parse().ok()?,
+            session: parts.next()?.parse().ok()?,
+            at_ms: parts.next()?.parse().ok()?,
+        })
+    }
+
+    fn same_owner(&self, other: &Self) -> bool {
+        (self.node, self.incarnation, self.session)
+            == (other.node, other.incarnation, other.session)
+    }
+}
+
+/// Claims on JetStream KV: created if absent, taken over from the dead by compare-and-set.
+pub struct KvClaims {
+    kv: kv::Store,
+    shared: Arc<Shared>,
+    /// The claims this node holds, with the revision that holds them.
+    held: Arc<Mutex<HashMap<String, u64>>>,
+    timeout: Duration,
+}
+
+/// A claim's key: its kind, then its casefolded name in hex (KV keys take few characters).
+fn claim_key(claim: &Claim) -> String {
+    use std::fmt::Write as _;
+    let (kind, name) = match claim {
+        Claim::Nick(name) => ("n", name),
+        Claim::Room(name) => ("r", name),
+        Claim::Account(name) => ("a", name),
+    };
+    let mut key = String::with_capacity(2 + name.len() * 2);
+    key.push_str(kind);
+    key.push('.');
+    for byte in name.bytes() {
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
+}
+
+impl KvClaims {
+    async fn try_claim(
+        kv: kv::Store,
+        shared: Arc<Shared>,
+        held: Arc<Mutex<HashMap<String, u64>>>,
+        key: String,
+        me: Holder,
+    ) -> Result<(), Taken> {
+        for _ in 0..3 {
+            match kv.create(&key, me.value()).await {
+                Ok(revision) => {
+                    if let Ok(mut held) = held.lock() {
+                        held.insert(key, revision);
+                    }
+                    return Ok(());
+                }
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    warn!(%key, error = %e, "claim not decided: JetStream unreachable");
+                    return Err(Taken);
+                }
+            }
+            let entry = match kv.entry(&key).await {
+                Ok(Some(entry)) => entry,
+                // Deleted meanwhile: try to create it again.
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(%key, error = %e, "claim not decided: JetStream unreachable");
+                    return Err(Taken);
+                }
+            };
+            if !matches!(entry.operation, kv::Operation::Put) {
+                continue;
+            }
+            let Some(holder) = Holder::parse(&entry.value) else {
+                return Err(Taken);
+            };
+            if holder.same_owner(&me) {
+                if let Ok(mut held) = held.lock() {
+                    held.insert(key, entry.revision);
+                }
+                return Ok(());
+            }
+            if !shared.is_stale(&holder) {
+                return Err(Taken);
+            }
+            match kv.update(&key, me.value(), entry.revision).await {
+                Ok(revision) => {
+                    debug!(%key, "stale claim taken over");
+                    if let Ok(mut held) = held.lock() {
+                        held.insert(key, revision);
+                    }
+                    return Ok(());
+                }
+                // Someone else was quicker.
+                Err(_) => return Err(Taken),
+            }
+        }
+        Err(Taken)
+    }
+
+    /// Deletes the claims a former incarnation of this node left (a crash, kill -9).
+    async fn give_back_former(&self) {
+        let Ok(mut keys) = self.kv.keys().await else {
+            return;
+        };
+        let mut stale = Vec::new();
+        while let Some(Ok(key)) = keys.next().await {
+            stale.push(key);
+        }
+        let mut given = 0usize;
+        for key in stale {
+            let Ok(Some(entry)) = self.kv.entry(&key).await else {
+                continue;
+            };
+            if let Some(holder) = Holder::parse(&entry.value)
+                && holder.node == self.shared.me
+                && holder.incarnation != self.shared.incarnation
+                && self
+                    .kv
+                    .delete_expect_revision(&key, Some(entry.revision))
+                    .await
+                    .is_ok()
+            {
+                given += 1;
+            }
+        }
+        if given > 0 {
+            info!(
+                claims = given,
+                "gave back the claims of this node's former run"
+            );
+        }
+    }
+}
+
+impl Claims for KvClaims {
+    fn claim(&self, claim: &Claim, owner: SessionId) -> Claiming {
+        let me = Holder {
+            node: owner.node(),
+            incarnation: self.shared.incarnation,
+            session: owner.seq(),
+            at_ms: now_ms(),
+        };
+        let future = Self::try_claim(
+            self.kv.clone(),
+            Arc::clone(&self.shared),
+            Arc::clone(&self.held),
+            claim_key(claim),
+            me,
+        );
+        let timeout = self.timeout;
+        Claiming::Later(Box::pin(async move {
+            tokio::time::timeout(timeout, future)
+                .await
+                .unwrap_or_else(|_| {
+                    warn!("claim not decided in time: JetStream unreachable");
+                    Err(Taken)
+                })
+        }))
+    }
+
+    fn release(&self, claim: &Claim, owner: SessionId) {
+        if owner.node() != self.shared.me {
+            return;
+        }
+        let key = claim_key(claim);
+        let Some(revision) = self.held.lock().ok().and_then(|mut held| held.remove(&key)) else {
+            return;
+        };
+        let kv = self.kv.clone();
+        tokio::spawn(async move {
+            if let Err(e) = kv.delete_expect_revision(&key, Some(revision)).await {
+                debug!(%key, error = %e, "claim not given back (taken over, or NATS away)");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_round_trip_and_claim_keys_are_valid_kv_keys() {
+        let holder = Holder {
+            node: NodeId::new(3).unwrap(),
+            incarnation: 1_700_000_000_000,
+            session: 42,
+            at_ms: 1_700_000_000_500,
+        };
+        assert_eq!(Holder::parse(&holder.value()), Some(holder.clone()));
+        assert_eq!(Holder::parse(b"3.x.1.2"), None);
+        let key = claim_key(&Claim::Nick("bób".into()));
+        assert_eq!(key, "n.62c3b362");
+        assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'));
+    }
+
+    #[test]
+    fn names_for_subjects_are_checked() {
+        assert!(valid_name("node-a_1"));
+        assert!(!valid_name("a.b") && !valid_name("") && !valid_name("a b"));
+    }
+}

@@ -1,0 +1,209 @@
+//! One node among several: what this node sends the others, and what it does with what
+//! they send (their changes, their snapshots, their coming and going).
+//!
+//! Every node keeps the whole state (every node's sessions, every room) and applies the
+//! same changes through the same [`Hub::commit_from`]: its own as it decides them, which it
+//! then sends on the [`Bus`]; the others' as they arrive, delivered here to this node's
+//! sessions only. A room's message goes only to the nodes with members in the room; every
+//! other change goes to every peer. What each node does with the others' is local: their
+//! sessions have no sink here, the claims they hold are theirs to give back.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use teahouse_cluster::{Bus, NodeSet};
+use teahouse_types::{Change, EventKind, HubEvent, LeaveReason, MessageTo, NodeId, SessionId};
+use tracing::{info, warn};
+
+use super::{Hub, Resolved};
+use crate::state::State;
+
+impl Hub {
+    /// Sends `change`, just applied to `state`, to the nodes that must hear of it.
+    pub(crate) fn publish(&self, bus: &dyn Bus, state: &State, change: &Change) {
+        let me = self.inner.config.node;
+        let mut to = match change {
+            Change::Message { to, .. } | Change::Tags { to, .. } => match to {
+                MessageTo::Room(room) => state.room_nodes(room.key()),
+                MessageTo::Session { session, .. } => NodeSet::of(session.node()),
+            },
+            _ => bus.peers(),
+        }
+        .and(bus.peers());
+        to.remove(me);
+        if !to.is_empty() {
+            bus.send(to, change);
+        }
+    }
+
+    /// Applies a change `origin` decided, and delivers what it makes to this node's
+    /// sessions. A change that does not fit the state (of a session this node does not know
+    /// yet, say) changes nothing.
+    pub fn apply_remote(&self, origin: NodeId, change: &Change) {
+        if let Change::SessionStarted { session, .. } = change
+            && session.node() != origin
+        {
+            warn!(node = %origin, session_id = %session, "a node started another node's session: dropped");
+            return;
+        }
+        let effects = {
+            let mut core = self.lock();
+            self.commit_from(&mut core, change, false)
+        };
+        self.deliver(&effects);
+    }
+
+    /// `node` is gone (it stopped, died, or cannot be reached): its sessions end here, and
+    /// this node's users who shared a room with them see them quit (a net split).
+    pub fn end_node(&self, node: NodeId) {
+        let effects = {
+            let mut core = self.lock();
+            let now = SystemTime::now();
+            let mut effects = Vec::new();
+            for session in core.state.sessions_of(node) {
+                if let Some(change) = core.state.decide_end(session, LeaveReason::NetSplit, now) {
+                    effects.extend(self.commit_from(&mut core, &change, false));
+                }
+            }
+            effects
+        };
+        if !effects.is_empty() {
+            info!(node = %node, "node's sessions ended");
+        }
+        self.deliver(&effects);
+    }
+
+    /// Sends this node's snapshot to `to` (a node that has just heard of it, or that asks
+    /// after a reconnection), in order with the changes sent before and after it.
+    pub fn send_snapshot(&self, to: NodeSet) {
+        let Some(bus) = &self.inner.bus else {
+            return;
+        };
+        let mut to = to;
+        to.remove(self.inner.config.node);
+        if to.is_empty() {
+            return;
+        }
+        let core = self.lock();
+        bus.send_snapshot(to, core.state.snapshot_of(self.inner.config.node));
+    }
+
+    /// Makes what this node knows of `origin`'s sessions what `snapshot` says: sessions it
+    /// no longer has quit, new ones arrive, the others' nicks and rooms are brought up to
+    /// date. Room topics and modes are taken for rooms new here, and a topic where it
+    /// differs.
+    pub fn apply_snapshot(&self, origin: NodeId, snapshot: &[Change]) {
+        let effects = {
+            let mut core = self.lock();
+            let now = SystemTime::now();
+            let known: std::collections::HashSet<SessionId> =
+                core.state.sessions_of(origin).into_iter().collect();
+            let listed: std::collections::HashSet<SessionId> = snapshot
+                .iter()
+                .filter_map(|change| match change {
+                    Change::SessionStarted { session, .. } if session.node() == origin => {
+                        Some(*session)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let mut effects: Vec<Resolved> = Vec::new();
+            for gone in known.difference(&listed) {
+                if let Some(change) = core.state.decide_end(*gone, LeaveReason::NetSplit, now) {
+                    effects.extend(self.commit_from(&mut core, &change, false));
+                }
+            }
+            // The rooms each known session is in by the snapshot, to part the others.
+            let mut rooms_now: std::collections::HashMap<SessionId, Vec<Arc<str>>> =
+                std::collections::HashMap::new();
+            let rooms_before: Vec<Arc<str>> = snapshot
+                .iter()
+                .filter_map(|change| match change {
+                    Change::TopicSet { room, .. } | Change::ModesChanged { room, .. }
+                        if core.state.has_room(room.key()) =>
+                    {
+                        Some(room.shared_key())
+                    }
+                    _ => None,
+                })
+                .collect();
+            for change in snapshot {
+                let fits = match change {
+                    Change::SessionStarted { session, .. } => {
+                        session.node() == origin && !known.contains(session)
+                    }
+                    Change::Joined { session, room, .. } => {
+                        rooms_now
+                            .entry(*session)
+                            .or_default()
+                            .push(room.shared_key());
+                        true
+                    }
+                    Change::NickSet { session, nick, .. } if known.contains(session) => core
+                        .state
+                        .profile(*session)
+                        .is_none_or(|p| p.nick.as_str() != nick.as_str()),
+                    Change::TopicSet { room, topic, .. } => {
+                        !rooms_before.contains(&room.shared_key())
+                            || core.state.room_topic(room.key()) != topic.as_ref()
+                    }
+                    Change::ModesChanged { room, .. } => !rooms_before.contains(&room.shared_key()),
+                    // What a session already known is, but its nick and rooms, stays.
+                    other => subject(other).is_none_or(|s| !known.contains(&s)),
+                };
+                if fits {
+                    effects.extend(self.commit_from(&mut core, change, false));
+                }
+            }
+            for session in known.intersection(&listed) {
+                let now_in = rooms_now.get(session);
+                for room in core.state.rooms_of(*session) {
+                    if now_in.is_none_or(|rooms| !rooms.contains(&room.shared_key())) {
+                        let part = Change::Parted {
+                            session: *session,
+                            room,
+                            message: None,
+                            at: now,
+                        };
+                        effects.extend(self.commit_from(&mut core, &part, false));
+                    }
+                }
+            }
+            effects
+        };
+        self.deliver(&effects);
+    }
+
+    /// Tells every session on this node that the other nodes are out of reach (`false`)
+    /// or back (`true`); back, this node sends them its snapshot, as they may have missed
+    /// its changes meanwhile.
+    pub fn peers_reachable(&self, reachable: bool) {
+        let event = Arc::new(HubEvent::new(EventKind::PeersReachable { reachable }));
+        let recipients: Vec<_> = {
+            let core = self.lock();
+            core.state
+                .session_ids()
+                .into_iter()
+                .filter_map(|id| core.state.sink(id).map(|sink| (id, Arc::clone(sink))))
+                .collect()
+        };
+        self.deliver_now(&recipients, &event, None);
+        if reachable && let Some(bus) = &self.inner.bus {
+            self.send_snapshot(bus.peers());
+        }
+    }
+}
+
+/// The session a snapshot's change of who a session is (but its nick) is about.
+fn subject(change: &Change) -> Option<SessionId> {
+    match change {
+        Change::NickSet { session, .. }
+        | Change::AccountSet { session, .. }
+        | Change::UserModeSet { session, .. }
+        | Change::InvisibleSet { session, .. }
+        | Change::AwaySet { session, .. }
+        | Change::OperatorSet { session, .. }
+        | Change::Welcomed { session, .. } => Some(*session),
+        _ => None,
+    }
+}

@@ -1,0 +1,200 @@
+//! Read-only views of the state for the cluster: which nodes a room's members are on, and a
+//! node's snapshot (the changes that rebuild its sessions and their rooms from nothing).
+
+use teahouse_cluster::NodeSet;
+use teahouse_types::{
+    Change, ModeChange, ModeEdit, NodeId, RoomMode, RoomName, SessionId, Topic, UserMode,
+};
+
+use super::{State, Who};
+
+impl State {
+    /// The nodes with members in the room with casefolded key `key` (none if it is gone).
+    pub(crate) fn room_nodes(&self, key: &str) -> NodeSet {
+        let mut nodes = NodeSet::EMPTY;
+        if let Some(room) = self.rooms.get(key) {
+            for session in room.members.keys() {
+                nodes.insert(session.node());
+            }
+        }
+        nodes
+    }
+
+    /// The sessions of `node`.
+    pub(crate) fn sessions_of(&self, node: NodeId) -> Vec<SessionId> {
+        self.sessions
+            .keys()
+            .copied()
+            .filter(|id| id.node() == node)
+            .collect()
+    }
+
+    /// The rooms `session` is in.
+    pub(crate) fn rooms_of(&self, session: SessionId) -> Vec<RoomName> {
+        self.sessions
+            .get(&session)
+            .map(|record| record.rooms.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether a room with casefolded key `key` exists.
+    pub(crate) fn has_room(&self, key: &str) -> bool {
+        self.rooms.contains_key(key)
+    }
+
+    /// The room's topic.
+    pub(crate) fn room_topic(&self, key: &str) -> Option<&Topic> {
+        self.rooms.get(key).and_then(|room| room.topic.as_ref())
+    }
+
+    /// The changes that rebuild `node`'s sessions (who they are, their rooms with their
+    /// status) and the topic and modes of those rooms, applied to a state that has none of
+    /// them: what a node sends a peer that has just heard of it, or that may have missed
+    /// some of its changes.
+    pub(crate) fn snapshot_of(&self, node: NodeId) -> Vec<Change> {
+        let mut out = Vec::new();
+        let mut ids: Vec<SessionId> = self.sessions_of(node);
+        ids.sort_unstable();
+        for id in ids {
+            let Some(record) = self.sessions.get(&id) else {
+                continue;
+            };
+            let at = record.signon;
+            let (user, host, realname, account, is_bot) = match &record.who {
+                Who::Unnamed(who) => (
+                    who.user.clone(),
+                    who.host.clone(),
+                    who.realname.clone(),
+                    who.account.clone(),
+                    who.is_bot,
+                ),
+                Who::Named(who) => (
+                    who.user.clone(),
+                    who.host.clone(),
+                    who.realname.clone(),
+                    who.account.clone(),
+                    who.is_bot,
+                ),
+            };
+            out.push(Change::SessionStarted {
+                session: id,
+                host,
+                user,
+                realname,
+                at,
+                sink: None,
+            });
+            if let Some(nick) = record.nick() {
+                out.push(Change::NickSet {
+                    session: id,
+                    nick: nick.clone(),
+                    at,
+                });
+            }
+            if account.is_some() {
+                out.push(Change::AccountSet {
+                    session: id,
+                    account,
+                    at,
+                });
+            }
+            for (mode, is_set) in [
+                (UserMode::Bot, is_bot),
+                (UserMode::Wallops, record.is_wallops),
+            ] {
+                if is_set {
+                    out.push(Change::UserModeSet {
+                        session: id,
+                        mode,
+                        is_set,
+                    });
+                }
+            }
+            if record.is_invisible {
+                out.push(Change::InvisibleSet {
+                    session: id,
+                    is_invisible: true,
+                });
+            }
+            if record.away.is_some() {
+                out.push(Change::AwaySet {
+                    session: id,
+                    away: record.away.clone(),
+                    at,
+                });
+            }
+            if let Some(oper) = self.opers.get(&id) {
+                out.push(Change::OperatorSet {
+                    session: id,
+                    oper: Some(oper.clone()),
+                });
+            }
+            if record.is_welcomed {
+                out.push(Change::Welcomed { session: id, at });
+            }
+            for name in &record.rooms {
+                if let Some(room) = self.rooms.get(name.key()) {
+                    out.push(Change::Joined {
+                        session: id,
+                        room: room.name.clone(),
+                        status: room.members.get(&id).copied().unwrap_or_default(),
+                        creates: true,
+                        at: room.created,
+                    });
+                }
+            }
+        }
+        let mut rooms: Vec<_> = self
+            .rooms
+            .values()
+            .filter_map(|room| {
+                let by = room.members.keys().filter(|s| s.node() == node).min()?;
+                Some((room, *by))
+            })
+            .collect();
+        rooms.sort_unstable_by(|a, b| a.0.name.key().cmp(b.0.name.key()));
+        for (room, by) in rooms {
+            if room.topic.is_some() {
+                out.push(Change::TopicSet {
+                    by,
+                    room: room.name.clone(),
+                    topic: room.topic.clone(),
+                    at: room.created,
+                });
+            }
+            let modes = &room.modes;
+            let mut set: Vec<RoomMode> = [
+                (modes.is_topic_locked, RoomMode::TopicLock),
+                (modes.is_no_external, RoomMode::NoExternal),
+                (modes.is_moderated, RoomMode::Moderated),
+                (modes.is_invite_only, RoomMode::InviteOnly),
+                (modes.is_secret, RoomMode::Secret),
+            ]
+            .into_iter()
+            .filter_map(|(on, mode)| on.then_some(mode))
+            .collect();
+            set.extend(modes.key.clone().map(RoomMode::Key));
+            set.extend(modes.limit.map(RoomMode::Limit));
+            set.extend(
+                room.bans
+                    .iter()
+                    .map(|(ban, _)| RoomMode::Ban(ban.mask.clone())),
+            );
+            if !set.is_empty() {
+                out.push(Change::ModesChanged {
+                    by,
+                    room: room.name.clone(),
+                    edits: set
+                        .into_iter()
+                        .map(|mode| ModeEdit {
+                            change: ModeChange { is_set: true, mode },
+                            member: None,
+                        })
+                        .collect(),
+                    at: room.created,
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,252 @@
+//! Several nodes as one server (issue 15): three nodes on loopback against the machine's
+//! NATS and PostgreSQL, each test with its own subject prefix, buckets and database.
+
+use std::time::Duration;
+
+use teahouse_testkit::{TestServer, TextClient, WAIT};
+
+use crate::irc_kit::{S, reg, tag};
+use crate::pg::PgDatabase;
+
+/// The NATS server of the machine (`TEAHOUSE_TEST_NATS_URL`, default `nats://127.0.0.1:4222`).
+pub(crate) fn nats_url() -> String {
+    std::env::var("TEAHOUSE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Nodes of one cluster, in this process, on one database.
+pub(crate) struct Cluster {
+    pub(crate) nodes: Vec<TestServer>,
+    pub(crate) db: PgDatabase,
+    pub(crate) prefix: String,
+    pub(crate) url: String,
+}
+
+/// The settings of node `name` of the cluster `prefix` on `url` and `db`: quick heartbeats,
+/// so that a lost node is noticed in a couple of seconds.
+pub(crate) fn node_config(
+    config: &mut teahouse_testkit::teahouse_server::Config,
+    url: &str,
+    db: &str,
+    prefix: &str,
+    name: &str,
+) {
+    config.store.database_url = Some(db.to_owned());
+    config.cluster.url = Some(url.to_owned());
+    config.cluster.node_name = name.to_owned();
+    config.cluster.prefix = prefix.to_owned();
+    config.cluster.heartbeat = Duration::from_millis(200);
+    config.cluster.dead_after = Duration::from_secs(2);
+}
+
+impl Cluster {
+    /// `n` nodes that all see each other.
+    pub(crate) async fn start(label: &str, n: usize) -> anyhow::Result<Self> {
+        Self::start_on(label, n, &nats_url()).await
+    }
+
+    pub(crate) async fn start_on(label: &str, n: usize, url: &str) -> anyhow::Result<Self> {
+        let db = PgDatabase::create(&format!("cl_{label}")).await?;
+        let prefix = format!("th-it-{label}-{}", std::process::id());
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let (nats, db_url, prefix) = (url.to_owned(), db.url.clone(), prefix.clone());
+            let node = TestServer::start_with(move |c| {
+                node_config(c, &nats, &db_url, &prefix, &format!("n{i}"));
+            })
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "node {i} did not start: is NATS with JetStream at {url}? \
+                     (`nats-server -a 127.0.0.1 -p 4222 -js`, or set TEAHOUSE_TEST_NATS_URL)"
+                ))
+            })?;
+            nodes.push(node);
+        }
+        for node in &nodes {
+            wait_servers(node, n).await?;
+        }
+        Ok(Self {
+            nodes,
+            db,
+            prefix,
+            url: url.to_owned(),
+        })
+    }
+
+    /// Stops the nodes, deletes the buckets and the database.
+    pub(crate) async fn clean_up(self) -> anyhow::Result<()> {
+        for node in self.nodes {
+            node.stop().await?;
+        }
+        teahouse_cluster::nats::remove_cluster(&self.url, &self.prefix).await?;
+        self.db.drop_it().await
+    }
+}
+
+/// Waits until `node`'s LUSERS counts `n` servers: every node has heard of every other.
+pub(crate) async fn wait_servers(node: &TestServer, n: usize) -> anyhow::Result<()> {
+    let nick = format!("probe{}", node.irc_addr.port());
+    let mut probe = node.irc_login(&nick).await?;
+    let want = format!("on {n} servers");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        probe.send("LUSERS").await?;
+        let line = probe
+            .expect_eventually_prefix(&format!("{S} 251 {nick} "))
+            .await?;
+        if line.contains(&want) {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the nodes did not all meet: {line}"
+        );
+        // Heartbeats come every 200 ms: ask again after one.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    probe.send("QUIT").await?;
+    probe.expect_closed().await?;
+    Ok(())
+}
+
+const CAPS: &str = "batch server-time message-tags labeled-response draft/chathistory";
+
+/// The messages of CHATHISTORY LATEST of `target`, as `c` gets them (tags but msgid off).
+async fn latest(c: &mut TextClient, target: &str, label: &str) -> anyhow::Result<Vec<String>> {
+    c.send(&format!("@label={label} CHATHISTORY LATEST {target} * 50"))
+        .await?;
+    let open = c.line().await?;
+    anyhow::ensure!(tag(&open, "label") == Some(label), "{open}");
+    let mut lines = Vec::new();
+    loop {
+        let line = c.line().await?;
+        if line.starts_with(&format!("{S} BATCH -")) {
+            return Ok(lines);
+        }
+        let msgid = tag(&line, "msgid").unwrap_or_default().to_owned();
+        let rest = line.split_once(' ').map_or("", |(_, r)| r);
+        lines.push(format!("{msgid} {rest}"));
+    }
+}
+
+#[tokio::test]
+async fn issue_15_three_nodes_chat_as_one_server() -> anyhow::Result<()> {
+    let cluster = Cluster::start("chat", 3).await?;
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+
+    // Joins across nodes, on both faces.
+    let mut alice = a.login("alice").await?;
+    let mut bob = b.irc_login("bob").await?;
+    bob.send("JOIN #lobby").await?;
+    bob.expect(":bob!~bob@127.0.0.1 JOIN #lobby").await?;
+    bob.expect(&format!("{S} 353 bob = #lobby :@alice bob"))
+        .await?;
+    bob.expect(&format!("{S} 366 bob #lobby :End of /NAMES list"))
+        .await?;
+    alice.expect("* bob entered the room").await?;
+    let mut carol = c.login("carol").await?;
+    alice.expect("* carol entered the room").await?;
+    bob.expect(":carol!text@127.0.0.1 JOIN #lobby").await?;
+
+    // Messages: each sender heard on the two other nodes, in order.
+    alice.send("hello from a").await?;
+    alice.send("and again").await?;
+    bob.expect(":alice!text@127.0.0.1 PRIVMSG #lobby :hello from a")
+        .await?;
+    bob.expect(":alice!text@127.0.0.1 PRIVMSG #lobby :and again")
+        .await?;
+    carol.expect("alice: hello from a").await?;
+    carol.expect("alice: and again").await?;
+    bob.send("PRIVMSG #lobby :hi from b").await?;
+    alice.expect("bob: hi from b").await?;
+    carol.expect("bob: hi from b").await?;
+
+    // Direct messages across nodes, both faces.
+    bob.send("PRIVMSG carol :psst").await?;
+    carol.expect("[dm] bob: psst").await?;
+    carol.send("/msg bob back").await?;
+    carol.expect("[dm to bob] back").await?;
+    bob.expect(":carol!text@127.0.0.1 PRIVMSG bob :back")
+        .await?;
+
+    // A nick change is seen everywhere.
+    bob.send("NICK robert").await?;
+    bob.expect(":bob!~bob@127.0.0.1 NICK :robert").await?;
+    alice.expect("* bob is now known as robert").await?;
+    carol.expect("* bob is now known as robert").await?;
+
+    // Topic, modes and a kick in a room of IRC users on two nodes.
+    let mut dave = c.irc_login("dave").await?;
+    dave.send("JOIN #tea").await?;
+    dave.expect_eventually_prefix(&format!("{S} 366 dave #tea "))
+        .await?;
+    bob.send("JOIN #tea").await?;
+    bob.expect_eventually_prefix(&format!("{S} 366 robert #tea "))
+        .await?;
+    dave.expect(":robert!~bob@127.0.0.1 JOIN #tea").await?;
+    dave.send("TOPIC #tea :oolong").await?;
+    bob.expect(":dave!~dave@127.0.0.1 TOPIC #tea :oolong")
+        .await?;
+    dave.send("MODE #tea +m").await?;
+    bob.expect(":dave!~dave@127.0.0.1 MODE #tea +m").await?;
+    // Node b decides by the modes node c set: moderated, so robert may not speak.
+    bob.send("PRIVMSG #tea :may I?").await?;
+    bob.expect(&format!("{S} 404 robert #tea :Cannot send to channel (+m)"))
+        .await?;
+    dave.send("KICK #tea robert :out").await?;
+    bob.expect(":dave!~dave@127.0.0.1 KICK #tea robert :out")
+        .await?;
+    dave.expect_eventually(":dave!~dave@127.0.0.1 KICK #tea robert :out")
+        .await?;
+
+    // A nick in use on another node is refused here.
+    let mut eve = a.irc().await?;
+    eve.send("NICK dave").await?;
+    eve.send("USER eve 0 * :Eve").await?;
+    eve.expect(&format!("{S} 433 * dave :Nickname is already in use"))
+        .await?;
+
+    // Two nodes asked for one nick at once: exactly one gets it.
+    let (mut x, mut y) = (a.irc().await?, b.irc().await?);
+    x.send("NICK frank").await?;
+    y.send("NICK frank").await?;
+    x.send("USER x 0 * :X").await?;
+    y.send("USER y 0 * :Y").await?;
+    let first = |line: String| line.contains(" 001 frank ");
+    let (lx, ly) = (x.line().await?, y.line().await?);
+    assert!(
+        first(lx.clone()) ^ first(ly.clone()),
+        "exactly one may be frank: {lx} / {ly}"
+    );
+    let loser = if first(lx.clone()) { ly } else { lx };
+    assert_eq!(
+        loser,
+        format!("{S} 433 * frank :Nickname is already in use")
+    );
+
+    // A quit is seen on the other nodes.
+    carol.send("quit").await?;
+    carol.expect_eventually("Bye!").await?;
+    alice.expect("* carol left the room").await?;
+    bob.expect(":carol!text@127.0.0.1 QUIT :Quit").await?;
+
+    // History: stored once, and every node's CHATHISTORY gives the same, in one order.
+    let mut seen = Vec::new();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let nick = format!("reader{i}");
+        let mut h = reg(node, &nick, CAPS).await?;
+        h.send("JOIN #lobby").await?;
+        h.expect_eventually_prefix(&format!("{S} 366 {nick} #lobby "))
+            .await?;
+        seen.push(latest(&mut h, "#lobby", &format!("h{i}")).await?);
+    }
+    let texts: Vec<&str> = seen[0]
+        .iter()
+        .map(|l| l.rsplit_once(" :").map_or("", |(_, t)| t))
+        .collect();
+    assert_eq!(texts, ["hello from a", "and again", "hi from b"]);
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0], seen[2]);
+
+    cluster.clean_up().await
+}
