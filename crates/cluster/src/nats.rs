@@ -157,6 +157,8 @@ struct Shared {
     live: AtomicU64,
     /// Their incarnations, for telling a stale claim.
     incarnations: Mutex<HashMap<NodeId, u64>>,
+    /// Incarnations seen to end (gone, or restarted): their claims are free at once.
+    ended: Mutex<std::collections::HashSet<(NodeId, u64)>>,
     /// Whether NATS is reachable now (kept by the client's event callback).
     connected: Arc<AtomicBool>,
     dropped: AtomicU64,
@@ -254,6 +256,7 @@ impl NatsCluster {
             dead_after: config.dead_after,
             live: AtomicU64::new(0),
             incarnations: Mutex::new(HashMap::new()),
+            ended: Mutex::new(std::collections::HashSet::new()),
             connected: Arc::clone(&connected_flag),
             dropped: AtomicU64::new(0),
         });
@@ -612,8 +615,11 @@ impl Shared {
     }
 
     fn forget(&self, node: NodeId) {
-        if let Ok(mut map) = self.incarnations.lock() {
-            map.remove(&node);
+        if let Ok(mut map) = self.incarnations.lock()
+            && let Some(incarnation) = map.remove(&node)
+            && let Ok(mut ended) = self.ended.lock()
+        {
+            ended.insert((node, incarnation));
         }
         self.live
             .fetch_and(!NodeSet::of(node).bits(), Ordering::AcqRel);
@@ -625,6 +631,13 @@ impl Shared {
     fn is_stale(&self, holder: &Holder) -> bool {
         if holder.node == self.me {
             return holder.incarnation != self.incarnation;
+        }
+        if self
+            .ended
+            .lock()
+            .is_ok_and(|ended| ended.contains(&(holder.node, holder.incarnation)))
+        {
+            return true;
         }
         let live = self
             .incarnations

@@ -250,3 +250,103 @@ async fn issue_15_three_nodes_chat_as_one_server() -> anyhow::Result<()> {
 
     cluster.clean_up().await
 }
+
+/// A config file for node `name` of `cluster`, for the real binary.
+fn binary_config(cluster: &Cluster, dir: &std::path::Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\ndatabase_url = \"{}\"\n\n[cluster]\nurl = \"{}\"\nnode_name = \"{name}\"\n\
+             prefix = \"{}\"\nheartbeat = \"200ms\"\ndead_after = \"2s\"\n",
+            cluster.db.url, cluster.url, cluster.prefix
+        ),
+    )?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+#[tokio::test]
+async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Result<()> {
+    use crate::tls::Served;
+    let cluster = Cluster::start("kill", 2).await?;
+    let dir = std::env::temp_dir().join(format!("teahouse-it-kill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = binary_config(&cluster, &dir, "n2")?;
+    let served = Served::with(&["--config", &config], &["text", "irc"]).await?;
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    wait_servers(a, 3).await?;
+
+    let mut alice = a.login("alice").await?;
+    let mut bob = b.irc_login("bob").await?;
+    bob.send("JOIN #lobby").await?;
+    bob.expect_eventually_prefix(&format!("{S} 366 bob #lobby "))
+        .await?;
+    alice.expect("* bob entered the room").await?;
+    let mut zed = TextClient::connect(served.addr("irc")).await?;
+    zed.send("NICK zed").await?;
+    zed.send("USER zed 0 * :Zed").await?;
+    zed.expect_eventually_prefix(&format!("{S} 422 zed ")).await?;
+    zed.send("JOIN #lobby").await?;
+    zed.expect_eventually_prefix(&format!("{S} 366 zed #lobby "))
+        .await?;
+    alice.expect("* zed entered the room").await?;
+    bob.expect(":zed!~zed@127.0.0.1 JOIN #lobby").await?;
+
+    // kill -9: no goodbye. The others notice by the missing heartbeats (gone after 2 s
+    // here; 10 s by default) and announce zed's quit.
+    let killed = std::time::Instant::now();
+    served.kill().await?;
+    alice.expect("* zed left the room (their node was lost)").await?;
+    bob.expect(":zed!~zed@127.0.0.1 QUIT :*.net *.split").await?;
+    let noticed = killed.elapsed();
+    assert!(
+        noticed >= Duration::from_secs(2) && noticed < Duration::from_secs(5),
+        "noticed after {noticed:?}"
+    );
+    // No ghost in NAMES or WHO, and the nick is free on the nodes left.
+    bob.send("NAMES #lobby").await?;
+    bob.expect(&format!("{S} 353 bob = #lobby :@alice bob"))
+        .await?;
+    bob.expect_eventually_prefix(&format!("{S} 366 bob #lobby "))
+        .await?;
+    bob.send("WHO zed").await?;
+    bob.expect(&format!("{S} 315 bob zed :End of /WHO list"))
+        .await?;
+    let mut zed_again = a.irc_login("zed").await?;
+    zed_again.send("JOIN #lobby").await?;
+    zed_again
+        .expect_eventually_prefix(&format!("{S} 366 zed #lobby "))
+        .await?;
+    bob.expect(":zed!~zed@127.0.0.1 JOIN #lobby").await?;
+
+    // The node comes back under its name: same number, its former claims given back, and
+    // everything the others have is there; nobody is counted twice.
+    let served = Served::with(&["--config", &config], &["text", "irc"]).await?;
+    wait_servers(a, 3).await?;
+    let mut yan = TextClient::connect(served.addr("irc")).await?;
+    yan.send("NICK yan").await?;
+    yan.send("USER yan 0 * :Yan").await?;
+    yan.expect_eventually_prefix(&format!("{S} 422 yan ")).await?;
+    yan.send("JOIN #lobby").await?;
+    yan.expect(":yan!~yan@127.0.0.1 JOIN #lobby").await?;
+    yan.expect(&format!("{S} 353 yan = #lobby :@alice bob yan zed"))
+        .await?;
+    yan.expect_eventually_prefix(&format!("{S} 366 yan #lobby "))
+        .await?;
+    bob.expect(":yan!~yan@127.0.0.1 JOIN #lobby").await?;
+    yan.send("NICK zed").await?;
+    yan.expect(&format!("{S} 433 yan zed :Nickname is already in use"))
+        .await?;
+    yan.send("LUSERS").await?;
+    yan.expect(&format!(
+        "{S} 251 yan :There are 4 users and 0 invisible on 3 servers"
+    ))
+    .await?;
+
+    served.stop().await?;
+    alice
+        .expect_eventually("* yan left the room (their node was lost)")
+        .await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.clean_up().await
+}

@@ -321,6 +321,12 @@ impl Served {
         Ok(())
     }
 
+    /// Kills the server with SIGKILL (`kill -9`): no goodbye to anyone.
+    pub(crate) async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+
     pub(crate) fn hang_up(&self) -> anyhow::Result<()> {
         let pid = self.child.id().context("server pid")?;
         let status = std::process::Command::new("kill")
