@@ -759,7 +759,14 @@ async fn nicks_and_rooms_are_claimed_across_nodes_and_given_back() {
         taken: vec![nick_claim("bob"), room_claim("busy")],
         ..Cluster::default()
     });
-    let hub = Hub::build(HubConfig::default(), None, None, None, cluster.clone(), None);
+    let hub = Hub::build(
+        HubConfig::default(),
+        None,
+        None,
+        None,
+        cluster.clone(),
+        None,
+    );
     let a = hub.attach(Arc::new(Recorder::default()), origin());
     assert_eq!(
         hub.set_nick(a.id(), nick("Bob")).await,

@@ -96,8 +96,9 @@ impl Hub {
         let effects = {
             let mut core = self.lock();
             let now = SystemTime::now();
+            let known_in_order = core.state.sessions_of(origin);
             let known: std::collections::HashSet<SessionId> =
-                core.state.sessions_of(origin).into_iter().collect();
+                known_in_order.iter().copied().collect();
             let listed: std::collections::HashSet<SessionId> = snapshot
                 .iter()
                 .filter_map(|change| match change {
@@ -108,7 +109,7 @@ impl Hub {
                 })
                 .collect();
             let mut effects: Vec<Resolved> = Vec::new();
-            for gone in known.difference(&listed) {
+            for gone in known_in_order.iter().filter(|s| !listed.contains(s)) {
                 if let Some(change) = core.state.decide_end(*gone, LeaveReason::NetSplit, now) {
                     effects.extend(self.commit_from(&mut core, &change, false));
                 }
@@ -155,7 +156,7 @@ impl Hub {
                     effects.extend(self.commit_from(&mut core, change, false));
                 }
             }
-            for session in known.intersection(&listed) {
+            for session in known_in_order.iter().filter(|s| listed.contains(s)) {
                 let now_in = rooms_now.get(session);
                 for room in core.state.rooms_of(*session) {
                     if now_in.is_none_or(|rooms| !rooms.contains(&room.shared_key())) {

@@ -20,13 +20,16 @@ impl State {
         nodes
     }
 
-    /// The sessions of `node`.
+    /// The sessions of `node`, oldest first.
     pub(crate) fn sessions_of(&self, node: NodeId) -> Vec<SessionId> {
-        self.sessions
+        let mut ids: Vec<SessionId> = self
+            .sessions
             .keys()
             .copied()
             .filter(|id| id.node() == node)
-            .collect()
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The rooms `session` is in.
@@ -53,9 +56,7 @@ impl State {
     /// some of its changes.
     pub(crate) fn snapshot_of(&self, node: NodeId) -> Vec<Change> {
         let mut out = Vec::new();
-        let mut ids: Vec<SessionId> = self.sessions_of(node);
-        ids.sort_unstable();
-        for id in ids {
+        for id in self.sessions_of(node) {
             let Some(record) = self.sessions.get(&id) else {
                 continue;
             };

@@ -285,7 +285,8 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
     let mut zed = TextClient::connect(served.addr("irc")).await?;
     zed.send("NICK zed").await?;
     zed.send("USER zed 0 * :Zed").await?;
-    zed.expect_eventually_prefix(&format!("{S} 422 zed ")).await?;
+    zed.expect_eventually_prefix(&format!("{S} 422 zed "))
+        .await?;
     zed.send("JOIN #lobby").await?;
     zed.expect_eventually_prefix(&format!("{S} 366 zed #lobby "))
         .await?;
@@ -296,8 +297,11 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
     // here; 10 s by default) and announce zed's quit.
     let killed = std::time::Instant::now();
     served.kill().await?;
-    alice.expect("* zed left the room (their node was lost)").await?;
-    bob.expect(":zed!~zed@127.0.0.1 QUIT :*.net *.split").await?;
+    alice
+        .expect("* zed left the room (their node was lost)")
+        .await?;
+    bob.expect(":zed!~zed@127.0.0.1 QUIT :*.net *.split")
+        .await?;
     let noticed = killed.elapsed();
     assert!(
         noticed >= Duration::from_secs(2) && noticed < Duration::from_secs(5),
@@ -326,7 +330,8 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
     let mut yan = TextClient::connect(served.addr("irc")).await?;
     yan.send("NICK yan").await?;
     yan.send("USER yan 0 * :Yan").await?;
-    yan.expect_eventually_prefix(&format!("{S} 422 yan ")).await?;
+    yan.expect_eventually_prefix(&format!("{S} 422 yan "))
+        .await?;
     yan.send("JOIN #lobby").await?;
     yan.expect(":yan!~yan@127.0.0.1 JOIN #lobby").await?;
     yan.expect(&format!("{S} 353 yan = #lobby :@alice bob yan zed"))
@@ -349,4 +354,155 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
         .await?;
     let _ = std::fs::remove_dir_all(&dir);
     cluster.clean_up().await
+}
+
+/// A NATS server of the test's own on a free loopback port, JetStream on, stopped on drop.
+struct OwnNats {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnNats {
+    fn start(port: u16, dir: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("nats-server is not installed (apt-get install nats-server)")?;
+        Ok(Self {
+            child,
+            port,
+            dir: dir.to_owned(),
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until it takes connections.
+    async fn ready(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Kills it (`kill -9`), as an outage would.
+    fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn issue_15_a_nats_outage_is_survived_and_healed() -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = std::env::temp_dir().join(format!("teahouse-it-nats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut nats = OwnNats::start(port, &dir)?;
+    nats.ready().await?;
+    let cluster = Cluster::start_on("outage", 2, &nats.url()).await?;
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let mut alice = a.login("alice").await?;
+    let mut carol = a.login("carol").await?;
+    alice.expect("* carol entered the room").await?;
+    let mut bob = b.irc_login("bob").await?;
+    bob.send("JOIN #lobby").await?;
+    bob.expect_eventually_prefix(&format!("{S} 366 bob #lobby "))
+        .await?;
+    alice.expect("* bob entered the room").await?;
+    carol.expect("* bob entered the room").await?;
+
+    // NATS goes away: everyone is told; the room keeps working on each node.
+    nats.kill()?;
+    alice
+        .expect("! The other nodes are out of reach: this room keeps working here; people on them will be back when they are")
+        .await?;
+    bob.expect(&format!(
+        "{S} NOTICE * :*** The other nodes are out of reach: channels keep working here; people on them will be back when they are"
+    ))
+    .await?;
+    alice.send("during the outage").await?;
+    carol.expect_eventually("alice: during the outage").await?;
+    // Past the heartbeats' deadline, each side sees the other's users leave.
+    alice
+        .expect("* bob left the room (their node was lost)")
+        .await?;
+    bob.expect(":alice!text@127.0.0.1 QUIT :*.net *.split")
+        .await?;
+    bob.expect(":carol!text@127.0.0.1 QUIT :*.net *.split")
+        .await?;
+    bob.send("PRIVMSG #lobby :alone here").await?;
+    bob.send("NAMES #lobby").await?;
+    bob.expect(&format!("{S} 353 bob = #lobby :bob")).await?;
+
+    // NATS is back: the nodes find each other again and exchange snapshots.
+    let nats = OwnNats::start(port, &nats.dir)?;
+    nats.ready().await?;
+    alice.expect("* The other nodes are back in reach").await?;
+    alice.expect("* bob entered the room").await?;
+    bob.expect_eventually(&format!(
+        "{S} NOTICE * :*** The other nodes are back in reach"
+    ))
+    .await?;
+    let mut back = bob
+        .expect_eventually(":alice!text@127.0.0.1 JOIN #lobby")
+        .await?;
+    back.extend(
+        bob.expect_eventually(":carol!text@127.0.0.1 JOIN #lobby")
+            .await?,
+    );
+    assert!(
+        back.iter().all(|l| !l.contains("PRIVMSG")),
+        "nothing said meanwhile is delivered late: {back:?}"
+    );
+    // Messages flow again, once each.
+    alice.send("after").await?;
+    bob.expect(":alice!text@127.0.0.1 PRIVMSG #lobby :after")
+        .await?;
+    bob.send("PRIVMSG #lobby :welcome back").await?;
+    carol.expect_eventually("bob: welcome back").await?;
+    alice.expect_eventually("bob: welcome back").await?;
+    // What bob missed is in the history, on his node too.
+    let mut rita = reg(b, "rita", CAPS).await?;
+    rita.send("JOIN #lobby").await?;
+    rita.expect_eventually_prefix(&format!("{S} 366 rita #lobby "))
+        .await?;
+    let texts: Vec<String> = latest(&mut rita, "#lobby", "r")
+        .await?
+        .iter()
+        .map(|l| l.rsplit_once(" :").map_or("", |(_, t)| t).to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        ["during the outage", "alone here", "after", "welcome back"]
+    );
+
+    cluster.clean_up().await?;
+    drop(nats);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
