@@ -176,6 +176,22 @@ impl ConnectionLimiter {
     /// # Errors
     /// A [`LimitRefusal`] when a cap is reached.
     pub fn admit_as(&self, ip: IpAddr, face: usize) -> Result<ConnectionPermit, LimitRefusal> {
+        self.admit_counting(ip, face, (0, 0), None)
+    }
+
+    /// [`ConnectionLimiter::admit_as`], counting `elsewhere` (connections open on the
+    /// other nodes of a cluster: in all, and from `ip`) against the per-address cap and
+    /// `cluster_max` (connections in the whole cluster, if capped).
+    ///
+    /// # Errors
+    /// A [`LimitRefusal`] when a cap is reached.
+    pub fn admit_counting(
+        &self,
+        ip: IpAddr,
+        face: usize,
+        elsewhere: (usize, usize),
+        cluster_max: Option<usize>,
+    ) -> Result<ConnectionPermit, LimitRefusal> {
         let face = face.min(FACES - 1);
         let mut guard = self.inner.lock();
         let counts = &mut *guard;
@@ -185,10 +201,17 @@ impl ConnectionLimiter {
                 max: limits.max_connections,
             });
         }
+        if let Some(max) = cluster_max
+            && counts.total + elsewhere.0 >= max
+        {
+            return Err(LimitRefusal::ServerFull { max });
+        }
         let ip = ip.to_canonical();
         let is_counted = !is_exempt(limits, ip);
         if is_counted {
-            if counts.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_connections_per_ip {
+            if counts.per_ip.get(&ip).copied().unwrap_or(0) + elsewhere.1
+                >= limits.max_connections_per_ip
+            {
                 return Err(LimitRefusal::TooManyFromAddress {
                     max: limits.max_connections_per_ip,
                 });

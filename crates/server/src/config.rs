@@ -70,6 +70,9 @@ pub struct ClusterSection {
     /// Changes waiting to go to the other nodes, at most; past it they are dropped and
     /// counted, and the nodes resynchronise when they reach each other again.
     pub publish_queue: NonZeroUsize,
+    /// Connections in the whole cluster, at most (each node's own cap is
+    /// `[limits] max_connections`); unset, no cap but the nodes'.
+    pub max_connections: Option<NonZeroUsize>,
 }
 
 impl Default for ClusterSection {
@@ -81,6 +84,7 @@ impl Default for ClusterSection {
             heartbeat: Duration::from_secs(1),
             dead_after: Duration::from_secs(10),
             publish_queue: NonZeroUsize::new(65_536).expect("not zero"),
+            max_connections: None,
         }
     }
 }
@@ -292,6 +296,10 @@ pub struct LimitsConfig {
     /// Address ranges (CIDR, e.g. `10.0.0.0/8` or `2001:db8::/32`) exempt like loopback:
     /// a trusted bouncer or gateway that carries many users.
     pub exempt: Vec<ipnet::IpNet>,
+    /// Load balancers (CIDR) that open every connection with a PROXY protocol header (v1
+    /// or v2) naming the client: their connections must have one, everyone else's must
+    /// not, and limits, bans, hosts and logs see the client's address. Off by default.
+    pub proxy_from: Vec<ipnet::IpNet>,
     /// The most rooms one user may be in at once (IRC's `CHANLIMIT`).
     pub max_rooms_per_user: NonZeroUsize,
     /// The most rooms the server holds at once; past it, joining a new room is refused.
@@ -312,6 +320,7 @@ impl Default for LimitsConfig {
             connections_per_period: per,
             connection_period: period,
             exempt: d.exempt,
+            proxy_from: Vec::new(),
             max_rooms_per_user: NonZeroUsize::new(100).expect("not zero"),
             max_rooms: NonZeroUsize::new(50_000).expect("not zero"),
             direct_targets_per_minute: 20,

@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod listener;
 mod metrics;
+mod proxy;
 mod reload;
 mod tls;
 mod web;
@@ -228,6 +229,7 @@ pub async fn run_with_reloads(
     hub.set_metrics(metrics.hub.clone());
     tracker.spawn(Arc::clone(&metrics).upkeep(token.clone()));
 
+    let proxy_from: Arc<[ipnet::IpNet]> = config.limits.proxy_from.clone().into();
     // What every accept loop shares; `face` numbers the face for the metrics and limits.
     let context = |proto: &'static str, face: usize, tls: Option<(Arc<tls::Tls>, tls::Service)>| {
         AcceptContext {
@@ -240,6 +242,12 @@ pub async fn run_with_reloads(
             keepalive: config.connection.keepalive,
             bans: hub.bans().clone(),
             tls,
+            proxy_from: Arc::clone(&proxy_from),
+            hub: hub.clone(),
+            cluster_max: config
+                .cluster
+                .max_connections
+                .map(std::num::NonZeroUsize::get),
         }
     };
     let ircs_port = listeners

@@ -43,7 +43,11 @@ pub(crate) trait Face: Clone + Send + Sync + 'static {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 }
 
+/// How long a load balancer has to send its PROXY header.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Where a listener's sessions come from and go.
+#[derive(Clone)]
 pub(crate) struct AcceptContext {
     pub(crate) proto: &'static str,
     pub(crate) limiter: ConnectionLimiter,
@@ -58,6 +62,12 @@ pub(crate) struct AcceptContext {
     /// counted under it) and its accepted-connections counter.
     pub(crate) face: usize,
     pub(crate) connections: metrics::Counter,
+    /// Load balancers whose connections open with a PROXY header naming the client.
+    pub(crate) proxy_from: Arc<[ipnet::IpNet]>,
+    /// The hub, for the connections other nodes of a cluster hold.
+    pub(crate) hub: teahouse_hub::Hub,
+    /// Connections in the whole cluster, at most.
+    pub(crate) cluster_max: Option<usize>,
 }
 
 /// Accepts connections on `listener` until shutdown, running each as a tracked session task.
@@ -76,7 +86,14 @@ pub(crate) async fn accept_loop<F: Face>(listener: TcpListener, face: F, ctx: Ac
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = ACCEPT_BACKOFF_MIN;
-                    admit(stream, peer, &face, &ctx);
+                    let ip = peer.ip().to_canonical();
+                    if ctx.proxy_from.iter().any(|net| net.contains(&ip)) {
+                        let (face, ctx) = (face.clone(), ctx.clone());
+                        let tracker = ctx.tracker.clone();
+                        tracker.spawn(behind_balancer(stream, peer, face, ctx));
+                    } else {
+                        admit(stream, peer, &face, &ctx);
+                    }
                 }
                 Err(error) => {
                     warn!(%error, backoff_ms = backoff.as_millis() as u64, "accept failed");
@@ -94,6 +111,21 @@ pub(crate) async fn accept_loop<F: Face>(listener: TcpListener, face: F, ctx: Ac
     .await;
 }
 
+/// A connection from a load balancer: its PROXY header first, then the client it names is
+/// admitted as if it had connected itself.
+async fn behind_balancer<F: Face>(
+    mut stream: TcpStream,
+    balancer: SocketAddr,
+    face: F,
+    ctx: AcceptContext,
+) {
+    match tokio::time::timeout(PROXY_HEADER_TIMEOUT, crate::proxy::read_header(&mut stream)).await {
+        Ok(Ok(client)) => admit(stream, client.unwrap_or(balancer), &face, &ctx),
+        Ok(Err(error)) => info!(%balancer, %error, "balancer connection refused"),
+        Err(_) => info!(%balancer, "balancer connection refused: no PROXY header in time"),
+    }
+}
+
 fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptContext) {
     if let Some(reason) = ctx.bans.address_ban(peer.ip()) {
         info!(%peer, %reason, "connection from a banned address refused");
@@ -102,7 +134,11 @@ fn admit<F: Face>(stream: TcpStream, peer: SocketAddr, face: &F, ctx: &AcceptCon
         }
         return;
     }
-    let permit = match ctx.limiter.admit_as(peer.ip(), ctx.face) {
+    let elsewhere = ctx.hub.connections_elsewhere(peer.ip());
+    let permit = match ctx
+        .limiter
+        .admit_counting(peer.ip(), ctx.face, elsewhere, ctx.cluster_max)
+    {
         Ok(permit) => permit,
         Err(refusal) => {
             debug!(%peer, %refusal, "connection refused");

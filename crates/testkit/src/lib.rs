@@ -95,6 +95,11 @@ impl TestServer {
         })
     }
 
+    /// The configuration it runs with (or will, after a reload).
+    pub fn config(&self) -> Config {
+        self.config.lock().expect("config lock").clone()
+    }
+
     /// Changes the configuration the next reload reads (as editing the file would).
     pub fn set_config(&self, change: impl FnOnce(&mut Config)) {
         change(&mut self.config.lock().expect("config lock"));

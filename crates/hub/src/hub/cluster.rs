@@ -18,7 +18,49 @@ use tracing::{info, warn};
 use super::{Hub, Resolved};
 use crate::state::State;
 
+/// The other nodes' connections, as this node's state has them: in all, and by address.
+#[derive(Debug, Default)]
+pub(crate) struct Elsewhere {
+    total: usize,
+    by_host: std::collections::HashMap<Arc<str>, u32>,
+}
+
+impl Elsewhere {
+    pub(crate) fn add(&mut self, host: &Arc<str>) {
+        self.total += 1;
+        *self.by_host.entry(Arc::clone(host)).or_insert(0) += 1;
+    }
+
+    pub(crate) fn remove(&mut self, host: &str) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(count) = self.by_host.get_mut(host) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_host.remove(host);
+            }
+        }
+    }
+}
+
 impl Hub {
+    /// Connections open on the other nodes: in all, and from `ip`; per-address caps count
+    /// them with this node's own, so a client cannot get round them by spreading its
+    /// connections over the nodes behind a balancer.
+    pub fn connections_elsewhere(&self, ip: std::net::IpAddr) -> (usize, usize) {
+        if self.inner.bus.is_none() {
+            return (0, 0);
+        }
+        let host = teahouse_types::host_of(ip.to_canonical());
+        let core = self.lock();
+        let from = core
+            .elsewhere
+            .by_host
+            .get(host.as_str())
+            .copied()
+            .unwrap_or(0);
+        (core.elsewhere.total, from as usize)
+    }
+
     /// Sends `change`, just applied to `state`, to the nodes that must hear of it.
     pub(crate) fn publish(&self, bus: &dyn Bus, state: &State, change: &Change) {
         let me = self.inner.config.node;

@@ -169,6 +169,8 @@ pub(crate) struct Core {
     pub(crate) state: State,
     /// This node's sinks and the rooms' recipient lists.
     pub(crate) local: Local,
+    /// The other nodes' connections, in all and by address: per-address caps count them.
+    pub(crate) elsewhere: cluster::Elsewhere,
 }
 
 /// One attached session; dropping it removes the session from the hub (as a lost connection)
@@ -309,6 +311,7 @@ impl Hub {
                 core: Mutex::new(Core {
                     state: State::default(),
                     local: Local::default(),
+                    elsewhere: cluster::Elsewhere::default(),
                 }),
             }),
         }
@@ -426,11 +429,28 @@ impl Hub {
                 .map(|p| (p.nick.shared_key(), *session)),
             _ => None,
         };
+        let ended_elsewhere = match change {
+            Change::SessionEnded { session, .. } if session.node() != self.inner.config.node => {
+                core.state.real_host(*session).cloned()
+            }
+            _ => None,
+        };
         let applied = core.state.apply(change);
+        match change {
+            Change::SessionStarted { session, host, .. }
+                if session.node() != self.inner.config.node =>
+            {
+                core.elsewhere.add(host);
+            }
+            _ => {}
+        }
+        if let Some(host) = ended_elsewhere {
+            core.elsewhere.remove(&host);
+        }
         if publish && let Some(bus) = &self.inner.bus {
             self.publish(bus.as_ref(), &core.state, change);
         }
-        let Core { state, local } = core;
+        let Core { state, local, .. } = core;
         let resolved = applied
             .effects
             .iter()

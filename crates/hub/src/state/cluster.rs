@@ -40,6 +40,16 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// The address `session` connected from (whatever host an operator gave it since).
+    pub(crate) fn real_host(&self, session: SessionId) -> Option<&std::sync::Arc<str>> {
+        let record = self.sessions.get(&session)?;
+        Some(
+            self.real_hosts
+                .get(&session)
+                .unwrap_or_else(|| record.host()),
+        )
+    }
+
     /// Whether a room with casefolded key `key` exists.
     pub(crate) fn has_room(&self, key: &str) -> bool {
         self.rooms.contains_key(key)

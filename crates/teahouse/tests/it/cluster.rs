@@ -45,13 +45,25 @@ impl Cluster {
     }
 
     pub(crate) async fn start_on(label: &str, n: usize, url: &str) -> anyhow::Result<Self> {
+        Self::start_with(label, n, url, |_| {}).await
+    }
+
+    /// [`Cluster::start_on`], each node's config adjusted by `adjust`.
+    pub(crate) async fn start_with(
+        label: &str,
+        n: usize,
+        url: &str,
+        adjust: impl Fn(&mut teahouse_testkit::teahouse_server::Config) + Clone + Send + 'static,
+    ) -> anyhow::Result<Self> {
         let db = PgDatabase::create(&format!("cl_{label}")).await?;
         let prefix = format!("th-it-{label}-{}", std::process::id());
         let mut nodes = Vec::new();
         for i in 0..n {
             let (nats, db_url, prefix) = (url.to_owned(), db.url.clone(), prefix.clone());
+            let adjust = adjust.clone();
             let node = TestServer::start_with(move |c| {
                 node_config(c, &nats, &db_url, &prefix, &format!("n{i}"));
+                adjust(c);
             })
             .await
             .map_err(|e| {
@@ -63,7 +75,12 @@ impl Cluster {
             nodes.push(node);
         }
         for node in &nodes {
-            wait_servers(node, n).await?;
+            let proxied = !node_proxy_free(node);
+            if proxied {
+                wait_servers_behind(node, n).await?;
+            } else {
+                wait_servers(node, n).await?;
+            }
         }
         Ok(Self {
             nodes,
@@ -83,10 +100,43 @@ impl Cluster {
     }
 }
 
+/// Whether `node` takes connections from loopback without a PROXY header.
+fn node_proxy_free(node: &TestServer) -> bool {
+    node.config().limits.proxy_from.is_empty()
+}
+
 /// Waits until `node`'s LUSERS counts `n` servers: every node has heard of every other.
 pub(crate) async fn wait_servers(node: &TestServer, n: usize) -> anyhow::Result<()> {
     let nick = format!("probe{}", node.irc_addr.port());
-    let mut probe = node.irc_login(&nick).await?;
+    let probe = node.irc_login(&nick).await?;
+    count_servers(probe, &nick, n).await
+}
+
+/// [`wait_servers`] for a node behind a balancer: the probe says who it is first.
+async fn wait_servers_behind(node: &TestServer, n: usize) -> anyhow::Result<()> {
+    let nick = format!("probe{}", node.irc_addr.port());
+    let probe = behind(
+        node,
+        "PROXY TCP4 192.0.2.1 127.0.0.1 1 2\r\n".as_bytes(),
+        &nick,
+    )
+    .await?;
+    count_servers(probe, &nick, n).await
+}
+
+/// An IRC client through a balancer that sent `header`, registered as `nick`.
+async fn behind(node: &TestServer, header: &[u8], nick: &str) -> anyhow::Result<TextClient> {
+    let mut c = node.irc().await?;
+    c.send_raw(header).await?;
+    c.send(&format!("NICK {nick}")).await?;
+    c.send(&format!("USER {nick} 0 * :{nick}")).await?;
+    c.expect_prefix(&format!("{S} 001 {nick} ")).await?;
+    c.expect_eventually_prefix(&format!("{S} 422 {nick} "))
+        .await?;
+    Ok(c)
+}
+
+async fn count_servers(mut probe: TextClient, nick: &str, n: usize) -> anyhow::Result<()> {
     let want = format!("on {n} servers");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -505,4 +555,50 @@ async fn issue_15_a_nats_outage_is_survived_and_healed() -> anyhow::Result<()> {
     drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+#[tokio::test]
+async fn issue_15_proxy_headers_name_the_client_and_caps_count_every_node() -> anyhow::Result<()> {
+    let cluster = Cluster::start_with("proxy", 2, &nats_url(), |c| {
+        c.limits.proxy_from = vec!["127.0.0.1/32".parse().expect("net")];
+        c.limits.max_connections_per_ip = std::num::NonZeroUsize::new(2).expect("2");
+    })
+    .await?;
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let v1 = |ip: &str| format!("PROXY TCP4 {ip} 127.0.0.1 40000 6667\r\n").into_bytes();
+
+    // The client's own address, on both nodes, as the balancer named it.
+    let mut p1 = behind(a, &v1("203.0.113.7"), "p1").await?;
+    p1.send("JOIN #x").await?;
+    p1.expect(":p1!~p1@203.0.113.7 JOIN #x").await?;
+    let mut p2 = behind(b, &v1("203.0.113.7"), "p2").await?;
+    p2.send("JOIN #x").await?;
+    p2.expect(":p2!~p2@203.0.113.7 JOIN #x").await?;
+    p1.expect_eventually(":p2!~p2@203.0.113.7 JOIN #x").await?;
+
+    // Two from 203.0.113.7 in the cluster already: a third is refused on either node.
+    for node in [a, b] {
+        let mut p3 = node.irc().await?;
+        p3.send_raw(&v1("203.0.113.7")).await?;
+        let refusal = p3.expect_prefix("ERROR :Closing link: ").await?;
+        assert!(refusal.contains('2'), "{refusal}");
+    }
+    // Another address is welcome; a v2 header works the same.
+    let _p4 = behind(a, &v1("203.0.113.8"), "p4").await?;
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend([
+        0x21, 0x11, 0, 12, 198, 51, 100, 9, 127, 0, 0, 1, 0xC3, 0x50, 0x1A, 0x0B,
+    ]);
+    let mut p5 = behind(b, &v2, "p5").await?;
+    p5.send("JOIN #x").await?;
+    p1.expect_eventually(":p5!~p5@198.51.100.9 JOIN #x").await?;
+
+    // From the balancer, no header is no connection.
+    let mut bare = a.irc().await?;
+    bare.send("NICK bare").await?;
+    // Closed without a word (or reset, as the line sent was never read).
+    let end = bare.next_line().await;
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+
+    cluster.clean_up().await
 }
