@@ -45,7 +45,7 @@ impl Conn {
         index: usize,
         source: Option<IpAddr>,
     ) -> Result<Self, BenchError> {
-        let addr = config.addr;
+        let addr = config.addr_for(index);
         let connect_error = |source| BenchError::Connect { addr, source };
         let stream = match source {
             None => TcpStream::connect(addr).await.map_err(connect_error)?,
@@ -184,6 +184,57 @@ impl Conn {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Asks for the room's member list until it holds `members`: the node this client is
+    /// on has heard of every join on the others (IRC only).
+    pub(crate) async fn wait_members(
+        &mut self,
+        config: &BenchConfig,
+        members: usize,
+    ) -> Result<(), BenchError> {
+        let channel = config.channel.to_ascii_lowercase();
+        let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            let names = format!("NAMES {}\r\n", config.channel);
+            self.send(&names, "counting members").await?;
+            let mut seen = 0;
+            loop {
+                let read = self
+                    .read_line(&mut buf)
+                    .await
+                    .map_err(|source| BenchError::Io {
+                        during: "counting members",
+                        source,
+                    })?;
+                if !read {
+                    return Err(BenchError::Closed {
+                        during: "counting members",
+                    });
+                }
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end().to_ascii_lowercase();
+                match numeric(&line) {
+                    Some("353") if line.contains(&channel) => {
+                        seen += line
+                            .rsplit_once(" :")
+                            .map_or(0, |(_, names)| names.split_whitespace().count());
+                    }
+                    Some("366") => break,
+                    _ => {}
+                }
+            }
+            if seen >= members {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(BenchError::Timeout {
+                    what: "every node to see every member",
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -67,7 +67,7 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
     let base = Instant::now();
     let run = run_id();
     let (go_tx, go_rx) = watch::channel(false);
-    let cpu_before = config.server_pid.and_then(procstat::cpu_time);
+    let cpu_before = procstat::cpu_total(&config.pids());
     let rss_peak = Arc::new(AtomicU64::new(0));
     let mut receivers = JoinSet::new();
     let mut sender_tasks = JoinSet::new();
@@ -132,7 +132,7 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
         }
     }
     let sampler = {
-        let pid = config.server_pid;
+        let pids = config.pids();
         let peak = Arc::clone(&rss_peak);
         let is_progress = config.is_progress;
         tokio::spawn(async move {
@@ -140,7 +140,7 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
             let mut ticks = 0u64;
             loop {
                 tick.tick().await;
-                if let Some(rss) = pid.and_then(procstat::rss_bytes) {
+                if let Some(rss) = procstat::rss_total(&pids) {
                     peak.fetch_max(rss, Ordering::Relaxed);
                 }
                 ticks += 1;
@@ -173,7 +173,7 @@ pub(crate) async fn run(config: &BenchConfig, shape: Shape) -> Result<Report, Be
         }
     }
     sampler.abort();
-    let usage = ServerUsage::measure(config.server_pid, cpu_before, &rss_peak);
+    let usage = ServerUsage::measure(&config.pids(), cpu_before, &rss_peak);
     drop(held_conns);
     drop(held_writers);
     // Every reading client gets every message but its own (senders all read).
@@ -204,7 +204,7 @@ async fn connect_all(config: &BenchConfig, clients: usize) -> Result<Vec<Conn>, 
         let limit = Arc::clone(&limit);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let source = source_for(index, clients, config.addr);
+            let source = source_for(index, clients, config.addr_for(index));
             let mut conn = Conn::connect(&config, index, source).await?;
             conn.register(&config).await?;
             conn.join(&config).await?;
@@ -223,7 +223,15 @@ async fn connect_all(config: &BenchConfig, clients: usize) -> Result<Vec<Conn>, 
             }
         }
     }
-    Ok(conns.into_iter().flatten().collect())
+    let mut conns: Vec<Conn> = conns.into_iter().flatten().collect();
+    // Several nodes: each must know every member before anyone speaks, or a message
+    // would miss the members whose joins it has not heard of yet.
+    if !config.more_addrs.is_empty() && config.proto != crate::Proto::Text {
+        for conn in conns.iter_mut().take(1 + config.more_addrs.len()) {
+            conn.wait_members(config, clients).await?;
+        }
+    }
+    Ok(conns)
 }
 
 /// A number for this run, different from any earlier run's (of this or another bench

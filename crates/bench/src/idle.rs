@@ -21,16 +21,20 @@ pub(crate) async fn run_idle(
     connections: usize,
     hold: Duration,
 ) -> Result<Report, BenchError> {
-    let pid = config.server_pid;
+    let pids = config.pids();
     // One client registers first and stays: the server has then finished starting (a server
     // may take connections into its backlog while it still opens its store or hashes a
     // password, and that memory comes and goes), so the baseline and the rate are of
     // connections alone. Its nick is one past the others'.
-    let mut warm =
-        Conn::connect(config, connections, source_for(0, connections, config.addr)).await?;
+    let mut warm = Conn::connect(
+        config,
+        connections,
+        source_for(0, connections, config.addr_for(0)),
+    )
+    .await?;
     warm.register(config).await?;
-    let rss_before = pid.and_then(procstat::rss_bytes);
-    let cpu_before = pid.and_then(procstat::cpu_time);
+    let rss_before = procstat::rss_total(&pids);
+    let cpu_before = procstat::cpu_total(&pids);
     let limit = Arc::new(Semaphore::new(config.connect_concurrency.max(1)));
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -41,7 +45,7 @@ pub(crate) async fn run_idle(
         let done = Arc::clone(&done);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let source = source_for(index, connections, config.addr);
+            let source = source_for(index, connections, config.addr_for(index));
             let mut conn = Conn::connect(&config, index, source).await?;
             conn.register(&config).await?;
             done.fetch_add(1, Ordering::Relaxed);
@@ -78,9 +82,9 @@ pub(crate) async fn run_idle(
         task.abort();
     }
     tokio::time::sleep(hold).await;
-    let rss_after = pid.and_then(procstat::rss_bytes);
+    let rss_after = procstat::rss_total(&pids);
     let peak = AtomicU64::new(rss_after.unwrap_or(0));
-    let usage = ServerUsage::measure(pid, cpu_before, &peak);
+    let usage = ServerUsage::measure(&pids, cpu_before, &peak);
     let growth = rss_before.zip(rss_after).map(|(b, a)| a.saturating_sub(b));
     drop(held);
     drop(warm);
@@ -93,8 +97,8 @@ pub(crate) async fn run_churn(
     rate: f64,
     duration: Duration,
 ) -> Result<Report, BenchError> {
-    let pid = config.server_pid;
-    let cpu_before = pid.and_then(procstat::cpu_time);
+    let pids = config.pids();
+    let cpu_before = procstat::cpu_total(&pids);
     let in_flight = Arc::new(Semaphore::new(config.connect_concurrency.max(1) * 4));
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let started = Instant::now();
@@ -139,7 +143,7 @@ pub(crate) async fn run_churn(
     }
     let seconds = started.elapsed().as_secs_f64();
     let peak = AtomicU64::new(0);
-    let usage = ServerUsage::measure(pid, cpu_before, &peak);
+    let usage = ServerUsage::measure(&pids, cpu_before, &peak);
     Ok(Report::churn(
         config, cycles, failed, seconds, &latency, usage,
     ))

@@ -93,6 +93,9 @@ pub enum Workload {
 pub struct BenchConfig {
     /// The server's address (loopback).
     pub addr: SocketAddr,
+    /// More servers' addresses (the nodes of one cluster): client `i` connects to the
+    /// `i`-th address of `addr` and these, round the list.
+    pub more_addrs: Vec<SocketAddr>,
     /// The protocol.
     pub proto: Proto,
     /// The workload.
@@ -101,6 +104,9 @@ pub struct BenchConfig {
     pub payload_bytes: usize,
     /// The server's pid, for CPU and memory figures.
     pub server_pid: Option<u32>,
+    /// More processes whose CPU and memory count with the server's (the other nodes of a
+    /// cluster, and its NATS server).
+    pub more_pids: Vec<u32>,
     /// IRC: `name password` to OPER with after registering (ngIRCd lifts penalties only for
     /// operators with `MODE +F`).
     pub irc_oper: Option<(String, String)>,
@@ -123,10 +129,12 @@ impl BenchConfig {
     pub fn new(addr: SocketAddr, proto: Proto, workload: Workload) -> Self {
         Self {
             addr,
+            more_addrs: Vec::new(),
             proto,
             workload,
             payload_bytes: 64,
             server_pid: None,
+            more_pids: Vec::new(),
             irc_oper: None,
             irc_umode: None,
             channel: "#bench".to_owned(),
@@ -134,6 +142,25 @@ impl BenchConfig {
             stall_timeout: Duration::from_secs(10),
             is_progress: false,
             nick_prefix: "b".to_owned(),
+        }
+    }
+}
+
+impl BenchConfig {
+    /// The processes measured: the server, and the others that count with it.
+    pub fn pids(&self) -> Vec<u32> {
+        self.server_pid
+            .into_iter()
+            .chain(self.more_pids.iter().copied())
+            .collect()
+    }
+
+    /// The address client `index` connects to.
+    pub fn addr_for(&self, index: usize) -> SocketAddr {
+        let nodes = 1 + self.more_addrs.len();
+        match index % nodes {
+            0 => self.addr,
+            n => self.more_addrs[n - 1],
         }
     }
 }

@@ -20,6 +20,23 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     ))
 }
 
+/// User plus system CPU time of all of `pids` (the nodes of a cluster, say); `None` with
+/// none, or if one is gone.
+pub(crate) fn cpu_total(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| cpu_time(*pid)).sum()
+}
+
+/// Resident memory of all of `pids`, in bytes.
+pub(crate) fn rss_total(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| rss_bytes(*pid)).sum()
+}
+
 /// Resident memory of process `pid`, in bytes.
 pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

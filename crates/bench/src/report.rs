@@ -18,13 +18,9 @@ pub(crate) struct ServerUsage {
 }
 
 impl ServerUsage {
-    pub(crate) fn measure(
-        pid: Option<u32>,
-        cpu_before: Option<Duration>,
-        peak: &AtomicU64,
-    ) -> Self {
-        let cpu_after = pid.and_then(procstat::cpu_time);
-        let rss_now = pid.and_then(procstat::rss_bytes).unwrap_or(0);
+    pub(crate) fn measure(pids: &[u32], cpu_before: Option<Duration>, peak: &AtomicU64) -> Self {
+        let cpu_after = procstat::cpu_total(pids);
+        let rss_now = procstat::rss_total(pids).unwrap_or(0);
         let peak = peak.load(Ordering::Relaxed).max(rss_now);
         Self {
             cpu_seconds: cpu_before

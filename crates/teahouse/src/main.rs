@@ -108,6 +108,10 @@ struct BenchArgs {
     /// The server (loopback only).
     #[arg(long, default_value = "127.0.0.1:6667")]
     addr: std::net::SocketAddr,
+    /// More servers (the other nodes of a cluster, loopback only), comma-separated: the
+    /// clients are spread over --addr and these in turn.
+    #[arg(long, value_delimiter = ',')]
+    more_addrs: Vec<std::net::SocketAddr>,
     /// Protocol to speak.
     #[arg(long, value_enum, default_value_t = ProtoArg::Irc)]
     proto: ProtoArg,
@@ -135,6 +139,10 @@ struct BenchArgs {
     /// The server's pid, for its CPU time and memory (from /proc).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// More pids whose CPU time and memory count with the server's (the other nodes, the
+    /// NATS server), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    more_pids: Vec<u32>,
     /// IRC: `NAME:PASSWORD` to OPER with after registering.
     #[arg(long)]
     oper: Option<String>,
@@ -376,11 +384,12 @@ fn said_once(error: &anyhow::Error) -> String {
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     use teahouse_bench::{BenchConfig, Pacing, Proto, Workload};
-    anyhow::ensure!(
-        args.addr.ip().is_loopback(),
-        "teahouse bench only loads servers on this machine (loopback), not {}",
-        args.addr
-    );
+    for addr in std::iter::once(&args.addr).chain(&args.more_addrs) {
+        anyhow::ensure!(
+            addr.ip().is_loopback(),
+            "teahouse bench only loads servers on this machine (loopback), not {addr}"
+        );
+    }
     let proto = match args.proto {
         ProtoArg::Text => Proto::Text,
         ProtoArg::Irc => Proto::Irc,
@@ -433,6 +442,8 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut config = BenchConfig::new(args.addr, proto, workload);
     config.payload_bytes = args.payload.max(40);
     config.server_pid = args.server_pid;
+    config.more_pids.clone_from(&args.more_pids);
+    config.more_addrs.clone_from(&args.more_addrs);
     config.irc_oper = match &args.oper {
         Some(spec) => {
             let (name, password) = spec.split_once(':').context("--oper takes NAME:PASSWORD")?;
