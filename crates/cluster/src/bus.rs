@@ -75,6 +75,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Sends `changes`, which rebuild this node's sessions and their rooms from nothing, to
     /// the nodes in `to`, which replace what they knew of this node's sessions with it.
     fn send_snapshot(&self, to: NodeSet, changes: Vec<Change>);
+
+    /// Changes dropped so far (queue full, or the other nodes out of reach).
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 #[cfg(test)]

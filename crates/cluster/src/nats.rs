@@ -446,6 +446,10 @@ impl Bus for NatsBus {
             Body::Snapshot(changes.into_iter().map(Versioned::new).collect()),
         );
     }
+
+    fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// Publishes what the hub queued, in order, to each node it is for.

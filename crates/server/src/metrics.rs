@@ -29,6 +29,11 @@ pub(crate) struct Metrics {
     users: Gauge,
     rooms: Gauge,
     accounts: Gauge,
+    /// Nodes of the cluster reachable now, this one included.
+    nodes: Gauge,
+    /// Changes not sent to the other nodes (queue full, or NATS away); a counter, read from
+    /// the bus at scrape time.
+    bus_dropped: Counter,
     /// What the hub counts on.
     pub(crate) hub: HubMetrics,
 }
@@ -133,6 +138,14 @@ impl Metrics {
             users: gauge("teahouse_users", "Sessions with a completed registration"),
             rooms: gauge("teahouse_rooms", "Rooms that exist now"),
             accounts: gauge("teahouse_accounts", "Registered accounts"),
+            nodes: gauge(
+                "teahouse_cluster_nodes",
+                "Nodes of the cluster reachable now, this one included",
+            ),
+            bus_dropped: counter(
+                "teahouse_cluster_dropped_total",
+                "Changes not sent to the other nodes (publish queue full, or NATS out of reach)",
+            ),
             hub,
             recorder,
         }
@@ -148,6 +161,8 @@ impl Metrics {
         self.users.set(stats.users as f64);
         self.rooms.set(stats.rooms as f64);
         self.accounts.set(hub.registered_count() as f64);
+        self.nodes.set(stats.servers as f64);
+        self.bus_dropped.absolute(hub.bus_dropped());
         self.recorder.handle().render()
     }
 

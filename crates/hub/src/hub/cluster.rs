@@ -61,6 +61,11 @@ impl Hub {
         (core.elsewhere.total, from as usize)
     }
 
+    /// Changes not sent to the other nodes so far (0 alone).
+    pub fn bus_dropped(&self) -> u64 {
+        self.inner.bus.as_ref().map_or(0, |bus| bus.dropped())
+    }
+
     /// Sends `change`, just applied to `state`, to the nodes that must hear of it.
     pub(crate) fn publish(&self, bus: &dyn Bus, state: &State, change: &Change) {
         let me = self.inner.config.node;
