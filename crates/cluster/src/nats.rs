@@ -119,12 +119,26 @@ struct Envelope {
 
 #[derive(Debug, Serialize, Deserialize)]
 enum Body {
-    Hello { name: String },
-    Beat { name: String },
+    Hello {
+        name: String,
+    },
+    Beat {
+        name: String,
+    },
     Bye,
-    Change(Versioned),
+    /// Changes in the order they were applied (as many as were waiting together).
+    Changes(Vec<Versioned>),
     Snapshot(Vec<Versioned>),
 }
+
+/// What waits in the publish queue: encoded by the publisher, not under the hub's lock.
+enum Outgoing {
+    Change(Change),
+    Snapshot(Vec<Change>),
+}
+
+/// Changes sent together in one envelope, at most.
+const BATCH: usize = 256;
 
 /// One node's membership of the cluster, with its bus and claims.
 pub struct NatsCluster {
@@ -278,7 +292,6 @@ impl NatsCluster {
         let bus = Arc::new(NatsBus {
             shared: Arc::clone(&shared),
             queue,
-            incarnation,
         });
         let subjects: Vec<String> = (0..=NodeId::MAX)
             .map(|n| format!("{}.to.{}", config.prefix, n))
@@ -407,12 +420,11 @@ async fn take_number(nodes: &kv::Store, name: &str) -> Result<NodeId, ClusterErr
 /// The bus: a bounded queue in front of the publisher task.
 pub struct NatsBus {
     shared: Arc<Shared>,
-    queue: mpsc::Sender<(NodeSet, Bytes)>,
-    incarnation: u64,
+    queue: mpsc::Sender<(NodeSet, Outgoing)>,
 }
 
 impl NatsBus {
-    fn queue(&self, to: NodeSet, body: Body) {
+    fn queue(&self, to: NodeSet, item: Outgoing) {
         if to.is_empty() {
             return;
         }
@@ -420,12 +432,7 @@ impl NatsBus {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let bytes = encode(&Envelope {
-            node: self.shared.me,
-            incarnation: self.incarnation,
-            body,
-        });
-        if self.queue.try_send((to, bytes)).is_err() {
+        if self.queue.try_send((to, item)).is_err() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -437,14 +444,11 @@ impl Bus for NatsBus {
     }
 
     fn send(&self, to: NodeSet, change: &Change) {
-        self.queue(to, Body::Change(Versioned::new(change.clone())));
+        self.queue(to, Outgoing::Change(change.clone()));
     }
 
     fn send_snapshot(&self, to: NodeSet, changes: Vec<Change>) {
-        self.queue(
-            to,
-            Body::Snapshot(changes.into_iter().map(Versioned::new).collect()),
-        );
+        self.queue(to, Outgoing::Snapshot(changes));
     }
 
     fn dropped(&self) -> u64 {
@@ -452,10 +456,11 @@ impl Bus for NatsBus {
     }
 }
 
-/// Publishes what the hub queued, in order, to each node it is for.
+/// Publishes what the hub queued, in order, to each node it is for: consecutive changes
+/// for the same nodes that are waiting together go in one envelope, encoded once.
 async fn publish(
     client: async_nats::Client,
-    mut outgoing: mpsc::Receiver<(NodeSet, Bytes)>,
+    mut outgoing: mpsc::Receiver<(NodeSet, Outgoing)>,
     subjects: Vec<String>,
     shared: Arc<Shared>,
 ) {
@@ -463,7 +468,42 @@ async fn publish(
         .into_iter()
         .map(async_nats::Subject::from)
         .collect();
-    while let Some((to, bytes)) = outgoing.recv().await {
+    let mut held: Option<(NodeSet, Outgoing)> = None;
+    loop {
+        let next = match held.take() {
+            Some(next) => next,
+            None => match outgoing.recv().await {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        let (to, body) = match next {
+            (to, Outgoing::Snapshot(changes)) => (
+                to,
+                Body::Snapshot(changes.into_iter().map(Versioned::new).collect()),
+            ),
+            (to, Outgoing::Change(change)) => {
+                let mut changes = vec![Versioned::new(change)];
+                while changes.len() < BATCH {
+                    match outgoing.try_recv() {
+                        Ok((same, Outgoing::Change(change))) if same == to => {
+                            changes.push(Versioned::new(change));
+                        }
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                (to, Body::Changes(changes))
+            }
+        };
+        let bytes = encode(&Envelope {
+            node: shared.me,
+            incarnation: shared.incarnation,
+            body,
+        });
         for node in to.iter() {
             let subject = subjects[usize::from(node.get())].clone();
             if client.publish(subject, bytes.clone()).await.is_err() {
@@ -569,10 +609,14 @@ async fn receive(
                     .peers
                     .insert(node, (envelope.incarnation, Instant::now()));
                 match envelope.body {
-                    Body::Change(versioned) => match versioned.into_change() {
-                        Ok(change) => events.push(Inbound::Change(node, change)),
-                        Err(newer) => warn!(node = %node, %newer, "change dropped"),
-                    },
+                    Body::Changes(changes) => {
+                        for versioned in changes {
+                            match versioned.into_change() {
+                                Ok(change) => events.push(Inbound::Change(node, change)),
+                                Err(newer) => warn!(node = %node, %newer, "change dropped"),
+                            }
+                        }
+                    }
                     Body::Snapshot(changes) => {
                         let changes = changes
                             .into_iter()

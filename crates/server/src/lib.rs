@@ -365,7 +365,8 @@ pub async fn run_with_reloads(
     Ok(())
 }
 
-/// Applies what the other nodes of the cluster did, in the order it arrives.
+/// Applies what the other nodes of the cluster did, in the order it arrives: the changes
+/// that are waiting together in one go (one lock, messages delivered in runs), up to 1024.
 async fn follow_cluster(
     hub: Hub,
     mut inbound: tokio::sync::mpsc::Receiver<teahouse_cluster::nats::Inbound>,
@@ -373,23 +374,45 @@ async fn follow_cluster(
 ) {
     use teahouse_cluster::NodeSet;
     use teahouse_cluster::nats::Inbound;
+    const BATCH: usize = 1024;
+    let mut held: Option<Inbound> = None;
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let event = tokio::select! {
-            event = inbound.recv() => event,
-            () = stop.cancelled() => None,
+        let event = match held.take() {
+            Some(event) => Some(event),
+            None => tokio::select! {
+                event = inbound.recv() => event,
+                () = stop.cancelled() => None,
+            },
         };
         let Some(event) = event else {
             return;
         };
         match event {
+            Inbound::Change(node, change) => {
+                batch.clear();
+                batch.push(change);
+                while batch.len() < BATCH {
+                    match inbound.try_recv() {
+                        Ok(Inbound::Change(next, change)) if next == node => batch.push(change),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                hub.apply_remote_batch(node, &batch);
+            }
             Inbound::NodeUp(node) | Inbound::SnapshotWanted(node) => {
                 hub.send_snapshot(NodeSet::of(node));
             }
             Inbound::NodeDown(node) => hub.end_node(node),
-            Inbound::Change(node, change) => hub.apply_remote(node, &change),
             Inbound::Snapshot(node, changes) => hub.apply_snapshot(node, &changes),
             Inbound::Reachable(reachable) => hub.peers_reachable(reachable),
         }
+        // A long burst of changes does not keep the rest of this worker waiting.
+        tokio::task::yield_now().await;
     }
 }
 

@@ -87,17 +87,58 @@ impl Hub {
     /// sessions. A change that does not fit the state (of a session this node does not know
     /// yet, say) changes nothing.
     pub fn apply_remote(&self, origin: NodeId, change: &Change) {
-        if let Change::SessionStarted { session, .. } = change
-            && session.node() != origin
-        {
-            warn!(node = %origin, session_id = %session, "a node started another node's session: dropped");
-            return;
-        }
-        let effects = {
+        self.apply_remote_batch(origin, std::slice::from_ref(change));
+    }
+
+    /// Applies changes `origin` decided, in order, under one lock, and delivers what they
+    /// make as [`Hub::apply_remote`] would; consecutive messages to the same recipients go
+    /// as one run (each recipient gets them in one go, as from this node's own journal).
+    pub fn apply_remote_batch(&self, origin: NodeId, changes: &[Change]) {
+        let effects: Vec<Resolved> = {
             let mut core = self.lock();
-            self.commit_from(&mut core, change, false)
+            let mut effects = Vec::new();
+            for change in changes {
+                if let Change::SessionStarted { session, .. } = change
+                    && session.node() != origin
+                {
+                    warn!(node = %origin, session_id = %session, "a node started another node's session: dropped");
+                    continue;
+                }
+                effects.extend(self.commit_from(&mut core, change, false));
+            }
+            effects
         };
-        self.deliver(&effects);
+        self.deliver_in_runs(&effects);
+    }
+
+    /// Delivers `effects` in order, consecutive messages to one recipient list as a run.
+    fn deliver_in_runs(&self, effects: &[Resolved]) {
+        let is_message = |e: &Resolved| matches!(e.event.kind, EventKind::Message { .. });
+        let mut i = 0;
+        while i < effects.len() {
+            let first = &effects[i];
+            let mut end = i + 1;
+            if is_message(first) {
+                while end < effects.len()
+                    && is_message(&effects[end])
+                    && Arc::ptr_eq(&effects[end].recipients, &first.recipients)
+                {
+                    end += 1;
+                }
+            }
+            if end - i > 1 {
+                // The sender is on another node, so no recipient here is left out.
+                let nobody = SessionId::new(self.inner.config.node, u64::MAX);
+                let run: Vec<(&Arc<HubEvent>, SessionId)> = effects[i..end]
+                    .iter()
+                    .map(|e| (&e.event, e.skip.unwrap_or(nobody)))
+                    .collect();
+                self.deliver_messages_where(&first.recipients, &run, |_| true);
+            } else {
+                self.deliver_now(&first.recipients, &first.event, first.skip);
+            }
+            i = end;
+        }
     }
 
     /// `node` is gone (it stopped, died, or cannot be reached): its sessions end here, and
