@@ -17,6 +17,8 @@ BIN=${BIN:-target/release/teahouse}
 REPEAT=${REPEAT:-3}
 NODES=${NODES:-"1 2 3"}
 WORKLOAD=${WORKLOAD:-"fanout -n 99 -s 9 -m 2000"}
+# Also held idle connections, all on the first node: what each costs on every node.
+IDLE=${IDLE:-"idle -n 3000"}
 WORKERS=${WORKERS:-1}
 OUT=${OUT:-target/cluster-bench}
 mkdir -p "$OUT"
@@ -45,9 +47,11 @@ NATS_PID=$!
 PIDS+=("$NATS_PID")
 wait_port "$NATS_PORT"
 
-# run_one N SHAPE: one run on N fresh nodes.
+nats_cpu() { awk '{ print ($14 + $15) / 100 }' "/proc/$NATS_PID/stat"; }
+
+# run_one N SHAPE [WORKLOAD]: one run on N fresh nodes.
 run_one() {
-  local n=$1 shape=$2 prefix="bench-$$-$RANDOM"
+  local n=$1 shape=$2 workload=${3:-$WORKLOAD} prefix="bench-$$-$RANDOM"
   local addrs=() pids=()
   for i in $(seq "$n"); do
     local port
@@ -68,11 +72,13 @@ run_one() {
   more_pids=${more_pids#,}
   local spread=()
   [ "$shape" = spanning ] && [ -n "$more_addrs" ] && spread=(--more-addrs "$more_addrs")
-  local json
+  local json nats_before nats_after
+  nats_before=$(nats_cpu)
   # shellcheck disable=SC2086
-  if json=$("$BIN" bench $WORKLOAD --addr "${addrs[0]}" "${spread[@]}" \
+  if json=$("$BIN" bench $workload --addr "${addrs[0]}" "${spread[@]}" \
       --server-pid "${pids[0]}" --more-pids "$more_pids" --json 2>>"$OUT/bench.err"); then
-    echo "$json" | python3 -c "import json,sys; r=json.load(sys.stdin); r['nodes']=$n; r['shape']='$shape'; print(json.dumps(r))" >>"$RESULTS"
+    nats_after=$(nats_cpu)
+    echo "$json" | python3 -c "import json,sys; r=json.load(sys.stdin); r['nodes']=$n; r['shape']='$shape'; r['nats_cpu_seconds']=$nats_after-$nats_before; print(json.dumps(r))" >>"$RESULTS"
   else
     echo "run failed: $n nodes, $shape (see $OUT/bench.err)" >&2
   fi
@@ -83,6 +89,7 @@ for _ in $(seq "$REPEAT"); do
   for n in $NODES; do
     run_one "$n" spanning
     [ "$n" != 1 ] && run_one "$n" local
+    [ -n "$IDLE" ] && run_one "$n" idle "$IDLE"
   done
 done
 
@@ -92,11 +99,22 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 groups = {}
 for r in rows:
     groups.setdefault((r['nodes'], r['shape']), []).append(r)
-print("| nodes | room | runs | deliveries/s (median, min–max) | CPU-s per million deliveries (all nodes + NATS) |")
-print("|---|---|---|---|---|")
+fmt = lambda xs, f: f"{f(statistics.median(xs))} ({f(min(xs))}–{f(max(xs))})" if xs else "–"
+print("| nodes | room | runs | deliveries/s (median, min–max) | CPU-s per million deliveries (all nodes + NATS) | of which NATS |")
+print("|---|---|---|---|---|---|")
 for (n, shape), rs in sorted(groups.items()):
+    if shape == 'idle':
+        continue
     rate = [r['deliveries_per_second'] for r in rs]
     cpu = [r['server_cpu_seconds_per_million'] for r in rs if r.get('server_cpu_seconds_per_million') is not None]
-    fmt = lambda xs, f: f"{f(statistics.median(xs))} ({f(min(xs))}–{f(max(xs))})" if xs else "–"
-    print(f"| {n} | {shape} | {len(rs)} | {fmt(rate, lambda x: f'{x/1000:.0f} k')} | {fmt(cpu, lambda x: f'{x:.2f}')} |")
+    nats = [r['nats_cpu_seconds'] * 1e6 / r['received'] for r in rs if r.get('received')]
+    print(f"| {n} | {shape} | {len(rs)} | {fmt(rate, lambda x: f'{x/1000:.0f} k')} | {fmt(cpu, lambda x: f'{x:.2f}')} | {fmt(nats, lambda x: f'{x:.2f}')} |")
+idle = {k: v for k, v in groups.items() if k[1] == 'idle'}
+if idle:
+    print()
+    print("| nodes | idle connections (all on the first node) | runs | bytes per connection, all nodes together (median, min–max) |")
+    print("|---|---|---|---|")
+    for (n, _), rs in sorted(idle.items()):
+        per = [r['server_rss_per_connection_bytes'] for r in rs if r.get('server_rss_per_connection_bytes')]
+        print(f"| {n} | {rs[0]['clients']} | {len(rs)} | {fmt(per, lambda x: f'{x:.0f}')} |")
 PY

@@ -915,3 +915,166 @@ mod held {
         }
     }
 }
+
+/// A bus that keeps what it is given, for a test to carry to another hub.
+struct TestBus {
+    peers: teahouse_cluster::NodeSet,
+    sent: Mutex<Vec<(teahouse_cluster::NodeSet, Change)>>,
+    snapshots: Mutex<Vec<(teahouse_cluster::NodeSet, Vec<Change>)>>,
+}
+
+impl teahouse_cluster::Bus for TestBus {
+    fn peers(&self) -> teahouse_cluster::NodeSet {
+        self.peers
+    }
+
+    fn send(&self, to: teahouse_cluster::NodeSet, change: &Change) {
+        self.sent.lock().unwrap().push((to, change.clone()));
+    }
+
+    fn send_snapshot(&self, to: teahouse_cluster::NodeSet, changes: Vec<Change>) {
+        self.snapshots.lock().unwrap().push((to, changes));
+    }
+}
+
+fn node(n: u8) -> NodeId {
+    NodeId::new(n).unwrap()
+}
+
+/// A hub that is node `n` of a cluster of nodes 1, 2 and 3, with its bus.
+fn cluster_node(n: u8) -> (Hub, Arc<TestBus>) {
+    let mut peers = teahouse_cluster::NodeSet::EMPTY;
+    for other in (1..=3).filter(|o| *o != n) {
+        peers.insert(node(other));
+    }
+    let bus = Arc::new(TestBus {
+        peers,
+        sent: Mutex::default(),
+        snapshots: Mutex::default(),
+    });
+    let config = HubConfig {
+        node: node(n),
+        ..HubConfig::default()
+    };
+    let hub = Hub::build(
+        config,
+        None,
+        None,
+        None,
+        Arc::new(LocalClaims),
+        Some(bus.clone()),
+    );
+    (hub, bus)
+}
+
+/// Carries what `from` (node `n`) sent to `to_node` over to `to`.
+fn carry(from: &TestBus, n: u8, to: &Hub, to_node: u8) -> Vec<Change> {
+    let changes: Vec<Change> = from
+        .sent
+        .lock()
+        .unwrap()
+        .drain(..)
+        .filter(|(set, _)| set.contains(node(to_node)))
+        .map(|(_, change)| change)
+        .collect();
+    to.apply_remote_batch(node(n), &changes);
+    changes
+}
+
+#[test]
+fn issue_15_a_room_message_goes_only_to_nodes_with_members_and_everything_else_to_all() {
+    let (a, bus_a) = cluster_node(1);
+    let (b, bus_b) = cluster_node(2);
+    let (alice, alice_rec) = user(&a, "alice");
+    let carried = carry(&bus_a, 1, &b, 2);
+    assert!(carried.iter().any(|c| matches!(c, Change::Joined { .. })));
+    let (bob, bob_rec) = user(&b, "bob");
+    carry(&bus_b, 2, &a, 1);
+    assert!(
+        alice_rec
+            .take()
+            .iter()
+            .any(|e| matches!(e, EventKind::Joined { who, .. } if who.nick == nick("bob")))
+    );
+    // Both nodes know both members, and NAMES says so on either.
+    assert_eq!(
+        nicks(a.members(&room("lobby")).unwrap()),
+        [nick("alice"), nick("bob")]
+    );
+    assert_eq!(
+        nicks(b.members(&room("lobby")).unwrap()),
+        [nick("alice"), nick("bob")]
+    );
+
+    a.say(
+        alice.id(),
+        SayTarget::Room(room("lobby")),
+        MessageKind::Normal,
+        text("hi"),
+        None,
+    )
+    .unwrap();
+    let sent = bus_a.sent.lock().unwrap().clone();
+    let message = sent
+        .iter()
+        .find(|(_, c)| matches!(c, Change::Message { .. }))
+        .expect("the message was sent");
+    // Node 3 has nobody in the lobby: the message is not sent there.
+    assert_eq!(message.0, teahouse_cluster::NodeSet::of(node(2)));
+    carry(&bus_a, 1, &b, 2);
+    assert!(
+        bob_rec
+            .take()
+            .iter()
+            .any(|e| matches!(e, EventKind::Message { text: t, .. } if t.as_str() == "hi"))
+    );
+
+    // A rename goes to every peer, node 3 included.
+    now(a.set_nick(alice.id(), nick("alicia"))).unwrap();
+    let sent = bus_a.sent.lock().unwrap().clone();
+    assert!(
+        sent.iter()
+            .any(|(to, c)| matches!(c, Change::NickSet { .. })
+                && to.contains(node(2))
+                && to.contains(node(3)))
+    );
+    drop(bob);
+}
+
+#[test]
+fn issue_15_a_snapshot_brings_a_node_up_to_date() {
+    let (a, bus_a) = cluster_node(1);
+    let (b, _bus_b) = cluster_node(2);
+    let (alice, _) = user(&a, "alice");
+    let (_dave, _) = user(&a, "dave");
+    carry(&bus_a, 1, &b, 2);
+    let (_bob, bob_rec) = user(&b, "bob");
+    bob_rec.take();
+    // Node 2 misses what node 1 does next (NATS away): alice leaves, carol comes.
+    alice.quit(LeaveReason::Requested(None));
+    let (_carol, _) = user(&a, "carol");
+    bus_a.sent.lock().unwrap().clear();
+    // Back: node 1 sends its snapshot, and node 2 makes its view of node 1 what it says.
+    a.send_snapshot(teahouse_cluster::NodeSet::of(node(2)));
+    let (_, snapshot) = bus_a.snapshots.lock().unwrap().pop().expect("a snapshot");
+    b.apply_snapshot(node(1), &snapshot);
+    assert_eq!(
+        nicks(b.members(&room("lobby")).unwrap()),
+        [nick("bob"), nick("carol"), nick("dave")]
+    );
+    let seen = bob_rec.take();
+    assert!(seen.iter().any(|e| matches!(e, EventKind::Quit { who, reason: LeaveReason::NetSplit } if who.nick == nick("alice"))), "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, EventKind::Joined { who, .. } if who.nick == nick("carol"))),
+        "{seen:?}"
+    );
+    // Nothing about dave, whom node 2 knew already.
+    assert!(
+        !seen.iter().any(|e| format!("{e:?}").contains("dave")),
+        "{seen:?}"
+    );
+    // The same snapshot again changes nothing.
+    b.apply_snapshot(node(1), &snapshot);
+    assert!(bob_rec.take().is_empty());
+}
