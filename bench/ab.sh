@@ -25,19 +25,8 @@ RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-wait_port() {
-  for _ in $(seq 200); do
-    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2; return 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # run_one NAME BIN ARGS...: one run of `bench ARGS` against a fresh server BIN.
 run_one() {

@@ -27,18 +27,8 @@ RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
 : > "$OUT/bench.err"
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2; return 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 NATS_PORT=$(free_port)
 rm -rf "$OUT/js"
