@@ -17,8 +17,9 @@ BIN=${BIN:-target/release/teahouse}
 REPEAT=${REPEAT:-3}
 NODES=${NODES:-"1 2 3"}
 WORKLOAD=${WORKLOAD:-"fanout -n 99 -s 9 -m 2000"}
-# Also held idle connections, all on the first node: what each costs on every node.
-IDLE=${IDLE:-"idle -n 3000"}
+# Also held idle connections, all on the first node: what each costs on every node
+# (IDLE="" to skip).
+IDLE=${IDLE-"idle -n 3000"}
 WORKERS=${WORKERS:-1}
 OUT=${OUT:-target/cluster-bench}
 mkdir -p "$OUT"
