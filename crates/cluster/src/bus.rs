@@ -76,6 +76,12 @@ pub trait Bus: Send + Sync + 'static {
     /// the nodes in `to`, which replace what they knew of this node's sessions with it.
     fn send_snapshot(&self, to: NodeSet, changes: Vec<Change>);
 
+    /// Tells the nodes in `to` that the server bans in the shared database changed, so that
+    /// they read them again (bans are policy beside the state, not changes of it).
+    fn send_bans_changed(&self, to: NodeSet) {
+        let _ = to;
+    }
+
     /// Changes dropped so far (queue full, or the other nodes out of reach).
     fn dropped(&self) -> u64 {
         0

@@ -105,6 +105,8 @@ pub enum Inbound {
     Snapshot(NodeId, Vec<Change>),
     /// NATS is out of reach (`false`) or back (`true`).
     Reachable(bool),
+    /// A node changed the server bans in the shared database: read them again.
+    BansChanged(NodeId),
 }
 
 /// One message on the cluster's subjects.
@@ -129,12 +131,14 @@ enum Body {
     /// Changes in the order they were applied (as many as were waiting together).
     Changes(Vec<Versioned>),
     Snapshot(Vec<Versioned>),
+    BansChanged,
 }
 
 /// What waits in the publish queue: encoded by the publisher, not under the hub's lock.
 enum Outgoing {
     Change(Change),
     Snapshot(Vec<Change>),
+    BansChanged,
 }
 
 /// Changes sent together in one envelope, at most.
@@ -451,6 +455,10 @@ impl Bus for NatsBus {
         self.queue(to, Outgoing::Snapshot(changes));
     }
 
+    fn send_bans_changed(&self, to: NodeSet) {
+        self.queue(to, Outgoing::BansChanged);
+    }
+
     fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
@@ -478,6 +486,7 @@ async fn publish(
             },
         };
         let (to, body) = match next {
+            (to, Outgoing::BansChanged) => (to, Body::BansChanged),
             (to, Outgoing::Snapshot(changes)) => (
                 to,
                 Body::Snapshot(changes.into_iter().map(Versioned::new).collect()),
@@ -540,9 +549,9 @@ async fn receive(
     let mut was_connected = true;
     loop {
         let message = tokio::select! {
+            // The heartbeat first: it is ready once a second, and a busy inbox must never
+            // keep this node from saying it is alive.
             biased;
-            Some(message) = inbox.next() => message,
-            Some(message) = hb.next() => message,
             _ = tick.tick() => {
                 let connected = shared.connected.load(Ordering::Relaxed);
                 if connected && !was_connected {
@@ -564,6 +573,8 @@ async fn receive(
                 }
                 continue;
             }
+            Some(message) = inbox.next() => message,
+            Some(message) = hb.next() => message,
             else => return,
         };
         let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload) else {
@@ -617,6 +628,7 @@ async fn receive(
                             }
                         }
                     }
+                    Body::BansChanged => events.push(Inbound::BansChanged(node)),
                     Body::Snapshot(changes) => {
                         let changes = changes
                             .into_iter()

@@ -409,7 +409,20 @@ async fn follow_cluster(
             }
             Inbound::NodeDown(node) => hub.end_node(node),
             Inbound::Snapshot(node, changes) => hub.apply_snapshot(node, &changes),
-            Inbound::Reachable(reachable) => hub.peers_reachable(reachable),
+            Inbound::Reachable(reachable) => {
+                hub.peers_reachable(reachable);
+                // Bans set elsewhere meanwhile were told to nobody: read them again.
+                if reachable && let Err(error) = hub.reload_bans().await {
+                    warn!(%error, "server bans not read again");
+                }
+            }
+            // Read before anything that node sent later is applied: it sends this before
+            // it disconnects the users a new ban matches, so once they are seen to go, the
+            // ban is in force here too.
+            Inbound::BansChanged(node) => match hub.reload_bans().await {
+                Ok(count) => tracing::info!(node = %node, bans = count, "server bans read again"),
+                Err(error) => warn!(node = %node, %error, "server bans not read again"),
+            },
         }
         // A long burst of changes does not keep the rest of this worker waiting.
         tokio::task::yield_now().await;

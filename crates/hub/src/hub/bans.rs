@@ -224,6 +224,11 @@ impl ServerBans {
         list.push(ban);
     }
 
+    /// Puts exactly `bans` in force (those read from the store again).
+    fn replace(&self, bans: Vec<ServerBan>) {
+        *self.write() = bans;
+    }
+
     fn remove(&self, target: &BanTarget) -> bool {
         let mut list = self.write();
         let before = list.len();
@@ -266,6 +271,7 @@ impl Hub {
             .map_err(|_| Refusal::AccountsUnavailable)?;
         info!(session_id = %session, oper = %oper, ban = %ban.target, reason, "ban set");
         self.inner.bans.insert(ban.clone());
+        self.bans_changed();
         // Everyone it matches now goes, with the reason.
         let matched: Vec<_> = {
             let core = self.lock();
@@ -303,8 +309,34 @@ impl Hub {
             .await
             .map_err(|_| Refusal::AccountsUnavailable)?;
         let held = self.inner.bans.remove(target);
+        self.bans_changed();
         info!(session_id = %session, oper = %oper, ban = %target, "ban lifted");
         Ok(stored || held)
+    }
+
+    /// Tells the other nodes, if any, that the stored bans changed.
+    fn bans_changed(&self) {
+        if let Some(bus) = &self.inner.bus {
+            bus.send_bans_changed(bus.peers());
+        }
+    }
+
+    /// Reads the server bans from the store again and puts them in force (another node
+    /// changed them); the sessions of this node a new ban matches are disconnected by the
+    /// node that set it, as it knows every session.
+    ///
+    /// # Errors
+    /// [`Refusal::AccountsUnavailable`] without a store or when it fails.
+    pub async fn reload_bans(&self) -> Result<usize, Refusal> {
+        let store = self.accounts()?.store().clone();
+        let records = store
+            .bans(millis(SystemTime::now()))
+            .await
+            .map_err(|_| Refusal::AccountsUnavailable)?;
+        let bans: Vec<ServerBan> = records.iter().filter_map(ServerBan::from_record).collect();
+        let count = bans.len();
+        self.inner.bans.replace(bans);
+        Ok(count)
     }
 
     /// The reason the session is banned, if it is (at the end of its registration, and when

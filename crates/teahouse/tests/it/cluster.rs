@@ -285,11 +285,30 @@ async fn issue_15_three_nodes_chat_as_one_server() -> anyhow::Result<()> {
         format!("{S} 433 * frank :Nickname is already in use")
     );
 
+    // An account registered on one node is an account on every node (one database, and
+    // its nick protected in every node's state).
+    carol.send("/register oolong").await?;
+    carol
+        .expect_eventually(
+            "* Nickname carol is now registered to you; next time, log in with its password",
+        )
+        .await?;
+
     // A quit is seen on the other nodes.
     carol.send("quit").await?;
     carol.expect_eventually("Bye!").await?;
     alice.expect("* carol left the room").await?;
     bob.expect(":carol!text@127.0.0.1 QUIT :Quit").await?;
+    let mut again = a.connect().await?;
+    again.expect("Enter a nickname:").await?;
+    again.send("carol").await?;
+    again
+        .expect("Nickname carol is registered. Password (or /nick OTHER):")
+        .await?;
+    again.send("oolong").await?;
+    again.expect("* You are logged in to account carol").await?;
+    again.expect("Nickname set: carol").await?;
+    bob.expect(":carol!text@127.0.0.1 JOIN #lobby").await?;
 
     // History: stored once, and every node's CHATHISTORY gives the same, in one order.
     let mut seen = Vec::new();
@@ -617,5 +636,48 @@ async fn issue_15_proxy_headers_name_the_client_and_caps_count_every_node() -> a
     let end = bare.next_line().await;
     assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
 
+    cluster.clean_up().await
+}
+
+#[tokio::test]
+async fn issue_15_a_kline_set_on_one_node_holds_on_every_node() -> anyhow::Result<()> {
+    use teahouse_testkit::teahouse_server::{Config, OperatorSection, admin};
+    let hash = admin::hash_password(&Config::default(), "open sesame")?;
+    let cluster = Cluster::start_with("kline", 2, &nats_url(), move |c| {
+        c.operators = vec![OperatorSection {
+            name: "admin".to_owned(),
+            password_hash: hash.clone(),
+            hosts: vec!["127.0.0.1".to_owned()],
+        }];
+    })
+    .await?;
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let mut mallory = b.irc_login("mallory").await?;
+    let mut op = a.irc_login("op").await?;
+    op.send("OPER admin :open sesame").await?;
+    op.expect(&format!("{S} 381 op :You are now an IRC operator"))
+        .await?;
+    op.send("KLINE 10m mallory!*@* :spamming").await?;
+    op.expect_eventually(&format!(
+        "{S} NOTICE op :Added ban on mallory!*@* for 10m: spamming (1 disconnected)"
+    ))
+    .await?;
+    // The user on the other node goes at once, and may not come back there either.
+    let rest = mallory.expect_closed().await?;
+    assert!(
+        rest.iter().any(|l| l.contains("Banned: spamming")),
+        "{rest:?}"
+    );
+    // The ban reached node b before mallory's end did, so she is refused there now.
+    let mut again = b.irc().await?;
+    again.send("NICK mallory").await?;
+    again.send("USER m 0 * :M").await?;
+    again
+        .expect_eventually("ERROR :Closing link: Banned (spamming)")
+        .await?;
+    // Lifting it tells the other nodes the same way.
+    op.send("UNKLINE mallory!*@*").await?;
+    op.expect_eventually_prefix(&format!("{S} NOTICE op :Removed ban on mallory!*@*"))
+        .await?;
     cluster.clean_up().await
 }
