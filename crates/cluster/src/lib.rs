@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 
 use teahouse_types::SessionId;
 
-pub use crate::error::Taken;
+pub use crate::error::Refused;
 
 /// A name that must be unique across every node, by its casefolded key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,13 +50,13 @@ pub enum Claim {
 /// meanwhile gives it back.
 pub enum Claiming {
     /// Decided at once (no allocation, no wait).
-    Decided(Result<(), Taken>),
+    Decided(Result<(), Refused>),
     /// Decided by the cluster, later.
-    Later(Pin<Box<dyn Future<Output = Result<(), Taken>> + Send>>),
+    Later(Pin<Box<dyn Future<Output = Result<(), Refused>> + Send>>),
 }
 
 impl Future for Claiming {
-    type Output = Result<(), Taken>;
+    type Output = Result<(), Refused>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
@@ -110,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_later_answer_is_awaited() {
-        let later = Claiming::Later(Box::pin(async { Err(Taken) }));
-        assert_eq!(later.await, Err(Taken));
+        let later = Claiming::Later(Box::pin(async { Err(Refused::Taken) }));
+        assert_eq!(later.await, Err(Refused::Taken));
     }
 }

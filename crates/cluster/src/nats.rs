@@ -30,7 +30,7 @@ use teahouse_types::{Change, NodeId, SessionId, Versioned};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::{Bus, Claim, Claiming, Claims, NodeSet, Taken};
+use crate::{Bus, Claim, Claiming, Claims, NodeSet, Refused};
 
 /// How a node joins the cluster.
 #[derive(Debug, Clone)]
@@ -782,7 +782,7 @@ impl KvClaims {
         held: Arc<Mutex<HashMap<String, u64>>>,
         key: String,
         me: Holder,
-    ) -> Result<(), Taken> {
+    ) -> Result<(), Refused> {
         for _ in 0..3 {
             match kv.create(&key, me.value()).await {
                 Ok(revision) => {
@@ -794,7 +794,7 @@ impl KvClaims {
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
                 Err(e) => {
                     warn!(%key, error = %e, "claim not decided: JetStream unreachable");
-                    return Err(Taken);
+                    return Err(Refused::Unreachable);
                 }
             }
             let entry = match kv.entry(&key).await {
@@ -803,14 +803,14 @@ impl KvClaims {
                 Ok(None) => continue,
                 Err(e) => {
                     warn!(%key, error = %e, "claim not decided: JetStream unreachable");
-                    return Err(Taken);
+                    return Err(Refused::Unreachable);
                 }
             };
             if !matches!(entry.operation, kv::Operation::Put) {
                 continue;
             }
             let Some(holder) = Holder::parse(&entry.value) else {
-                return Err(Taken);
+                return Err(Refused::Taken);
             };
             if holder.same_owner(&me) {
                 if let Ok(mut held) = held.lock() {
@@ -819,7 +819,7 @@ impl KvClaims {
                 return Ok(());
             }
             if !shared.is_stale(&holder) {
-                return Err(Taken);
+                return Err(Refused::Taken);
             }
             match kv.update(&key, me.value(), entry.revision).await {
                 Ok(revision) => {
@@ -830,10 +830,10 @@ impl KvClaims {
                     return Ok(());
                 }
                 // Someone else was quicker.
-                Err(_) => return Err(Taken),
+                Err(_) => return Err(Refused::Taken),
             }
         }
-        Err(Taken)
+        Err(Refused::Taken)
     }
 
     /// Deletes the claims a former incarnation of this node left (a crash, kill -9).
@@ -892,7 +892,7 @@ impl Claims for KvClaims {
                 .await
                 .unwrap_or_else(|_| {
                     warn!("claim not decided in time: JetStream unreachable");
-                    Err(Taken)
+                    Err(Refused::Unreachable)
                 })
         }))
     }

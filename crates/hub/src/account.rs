@@ -492,7 +492,10 @@ impl Hub {
             .claims
             .claim(&claim, session)
             .await
-            .map_err(|_| Refusal::AccountExists(nick.clone()))?;
+            .map_err(|refused| match refused {
+                teahouse_cluster::Refused::Taken => Refusal::AccountExists(nick.clone()),
+                teahouse_cluster::Refused::Unreachable => Refusal::AccountsUnavailable,
+            })?;
         let _claimed = GivenBack {
             claims: &*self.inner.claims,
             claim,

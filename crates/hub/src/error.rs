@@ -28,6 +28,10 @@ pub enum Refusal {
     /// Another session uses this nick (compared casefolded).
     #[error("nickname {0} is already in use")]
     NickInUse(Nick),
+    /// Whether the nick is free cannot be decided now: the other nodes of the cluster are
+    /// out of reach (IRC's 437, as after a net split). Asking again later may succeed.
+    #[error("nickname {0} cannot be checked with the other nodes now; try again shortly")]
+    NickUnavailable(Nick),
     /// The nick is a registered account's, and the session is not logged in to it.
     #[error("nickname {0} is registered; log in to use it")]
     NickRegistered(Nick),

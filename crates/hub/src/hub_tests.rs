@@ -712,7 +712,7 @@ impl teahouse_cluster::Claims for Cluster {
         let answer = if granted {
             Ok(())
         } else {
-            Err(teahouse_cluster::Taken)
+            Err(teahouse_cluster::Refused::Taken)
         };
         teahouse_cluster::Claiming::Later(Box::pin(async move {
             tokio::task::yield_now().await;

@@ -74,6 +74,7 @@ pub(crate) const ERR_NOMOTD: &str = "422";
 pub(crate) const ERR_NONICKNAMEGIVEN: &str = "431";
 pub(crate) const ERR_ERRONEUSNICKNAME: &str = "432";
 pub(crate) const ERR_NICKNAMEINUSE: &str = "433";
+pub(crate) const ERR_UNAVAILRESOURCE: &str = "437";
 pub(crate) const ERR_USERNOTINCHANNEL: &str = "441";
 pub(crate) const ERR_NOTONCHANNEL: &str = "442";
 pub(crate) const ERR_USERONCHANNEL: &str = "443";

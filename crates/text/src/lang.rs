@@ -540,6 +540,9 @@ impl Lang {
                 }
                 Refusal::NotRegistered => "! Choose a nickname first".to_owned(),
                 Refusal::NickInUse(nick) => format!("! Nickname {nick} is already taken"),
+                Refusal::NickUnavailable(nick) => format!(
+                    "! Nickname {nick} cannot be checked with the other nodes right now; try again shortly"
+                ),
                 Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),
                 Refusal::NoSuchRoom(room) => format!("! No such room: {room}"),
                 Refusal::NotInRoom(room) => format!("! You are not in {room}"),
@@ -606,6 +609,9 @@ impl Lang {
                 Refusal::Busy => "! 服务器繁忙，消息未发送，请重试".to_owned(),
                 Refusal::NotRegistered => "! 请先输入昵称".to_owned(),
                 Refusal::NickInUse(_) => "! 当前昵称已经存在".to_owned(),
+                Refusal::NickUnavailable(_) => {
+                    "! 暂时无法与其他节点确认该昵称，请稍后再试".to_owned()
+                }
                 Refusal::NoSuchNick(nick) => self.no_such_nick(nick.as_str()),
                 Refusal::NoSuchRoom(room) => format!("! 聊天室{room}不存在"),
                 Refusal::NotInRoom(room) => format!("! 你不在聊天室{room}中"),

@@ -120,7 +120,12 @@ impl Hub {
                 .claims
                 .claim(&claim, session)
                 .await
-                .map_err(|_| Refusal::NickInUse(nick.clone()))?;
+                .map_err(|refused| match refused {
+                    teahouse_cluster::Refused::Taken => Refusal::NickInUse(nick.clone()),
+                    teahouse_cluster::Refused::Unreachable => {
+                        Refusal::NickUnavailable(nick.clone())
+                    }
+                })?;
         }
         let outcome = self.apply_nick(session, &nick);
         let is_taken = matches!(

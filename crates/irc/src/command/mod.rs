@@ -440,6 +440,12 @@ fn refused(session: &mut Session, refusal: &Refusal) {
                 &[nick.as_str(), "Nickname is already in use"],
             );
         }
+        Refusal::NickUnavailable(nick) => {
+            session.numeric(
+                reply::ERR_UNAVAILRESOURCE,
+                &[nick.as_str(), "Nick/channel is temporarily unavailable"],
+            );
+        }
         Refusal::NoSuchNick(nick) => {
             session.numeric(
                 reply::ERR_NOSUCHNICK,

@@ -531,6 +531,14 @@ async fn issue_15_a_nats_outage_is_survived_and_healed() -> anyhow::Result<()> {
         "{S} NOTICE * :*** The other nodes are out of reach: channels keep working here; people on them will be back when they are"
     ))
     .await?;
+    // A new nick cannot be claimed meanwhile: the user is told so, not that it is taken.
+    let mut late = a.connect().await?;
+    late.expect("Enter a nickname:").await?;
+    late.send("newbie").await?;
+    late.expect(
+        "! Nickname newbie cannot be checked with the other nodes right now; try again shortly",
+    )
+    .await?;
     alice.send("during the outage").await?;
     carol.expect_eventually("alice: during the outage").await?;
     // Past the heartbeats' deadline, each side sees the other's users leave.
@@ -565,6 +573,10 @@ async fn issue_15_a_nats_outage_is_survived_and_healed() -> anyhow::Result<()> {
         back.iter().all(|l| !l.contains("PRIVMSG")),
         "nothing said meanwhile is delivered late: {back:?}"
     );
+    // And now it can be.
+    late.send("newbie").await?;
+    late.expect_eventually("Nickname set: newbie").await?;
+    bob.expect(":newbie!text@127.0.0.1 JOIN #lobby").await?;
     // Messages flow again, once each.
     alice.send("after").await?;
     bob.expect(":alice!text@127.0.0.1 PRIVMSG #lobby :after")
