@@ -107,6 +107,9 @@ pub enum Inbound {
     Reachable(bool),
     /// A node changed the server bans in the shared database: read them again.
     BansChanged(NodeId),
+    /// Messages may have been lost (a slow subscription, a full queue, a short
+    /// reconnection): send this node's snapshot to every peer (they are asked for theirs).
+    ResyncWanted,
 }
 
 /// One message on the cluster's subjects.
@@ -130,15 +133,23 @@ enum Body {
     Bye,
     /// Changes in the order they were applied (as many as were waiting together).
     Changes(Vec<Versioned>),
+    /// The first parts of a snapshot too big for one NATS message; `Snapshot` ends it.
+    SnapshotPart(Vec<Versioned>),
     Snapshot(Vec<Versioned>),
     BansChanged,
+    /// Asks the receiver for its snapshot (it was just heard of, and may not know us).
+    WantSnapshot,
 }
+
+/// The most changes of one node's snapshot a receiver gathers from parts.
+const MAX_SNAPSHOT_CHANGES: usize = 4_000_000;
 
 /// What waits in the publish queue: encoded by the publisher, not under the hub's lock.
 enum Outgoing {
     Change(Change),
     Snapshot(Vec<Change>),
     BansChanged,
+    WantSnapshot,
 }
 
 /// Changes sent together in one envelope, at most.
@@ -175,8 +186,12 @@ struct Shared {
     live: AtomicU64,
     /// Their incarnations, for telling a stale claim.
     incarnations: Mutex<HashMap<NodeId, u64>>,
-    /// Incarnations seen to end (gone, or restarted): their claims are free at once.
-    ended: Mutex<std::collections::HashSet<(NodeId, u64)>>,
+    /// By node, the newest of its runs seen to end (it said goodbye, or a newer one
+    /// started): its claims are free at once, and what it still sends is ignored.
+    ended: Mutex<HashMap<NodeId, u64>>,
+    /// Set when messages may have been lost (a reconnection, a slow subscription, a full
+    /// publish queue): the next beat resynchronises.
+    missed: Arc<AtomicBool>,
     /// Whether NATS is reachable now (kept by the client's event callback).
     connected: Arc<AtomicBool>,
     dropped: AtomicU64,
@@ -227,7 +242,9 @@ impl NatsCluster {
         let (inbound_tx, inbound) = mpsc::channel(65_536);
         let events = inbound_tx.clone();
         let connected_flag = Arc::new(AtomicBool::new(true));
+        let missed_flag = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&connected_flag);
+        let missed = Arc::clone(&missed_flag);
         let client = async_nats::ConnectOptions::new()
             .name(format!("teahouse {}", config.node_name))
             .connection_timeout(Duration::from_secs(5))
@@ -237,6 +254,7 @@ impl NatsCluster {
             .event_callback(move |event| {
                 let events = events.clone();
                 let flag = Arc::clone(&flag);
+                let missed = Arc::clone(&missed);
                 async move {
                     match event {
                         async_nats::Event::Disconnected => {
@@ -248,8 +266,13 @@ impl NatsCluster {
                         async_nats::Event::Connected => {
                             if !flag.swap(true, Ordering::SeqCst) {
                                 info!("NATS back in reach");
+                                missed.store(true, Ordering::Release);
                                 let _ = events.send(Inbound::Reachable(true)).await;
                             }
+                        }
+                        async_nats::Event::SlowConsumer(_) => {
+                            warn!("cluster messages dropped by NATS (this node read too slowly): resynchronising");
+                            missed.store(true, Ordering::Release);
                         }
                         other => debug!(event = %other, "NATS"),
                     }
@@ -274,7 +297,8 @@ impl NatsCluster {
             dead_after: config.dead_after,
             live: AtomicU64::new(0),
             incarnations: Mutex::new(HashMap::new()),
-            ended: Mutex::new(std::collections::HashSet::new()),
+            ended: Mutex::new(HashMap::new()),
+            missed: Arc::clone(&missed_flag),
             connected: Arc::clone(&connected_flag),
             dropped: AtomicU64::new(0),
         });
@@ -293,6 +317,7 @@ impl NatsCluster {
             .await
             .map_err(|e| js_err(&e))?;
         let (queue, outgoing) = mpsc::channel(config.publish_queue.max(1));
+        let queue_for_receive = queue.clone();
         let bus = Arc::new(NatsBus {
             shared: Arc::clone(&shared),
             queue,
@@ -307,14 +332,20 @@ impl NatsCluster {
                 subjects,
                 Arc::clone(&shared),
             )),
+            tokio::spawn(beat(
+                Arc::clone(&shared),
+                config.clone(),
+                client.clone(),
+                hb_subject.clone(),
+                inbound_tx.clone(),
+            )),
             tokio::spawn(receive(
                 sub_inbox,
                 sub_hb,
                 inbound_tx,
                 Arc::clone(&shared),
                 config.clone(),
-                client.clone(),
-                hb_subject.clone(),
+                queue_for_receive,
             )),
         ];
         info!(node = %node, name = %config.node_name, url = %config.url, "joined the cluster");
@@ -438,6 +469,7 @@ impl NatsBus {
         }
         if self.queue.try_send((to, item)).is_err() {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.missed.store(true, Ordering::Release);
         }
     }
 }
@@ -485,11 +517,25 @@ async fn publish(
                 None => return,
             },
         };
-        let (to, body) = match next {
-            (to, Outgoing::BansChanged) => (to, Body::BansChanged),
+        let max = client.server_info().max_payload.max(4096);
+        let (to, frames) = match next {
+            (to, Outgoing::BansChanged) => (to, vec![encode_body(&shared, Body::BansChanged)]),
+            (to, Outgoing::WantSnapshot) => (to, vec![encode_body(&shared, Body::WantSnapshot)]),
             (to, Outgoing::Snapshot(changes)) => (
                 to,
-                Body::Snapshot(changes.into_iter().map(Versioned::new).collect()),
+                encode_split(
+                    &shared,
+                    changes.into_iter().map(Versioned::new).collect(),
+                    true,
+                    &|items, last| {
+                        if last {
+                            Body::Snapshot(items)
+                        } else {
+                            Body::SnapshotPart(items)
+                        }
+                    },
+                    max,
+                ),
             ),
             (to, Outgoing::Change(change)) => {
                 let mut changes = vec![Versioned::new(change)];
@@ -505,139 +551,213 @@ async fn publish(
                         Err(_) => break,
                     }
                 }
-                (to, Body::Changes(changes))
+                (
+                    to,
+                    encode_split(
+                        &shared,
+                        changes,
+                        true,
+                        &|items, _| Body::Changes(items),
+                        max,
+                    ),
+                )
             }
         };
-        let bytes = encode(&Envelope {
-            node: shared.me,
-            incarnation: shared.incarnation,
-            body,
-        });
-        for node in to.iter() {
-            let subject = subjects[usize::from(node.get())].clone();
-            if client.publish(subject, bytes.clone()).await.is_err() {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
+        for bytes in frames {
+            for node in to.iter() {
+                let subject = subjects[usize::from(node.get())].clone();
+                if client.publish(subject, bytes.clone()).await.is_err() {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    shared.missed.store(true, Ordering::Release);
+                }
             }
         }
     }
 }
 
-/// Reads the inbox and the heartbeats, keeps the membership, and says beats.
-async fn receive(
-    mut inbox: async_nats::Subscriber,
-    mut hb: async_nats::Subscriber,
-    inbound: mpsc::Sender<Inbound>,
+fn encode_body(shared: &Shared, body: Body) -> Bytes {
+    encode(&Envelope {
+        node: shared.me,
+        incarnation: shared.incarnation,
+        body,
+    })
+}
+
+/// `items` in as few NATS messages of at most `max` bytes as halving them takes, in order;
+/// `wrap` makes each message's body (`last` for the one that ends them). One item too big
+/// alone is sent anyway, and refused by NATS (counted as dropped).
+fn encode_split(
+    shared: &Shared,
+    mut items: Vec<Versioned>,
+    last: bool,
+    wrap: &dyn Fn(Vec<Versioned>, bool) -> Body,
+    max: usize,
+) -> Vec<Bytes> {
+    if items.len() > 1 {
+        // A cheap guess first: whole batches of chat lines are far below the limit.
+        let bytes = encode_body(shared, wrap(items.clone(), last));
+        if bytes.len() <= max {
+            return vec![bytes];
+        }
+        let right = items.split_off(items.len() / 2);
+        let mut frames = encode_split(shared, items, false, wrap, max);
+        frames.extend(encode_split(shared, right, last, wrap, max));
+        return frames;
+    }
+    vec![encode_body(shared, wrap(items, last))]
+}
+
+/// Says this node is alive every `heartbeat`, from a task of its own so that nothing else
+/// (a busy inbox, a slow hub) can hold it up; after a reconnection, or anything else that
+/// may have lost messages (`Shared::missed`), says `Hello` so the peers send their
+/// snapshots, and asks the hub to send them its own.
+async fn beat(
     shared: Arc<Shared>,
     config: NatsConfig,
     client: async_nats::Client,
     hb_subject: String,
+    inbound: mpsc::Sender<Inbound>,
 ) {
-    let beat = |body: Body| {
+    let envelope = |body: Body| {
         encode(&Envelope {
             node: shared.me,
             incarnation: shared.incarnation,
             body,
         })
     };
-    let hello = beat(Body::Hello {
+    let hello = envelope(Body::Hello {
+        name: config.node_name.clone(),
+    });
+    let beat = envelope(Body::Beat {
         name: config.node_name.clone(),
     });
     let _ = client.publish(hb_subject.clone(), hello.clone()).await;
-    let mut members = Members::default();
     let mut tick = tokio::time::interval(config.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut was_connected = true;
+    loop {
+        tick.tick().await;
+        if !shared.connected.load(Ordering::Relaxed) {
+            continue;
+        }
+        if shared.missed.swap(false, Ordering::AcqRel) {
+            debug!("resynchronising with the other nodes");
+            let _ = client.publish(hb_subject.clone(), hello.clone()).await;
+            let _ = inbound.try_send(Inbound::ResyncWanted);
+        }
+        let _ = client.publish(hb_subject.clone(), beat.clone()).await;
+    }
+}
+
+/// Reads the heartbeats and the inbox, keeps the membership, and hands the hub what the
+/// other nodes did, in order.
+async fn receive(
+    mut inbox: async_nats::Subscriber,
+    mut hb: async_nats::Subscriber,
+    inbound: mpsc::Sender<Inbound>,
+    shared: Arc<Shared>,
+    config: NatsConfig,
+    queue: mpsc::Sender<(NodeSet, Outgoing)>,
+) {
+    let mut members = Members::default();
+    // Parts of snapshots still coming, by node.
+    let mut parts: HashMap<NodeId, Vec<Change>> = HashMap::new();
+    let mut tick = tokio::time::interval(config.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let message = tokio::select! {
-            // The heartbeat first: it is ready once a second, and a busy inbox must never
-            // keep this node from saying it is alive.
+            // Heartbeats are few: read them first, so a busy inbox cannot hide a live peer.
             biased;
+            Some(message) = hb.next() => message,
+            Some(message) = inbox.next() => message,
             _ = tick.tick() => {
-                let connected = shared.connected.load(Ordering::Relaxed);
-                if connected && !was_connected {
-                    // Back after an outage: ask everyone for what we missed.
-                    let _ = client.publish(hb_subject.clone(), hello.clone()).await;
-                }
-                was_connected = connected;
-                if connected {
-                    let _ = client
-                        .publish(hb_subject.clone(), beat(Body::Beat { name: config.node_name.clone() }))
-                        .await;
-                }
                 for node in members.expire(config.dead_after) {
                     warn!(node = %node, "node not heard from: gone");
-                    shared.forget(node);
+                    shared.forget(node, false);
+                    parts.remove(&node);
                     if inbound.send(Inbound::NodeDown(node)).await.is_err() {
                         return;
                     }
                 }
                 continue;
             }
-            Some(message) = inbox.next() => message,
-            Some(message) = hb.next() => message,
             else => return,
         };
         let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload) else {
             warn!(subject = %message.subject, "unreadable cluster message dropped");
             continue;
         };
-        if envelope.node == shared.me {
+        let node = envelope.node;
+        if node == shared.me {
             if envelope.incarnation != shared.incarnation {
-                warn!(node = %envelope.node, "another node runs under this node's name and number");
+                warn!(node = %node, "another node runs under this node's name and number");
             }
             continue;
         }
-        let node = envelope.node;
+        if shared.has_ended(node, envelope.incarnation) {
+            // A run that said goodbye, or was followed by a newer one: late, and stale.
+            continue;
+        }
         let mut events = Vec::new();
-        match &envelope.body {
-            Body::Bye => {
-                if members.peers.remove(&node).is_some() {
-                    info!(node = %node, "node left the cluster");
-                    shared.forget(node);
-                    events.push(Inbound::NodeDown(node));
+        if matches!(envelope.body, Body::Bye) {
+            if members.peers.remove(&node).is_some() {
+                info!(node = %node, "node left the cluster");
+                events.push(Inbound::NodeDown(node));
+            }
+            shared.forget(node, true);
+            shared.end(node, envelope.incarnation);
+            parts.remove(&node);
+        } else {
+            match members.peers.get(&node).map(|(inc, _)| *inc) {
+                Some(inc) if inc == envelope.incarnation => {
+                    if matches!(envelope.body, Body::Hello { .. }) {
+                        events.push(Inbound::SnapshotWanted(node));
+                    }
+                }
+                known => {
+                    if let Some(old) = known {
+                        info!(node = %node, "node restarted");
+                        shared.forget(node, true);
+                        shared.end(node, old);
+                        parts.remove(&node);
+                        events.push(Inbound::NodeDown(node));
+                    } else {
+                        info!(node = %node, "node joined the cluster");
+                    }
+                    shared.learn(node, envelope.incarnation);
+                    events.push(Inbound::NodeUp(node));
+                    // It may know us already and so not send us its snapshot unasked.
+                    let _ = queue.try_send((NodeSet::of(node), Outgoing::WantSnapshot));
                 }
             }
-            _ => {
-                match members.peers.get(&node).map(|(inc, _)| *inc) {
-                    Some(inc) if inc == envelope.incarnation => {}
-                    Some(_) => {
-                        info!(node = %node, "node restarted");
-                        shared.forget(node);
-                        events.push(Inbound::NodeDown(node));
-                        events.push(Inbound::NodeUp(node));
-                    }
-                    None => {
-                        info!(node = %node, "node joined the cluster");
-                        events.push(Inbound::NodeUp(node));
-                    }
-                }
-                if events.iter().any(|e| matches!(e, Inbound::NodeUp(_))) {
-                    shared.learn(node, envelope.incarnation);
-                } else if matches!(envelope.body, Body::Hello { .. }) {
-                    events.push(Inbound::SnapshotWanted(node));
-                }
-                members
-                    .peers
-                    .insert(node, (envelope.incarnation, Instant::now()));
-                match envelope.body {
-                    Body::Changes(changes) => {
-                        for versioned in changes {
-                            match versioned.into_change() {
-                                Ok(change) => events.push(Inbound::Change(node, change)),
-                                Err(newer) => warn!(node = %node, %newer, "change dropped"),
-                            }
+            members
+                .peers
+                .insert(node, (envelope.incarnation, Instant::now()));
+            match envelope.body {
+                Body::Changes(changes) => {
+                    for versioned in changes {
+                        match versioned.into_change() {
+                            Ok(change) => events.push(Inbound::Change(node, change)),
+                            Err(newer) => warn!(node = %node, %newer, "change dropped"),
                         }
                     }
-                    Body::BansChanged => events.push(Inbound::BansChanged(node)),
-                    Body::Snapshot(changes) => {
-                        let changes = changes
-                            .into_iter()
-                            .filter_map(|v| v.into_change().ok())
-                            .collect();
-                        events.push(Inbound::Snapshot(node, changes));
-                    }
-                    _ => {}
                 }
+                Body::BansChanged => events.push(Inbound::BansChanged(node)),
+                Body::WantSnapshot => events.push(Inbound::SnapshotWanted(node)),
+                Body::SnapshotPart(changes) => {
+                    let part = parts.entry(node).or_default();
+                    if part.len() + changes.len() > MAX_SNAPSHOT_CHANGES {
+                        warn!(node = %node, "snapshot too big: dropped");
+                        parts.remove(&node);
+                    } else {
+                        part.extend(changes.into_iter().filter_map(|v| v.into_change().ok()));
+                    }
+                }
+                Body::Snapshot(changes) => {
+                    let mut whole = parts.remove(&node).unwrap_or_default();
+                    whole.extend(changes.into_iter().filter_map(|v| v.into_change().ok()));
+                    events.push(Inbound::Snapshot(node, whole));
+                }
+                Body::Hello { .. } | Body::Beat { .. } | Body::Bye => {}
             }
         }
         for event in events {
@@ -674,15 +794,33 @@ impl Shared {
             .fetch_or(NodeSet::of(node).bits(), Ordering::AcqRel);
     }
 
-    fn forget(&self, node: NodeId) {
-        if let Ok(mut map) = self.incarnations.lock()
-            && let Some(incarnation) = map.remove(&node)
-            && let Ok(mut ended) = self.ended.lock()
-        {
-            ended.insert((node, incarnation));
+    /// Takes `node` out of the live peers (gone from sight; `ended` if for good).
+    fn forget(&self, node: NodeId, ended: bool) {
+        if let Ok(mut map) = self.incarnations.lock() {
+            let incarnation = map.remove(&node);
+            if ended && let Some(incarnation) = incarnation {
+                self.end(node, incarnation);
+            }
         }
         self.live
             .fetch_and(!NodeSet::of(node).bits(), Ordering::AcqRel);
+    }
+
+    /// Notes that `node`'s run `incarnation` (and every earlier one) is over.
+    fn end(&self, node: NodeId, incarnation: u64) {
+        if let Ok(mut ended) = self.ended.lock() {
+            let newest = ended.entry(node).or_insert(incarnation);
+            *newest = (*newest).max(incarnation);
+        }
+    }
+
+    /// Whether `node`'s run `incarnation` is over.
+    fn has_ended(&self, node: NodeId, incarnation: u64) -> bool {
+        self.ended.lock().is_ok_and(|ended| {
+            ended
+                .get(&node)
+                .is_some_and(|newest| incarnation <= *newest)
+        })
     }
 
     /// Whether a claim made by `holder` at `at_ms` may be taken over: its node is gone (or
@@ -692,11 +830,7 @@ impl Shared {
         if holder.node == self.me {
             return holder.incarnation != self.incarnation;
         }
-        if self
-            .ended
-            .lock()
-            .is_ok_and(|ended| ended.contains(&(holder.node, holder.incarnation)))
-        {
+        if self.has_ended(holder.node, holder.incarnation) {
             return true;
         }
         let live = self
@@ -879,21 +1013,27 @@ impl Claims for KvClaims {
             session: owner.seq(),
             at_ms: now_ms(),
         };
+        let key = claim_key(claim);
+        let value = me.value();
         let future = Self::try_claim(
             self.kv.clone(),
             Arc::clone(&self.shared),
             Arc::clone(&self.held),
-            claim_key(claim),
+            key.clone(),
             me,
         );
-        let timeout = self.timeout;
+        let (timeout, kv, held) = (self.timeout, self.kv.clone(), Arc::clone(&self.held));
         Claiming::Later(Box::pin(async move {
-            tokio::time::timeout(timeout, future)
-                .await
-                .unwrap_or_else(|_| {
-                    warn!("claim not decided in time: JetStream unreachable");
+            match tokio::time::timeout(timeout, future).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    warn!(%key, "claim not decided in time: JetStream unreachable");
+                    // It may have been granted after all, with nobody to hold it: give it
+                    // back once JetStream answers.
+                    tokio::spawn(give_back(kv, key, None, value, held));
                     Err(Refused::Unreachable)
-                })
+                }
+            }
         }))
     }
 
@@ -905,13 +1045,67 @@ impl Claims for KvClaims {
         let Some(revision) = self.held.lock().ok().and_then(|mut held| held.remove(&key)) else {
             return;
         };
-        let kv = self.kv.clone();
-        tokio::spawn(async move {
-            if let Err(e) = kv.delete_expect_revision(&key, Some(revision)).await {
-                debug!(%key, error = %e, "claim not given back (taken over, or NATS away)");
-            }
-        });
+        let value = Holder {
+            node: owner.node(),
+            incarnation: self.shared.incarnation,
+            session: owner.seq(),
+            at_ms: 0,
+        };
+        tokio::spawn(give_back(
+            self.kv.clone(),
+            key,
+            Some(revision),
+            value.value(),
+            Arc::clone(&self.held),
+        ));
     }
+}
+
+/// Deletes the claim `key` if this node's session (`value`, its time aside) still holds it,
+/// trying again for a few minutes while JetStream is out of reach; if the node claimed the
+/// key again meanwhile (it is in `held`), leaves it.
+async fn give_back(
+    kv: kv::Store,
+    key: String,
+    revision: Option<u64>,
+    value: Bytes,
+    held: Arc<Mutex<HashMap<String, u64>>>,
+) {
+    let owner = Holder::parse(&value);
+    let mut pause = Duration::from_millis(500);
+    for _ in 0..20 {
+        if held.lock().is_ok_and(|held| held.contains_key(&key)) {
+            return;
+        }
+        let entry = match kv.entry(&key).await {
+            Ok(Some(entry)) => entry,
+            // Gone already.
+            Ok(None) => return,
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        let ours = matches!(entry.operation, kv::Operation::Put)
+            && Holder::parse(&entry.value)
+                .zip(owner.as_ref())
+                .is_some_and(|(holder, owner)| holder.same_owner(owner))
+            && revision.is_none_or(|revision| revision == entry.revision);
+        if !ours {
+            // Taken over by someone else, or deleted: nothing of ours to give back.
+            return;
+        }
+        match kv.delete_expect_revision(&key, Some(entry.revision)).await {
+            Ok(()) => return,
+            Err(e) => {
+                debug!(%key, error = %e, "claim not given back yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    warn!(%key, "claim not given back: JetStream out of reach for minutes");
 }
 
 #[cfg(test)]
@@ -931,6 +1125,52 @@ mod tests {
         let key = claim_key(&Claim::Nick("bób".into()));
         assert_eq!(key, "n.62c3b362");
         assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'));
+    }
+
+    #[test]
+    fn a_snapshot_too_big_for_one_message_goes_in_parts_in_order() {
+        let shared = Shared {
+            me: NodeId::new(1).unwrap(),
+            incarnation: 7,
+            started: Instant::now(),
+            dead_after: Duration::from_secs(10),
+            live: AtomicU64::new(0),
+            incarnations: Mutex::new(HashMap::new()),
+            ended: Mutex::new(HashMap::new()),
+            missed: Arc::new(AtomicBool::new(false)),
+            connected: Arc::new(AtomicBool::new(true)),
+            dropped: AtomicU64::new(0),
+        };
+        let changes: Vec<Versioned> = (0..300)
+            .map(|i| {
+                Versioned::new(Change::AccountRegistered {
+                    key: format!("{i:04}{}", "x".repeat(5000)).into(),
+                })
+            })
+            .collect();
+        let wrap = |items, last| {
+            if last {
+                Body::Snapshot(items)
+            } else {
+                Body::SnapshotPart(items)
+            }
+        };
+        let frames = encode_split(&shared, changes.clone(), true, &wrap, 65_536);
+        assert!(frames.len() > 20, "{} frames", frames.len());
+        let mut back = Vec::new();
+        for (i, frame) in frames.iter().enumerate() {
+            assert!(frame.len() <= 65_536);
+            let envelope: Envelope = serde_json::from_slice(frame).unwrap();
+            match envelope.body {
+                Body::SnapshotPart(items) if i + 1 < frames.len() => back.extend(items),
+                Body::Snapshot(items) if i + 1 == frames.len() => back.extend(items),
+                other => panic!("frame {i}: {other:?}"),
+            }
+        }
+        assert_eq!(back, changes);
+        // A batch that fits is one message.
+        let small = encode_split(&shared, changes[..3].to_vec(), true, &wrap, 65_536);
+        assert_eq!(small.len(), 1);
     }
 
     #[test]

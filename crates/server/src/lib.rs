@@ -404,9 +404,15 @@ async fn follow_cluster(
                 }
                 hub.apply_remote_batch(node, &batch);
             }
-            Inbound::NodeUp(node) | Inbound::SnapshotWanted(node) => {
+            Inbound::NodeUp(node) => {
                 hub.send_snapshot(NodeSet::of(node));
+                // It may have changed bans while out of sight.
+                if let Err(error) = hub.reload_bans().await {
+                    warn!(%error, "server bans not read again");
+                }
             }
+            Inbound::SnapshotWanted(node) => hub.send_snapshot(NodeSet::of(node)),
+            Inbound::ResyncWanted => hub.resync(),
             Inbound::NodeDown(node) => hub.end_node(node),
             Inbound::Snapshot(node, changes) => hub.apply_snapshot(node, &changes),
             Inbound::Reachable(reachable) => {

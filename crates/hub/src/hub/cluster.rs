@@ -176,6 +176,13 @@ impl Hub {
         bus.send_snapshot(to, core.state.snapshot_of(self.inner.config.node));
     }
 
+    /// Sends this node's snapshot to every peer (changes of it may have been lost).
+    pub fn resync(&self) {
+        if let Some(bus) = &self.inner.bus {
+            self.send_snapshot(bus.peers());
+        }
+    }
+
     /// Makes what this node knows of `origin`'s sessions what `snapshot` says: sessions it
     /// no longer has quit, new ones arrive, the others' nicks and rooms are brought up to
     /// date. Room topics and modes are taken for rooms new here, and a topic where it
@@ -232,9 +239,14 @@ impl Hub {
                         .state
                         .profile(*session)
                         .is_none_or(|p| p.nick.as_str() != nick.as_str()),
+                    // A topic where it differs, if newer than the one here.
                     Change::TopicSet { room, topic, .. } => {
+                        let here = core.state.room_topic(room.key());
                         !rooms_before.contains(&room.shared_key())
-                            || core.state.room_topic(room.key()) != topic.as_ref()
+                            || (here != topic.as_ref()
+                                && here
+                                    .zip(topic.as_ref())
+                                    .is_none_or(|(here, there)| there.set_at > here.set_at))
                     }
                     Change::ModesChanged { room, .. } => !rooms_before.contains(&room.shared_key()),
                     // What a session already known is, but its nick and rooms, stays.
@@ -292,6 +304,7 @@ fn subject(change: &Change) -> Option<SessionId> {
         | Change::InvisibleSet { session, .. }
         | Change::AwaySet { session, .. }
         | Change::OperatorSet { session, .. }
+        | Change::HostSet { session, .. }
         | Change::Welcomed { session, .. } => Some(*session),
         _ => None,
     }

@@ -429,20 +429,24 @@ impl Hub {
                 .map(|p| (p.nick.shared_key(), *session)),
             _ => None,
         };
+        let me = self.inner.config.node;
         let ended_elsewhere = match change {
-            Change::SessionEnded { session, .. } if session.node() != self.inner.config.node => {
+            Change::SessionEnded { session, .. } if session.node() != me => {
                 core.state.real_host(*session).cloned()
             }
             _ => None,
         };
-        let applied = core.state.apply(change);
-        match change {
+        let started_elsewhere = match change {
             Change::SessionStarted { session, host, .. }
-                if session.node() != self.inner.config.node =>
+                if session.node() != me && core.state.real_host(*session).is_none() =>
             {
-                core.elsewhere.add(host);
+                Some(host)
             }
-            _ => {}
+            _ => None,
+        };
+        let applied = core.state.apply(change);
+        if let Some(host) = started_elsewhere {
+            core.elsewhere.add(host);
         }
         if let Some(host) = ended_elsewhere {
             core.elsewhere.remove(&host);

@@ -87,14 +87,25 @@ impl State {
                     who.is_bot,
                 ),
             };
+            // The address it connected from, as its start said; the host an operator gave it
+            // since, after.
+            let real = self.real_hosts.get(&id).cloned();
             out.push(Change::SessionStarted {
                 session: id,
-                host,
-                user,
+                host: real.clone().unwrap_or_else(|| host.clone()),
+                user: user.clone(),
                 realname,
                 at,
                 sink: None,
             });
+            if real.is_some() {
+                out.push(Change::HostSet {
+                    session: id,
+                    user,
+                    host,
+                    at,
+                });
+            }
             if let Some(nick) = record.nick() {
                 out.push(Change::NickSet {
                     session: id,
@@ -170,7 +181,7 @@ impl State {
                     by,
                     room: room.name.clone(),
                     topic: room.topic.clone(),
-                    at: room.created,
+                    at: room.topic.as_ref().map_or(room.created, |t| t.set_at),
                 });
             }
             let modes = &room.modes;
