@@ -1078,3 +1078,66 @@ fn issue_15_a_snapshot_brings_a_node_up_to_date() {
     b.apply_snapshot(node(1), &snapshot);
     assert!(bob_rec.take().is_empty());
 }
+
+#[tokio::test]
+async fn issue_15_a_nick_granted_on_both_sides_of_a_partition_goes_to_the_claims_holder() {
+    let claims = Arc::new(Cluster::default());
+    let bus = Arc::new(TestBus {
+        peers: teahouse_cluster::NodeSet::of(node(1)),
+        sent: Mutex::default(),
+        snapshots: Mutex::default(),
+    });
+    let config = HubConfig {
+        node: node(2),
+        ..HubConfig::default()
+    };
+    let hub = Hub::build(config, None, None, None, claims.clone(), Some(bus));
+    let rec = Arc::new(Recorder::default());
+    let local = hub.attach(rec.clone(), origin());
+    hub.set_nick(local.id(), nick("bob")).await.unwrap();
+    // Node 1, cut off from this node for longer than `dead_after`, took over the claim for
+    // a user of its own; now the nodes meet again and its rename arrives.
+    let remote = SessionId::new(node(1), 5);
+    {
+        let mut held = claims.held.lock().unwrap();
+        held.clear();
+        held.push((teahouse_cluster::Claim::Nick("bob".into()), remote));
+    }
+    let at = std::time::SystemTime::now();
+    hub.apply_remote_batch(
+        node(1),
+        &[
+            Change::SessionStarted {
+                session: remote,
+                host: "127.0.0.1".into(),
+                user: "b".into(),
+                realname: "B".into(),
+                at,
+                sink: None,
+            },
+            Change::NickSet {
+                session: remote,
+                nick: nick("bob"),
+                at,
+            },
+        ],
+    );
+    // The claim's holder keeps the nick; this node's user is renamed, and told so.
+    for _ in 0..1000 {
+        if hub.profile_of(remote).is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        hub.profile_of(remote).map(|p| p.nick.clone()),
+        Some(nick("bob"))
+    );
+    let renamed = hub.profile_of(local.id()).expect("still here").nick.clone();
+    assert!(renamed.as_str().starts_with("Guest"), "{renamed}");
+    assert!(
+        rec.take()
+            .iter()
+            .any(|e| matches!(e, EventKind::NickChanged { .. }))
+    );
+}

@@ -104,11 +104,68 @@ impl Hub {
                     warn!(node = %origin, session_id = %session, "a node started another node's session: dropped");
                     continue;
                 }
+                if let Some(local) = self.collides(&core.state, change) {
+                    self.resolve_collision(local, change.clone());
+                    continue;
+                }
                 effects.extend(self.commit_from(&mut core, change, false));
             }
             effects
         };
         self.deliver_in_runs(&effects);
+    }
+
+    /// The session of this node holding the nick another node's `change` gives one of its
+    /// sessions: two nodes each granted it while they could not reach each other.
+    fn collides(&self, state: &State, change: &Change) -> Option<SessionId> {
+        let Change::NickSet { session, nick, .. } = change else {
+            return None;
+        };
+        let holder = state.nick_holder(nick.key())?;
+        (holder != *session && holder.node() == self.inner.config.node).then_some(holder)
+    }
+
+    /// Settles a nick two nodes granted apart (a partition outlasted `dead_after`, and one
+    /// took over the claim of a user of the other): the holder of the cluster's claim keeps
+    /// it. If that is not `local`, `local` is renamed to a guest nick (as IRC servers do
+    /// on a collision) and the other node's `change` applied; if it is, `change` is left
+    /// out, and the other node renames its user the same way.
+    fn resolve_collision(&self, local: SessionId, change: Change) {
+        let Change::NickSet { nick, .. } = &change else {
+            return;
+        };
+        let claim = teahouse_cluster::Claim::Nick(nick.shared_key());
+        let hub = self.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            match hub.inner.claims.claim(&claim, local).await {
+                Ok(()) => info!(session_id = %local, "nick collision: this node's user keeps it"),
+                Err(teahouse_cluster::Refused::Unreachable) => {
+                    warn!(session_id = %local, "nick collision left for the next resynchronisation");
+                }
+                Err(teahouse_cluster::Refused::Taken) => {
+                    let guest = (0..8u64).find_map(|attempt| {
+                        teahouse_types::Nick::parse(&format!(
+                            "Guest{}",
+                            (local.seq() + attempt * 7919) % 100_000
+                        ))
+                        .ok()
+                    });
+                    if let Some(guest) = guest {
+                        info!(session_id = %local, %guest, "nick collision: renamed");
+                        if hub.set_nick(local, guest).await.is_err() {
+                            // Nothing free: the session goes rather than share a nick.
+                            hub.remove(local, LeaveReason::NetSplit);
+                        }
+                    } else {
+                        hub.remove(local, LeaveReason::NetSplit);
+                    }
+                    hub.apply_remote(change_origin(&change), &change);
+                }
+            }
+        });
     }
 
     /// Delivers `effects` in order, consecutive messages to one recipient list as a run.
@@ -252,7 +309,9 @@ impl Hub {
                     // What a session already known is, but its nick and rooms, stays.
                     other => subject(other).is_none_or(|s| !known.contains(&s)),
                 };
-                if fits {
+                if fits && let Some(local) = self.collides(&core.state, change) {
+                    self.resolve_collision(local, change.clone());
+                } else if fits {
                     effects.extend(self.commit_from(&mut core, change, false));
                 }
             }
@@ -307,5 +366,13 @@ fn subject(change: &Change) -> Option<SessionId> {
         | Change::HostSet { session, .. }
         | Change::Welcomed { session, .. } => Some(*session),
         _ => None,
+    }
+}
+
+/// The node of the session a change is about (for a `NickSet`, its session's).
+fn change_origin(change: &Change) -> NodeId {
+    match change {
+        Change::NickSet { session, .. } => session.node(),
+        _ => NodeId::default(),
     }
 }

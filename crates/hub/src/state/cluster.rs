@@ -50,6 +50,11 @@ impl State {
         )
     }
 
+    /// The session holding the nick with casefolded key `key`.
+    pub(crate) fn nick_holder(&self, key: &str) -> Option<SessionId> {
+        self.nicks.get(key).copied()
+    }
+
     /// Whether a room with casefolded key `key` exists.
     pub(crate) fn has_room(&self, key: &str) -> bool {
         self.rooms.contains_key(key)
