@@ -594,11 +594,22 @@ fn encode_split(
     max: usize,
 ) -> Vec<Bytes> {
     if items.len() > 1 {
-        // A cheap guess first: whole batches of chat lines are far below the limit.
-        let bytes = encode_body(shared, wrap(items.clone(), last));
+        // Whole first: batches of chat lines are far below the limit.
+        let mut envelope = Envelope {
+            node: shared.me,
+            incarnation: shared.incarnation,
+            body: wrap(items, last),
+        };
+        let bytes = encode(&envelope);
         if bytes.len() <= max {
             return vec![bytes];
         }
+        items = match &mut envelope.body {
+            Body::Changes(items) | Body::Snapshot(items) | Body::SnapshotPart(items) => {
+                std::mem::take(items)
+            }
+            _ => Vec::new(),
+        };
         let right = items.split_off(items.len() / 2);
         let mut frames = encode_split(shared, items, false, wrap, max);
         frames.extend(encode_split(shared, right, last, wrap, max));
