@@ -13,10 +13,12 @@ pub(crate) fn nats_url() -> String {
     std::env::var("TEAHOUSE_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
-/// Nodes of one cluster, in this process, on one database.
+/// Nodes of one cluster, in this process, on one database; its buckets and database are
+/// removed by [`Cluster::clean_up`], or when it is dropped (a test that failed).
 pub(crate) struct Cluster {
     pub(crate) nodes: Vec<TestServer>,
-    pub(crate) db: PgDatabase,
+    db: Option<PgDatabase>,
+    pub(crate) db_url: String,
     pub(crate) prefix: String,
     pub(crate) url: String,
 }
@@ -86,19 +88,45 @@ impl Cluster {
         }
         Ok(Self {
             nodes,
-            db,
+            db_url: db.url.clone(),
+            db: Some(db),
             prefix,
             url: url.to_owned(),
         })
     }
 
     /// Stops the nodes, deletes the buckets and the database.
-    pub(crate) async fn clean_up(self) -> anyhow::Result<()> {
-        for node in self.nodes {
+    pub(crate) async fn clean_up(mut self) -> anyhow::Result<()> {
+        for node in std::mem::take(&mut self.nodes) {
             node.stop().await?;
         }
         teahouse_cluster::nats::remove_cluster(&self.url, &self.prefix).await?;
-        self.db.drop_it().await
+        match self.db.take() {
+            Some(db) => db.drop_it().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let Some(db) = self.db.take() else {
+            return;
+        };
+        // A test that failed: stop the nodes, then remove what it made, on a runtime of
+        // its own (this one may be unwinding).
+        self.nodes.clear();
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let _ = teahouse_cluster::nats::remove_cluster(&url, &prefix).await;
+                db.drop_it().await
+            })
+        })
+        .join();
     }
 }
 
@@ -345,7 +373,7 @@ fn binary_config(cluster: &Cluster, dir: &std::path::Path, name: &str) -> anyhow
         format!(
             "[store]\ndatabase_url = \"{}\"\n\n[cluster]\nurl = \"{}\"\nnode_name = \"{name}\"\n\
              prefix = \"{}\"\nheartbeat = \"200ms\"\ndead_after = \"2s\"\n",
-            cluster.db.url, cluster.url, cluster.prefix
+            cluster.db_url, cluster.url, cluster.prefix
         ),
     )?;
     Ok(path.to_string_lossy().into_owned())
