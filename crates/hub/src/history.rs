@@ -82,6 +82,13 @@ pub(crate) enum Item {
     /// Nothing left to deliver (the echo of a message that could not be stored); the
     /// replies waiting for it are still released in order.
     Dropped,
+    /// Send a change to the other nodes of a cluster, once everything before it on the
+    /// journal is stored: so a message reaches no other node before it is on disk, and
+    /// every change this node makes reaches them in the order it was made.
+    Publish {
+        to: teahouse_cluster::NodeSet,
+        change: Box<teahouse_types::Change>,
+    },
 }
 
 /// An item on the journal, and whose replies wait for it.
@@ -342,6 +349,22 @@ impl HistoryWriter {
                         skip: None,
                     }
                 }
+                Item::Publish { to, change } => {
+                    let unstored = match &*change {
+                        teahouse_types::Change::Message { id, .. }
+                        | teahouse_types::Change::Tags { id, .. } => self
+                            .failed
+                            .lock()
+                            .unwrap_or_else(|poison| poison.into_inner())
+                            .contains(id),
+                        _ => false,
+                    };
+                    // A message that could not be stored reaches nobody, here or elsewhere.
+                    if !unstored && let Some(bus) = &self.hub.inner.bus {
+                        bus.send(to, &change);
+                    }
+                    Item::Dropped
+                }
                 item => item,
             };
             out.push(Queued { item, fence });
@@ -476,7 +499,7 @@ async fn deliver_part(hub: &Hub, items: &[Queued], part: Option<(usize, usize)>)
                 let own = queued.fence.as_ref().map(|f| (f.session, f.after));
                 hub.deliver_now_where(recipients, event, *skip, own, is_mine);
             }
-            Item::Replay { .. } | Item::Dropped => {}
+            Item::Replay { .. } | Item::Dropped | Item::Publish { .. } => {}
         }
         release(&start[..start.len() - rest.len()]);
     }

@@ -406,10 +406,14 @@ async fn follow_cluster(
             }
             Inbound::NodeUp(node) => {
                 hub.send_snapshot(NodeSet::of(node));
-                // It may have changed bans while out of sight.
-                if let Err(error) = hub.reload_bans().await {
-                    warn!(%error, "server bans not read again");
-                }
+                // It may have changed bans while out of sight; read them beside, so that
+                // its snapshot, next, is not held up by the database.
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = hub.reload_bans().await {
+                        warn!(%error, "server bans not read again");
+                    }
+                });
             }
             Inbound::SnapshotWanted(node) => hub.send_snapshot(NodeSet::of(node)),
             Inbound::ResyncWanted => hub.resync(),

@@ -66,8 +66,30 @@ impl Hub {
         self.inner.bus.as_ref().map_or(0, |bus| bus.dropped())
     }
 
-    /// Sends `change`, just applied to `state`, to the nodes that must hear of it.
+    /// Sends `change`, just applied to `state`, to the nodes that must hear of it: with
+    /// history, through the journal, so that it goes once everything this node accepted
+    /// before it is stored (a message's own sending is queued by [`Hub::say`] behind the
+    /// message, see [`Hub::publish_message`]); without, at once.
     pub(crate) fn publish(&self, bus: &dyn Bus, state: &State, change: &Change) {
+        let is_message = matches!(change, Change::Message { .. } | Change::Tags { .. });
+        if is_message && self.inner.journal.is_some() {
+            return;
+        }
+        self.publish_now_or_queued(bus, state, change);
+    }
+
+    /// Queues the sending of the message `change` behind its own journal item (call right
+    /// after putting it there, under the same lock); without history it went at once.
+    pub(crate) fn publish_message(&self, state: &State, change: &Change) {
+        if self.inner.journal.is_none() {
+            return;
+        }
+        if let Some(bus) = &self.inner.bus {
+            self.publish_now_or_queued(bus.as_ref(), state, change);
+        }
+    }
+
+    fn publish_now_or_queued(&self, bus: &dyn Bus, state: &State, change: &Change) {
         let me = self.inner.config.node;
         let mut to = match change {
             Change::Message { to, .. } | Change::Tags { to, .. } => match to {
@@ -78,8 +100,21 @@ impl Hub {
         }
         .and(bus.peers());
         to.remove(me);
-        if !to.is_empty() {
-            bus.send(to, change);
+        if to.is_empty() {
+            return;
+        }
+        let item = crate::history::Item::Publish {
+            to,
+            change: Box::new(change.clone()),
+        };
+        match &self.inner.journal {
+            Some(journal) => {
+                if !journal.push(item, None) {
+                    // Full: at once rather than never (ahead of what waits to be stored).
+                    bus.send(to, change);
+                }
+            }
+            None => bus.send(to, change),
         }
     }
 

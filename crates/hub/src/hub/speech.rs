@@ -111,6 +111,7 @@ impl Hub {
             match permit {
                 Some(permit) => {
                     Self::queue_stored(permit, effect, own);
+                    self.publish_message(&core.state, &route.change);
                     (sent, None)
                 }
                 None => (sent, Some(effect)),
@@ -187,9 +188,14 @@ impl Hub {
                         let _ = own.1.deliver_own(&effect.event, None);
                     }
                     Self::queue_stored(permit, effect, own);
+                    self.publish_message(&core.state, &change);
                     (sent, Vec::new())
                 }
-                (_, fence) => (sent, self.route(fence.as_ref(), effects)),
+                (_, fence) => {
+                    // Not stored (typing and the like): sent on in order all the same.
+                    self.publish_message(&core.state, &change);
+                    (sent, self.route(fence.as_ref(), effects))
+                }
             }
         };
         self.deliver(&now);

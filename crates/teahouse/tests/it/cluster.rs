@@ -189,6 +189,45 @@ async fn count_servers(mut probe: TextClient, nick: &str, n: usize) -> anyhow::R
     Ok(())
 }
 
+/// Waits until `c` (registered as `me`, in no room but those it is in already) sees each of
+/// `nicks` in `channel`'s NAMES: the node it is on has heard of their joins on other nodes.
+/// A join elsewhere travels in a millisecond or two, but a test's next client can be
+/// quicker; without this, it could found the room anew on its own node.
+pub(crate) async fn sees(
+    c: &mut TextClient,
+    me: &str,
+    channel: &str,
+    nicks: &[&str],
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        c.send(&format!("NAMES {channel}")).await?;
+        let mut names = Vec::new();
+        loop {
+            let line = c.line().await?;
+            if line.starts_with(&format!("{S} 366 {me} ")) {
+                break;
+            }
+            if line.starts_with(&format!("{S} 353 {me} ")) {
+                let listed = line.rsplit_once(" :").map_or("", |(_, n)| n);
+                names.extend(
+                    listed
+                        .split_whitespace()
+                        .map(|n| n.trim_start_matches(['@', '+']).to_owned()),
+                );
+            }
+        }
+        if nicks.iter().all(|n| names.iter().any(|m| m == n)) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{me} never saw {nicks:?} in {channel}: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 const CAPS: &str = "batch server-time message-tags labeled-response draft/chathistory";
 
 /// The messages of CHATHISTORY LATEST of `target`, as `c` gets them (tags but msgid off).
@@ -217,6 +256,7 @@ async fn issue_15_three_nodes_chat_as_one_server() -> anyhow::Result<()> {
     // Joins across nodes, on both faces.
     let mut alice = a.login("alice").await?;
     let mut bob = b.irc_login("bob").await?;
+    sees(&mut bob, "bob", "#lobby", &["alice"]).await?;
     bob.send("JOIN #lobby").await?;
     bob.expect(":bob!~bob@127.0.0.1 JOIN #lobby").await?;
     bob.expect(&format!("{S} 353 bob = #lobby :@alice bob"))
@@ -269,6 +309,7 @@ async fn issue_15_three_nodes_chat_as_one_server() -> anyhow::Result<()> {
     dave.send("JOIN #tea").await?;
     dave.expect_eventually_prefix(&format!("{S} 366 dave #tea "))
         .await?;
+    sees(&mut bob, "robert", "#tea", &["dave"]).await?;
     bob.send("JOIN #tea").await?;
     bob.expect_eventually_prefix(&format!("{S} 366 robert #tea "))
         .await?;
@@ -392,6 +433,7 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
 
     let mut alice = a.login("alice").await?;
     let mut bob = b.irc_login("bob").await?;
+    sees(&mut bob, "bob", "#lobby", &["alice"]).await?;
     bob.send("JOIN #lobby").await?;
     bob.expect_eventually_prefix(&format!("{S} 366 bob #lobby "))
         .await?;
@@ -401,6 +443,7 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
     zed.send("USER zed 0 * :Zed").await?;
     zed.expect_eventually_prefix(&format!("{S} 422 zed "))
         .await?;
+    sees(&mut zed, "zed", "#lobby", &["alice", "bob"]).await?;
     zed.send("JOIN #lobby").await?;
     zed.expect_eventually_prefix(&format!("{S} 366 zed #lobby "))
         .await?;
@@ -446,6 +489,8 @@ async fn issue_15_a_killed_node_is_announced_and_rejoins_cleanly() -> anyhow::Re
     yan.send("USER yan 0 * :Yan").await?;
     yan.expect_eventually_prefix(&format!("{S} 422 yan "))
         .await?;
+    // It has the others' snapshots: everyone is there, once.
+    sees(&mut yan, "yan", "#lobby", &["alice", "bob", "zed"]).await?;
     yan.send("JOIN #lobby").await?;
     yan.expect(":yan!~yan@127.0.0.1 JOIN #lobby").await?;
     yan.expect(&format!("{S} 353 yan = #lobby :@alice bob yan zed"))
@@ -544,6 +589,7 @@ async fn issue_15_a_nats_outage_is_survived_and_healed() -> anyhow::Result<()> {
     let mut carol = a.login("carol").await?;
     alice.expect("* carol entered the room").await?;
     let mut bob = b.irc_login("bob").await?;
+    sees(&mut bob, "bob", "#lobby", &["alice", "carol"]).await?;
     bob.send("JOIN #lobby").await?;
     bob.expect_eventually_prefix(&format!("{S} 366 bob #lobby "))
         .await?;
@@ -648,6 +694,7 @@ async fn issue_15_proxy_headers_name_the_client_and_caps_count_every_node() -> a
     p1.send("JOIN #x").await?;
     p1.expect(":p1!~p1@203.0.113.7 JOIN #x").await?;
     let mut p2 = behind(b, &v1("203.0.113.7"), "p2").await?;
+    sees(&mut p2, "p2", "#x", &["p1"]).await?;
     p2.send("JOIN #x").await?;
     p2.expect(":p2!~p2@203.0.113.7 JOIN #x").await?;
     p1.expect_eventually(":p2!~p2@203.0.113.7 JOIN #x").await?;
