@@ -1050,7 +1050,17 @@ fn issue_15_a_snapshot_brings_a_node_up_to_date() {
     carry(&bus_a, 1, &b, 2);
     let (_bob, bob_rec) = user(&b, "bob");
     bob_rec.take();
-    // Node 2 misses what node 1 does next (NATS away): alice leaves, carol comes.
+    // Node 2 misses what node 1 does next (NATS away): dave is made an operator, alice
+    // leaves, carol comes.
+    a.change_modes(
+        alice.id(),
+        &room("lobby"),
+        vec![ModeChange {
+            is_set: true,
+            mode: RoomMode::Operator(nick("dave")),
+        }],
+    )
+    .unwrap();
     alice.quit(LeaveReason::Requested(None));
     let (_carol, _) = user(&a, "carol");
     bus_a.sent.lock().unwrap().clear();
@@ -1069,11 +1079,23 @@ fn issue_15_a_snapshot_brings_a_node_up_to_date() {
             .any(|e| matches!(e, EventKind::Joined { who, .. } if who.nick == nick("carol"))),
         "{seen:?}"
     );
-    // Nothing about dave, whom node 2 knew already.
+    // Dave, whom node 2 knew already, neither leaves nor comes: he is made an operator.
     assert!(
-        !seen.iter().any(|e| format!("{e:?}").contains("dave")),
+        !seen.iter().any(|e| matches!(e, EventKind::Joined { who, .. } | EventKind::Quit { who, .. } if who.nick == nick("dave"))),
         "{seen:?}"
     );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, EventKind::ModesChanged { .. })),
+        "{seen:?}"
+    );
+    let dave = b
+        .members(&room("lobby"))
+        .unwrap()
+        .into_iter()
+        .find(|m| m.profile.nick == nick("dave"))
+        .expect("dave is there");
+    assert!(dave.status.is_operator);
     // The same snapshot again changes nothing.
     b.apply_snapshot(node(1), &snapshot);
     assert!(bob_rec.take().is_empty());

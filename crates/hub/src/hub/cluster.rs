@@ -344,6 +344,47 @@ impl Hub {
                     // What a session already known is, but its nick and rooms, stays.
                     other => subject(other).is_none_or(|s| !known.contains(&s)),
                 };
+                // A member known here whose standing there changed meanwhile (+o, +v).
+                if let Change::Joined {
+                    session,
+                    room,
+                    status,
+                    at,
+                    ..
+                } = change
+                    && known.contains(session)
+                    && let Some(here) = core.state.member_status(room.key(), *session)
+                    && here != *status
+                    && let Some(profile) = core.state.profile(*session)
+                {
+                    let mut edits = Vec::new();
+                    for (is_set, was, mode) in [
+                        (
+                            status.is_operator,
+                            here.is_operator,
+                            teahouse_types::RoomMode::Operator(profile.nick.clone()),
+                        ),
+                        (
+                            status.is_voiced,
+                            here.is_voiced,
+                            teahouse_types::RoomMode::Voice(profile.nick.clone()),
+                        ),
+                    ] {
+                        if is_set != was {
+                            edits.push(teahouse_types::ModeEdit {
+                                change: teahouse_types::ModeChange { is_set, mode },
+                                member: Some(*session),
+                            });
+                        }
+                    }
+                    let modes = Change::ModesChanged {
+                        by: *session,
+                        room: room.clone(),
+                        edits,
+                        at: *at,
+                    };
+                    effects.extend(self.commit_from(&mut core, &modes, false));
+                }
                 if fits && let Some(local) = self.collides(&core.state, change) {
                     self.resolve_collision(local, change.clone());
                 } else if fits {

@@ -3,7 +3,8 @@
 
 use teahouse_cluster::NodeSet;
 use teahouse_types::{
-    Change, ModeChange, ModeEdit, NodeId, RoomMode, RoomName, SessionId, Topic, UserMode,
+    Change, MemberStatus, ModeChange, ModeEdit, NodeId, RoomMode, RoomName, SessionId, Topic,
+    UserMode,
 };
 
 use super::{State, Who};
@@ -48,6 +49,11 @@ impl State {
                 .get(&session)
                 .unwrap_or_else(|| record.host()),
         )
+    }
+
+    /// `session`'s standing in the room with casefolded key `key`, if it is a member.
+    pub(crate) fn member_status(&self, key: &str, session: SessionId) -> Option<MemberStatus> {
+        self.rooms.get(key)?.members.get(&session).copied()
     }
 
     /// The session holding the nick with casefolded key `key`.
