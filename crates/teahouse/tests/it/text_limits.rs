@@ -59,6 +59,20 @@ async fn invalid_utf8_is_refused_and_the_connection_stays() -> anyhow::Result<()
     Ok(())
 }
 
+/// A third user, `slow`, in the lobby beside alice and bob (as bob sees), whose socket takes
+/// little in the kernel, so that its outbox fills quickly once it stops reading.
+async fn slow_reader(server: &TestServer, bob: &mut TextClient) -> anyhow::Result<TextClient> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut slow = TextClient::from_stream(socket.connect(server.text_addr).await?);
+    slow.expect("Enter a nickname:").await?;
+    slow.send("slow").await?;
+    slow.expect_eventually("* In lobby (3): alice, bob, slow")
+        .await?;
+    bob.expect("* slow entered the room").await?;
+    Ok(slow)
+}
+
 #[tokio::test]
 async fn a_client_that_stops_reading_is_cut_off_and_nobody_loses_a_message() -> anyhow::Result<()> {
     // Enough to fill the kernel's socket buffers (Linux lets a send buffer grow to 4 MiB) and
@@ -72,15 +86,7 @@ async fn a_client_that_stops_reading_is_cut_off_and_nobody_loses_a_message() -> 
     .await?;
     let mut alice = server.login("alice").await?;
     let mut bob = server.login("bob").await?;
-    // The slow client's socket takes little in the kernel, so its outbox fills quickly.
-    let socket = TcpSocket::new_v4()?;
-    socket.set_recv_buffer_size(4096)?;
-    let mut slow = TextClient::from_stream(socket.connect(server.text_addr).await?);
-    slow.expect("Enter a nickname:").await?;
-    slow.send("slow").await?;
-    slow.expect_eventually("* In lobby (3): alice, bob, slow")
-        .await?;
-    bob.expect("* slow entered the room").await?;
+    let mut slow = slow_reader(&server, &mut bob).await?;
     // From here on `slow` never reads.
     let payload = "z".repeat(1000);
     let sender = tokio::spawn(async move {
@@ -370,14 +376,7 @@ async fn issue_14_a_client_that_takes_nothing_is_cut_at_the_write_timeout() -> a
     .await?;
     let mut alice = server.login("alice").await?;
     let mut bob = server.login("bob").await?;
-    let socket = TcpSocket::new_v4()?;
-    socket.set_recv_buffer_size(4096)?;
-    let mut slow = TextClient::from_stream(socket.connect(server.text_addr).await?);
-    slow.expect("Enter a nickname:").await?;
-    slow.send("slow").await?;
-    slow.expect_eventually("* In lobby (3): alice, bob, slow")
-        .await?;
-    bob.expect("* slow entered the room").await?;
+    let slow = slow_reader(&server, &mut bob).await?;
     // From here on `slow` reads nothing; 12 MB fill its socket (the kernel takes up to
     // 4 MB on the way) and then wait. Bob reads as they come, from a task of his own, so
     // that only `slow` stops taking his lines, however slowly this machine runs the test.
