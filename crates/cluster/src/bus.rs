@@ -70,7 +70,7 @@ pub trait Bus: Send + Sync + 'static {
     fn peers(&self) -> NodeSet;
 
     /// Sends `change` to the nodes in `to`, encoded once.
-    fn send(&self, to: NodeSet, change: &Change);
+    fn send(&self, to: NodeSet, change: Change);
 
     /// Sends `changes`, which rebuild this node's sessions and their rooms from nothing, to
     /// the nodes in `to`, which replace what they knew of this node's sessions with it.

@@ -165,7 +165,6 @@ pub struct NatsCluster {
     pub bus: Arc<NatsBus>,
     client: async_nats::Client,
     hb_subject: String,
-    incarnation: u64,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -356,7 +355,6 @@ impl NatsCluster {
                 bus,
                 client,
                 hb_subject,
-                incarnation,
                 tasks,
             },
             inbound,
@@ -365,11 +363,7 @@ impl NatsCluster {
 
     /// Says goodbye, so the others end this node's sessions at once, and stops.
     pub async fn leave(self) {
-        let bye = encode(&Envelope {
-            node: self.node,
-            incarnation: self.incarnation,
-            body: Body::Bye,
-        });
+        let bye = encode_body(&self.bus.shared, Body::Bye);
         let _ = self.client.publish(self.hb_subject.clone(), bye).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
         for task in &self.tasks {
@@ -479,8 +473,8 @@ impl Bus for NatsBus {
         NodeSet::from_bits(self.shared.live.load(Ordering::Acquire))
     }
 
-    fn send(&self, to: NodeSet, change: &Change) {
-        self.queue(to, Outgoing::Change(change.clone()));
+    fn send(&self, to: NodeSet, change: Change) {
+        self.queue(to, Outgoing::Change(change));
     }
 
     fn send_snapshot(&self, to: NodeSet, changes: Vec<Change>) {
@@ -629,19 +623,18 @@ async fn beat(
     hb_subject: String,
     inbound: mpsc::Sender<Inbound>,
 ) {
-    let envelope = |body: Body| {
-        encode(&Envelope {
-            node: shared.me,
-            incarnation: shared.incarnation,
-            body,
-        })
-    };
-    let hello = envelope(Body::Hello {
-        name: config.node_name.clone(),
-    });
-    let beat = envelope(Body::Beat {
-        name: config.node_name.clone(),
-    });
+    let hello = encode_body(
+        &shared,
+        Body::Hello {
+            name: config.node_name.clone(),
+        },
+    );
+    let beat = encode_body(
+        &shared,
+        Body::Beat {
+            name: config.node_name.clone(),
+        },
+    );
     let _ = client.publish(hb_subject.clone(), hello.clone()).await;
     let mut tick = tokio::time::interval(config.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

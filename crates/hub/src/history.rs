@@ -361,7 +361,7 @@ impl HistoryWriter {
                     };
                     // A message that could not be stored reaches nobody, here or elsewhere.
                     if !unstored && let Some(bus) = &self.hub.inner.bus {
-                        bus.send(to, &change);
+                        bus.send(to, *change);
                     }
                     Item::Dropped
                 }

@@ -928,8 +928,8 @@ impl teahouse_cluster::Bus for TestBus {
         self.peers
     }
 
-    fn send(&self, to: teahouse_cluster::NodeSet, change: &Change) {
-        self.sent.lock().unwrap().push((to, change.clone()));
+    fn send(&self, to: teahouse_cluster::NodeSet, change: Change) {
+        self.sent.lock().unwrap().push((to, change));
     }
 
     fn send_snapshot(&self, to: teahouse_cluster::NodeSet, changes: Vec<Change>) {

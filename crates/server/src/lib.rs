@@ -408,12 +408,7 @@ async fn follow_cluster(
                 hub.send_snapshot(NodeSet::of(node));
                 // It may have changed bans while out of sight; read them beside, so that
                 // its snapshot, next, is not held up by the database.
-                let hub = hub.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = hub.reload_bans().await {
-                        warn!(%error, "server bans not read again");
-                    }
-                });
+                tokio::spawn(reload_bans(hub.clone(), node));
             }
             Inbound::SnapshotWanted(node) => hub.send_snapshot(NodeSet::of(node)),
             Inbound::ResyncWanted => hub.resync(),
@@ -422,20 +417,25 @@ async fn follow_cluster(
             Inbound::Reachable(reachable) => {
                 hub.peers_reachable(reachable);
                 // Bans set elsewhere meanwhile were told to nobody: read them again.
-                if reachable && let Err(error) = hub.reload_bans().await {
-                    warn!(%error, "server bans not read again");
+                if reachable {
+                    reload_bans(hub.clone(), hub.config().node).await;
                 }
             }
             // Read before anything that node sent later is applied: it sends this before
             // it disconnects the users a new ban matches, so once they are seen to go, the
             // ban is in force here too.
-            Inbound::BansChanged(node) => match hub.reload_bans().await {
-                Ok(count) => tracing::info!(node = %node, bans = count, "server bans read again"),
-                Err(error) => warn!(node = %node, %error, "server bans not read again"),
-            },
+            Inbound::BansChanged(node) => reload_bans(hub.clone(), node).await,
         }
         // A long burst of changes does not keep the rest of this worker waiting.
         tokio::task::yield_now().await;
+    }
+}
+
+/// Reads the server bans from the shared database again, because of `node`.
+async fn reload_bans(hub: Hub, node: NodeId) {
+    match hub.reload_bans().await {
+        Ok(count) => info!(node = %node, bans = count, "server bans read again"),
+        Err(error) => warn!(node = %node, %error, "server bans not read again"),
     }
 }
 

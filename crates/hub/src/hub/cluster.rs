@@ -15,7 +15,7 @@ use teahouse_cluster::{Bus, NodeSet};
 use teahouse_types::{Change, EventKind, HubEvent, LeaveReason, MessageTo, NodeId, SessionId};
 use tracing::{info, warn};
 
-use super::{Hub, Resolved};
+use super::{Core, Hub, Resolved};
 use crate::state::State;
 
 /// The other nodes' connections, as this node's state has them: in all, and by address.
@@ -70,30 +70,31 @@ impl Hub {
     /// history, through the journal, so that it goes once everything this node accepted
     /// before it is stored (a message's own sending is queued by [`Hub::say`] behind the
     /// message, see [`Hub::publish_message`]); without, at once.
-    pub(crate) fn publish(&self, bus: &dyn Bus, state: &State, change: &Change) {
+    pub(crate) fn publish(&self, bus: &dyn Bus, core: &mut Core, change: &Change) {
         let is_message = matches!(change, Change::Message { .. } | Change::Tags { .. });
         if is_message && self.inner.journal.is_some() {
             return;
         }
-        self.publish_now_or_queued(bus, state, change);
+        self.publish_now_or_queued(bus, core, change);
     }
 
     /// Queues the sending of the message `change` behind its own journal item (call right
     /// after putting it there, under the same lock); without history it went at once.
-    pub(crate) fn publish_message(&self, state: &State, change: &Change) {
+    pub(crate) fn publish_message(&self, core: &mut Core, change: &Change) {
         if self.inner.journal.is_none() {
             return;
         }
         if let Some(bus) = &self.inner.bus {
-            self.publish_now_or_queued(bus.as_ref(), state, change);
+            self.publish_now_or_queued(bus.as_ref(), core, change);
         }
     }
 
-    fn publish_now_or_queued(&self, bus: &dyn Bus, state: &State, change: &Change) {
+    fn publish_now_or_queued(&self, bus: &dyn Bus, core: &mut Core, change: &Change) {
         let me = self.inner.config.node;
         let mut to = match change {
             Change::Message { to, .. } | Change::Tags { to, .. } => match to {
-                MessageTo::Room(room) => state.room_nodes(room.key()),
+                // From the room's recipient cache: no walk over its members per message.
+                MessageTo::Room(room) => core.local.room_nodes(&core.state, room.key()),
                 MessageTo::Session { session, .. } => NodeSet::of(session.node()),
             },
             _ => bus.peers(),
@@ -111,10 +112,10 @@ impl Hub {
             Some(journal) => {
                 if !journal.push(item, None) {
                     // Full: at once rather than never (ahead of what waits to be stored).
-                    bus.send(to, change);
+                    bus.send(to, change.clone());
                 }
             }
-            None => bus.send(to, change),
+            None => bus.send(to, change.clone()),
         }
     }
 
@@ -238,19 +239,26 @@ impl Hub {
     pub fn end_node(&self, node: NodeId) {
         let effects = {
             let mut core = self.lock();
-            let now = SystemTime::now();
-            let mut effects = Vec::new();
-            for session in core.state.sessions_of(node) {
-                if let Some(change) = core.state.decide_end(session, LeaveReason::NetSplit, now) {
-                    effects.extend(self.commit_from(&mut core, &change, false));
-                }
-            }
-            effects
+            let sessions = core.state.sessions_of(node);
+            self.split_off(&mut core, sessions)
         };
         if !effects.is_empty() {
             info!(node = %node, "node's sessions ended");
         }
         self.deliver(&effects);
+    }
+
+    /// Ends `sessions` of another node here, as a net split (each node does it for
+    /// itself, so nothing is sent).
+    fn split_off(&self, core: &mut Core, sessions: Vec<SessionId>) -> Vec<Resolved> {
+        let now = SystemTime::now();
+        let mut effects = Vec::new();
+        for session in sessions {
+            if let Some(change) = core.state.decide_end(session, LeaveReason::NetSplit, now) {
+                effects.extend(self.commit_from(core, &change, false));
+            }
+        }
+        effects
     }
 
     /// Sends this node's snapshot to `to` (a node that has just heard of it, or that asks
@@ -295,12 +303,11 @@ impl Hub {
                     _ => None,
                 })
                 .collect();
-            let mut effects: Vec<Resolved> = Vec::new();
-            for gone in known_in_order.iter().filter(|s| !listed.contains(s)) {
-                if let Some(change) = core.state.decide_end(*gone, LeaveReason::NetSplit, now) {
-                    effects.extend(self.commit_from(&mut core, &change, false));
-                }
-            }
+            let gone = known_in_order
+                .iter()
+                .copied()
+                .filter(|s| !listed.contains(s));
+            let mut effects = self.split_off(&mut core, gone.collect());
             // The rooms each known session is in by the snapshot, to part the others.
             let mut rooms_now: std::collections::HashMap<SessionId, Vec<Arc<str>>> =
                 std::collections::HashMap::new();

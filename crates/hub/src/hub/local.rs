@@ -2,11 +2,13 @@
 //!
 //! Not chat state: a cache of the state's members joined with their sinks, rebuilt by the
 //! first fan-out after a membership change, so that a busy room pays one copy per change
-//! rather than one per message. A session of another node (later) has no sink here.
+//! rather than one per message. A session of another node has no sink here; the nodes a
+//! room's members are on are kept beside, for sending its messages only where they are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use teahouse_cluster::NodeSet;
 use teahouse_types::{EventSink, LocalSink, SessionId};
 
 use crate::state::{Audience, Effect, State};
@@ -22,8 +24,9 @@ pub(crate) type Recipients = Arc<[Recipient]>;
 /// Each room's local members' sinks.
 #[derive(Default)]
 pub(crate) struct Local {
-    /// By room key, with the room's epoch the list was made at.
-    rooms: HashMap<Arc<str>, (u64, Recipients)>,
+    /// By room key, with the room's epoch the list was made at, and the nodes its members
+    /// are on (all of them, this one included).
+    rooms: HashMap<Arc<str>, (u64, Recipients, NodeSet)>,
 }
 
 impl Local {
@@ -49,7 +52,7 @@ impl Local {
         };
         let (recipients, skip) = match &effect.audience {
             Audience::Room { room, except, also } => {
-                let members = self.room(state, room.key());
+                let (members, _) = self.room(state, room.key());
                 let recipients = match also.and_then(recipient) {
                     Some(extra) => members.iter().cloned().chain([extra]).collect(),
                     None => members,
@@ -68,26 +71,38 @@ impl Local {
         }
     }
 
-    /// The room's local members (none if there is no such room).
-    fn room(&mut self, state: &State, key: &str) -> Recipients {
+    /// The nodes the members of the room with key `key` are on (none if there is no such
+    /// room), from the same cache as its recipients.
+    pub(crate) fn room_nodes(&mut self, state: &State, key: &str) -> NodeSet {
+        self.room(state, key).1
+    }
+
+    /// The room's local members and the nodes of all its members (none if there is no
+    /// such room); rebuilt, both in one pass over the members, after a membership change.
+    fn room(&mut self, state: &State, key: &str) -> (Recipients, NodeSet) {
         let Some(epoch) = state.room_epoch(key) else {
-            return Arc::from([]);
+            return (Arc::from([]), NodeSet::EMPTY);
         };
-        if let Some((cached, recipients)) = self.rooms.get(key)
+        if let Some((cached, recipients, nodes)) = self.rooms.get(key)
             && *cached == epoch
         {
-            return Arc::clone(recipients);
+            return (Arc::clone(recipients), *nodes);
         }
+        let mut nodes = NodeSet::EMPTY;
         let recipients: Recipients = state
             .room_members_by_key(key)
             .map(|members| {
                 members
-                    .filter_map(|id| state.sink(id).map(|sink| (id, Arc::clone(sink))))
+                    .filter_map(|id| {
+                        nodes.insert(id.node());
+                        state.sink(id).map(|sink| (id, Arc::clone(sink)))
+                    })
                     .collect()
             })
             .unwrap_or_else(|| Arc::from([]));
         let key = state.room_shared_key(key).unwrap_or_else(|| Arc::from(key));
-        self.rooms.insert(key, (epoch, Arc::clone(&recipients)));
-        recipients
+        self.rooms
+            .insert(key, (epoch, Arc::clone(&recipients), nodes));
+        (recipients, nodes)
     }
 }

@@ -452,7 +452,7 @@ impl Hub {
             core.elsewhere.remove(&host);
         }
         if publish && let Some(bus) = &self.inner.bus {
-            self.publish(bus.as_ref(), &core.state, change);
+            self.publish(bus.as_ref(), core, change);
         }
         let Core { state, local, .. } = core;
         let resolved = applied

@@ -111,7 +111,7 @@ impl Hub {
             match permit {
                 Some(permit) => {
                     Self::queue_stored(permit, effect, own);
-                    self.publish_message(&core.state, &route.change);
+                    self.publish_message(&mut core, &route.change);
                     (sent, None)
                 }
                 None => (sent, Some(effect)),
@@ -188,12 +188,12 @@ impl Hub {
                         let _ = own.1.deliver_own(&effect.event, None);
                     }
                     Self::queue_stored(permit, effect, own);
-                    self.publish_message(&core.state, &change);
+                    self.publish_message(&mut core, &change);
                     (sent, Vec::new())
                 }
                 (_, fence) => {
                     // Not stored (typing and the like): sent on in order all the same.
-                    self.publish_message(&core.state, &change);
+                    self.publish_message(&mut core, &change);
                     (sent, self.route(fence.as_ref(), effects))
                 }
             }

@@ -1,7 +1,6 @@
-//! Read-only views of the state for the cluster: which nodes a room's members are on, and a
-//! node's snapshot (the changes that rebuild its sessions and their rooms from nothing).
+//! Read-only views of the state for the cluster: a node's sessions, and its snapshot (the
+//! changes that rebuild its sessions and their rooms from nothing).
 
-use teahouse_cluster::NodeSet;
 use teahouse_types::{
     Change, MemberStatus, ModeChange, ModeEdit, NodeId, RoomMode, RoomName, SessionId, Topic,
     UserMode,
@@ -10,17 +9,6 @@ use teahouse_types::{
 use super::{State, Who};
 
 impl State {
-    /// The nodes with members in the room with casefolded key `key` (none if it is gone).
-    pub(crate) fn room_nodes(&self, key: &str) -> NodeSet {
-        let mut nodes = NodeSet::EMPTY;
-        if let Some(room) = self.rooms.get(key) {
-            for session in room.members.keys() {
-                nodes.insert(session.node());
-            }
-        }
-        nodes
-    }
-
     /// The sessions of `node`, oldest first.
     pub(crate) fn sessions_of(&self, node: NodeId) -> Vec<SessionId> {
         let mut ids: Vec<SessionId> = self
